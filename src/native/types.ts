@@ -1,0 +1,157 @@
+// The shape of the compiled addon (build/Release/wireprobe.node). The addon is deliberately thin:
+// sockets, batched I/O, BPF, netlink and namespaces. Everything else lives in TypeScript.
+
+/**
+ * Per-packet metadata in a received batch, STRIDE numbers per packet in a Float64Array:
+ *   [0] byte offset of the packet in the batch buffer
+ *   [1] length in bytes (captured length)
+ *   [2] kernel receive timestamp, in milliseconds on the CLOCK_MONOTONIC scale
+ *       (comparable with Number(process.hrtime.bigint()) / 1e6)
+ *   [3] packet socket: the sll_pkttype (0 host, 1 broadcast, 2 multicast, 3 otherhost, 4 outgoing);
+ *       inet socket: the source IPv4 address as an unsigned 32-bit integer (network byte order value,
+ *       i.e. 198.51.100.1 === 0xc6336401)
+ *   [4] packet socket: the original (wire) length; inet socket: the source port (0 for raw sockets)
+ */
+export const META_STRIDE = 5;
+
+export type BatchCallback = (data: Buffer, meta: Float64Array, count: number) => void;
+
+export interface SocketStats {
+  /** packets the kernel handed to the socket since the last call (PACKET_STATISTICS), 0 where unknown */
+  packets: number;
+  /** packets the kernel dropped for this socket since the last call (receive buffer full) */
+  drops: number;
+}
+
+export interface PacketSocketOptions {
+  /** interface index to bind to */
+  ifindex: number;
+  /** ethertype in host order (0x0806 ARP, 0x0800 IPv4, 0x0003 ETH_P_ALL) */
+  protocol: number;
+  /** path of a network namespace file (/run/netns/NAME or /proc/PID/ns/net); absent = the caller's */
+  netns?: string;
+  /** classic BPF program: struct sock_filter[] as bytes (8 bytes per instruction, host byte order) */
+  filter?: Buffer;
+  /** SO_RCVBUF / SO_SNDBUF in bytes (best effort, FORCE variants as root) */
+  rcvbuf?: number;
+  sndbuf?: number;
+}
+
+export interface NativePacketSocket {
+  /** Sends whole Ethernet frames with sendmmsg. Returns how many were accepted (fewer on EAGAIN/ENOBUFS). */
+  send(frames: Buffer[]): number;
+  /** Starts delivering received packets in batches from the libuv loop (no thread, no busy loop). */
+  startReceive(callback: BatchCallback): void;
+  stopReceive(): void;
+  /** Keeps / stops keeping the event loop alive while receiving (default: ref'd). */
+  ref(): void;
+  unref(): void;
+  stats(): SocketStats;
+  /** Idempotent; releases the fd and the poll handle. */
+  close(): void;
+  readonly fd: number;
+}
+
+export interface InetSocketOptions {
+  /** "raw" (SOCK_RAW) or "dgram" (SOCK_DGRAM: UDP, or unprivileged ICMP echo with protocol 1) */
+  type: "raw" | "dgram";
+  /** IPPROTO_* (1 ICMP, 6 TCP, 17 UDP, 255 RAW) */
+  protocol: number;
+  netns?: string;
+  /** SO_BINDTODEVICE */
+  device?: string;
+  /** IP_HDRINCL: the caller writes the IPv4 header (raw only) */
+  hdrincl?: boolean;
+  filter?: Buffer;
+  /** local address/port to bind (dgram); default any/ephemeral */
+  bindAddress?: string;
+  bindPort?: number;
+  rcvbuf?: number;
+  sndbuf?: number;
+}
+
+export interface NativeInetSocket {
+  /** sendmmsg to the given IPv4 destinations (ports ignored for raw). Returns how many were accepted. */
+  send(packets: Buffer[], addresses: string[], ports?: number[]): number;
+  startReceive(callback: BatchCallback): void;
+  stopReceive(): void;
+  ref(): void;
+  unref(): void;
+  stats(): SocketStats;
+  /** the bound local address and port (after bind / first send) */
+  localAddress(): { address: string; port: number };
+  close(): void;
+  readonly fd: number;
+}
+
+export interface LinkAddress {
+  family: 4 | 6;
+  address: string;
+  prefixLength: number;
+  broadcast: string | null;
+  scope: number;
+}
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  /** "aa:bb:cc:dd:ee:ff", or null for links without one (lo is 00:00:00:00:00:00) */
+  mac: string | null;
+  mtu: number;
+  /** IFF_* flags */
+  flags: number;
+  up: boolean;
+  /** ARPHRD_* (1 Ethernet, 772 loopback, 65534 none) */
+  hwType: number;
+  addresses: LinkAddress[];
+}
+
+export interface RouteGetOptions {
+  netns?: string;
+  /** RTA_OIF: ask how the kernel would route out of this interface */
+  oif?: number;
+  /** RTA_PREFSRC-style source hint (RTA_SRC) */
+  src?: string;
+  /** RTM_F_FIB_MATCH: return the matched table entry (fails when nothing matched) */
+  fibMatch?: boolean;
+}
+
+export interface RouteInfo {
+  /** RTN_* name: "unicast", "local", "broadcast", "unreachable", "blackhole", "prohibit", ... */
+  type: string;
+  ifindex: number;
+  ifname: string;
+  /** next hop when the route goes via a gateway; null when the destination is on-link */
+  gateway: string | null;
+  /** the source address the kernel would use */
+  prefsrc: string | null;
+  /** with fibMatch: the matched prefix (e.g. "198.51.100.0") and length; else the destination /32 */
+  dst: string;
+  dstLength: number;
+  table: number;
+  scope: number;
+}
+
+export interface NativeBinding {
+  PacketSocket: new (options: PacketSocketOptions) => NativePacketSocket;
+  InetSocket: new (options: InetSocketOptions) => NativeInetSocket;
+  /** RTM_GETLINK + RTM_GETADDR dump, synchronously */
+  listLinks(netns?: string): LinkInfo[];
+  /**
+   * RTM_GETROUTE for one IPv4 destination. Throws an errno error (code "ENETUNREACH", "EHOSTUNREACH", ...)
+   * when the kernel has no route.
+   */
+  routeGet(destination: string, options?: RouteGetOptions): RouteInfo;
+  /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
+  monotonicMs(): number;
+}
+
+/**
+ * Errors thrown by the addon are ordinary Error objects with:
+ *   code: "EPERM" | "ENODEV" | ... (errno name), errno: number (positive), syscall: "socket" | "setns" | ...
+ */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}

@@ -2,11 +2,27 @@
   "targets": [
     {
       "target_name": "wireprobe",
-      "sources": ["native/addon.cc"],
+      "sources": [
+        "native/addon.cc",
+        "native/addr.cc",
+        "native/args.cc",
+        "native/batch_rx.cc",
+        "native/batch_tx.cc",
+        "native/clock.cc",
+        "native/errors.cc",
+        "native/links.cc",
+        "native/netlink.cc",
+        "native/netns.cc",
+        "native/packet_socket.cc",
+        "native/route.cc",
+        "native/socket_core.cc",
+        "native/sockopts.cc"
+      ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
-      "cflags_cc!": ["-fno-exceptions"]
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-lpthread"]
     }
   ]
 }

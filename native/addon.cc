@@ -1,5 +1,26 @@
+// Module entry: registers the classes and functions of NativeBinding (src/native/types.ts).
 #include <napi.h>
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+#include "clock.h"
+#include "links.h"
+#include "packet_socket.h"
+#include "route.h"
+
+namespace wp {
+namespace {
+
+Napi::Value MonotonicMsJS(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), MonotonicMs()); }
+
+}  // namespace
+}  // namespace wp
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace wp;
+  PacketSocket::Init(env, exports);
+  exports.Set("listLinks", Napi::Function::New<ListLinks>(env, "listLinks"));
+  exports.Set("routeGet", Napi::Function::New<RouteGet>(env, "routeGet"));
+  exports.Set("monotonicMs", Napi::Function::New<MonotonicMsJS>(env, "monotonicMs"));
+  return exports;
+}
 
 NODE_API_MODULE(wireprobe, Init)

@@ -38,17 +38,26 @@ export interface PacketSocketOptions {
 }
 
 export interface NativePacketSocket {
-  /** Sends whole Ethernet frames with sendmmsg. Returns how many were accepted (fewer on EAGAIN/ENOBUFS). */
+  /**
+   * Sends whole Ethernet frames with sendmmsg. Returns how many were accepted (fewer on EAGAIN/ENOBUFS).
+   * Other errors throw a NativeError whose `sent` says how many frames went out before the failing one.
+   */
   send(frames: Buffer[]): number;
-  /** Starts delivering received packets in batches from the libuv loop (no thread, no busy loop). */
+  /**
+   * Starts delivering received packets in batches from the libuv loop (no thread, no busy loop): one
+   * callback per wakeup, `this` = the socket, at most 4096 packets. A receiving socket is not garbage
+   * collected. An exception thrown by the callback becomes an uncaughtException. Calling it again
+   * while receiving replaces the callback.
+   */
   startReceive(callback: BatchCallback): void;
   stopReceive(): void;
   /** Keeps / stops keeping the event loop alive while receiving (default: ref'd). */
   ref(): void;
   unref(): void;
   stats(): SocketStats;
-  /** Idempotent; releases the fd and the poll handle. */
+  /** Idempotent; releases the fd and the poll handle (also done when garbage collected). */
   close(): void;
+  /** -1 once closed */
   readonly fd: number;
 }
 
@@ -71,7 +80,10 @@ export interface InetSocketOptions {
 }
 
 export interface NativeInetSocket {
-  /** sendmmsg to the given IPv4 destinations (ports ignored for raw). Returns how many were accepted. */
+  /**
+   * sendmmsg to the given IPv4 destinations (ports ignored for raw). Returns how many were accepted;
+   * errors as for NativePacketSocket.send.
+   */
   send(packets: Buffer[], addresses: string[], ports?: number[]): number;
   startReceive(callback: BatchCallback): void;
   stopReceive(): void;
@@ -98,8 +110,9 @@ export interface LinkInfo {
   /** "aa:bb:cc:dd:ee:ff", or null for links without one (lo is 00:00:00:00:00:00) */
   mac: string | null;
   mtu: number;
-  /** IFF_* flags */
+  /** IFF_* flags (carrier: IFF_LOWER_UP 0x10000, IFF_RUNNING 0x40) */
   flags: number;
+  /** administratively up (IFF_UP) */
   up: boolean;
   /** ARPHRD_* (1 Ethernet, 772 loopback, 65534 none) */
   hwType: number;
@@ -138,8 +151,8 @@ export interface NativeBinding {
   /** RTM_GETLINK + RTM_GETADDR dump, synchronously */
   listLinks(netns?: string): LinkInfo[];
   /**
-   * RTM_GETROUTE for one IPv4 destination. Throws an errno error (code "ENETUNREACH", "EHOSTUNREACH", ...)
-   * when the kernel has no route.
+   * RTM_GETROUTE for one IPv4 destination. Throws an errno error (code "ENETUNREACH", "EHOSTUNREACH", ...,
+   * syscall "RTM_GETROUTE") when the kernel has no route, and a TypeError for a malformed address.
    */
   routeGet(destination: string, options?: RouteGetOptions): RouteInfo;
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
@@ -149,9 +162,17 @@ export interface NativeBinding {
 /**
  * Errors thrown by the addon are ordinary Error objects with:
  *   code: "EPERM" | "ENODEV" | ... (errno name), errno: number (positive), syscall: "socket" | "setns" | ...
+ *   (netlink failures name the request: "RTM_GETROUTE", "RTM_GETLINK", "RTM_GETADDR").
+ * The message reads "<syscall>[ <path>]: <description> (<code>)[: <detail>]", e.g.
+ * "socket: Operation not permitted (EPERM)". Use after close() gives code "EBADF" with detail
+ * "socket is closed". Malformed arguments throw a TypeError instead.
  */
 export interface NativeError extends Error {
   code: string;
   errno: number;
   syscall: string;
+  /** the namespace file, when opening or entering it failed */
+  path?: string;
+  /** send(): how many messages were accepted before the one that failed */
+  sent?: number;
 }

@@ -1,0 +1,189 @@
+#include "route.h"
+
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "addr.h"
+#include "args.h"
+#include "errors.h"
+#include "netlink.h"
+
+namespace wp {
+namespace {
+
+const char* RouteTypeName(unsigned type) {
+  switch (type) {
+    case RTN_UNSPEC: return "unspec";
+    case RTN_UNICAST: return "unicast";
+    case RTN_LOCAL: return "local";
+    case RTN_BROADCAST: return "broadcast";
+    case RTN_ANYCAST: return "anycast";
+    case RTN_MULTICAST: return "multicast";
+    case RTN_BLACKHOLE: return "blackhole";
+    case RTN_UNREACHABLE: return "unreachable";
+    case RTN_PROHIBIT: return "prohibit";
+    case RTN_THROW: return "throw";
+    case RTN_NAT: return "nat";
+    case RTN_XRESOLVE: return "xresolve";
+    default: return nullptr;
+  }
+}
+
+struct Route {
+  bool found = false;
+  unsigned type = 0;
+  uint32_t table = 0;
+  unsigned scope = 0;
+  unsigned dst_len = 0;
+  std::string dst;
+  std::string gateway;
+  std::string prefsrc;
+  int oif = 0;
+};
+
+// RTA_GATEWAY, or RTA_VIA (an IPv4 route through an IPv6 next hop).
+void ParseNextHopAttr(uint16_t type, const uint8_t* data, size_t len, Route* r) {
+  if (type == RTA_GATEWAY) {
+    r->gateway = FormatIP(data, len);
+  } else if (type == RTA_VIA && len >= sizeof(rtvia)) {
+    r->gateway = FormatIP(data + sizeof(rtvia), len - sizeof(rtvia));
+  }
+}
+
+void ParseRoute(const nlmsghdr* h, Route* r) {
+  if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)) || r->found) return;
+  const auto* rtm = static_cast<const rtmsg*>(NLMSG_DATA(h));
+  r->found = true;
+  r->type = rtm->rtm_type;
+  r->table = rtm->rtm_table;
+  r->scope = rtm->rtm_scope;
+  r->dst_len = rtm->rtm_dst_len;
+  ForEachAttr(RTM_RTA(rtm), static_cast<int>(RTM_PAYLOAD(h)), [&](uint16_t type, const uint8_t* data, size_t len) {
+    switch (type) {
+      case RTA_DST: r->dst = FormatIP(data, len); break;
+      case RTA_PREFSRC: r->prefsrc = FormatIP(data, len); break;
+      case RTA_TABLE:
+        if (len >= 4) std::memcpy(&r->table, data, 4);
+        break;
+      case RTA_OIF:
+        if (len >= 4) std::memcpy(&r->oif, data, 4);
+        break;
+      case RTA_MULTIPATH:
+        // A fib-match on a multipath route: report the first next hop.
+        if (len >= sizeof(rtnexthop) && r->oif == 0) {
+          const auto* nh = reinterpret_cast<const rtnexthop*>(data);
+          r->oif = nh->rtnh_ifindex;
+          if (nh->rtnh_len > sizeof(rtnexthop) && nh->rtnh_len <= len) {
+            ForEachAttr(RTNH_DATA(nh), static_cast<int>(nh->rtnh_len - RTNH_LENGTH(0)),
+                        [&](uint16_t t, const uint8_t* d, size_t l) { ParseNextHopAttr(t, d, l, r); });
+          }
+        }
+        break;
+      default: ParseNextHopAttr(type, data, len, r); break;
+    }
+  });
+}
+
+// The interface name as seen inside the socket's namespace (if_indextoname would ask the
+// caller's namespace, where the same index can be another interface or none).
+std::string LinkName(NetlinkSocket& nl, int index) {
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = index;
+  NetlinkRequest req(RTM_GETLINK, 0, &ifi, sizeof(ifi));
+  uint32_t mask = RTEXT_FILTER_SKIP_STATS;
+  req.AddAttr(IFLA_EXT_MASK, &mask, sizeof(mask));
+  std::string name;
+  NetlinkError e = nl.Request(req, "RTM_GETLINK", [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWLINK || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifinfomsg))) return;
+    const auto* reply = static_cast<const ifinfomsg*>(NLMSG_DATA(h));
+    ForEachAttr(IFLA_RTA(reply), static_cast<int>(IFLA_PAYLOAD(h)), [&](uint16_t type, const uint8_t* data, size_t len) {
+      if (type == IFLA_IFNAME) name.assign(reinterpret_cast<const char*>(data), strnlen(reinterpret_cast<const char*>(data), len));
+    });
+  });
+  return e.err == 0 ? name : "";
+}
+
+}  // namespace
+
+Napi::Value RouteGet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  in_addr dst{};
+  if (!ReadIPv4(env, info[0], "routeGet(destination): destination", &dst)) return env.Undefined();
+  std::string netns;
+  std::optional<int64_t> oif;
+  std::optional<bool> fib_match;
+  std::optional<in_addr> src;
+  Napi::Value options = info[1];
+  if (!options.IsUndefined() && !options.IsNull()) {
+    if (!options.IsObject()) {
+      ThrowTypeError(env, "routeGet(destination, options): options must be an object");
+      return env.Undefined();
+    }
+    Napi::Object o = options.As<Napi::Object>();
+    if (!ReadNetns(env, o.Get("netns"), "options.netns", &netns) ||
+        !ReadOptionalInt(env, o.Get("oif"), "options.oif", 0, INT32_MAX, &oif) ||
+        !ReadOptionalBool(env, o.Get("fibMatch"), "options.fibMatch", &fib_match)) {
+      return env.Undefined();
+    }
+    Napi::Value s = o.Get("src");
+    if (!s.IsUndefined() && !s.IsNull()) {
+      in_addr a{};
+      if (!ReadIPv4(env, s, "options.src", &a)) return env.Undefined();
+      src = a;
+    }
+  }
+
+  NetlinkSocket nl;
+  SysResult opened = nl.Open(netns);
+  if (opened.err != 0) {
+    ThrowSysResult(env, opened, netns);
+    return env.Undefined();
+  }
+
+  rtmsg rtm{};
+  rtm.rtm_family = AF_INET;
+  rtm.rtm_dst_len = 32;
+  // LOOKUP_TABLE: report the table the route came from rather than main.
+  rtm.rtm_flags = RTM_F_LOOKUP_TABLE | (fib_match.value_or(false) ? RTM_F_FIB_MATCH : 0);
+  if (src) rtm.rtm_src_len = 32;
+  NetlinkRequest req(RTM_GETROUTE, 0, &rtm, sizeof(rtm));
+  req.AddAttr(RTA_DST, &dst, sizeof(dst));
+  if (src) req.AddAttr(RTA_SRC, &*src, sizeof(*src));
+  if (oif && *oif != 0) {
+    uint32_t index = static_cast<uint32_t>(*oif);
+    req.AddAttr(RTA_OIF, &index, sizeof(index));
+  }
+  Route route;
+  NetlinkError e = nl.Request(req, "RTM_GETROUTE", [&](const nlmsghdr* h) { ParseRoute(h, &route); });
+  if (e.err != 0) {
+    ThrowErrno(env, e.syscall, e.err, "", e.note);
+    return env.Undefined();
+  }
+  if (!route.found) {
+    ThrowErrno(env, "RTM_GETROUTE", ENETUNREACH, "", "no route in the kernel's reply");
+    return env.Undefined();
+  }
+
+  Napi::Object out = Napi::Object::New(env);
+  const char* type_name = RouteTypeName(route.type);
+  out.Set("type", type_name != nullptr ? Napi::String::New(env, type_name)
+                                       : Napi::String::New(env, std::to_string(route.type)));
+  out.Set("ifindex", Napi::Number::New(env, route.oif));
+  out.Set("ifname", Napi::String::New(env, route.oif > 0 ? LinkName(nl, route.oif) : ""));
+  out.Set("gateway", route.gateway.empty() ? env.Null() : Napi::String::New(env, route.gateway));
+  out.Set("prefsrc", route.prefsrc.empty() ? env.Null() : Napi::String::New(env, route.prefsrc));
+  out.Set("dst", Napi::String::New(env, route.dst.empty() ? "0.0.0.0" : route.dst));
+  out.Set("dstLength", Napi::Number::New(env, route.dst_len));
+  out.Set("table", Napi::Number::New(env, route.table));
+  out.Set("scope", Napi::Number::New(env, route.scope));
+  return out;
+}
+
+}  // namespace wp

@@ -1,0 +1,46 @@
+// Loads the compiled addon and types it. Everything that touches the kernel goes through `native`.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { NativeBinding } from "./types";
+
+export * from "./types";
+
+// src/native and dist/native are both two levels below the package root.
+const packageRoot = path.resolve(__dirname, "..", "..");
+
+export const addonCandidates: readonly string[] = [
+  path.join(packageRoot, "build", "Release", "wireprobe.node"),
+  path.join(packageRoot, "build", "Debug", "wireprobe.node"),
+];
+
+function loadBinding(): NativeBinding {
+  for (const file of addonCandidates) {
+    if (fs.existsSync(file)) return require(file) as NativeBinding;
+  }
+  const error = new Error(
+    `native addon not built: run npm install (looked for ${addonCandidates.join(" and ")})`,
+  ) as NodeJS.ErrnoException;
+  error.code = "ENOADDON";
+  throw error;
+}
+
+export const native: NativeBinding = loadBinding();
+
+/** Directory where `ip netns add NAME` puts its namespace files. */
+export const NETNS_RUN_DIR = "/run/netns";
+
+/**
+ * Maps a namespace name to its file in /run/netns; anything containing "/" is taken as a path
+ * (e.g. /proc/PID/ns/net). Throws an Error with code "ENONS" when the file does not exist.
+ */
+export function resolveNetns(ns: string | undefined): string | undefined {
+  if (ns === undefined) return undefined;
+  const isPath = ns.includes("/");
+  const file = isPath ? ns : path.join(NETNS_RUN_DIR, ns);
+  if (ns === "" || (!isPath && (ns === "." || ns === "..")) || !fs.existsSync(file)) {
+    const error = new Error(`unknown network namespace "${ns}"`) as NodeJS.ErrnoException;
+    error.code = "ENONS";
+    throw error;
+  }
+  return file;
+}

@@ -10,6 +10,7 @@
         "native/batch_tx.cc",
         "native/clock.cc",
         "native/errors.cc",
+        "native/inet_socket.cc",
         "native/links.cc",
         "native/netlink.cc",
         "native/netns.cc",

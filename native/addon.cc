@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "clock.h"
+#include "inet_socket.h"
 #include "links.h"
 #include "packet_socket.h"
 #include "route.h"
@@ -17,6 +18,7 @@ Napi::Value MonotonicMsJS(const Napi::CallbackInfo& info) { return Napi::Number:
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace wp;
   PacketSocket::Init(env, exports);
+  InetSocket::Init(env, exports);
   exports.Set("listLinks", Napi::Function::New<ListLinks>(env, "listLinks"));
   exports.Set("routeGet", Napi::Function::New<RouteGet>(env, "routeGet"));
   exports.Set("monotonicMs", Napi::Function::New<MonotonicMsJS>(env, "monotonicMs"));

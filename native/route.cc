@@ -44,6 +44,7 @@ struct Route {
   std::string dst;
   std::string gateway;
   std::string prefsrc;
+  std::string src;
   int oif = 0;
 };
 
@@ -68,6 +69,7 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
     switch (type) {
       case RTA_DST: r->dst = FormatIP(data, len); break;
       case RTA_PREFSRC: r->prefsrc = FormatIP(data, len); break;
+      case RTA_SRC: r->src = FormatIP(data, len); break;
       case RTA_TABLE:
         if (len >= 4) std::memcpy(&r->table, data, 4);
         break;
@@ -162,6 +164,8 @@ Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   }
   Route route;
   NetlinkError e = nl.Request(req, "RTM_GETROUTE", [&](const nlmsghdr* h) { ParseRoute(h, &route); });
+  // The kernel leaves RTA_PREFSRC out when the source it picked is the RTA_SRC we asked with.
+  if (route.prefsrc.empty() && !fib_match.value_or(false)) route.prefsrc = route.src;
   if (e.err != 0) {
     ThrowErrno(env, e.syscall, e.err, "", e.note);
     return env.Undefined();

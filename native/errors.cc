@@ -58,20 +58,35 @@ std::string ErrnoName(int err) {
   return "E" + std::to_string(err);
 }
 
-Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err, const std::string& path,
-                       const std::string& note) {
+napi_value ErrnoErrorValue(napi_env env, const char* syscall, int err, const std::string& path,
+                           const std::string& note) {
   std::string code = ErrnoName(err);
   std::string message = syscall;
   if (!path.empty()) message += " " + path;
   message += ": " + Describe(err) + " (" + code + ")";
   if (!note.empty()) message += ": " + note;
-  Napi::Error error = Napi::Error::New(env, message);
-  Napi::Object obj = error.Value();
-  obj.Set("code", Napi::String::New(env, code));
-  obj.Set("errno", Napi::Number::New(env, err));
-  obj.Set("syscall", Napi::String::New(env, syscall));
-  if (!path.empty()) obj.Set("path", Napi::String::New(env, path));
+  napi_value msg, error, value;
+  if (napi_create_string_utf8(env, message.data(), message.size(), &msg) != napi_ok ||
+      napi_create_error(env, nullptr, msg, &error) != napi_ok) {
+    return nullptr;
+  }
+  // Best effort: a property that cannot be set leaves a plain Error.
+  if (napi_create_string_utf8(env, code.data(), code.size(), &value) == napi_ok) {
+    napi_set_named_property(env, error, "code", value);
+  }
+  if (napi_create_int32(env, err, &value) == napi_ok) napi_set_named_property(env, error, "errno", value);
+  if (napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &value) == napi_ok) {
+    napi_set_named_property(env, error, "syscall", value);
+  }
+  if (!path.empty() && napi_create_string_utf8(env, path.data(), path.size(), &value) == napi_ok) {
+    napi_set_named_property(env, error, "path", value);
+  }
   return error;
+}
+
+Napi::Error ErrnoError(Napi::Env env, const char* syscall, int err, const std::string& path,
+                       const std::string& note) {
+  return Napi::Error(env, ErrnoErrorValue(env, syscall, err, path, note));
 }
 
 void ThrowErrno(Napi::Env env, const char* syscall, int err, const std::string& path,
@@ -88,7 +103,5 @@ void ThrowSysResult(Napi::Env env, const SysResult& r, const std::string& netns_
 void ThrowTypeError(Napi::Env env, const std::string& message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
 }
-
-void RaiseUncaught(Napi::Env env, Napi::Value error) { napi_fatal_exception(env, error); }
 
 }  // namespace wp

@@ -23,7 +23,9 @@ void ThrowSysResult(Napi::Env env, const SysResult& r, const std::string& netns_
 
 void ThrowTypeError(Napi::Env env, const std::string& message);
 
-// Reports an error that happened outside any JS call (a libuv callback) as an uncaught exception.
-void RaiseUncaught(Napi::Env env, Napi::Value error);
+// The same error as a plain value, built with the C API only so that it is safe (nullptr) when the
+// environment is shutting down.
+napi_value ErrnoErrorValue(napi_env env, const char* syscall, int err, const std::string& path = "",
+                           const std::string& note = "");
 
 }  // namespace wp

@@ -32,21 +32,28 @@ bool IsTransient(int err) {
 }  // namespace
 
 SocketCore::SocketCore(Napi::Env env, MetaKind kind, const char* resource_name)
-    : env_(env), kind_(kind), resource_name_(resource_name), reader_(kind) {}
+    : env_(env), resource_name_(resource_name), reader_(kind) {}
 
 SocketCore::~SocketCore() { Close(); }
 
 void SocketCore::Adopt(int fd) {
   fd_ = fd;
-  // Close before the environment goes away (worker exit, process exit) so no libuv handle and no
-  // fd outlive it.
-  if (napi_add_env_cleanup_hook(env_, OnEnvCleanup, this) == napi_ok) cleanup_hook_ = true;
+  res_ = new Resources;
+  res_->owner = this;
+  // An async cleanup hook rather than a plain one: at environment teardown (worker exit) Node then
+  // keeps its loop running, and this addon loaded, until our uv_close callback has run.
+  if (napi_add_async_cleanup_hook(env_, OnEnvTeardown, res_, &res_->hook) != napi_ok) res_->hook = nullptr;
 }
 
-void SocketCore::OnEnvCleanup(void* arg) {
-  auto* self = static_cast<SocketCore*>(arg);
-  self->cleanup_hook_ = false;  // being run, so already unregistered
-  self->Close();
+void SocketCore::OnEnvTeardown(napi_async_cleanup_hook_handle /*handle*/, void* arg) {
+  auto* res = static_cast<Resources*>(arg);
+  // Without an owner the socket is already closing and the close callback releases the hook.
+  if (res->owner != nullptr) res->owner->Close();
+}
+
+void SocketCore::Release(Resources* res) {
+  if (res->hook != nullptr) napi_remove_async_cleanup_hook(res->hook);
+  delete res;
 }
 
 bool SocketCore::CheckOpen(const char* syscall) {
@@ -67,23 +74,21 @@ void SocketCore::StartReceive(const Napi::CallbackInfo& info) {
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
     return;
   }
-  if (poll_ == nullptr) {
+  if (!res_->poll_initialised) {
     uv_loop_t* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
       Napi::Error::New(env, "startReceive: no libuv loop").ThrowAsJavaScriptException();
       return;
     }
-    poll_ = new uv_poll_t;
-    int rc = uv_poll_init_socket(loop, poll_, fd_);
+    int rc = uv_poll_init_socket(loop, &res_->poll, fd_);
     if (rc != 0) {
-      delete poll_;
-      poll_ = nullptr;
       ThrowErrno(env, "uv_poll_init", -rc);
       return;
     }
-    poll_->data = this;
+    res_->poll.data = res_;
+    res_->poll_initialised = true;
   }
-  int rc = uv_poll_start(poll_, UV_READABLE, OnPoll);
+  int rc = uv_poll_start(&res_->poll, UV_READABLE, OnPoll);
   if (rc != 0) {
     ThrowErrno(env, "uv_poll_start", -rc);
     return;
@@ -91,17 +96,19 @@ void SocketCore::StartReceive(const Napi::CallbackInfo& info) {
   receiving_ = true;
   callback_ = Napi::Persistent(info[0].As<Napi::Function>());
   self_ = Napi::Persistent(info.This().As<Napi::Object>());
-  async_ = std::make_unique<Napi::AsyncContext>(env, resource_name_, info.This().As<Napi::Object>());
+  // May survive from a stopReceive() made inside the callback, see StopReceive.
+  if (!async_) async_ = std::make_unique<Napi::AsyncContext>(env, resource_name_, info.This().As<Napi::Object>());
   ApplyRef();
 }
 
 void SocketCore::StopReceive() {
   if (!receiving_) return;
   receiving_ = false;
-  if (poll_ != nullptr) uv_poll_stop(poll_);
+  if (res_ != nullptr && res_->poll_initialised) uv_poll_stop(&res_->poll);
   callback_.Reset();
-  async_.reset();
   self_.Reset();
+  // The async context is in use while the callback runs; Deliver drops it afterwards.
+  if (!delivering_) async_.reset();
 }
 
 void SocketCore::Ref() {
@@ -115,8 +122,8 @@ void SocketCore::Unref() {
 }
 
 void SocketCore::ApplyRef() {
-  if (poll_ == nullptr) return;
-  uv_handle_t* h = reinterpret_cast<uv_handle_t*>(poll_);
+  if (res_ == nullptr || !res_->poll_initialised) return;
+  uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&res_->poll);
   if (refed_) {
     uv_ref(h);
   } else {
@@ -126,63 +133,80 @@ void SocketCore::ApplyRef() {
 
 void SocketCore::Close() {
   StopReceive();
-  if (poll_ != nullptr) {
-    poll_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    poll_ = nullptr;
-  }
-  // Only after the poll is stopped: libuv must not watch a closed (and maybe reused) fd number.
-  if (fd_ >= 0) {
-    ::close(fd_);
-    fd_ = -1;
-  }
-  if (cleanup_hook_) {
-    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
-    cleanup_hook_ = false;
+  if (res_ == nullptr) return;
+  // The poll is stopped before the fd is closed: libuv must not watch a closed (reusable) fd number.
+  ::close(fd_);
+  fd_ = -1;
+  Resources* res = res_;
+  res_ = nullptr;
+  res->owner = nullptr;
+  if (res->poll_initialised) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&res->poll), [](uv_handle_t* h) {
+      Release(static_cast<Resources*>(h->data));
+    });
+  } else {
+    Release(res);
   }
 }
 
 void SocketCore::OnPoll(uv_poll_t* handle, int status, int /*events*/) {
-  auto* self = static_cast<SocketCore*>(handle->data);
+  auto* self = static_cast<Resources*>(handle->data)->owner;
   if (self != nullptr && self->receiving_) self->OnReadable(status);
 }
 
 void SocketCore::OnReadable(int status) {
-  Napi::HandleScope scope(env_);
+  // Raw napi calls from here on: node-addon-api's wrappers abort the process when a call fails
+  // because the environment is shutting down (process.exit() in a worker, possibly from the
+  // callback of another socket in the same loop iteration).
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
   if (status < 0) {
     Fail("uv_poll", -status);
-    return;
+  } else {
+    batch_.Clear();
+    int err = reader_.Read(fd_, kMaxPacketsPerWakeup, kMaxBytesPerWakeup, &batch_);
+    if (batch_.count > 0) Deliver();
+    // The callback may have stopped or closed the socket.
+    if (err != 0 && !IsTransient(err) && receiving_) Fail("recvmmsg", err);
   }
-  batch_.Clear();
-  int err = reader_.Read(fd_, kMaxPacketsPerWakeup, kMaxBytesPerWakeup, &batch_);
-  if (batch_.count > 0) Deliver();
-  // The callback may have stopped or closed the socket.
-  if (err != 0 && !IsTransient(err) && receiving_) Fail("recvmmsg", err);
+  napi_close_handle_scope(env_, scope);
 }
 
 void SocketCore::Deliver() {
-  Napi::Env env = env_;
-  Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::Copy(env, batch_.data.data(), batch_.data.size());
+  napi_env env = env_;
   size_t n = batch_.meta.size();
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n * sizeof(double));
-  std::memcpy(ab.Data(), batch_.meta.data(), n * sizeof(double));
-  Napi::Float64Array meta = Napi::Float64Array::New(env, n, ab, 0);
-  Napi::Number count = Napi::Number::New(env, static_cast<double>(batch_.count));
-  Napi::Object recv = self_.Value();
-  Napi::Function fn = callback_.Value();
+  void* bytes = nullptr;
+  void* meta_bytes = nullptr;
+  napi_value data, meta_ab, meta, count, result;
+  bool ok = napi_create_buffer_copy(env, batch_.data.size(), batch_.data.data(), &bytes, &data) == napi_ok &&
+            napi_create_arraybuffer(env, n * sizeof(double), &meta_bytes, &meta_ab) == napi_ok &&
+            napi_create_typedarray(env, napi_float64_array, n, meta_ab, 0, &meta) == napi_ok &&
+            napi_create_double(env, static_cast<double>(batch_.count), &count) == napi_ok;
+  if (ok) std::memcpy(meta_bytes, batch_.meta.data(), n * sizeof(double));
   batch_.Clear();
-  fn.MakeCallback(recv, {data, meta, count}, *async_);
-  // MakeCallback leaves a throwing callback's exception pending in the env; from a libuv callback
-  // nothing would ever rethrow it, so hand it to process 'uncaughtException'.
-  if (env.IsExceptionPending()) RaiseUncaught(env, env.GetAndClearPendingException().Value());
+  if (ok) {
+    napi_value argv[] = {data, meta, count};
+    delivering_ = true;
+    ok = napi_make_callback(env, *async_, self_.Value(), callback_.Value(), 3, argv, &result) == napi_ok;
+    delivering_ = false;
+    if (!receiving_) async_.reset();
+    if (ok) return;
+  }
+  // A throwing callback leaves its exception pending; from a libuv callback nothing would ever
+  // rethrow it, so hand it to process 'uncaughtException'. Nothing pending: JS can no longer run.
+  bool pending = false;
+  napi_value exception;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &exception) == napi_ok) {
+    napi_fatal_exception(env, exception);
+  }
 }
 
 void SocketCore::Fail(const char* syscall, int err) {
   // The socket is unusable: stop polling (a level-triggered error would spin) and report.
-  Napi::Error error = ErrnoError(env_, syscall, err);
   StopReceive();
-  RaiseUncaught(env_, error.Value());
+  napi_value error = ErrnoErrorValue(env_, syscall, err);
+  if (error != nullptr) napi_fatal_exception(env_, error);
 }
 
 }  // namespace wp

@@ -38,20 +38,29 @@ class SocketCore {
   static constexpr size_t kMaxPacketsPerWakeup = 4096;
   static constexpr size_t kMaxBytesPerWakeup = 16u << 20;
 
+  // The OS and libuv resources of an open socket. Separate from SocketCore because uv_close
+  // finishes on a later loop turn, possibly after the wrapper was garbage collected.
+  struct Resources {
+    SocketCore* owner = nullptr;  // null once closing
+    uv_poll_t poll;
+    bool poll_initialised = false;
+    napi_async_cleanup_hook_handle hook = nullptr;
+  };
+
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnEnvCleanup(void* arg);
+  static void OnEnvTeardown(napi_async_cleanup_hook_handle handle, void* arg);
+  static void Release(Resources* res);
   void OnReadable(int status);
   void Deliver();
   void Fail(const char* syscall, int err);
   void ApplyRef();
 
   Napi::Env env_;
-  MetaKind kind_;
   const char* resource_name_;
   int fd_ = -1;
-  bool cleanup_hook_ = false;
-  uv_poll_t* poll_ = nullptr;  // heap: freed by uv_close's callback, which may outlive this object
+  Resources* res_ = nullptr;  // set while open
   bool receiving_ = false;
+  bool delivering_ = false;  // inside the JS callback
   bool refed_ = true;
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps a receiving socket from being collected

@@ -620,7 +620,9 @@ t.test("garbage-collected sockets release their fds", async (t) => {
     const before = count();
     for (let i = 0; i < 100; i++) {
       new native.InetSocket({ type: "dgram", protocol: 17, netns: process.env.NS_A });
-      new native.PacketSocket({ ifindex: 1, protocol: 3, netns: process.env.NS_A });
+      const p = new native.PacketSocket({ ifindex: 1, protocol: 3, netns: process.env.NS_A });
+      p.startReceive(() => {});
+      p.stopReceive(); // leaves a libuv handle for the finalizer to close
     }
     const opened = count();
     (async () => {
@@ -658,6 +660,38 @@ t.test("a throwing callback becomes an uncaught exception", async (t) => {
   `);
   t.not(unhandled.status, 0);
   t.match(unhandled.stderr, /boom unhandled/);
+});
+
+t.test("workers can exit or be terminated with sockets open and receiving", async (t) => {
+  const child = runChild(`
+    const { Worker, isMainThread, parentPort } = require("worker_threads");
+    const native = require(process.env.ADDON);
+    const workerCode = \`
+      const { parentPort } = require("worker_threads");
+      const native = require(process.env.ADDON);
+      const s = new native.InetSocket({ type: "dgram", protocol: 17, netns: process.env.NS_A, bindAddress: "127.0.0.1" });
+      const p = new native.PacketSocket({ ifindex: 1, protocol: 3, netns: process.env.NS_A });
+      p.startReceive(() => {});
+      s.startReceive((data) => {
+        parentPort.postMessage(data.toString());
+        if (data.toString() === "exit") process.exit(0);
+      });
+      parentPort.on("message", (m) => s.send([Buffer.from(m)], ["127.0.0.1"], [s.localAddress().port]));
+    \`;
+    const run = (how) => new Promise((resolve) => {
+      const w = new Worker(workerCode, { eval: true });
+      w.on("message", (m) => { if (m === "terminate") w.terminate(); });
+      w.on("exit", (code) => resolve(how + ":" + code));
+      w.postMessage(how);
+    });
+    (async () => {
+      console.log(await run("exit"));
+      console.log(await run("terminate"));
+    })();
+  `);
+  t.equal(child.status, 0, child.stderr);
+  t.equal(child.signal, null);
+  t.match(child.stdout, /exit:0\s+terminate:1/);
 });
 
 t.test("ref/unref decide whether a receiving socket keeps the process alive", async (t) => {

@@ -189,9 +189,11 @@ Napi::Value InetSocket::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!core_.CheckOpen("stats")) return env.Undefined();
   // No PACKET_STATISTICS here: packets are those we read, drops come from SO_RXQ_OVFL.
+  uint64_t packets = 0, drops = 0;
+  core_.TakeRxCounters(&packets, &drops);
   Napi::Object out = Napi::Object::New(env);
-  out.Set("packets", Napi::Number::New(env, static_cast<double>(core_.reader().TakePackets())));
-  out.Set("drops", Napi::Number::New(env, static_cast<double>(core_.reader().TakeDrops())));
+  out.Set("packets", Napi::Number::New(env, static_cast<double>(packets)));
+  out.Set("drops", Napi::Number::New(env, static_cast<double>(drops)));
   return out;
 }
 

@@ -32,7 +32,12 @@ bool IsTransient(int err) {
 }  // namespace
 
 SocketCore::SocketCore(Napi::Env env, MetaKind kind, const char* resource_name)
-    : env_(env), resource_name_(resource_name), reader_(kind) {}
+    : env_(env), kind_(kind), resource_name_(resource_name) {}
+
+void SocketCore::TakeRxCounters(uint64_t* packets, uint64_t* drops) {
+  *packets = reader_ ? reader_->TakePackets() : 0;
+  *drops = reader_ ? reader_->TakeDrops() : 0;
+}
 
 SocketCore::~SocketCore() { Close(); }
 
@@ -88,6 +93,7 @@ void SocketCore::StartReceive(const Napi::CallbackInfo& info) {
     res_->poll.data = res_;
     res_->poll_initialised = true;
   }
+  if (!reader_) reader_ = std::make_unique<BatchReader>(kind_);
   int rc = uv_poll_start(&res_->poll, UV_READABLE, OnPoll);
   if (rc != 0) {
     ThrowErrno(env, "uv_poll_start", -rc);
@@ -164,7 +170,7 @@ void SocketCore::OnReadable(int status) {
     Fail("uv_poll", -status);
   } else {
     batch_.Clear();
-    int err = reader_.Read(fd_, kMaxPacketsPerWakeup, kMaxBytesPerWakeup, &batch_);
+    int err = reader_->Read(fd_, kMaxPacketsPerWakeup, kMaxBytesPerWakeup, &batch_);
     if (batch_.count > 0) Deliver();
     // The callback may have stopped or closed the socket.
     if (err != 0 && !IsTransient(err) && receiving_) Fail("recvmmsg", err);

@@ -22,7 +22,8 @@ class SocketCore {
   void Adopt(int fd);
   int fd() const { return fd_; }
   bool closed() const { return fd_ < 0; }
-  BatchReader& reader() { return reader_; }
+  // Packets read and SO_RXQ_OVFL drops seen since the previous call.
+  void TakeRxCounters(uint64_t* packets, uint64_t* drops);
 
   // Throws (and returns false) when closed: "<syscall>: socket is closed (EBADF)".
   bool CheckOpen(const char* syscall);
@@ -56,6 +57,7 @@ class SocketCore {
   void ApplyRef();
 
   Napi::Env env_;
+  MetaKind kind_;
   const char* resource_name_;
   int fd_ = -1;
   Resources* res_ = nullptr;  // set while open
@@ -65,7 +67,7 @@ class SocketCore {
   Napi::FunctionReference callback_;
   Napi::ObjectReference self_;  // keeps a receiving socket from being collected
   std::unique_ptr<Napi::AsyncContext> async_;
-  BatchReader reader_;
+  std::unique_ptr<BatchReader> reader_;  // allocated on first receive: send-only sockets need no arena
   Batch batch_;
 };
 

@@ -4,7 +4,7 @@
 /**
  * Per-packet metadata in a received batch, STRIDE numbers per packet in a Float64Array:
  *   [0] byte offset of the packet in the batch buffer
- *   [1] length in bytes (captured length)
+ *   [1] length in bytes (captured length; packets are never truncated below 64 KiB)
  *   [2] kernel receive timestamp, in milliseconds on the CLOCK_MONOTONIC scale
  *       (comparable with Number(process.hrtime.bigint()) / 1e6)
  *   [3] packet socket: the sll_pkttype (0 host, 1 broadcast, 2 multicast, 3 otherhost, 4 outgoing);
@@ -16,6 +16,11 @@ export const META_STRIDE = 5;
 
 export type BatchCallback = (data: Buffer, meta: Float64Array, count: number) => void;
 
+/**
+ * Counters since the previous stats() call. Packet sockets: PACKET_STATISTICS (packets includes drops).
+ * Inet sockets: packets = packets delivered to the callback; drops = SO_RXQ_OVFL, which the kernel
+ * reports with the next packet queued after the drops (so it lags until one arrives).
+ */
 export interface SocketStats {
   /** packets the kernel handed to the socket since the last call (PACKET_STATISTICS), 0 where unknown */
   packets: number;

@@ -31,7 +31,7 @@ export interface SocketStats {
 export interface PacketSocketOptions {
   /** interface index to bind to */
   ifindex: number;
-  /** ethertype in host order (0x0806 ARP, 0x0800 IPv4, 0x0003 ETH_P_ALL) */
+  /** ethertype in host order (0x0806 ARP, 0x0800 IPv4, 0x0003 ETH_P_ALL; 0 = send only, receives nothing) */
   protocol: number;
   /** path of a network namespace file (/run/netns/NAME or /proc/PID/ns/net); absent = the caller's */
   netns?: string;

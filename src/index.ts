@@ -1,1 +1,14 @@
-export const version = "0.1.0";
+// The library: the same probes as the CLI, as typed async iterables, plus the building blocks.
+
+export { EnvironmentError, UsageError } from "./errors";
+export type { LinkAddress, LinkInfo } from "./net/links";
+export { findLink, listLinks } from "./net/links";
+export type { RouteDecision } from "./net/route";
+export { lookupRoute, lookupRouteVia } from "./net/route";
+export * as packet from "./packet/index";
+export type { ArpOptions, ProbeRun } from "./probe/arp";
+export { ARP_DEFAULTS, arp } from "./probe/arp";
+export type { ArpRecord, SummaryRecord, WireprobeRecord } from "./records";
+export { TargetSet } from "./targets/target-set";
+
+export const version: string = (require("../package.json") as { version: string }).version;

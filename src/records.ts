@@ -44,6 +44,8 @@ export interface SummaryRecord {
   durationMs: number;
   /** packets sent per second over the run */
   rate: number;
+  /** present and true when the run was cancelled (AbortSignal, Ctrl-C) before it finished */
+  aborted?: boolean;
 }
 
 export type WireprobeRecord = ArpRecord | SummaryRecord;

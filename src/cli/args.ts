@@ -1,0 +1,113 @@
+import { UsageError } from "../errors";
+
+// A small, strict option parser: unknown options and missing values are usage errors (exit 2), never
+// guessed at. It stays dependency-free so the CLI starts fast.
+
+export interface OptionSpec {
+  /** long name without dashes, e.g. "timeout" */
+  name: string;
+  /** extra spellings, with dashes, e.g. ["-i"] or ["-Pn"] */
+  aliases?: string[];
+  kind: "flag" | "string" | "integer" | "number";
+  /** for integer/number: inclusive bounds */
+  min?: number;
+  max?: number;
+  /** may be given several times; values are collected into an array */
+  repeat?: boolean;
+  help: string;
+  /** shown in help as the value's name */
+  valueName?: string;
+}
+
+export type ParsedValue = boolean | string | number | string[] | number[];
+
+export interface ParsedArgs {
+  options: Map<string, ParsedValue>;
+  positionals: string[];
+}
+
+export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[]): ParsedArgs {
+  const byName = new Map<string, OptionSpec>();
+  for (const s of specs) {
+    byName.set(`--${s.name}`, s);
+    for (const a of s.aliases ?? []) byName.set(a, s);
+  }
+  const options = new Map<string, ParsedValue>();
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
+    const key = eq > 0 ? arg.slice(0, eq) : arg;
+    const spec = byName.get(key);
+    if (!spec) throw new UsageError(`unknown option ${key} (see --help)`);
+    let raw: string | undefined;
+    if (spec.kind === "flag") {
+      if (eq > 0) throw new UsageError(`option ${key} takes no value`);
+      options.set(spec.name, true);
+      continue;
+    }
+    if (eq > 0) raw = arg.slice(eq + 1);
+    else {
+      raw = argv[++i];
+      if (raw === undefined) throw new UsageError(`option ${key} needs a value`);
+    }
+    const value = convert(spec, key, raw);
+    if (spec.repeat) {
+      const list = (options.get(spec.name) as Array<string | number> | undefined) ?? [];
+      list.push(value);
+      options.set(spec.name, list as ParsedValue);
+    } else {
+      options.set(spec.name, value);
+    }
+  }
+  return { options, positionals };
+}
+
+function convert(spec: OptionSpec, key: string, raw: string): string | number {
+  if (spec.kind === "string") {
+    if (raw === "") throw new UsageError(`option ${key} needs a non-empty value`);
+    return raw;
+  }
+  const isInt = spec.kind === "integer";
+  const ok = isInt ? /^[0-9]+$/.test(raw) : /^[0-9]+(\.[0-9]+)?$/.test(raw);
+  const n = Number(raw);
+  if (!ok || !Number.isFinite(n)) {
+    throw new UsageError(`option ${key} needs ${isInt ? "a whole number" : "a number"}, got "${raw}"`);
+  }
+  if (spec.min !== undefined && n < spec.min)
+    throw new UsageError(`option ${key} must be at least ${spec.min}`);
+  if (spec.max !== undefined && n > spec.max)
+    throw new UsageError(`option ${key} must be at most ${spec.max}`);
+  return n;
+}
+
+/** Help text for a command's options, aligned. */
+export function formatOptions(specs: readonly OptionSpec[]): string {
+  const rows = specs.map((s) => {
+    const names = [...(s.aliases ?? []), `--${s.name}`].join(", ");
+    const value = s.kind === "flag" ? "" : ` ${s.valueName ?? s.kind.toUpperCase()}`;
+    return [`  ${names}${value}`, s.help] as const;
+  });
+  const width = Math.max(...rows.map((r) => r[0].length)) + 2;
+  return rows.map(([l, r]) => l.padEnd(width) + r).join("\n");
+}
+
+export function getString(args: ParsedArgs, name: string): string | undefined {
+  return args.options.get(name) as string | undefined;
+}
+
+export function getNumber(args: ParsedArgs, name: string): number | undefined {
+  return args.options.get(name) as number | undefined;
+}
+
+export function getFlag(args: ParsedArgs, name: string): boolean {
+  return args.options.get(name) === true;
+}

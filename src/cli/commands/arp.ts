@@ -1,0 +1,105 @@
+import { UsageError } from "../../errors";
+import { formatArpReport } from "../../output/arp-report";
+import { writeRecord } from "../../output/ndjson";
+import { ARP_DEFAULTS, arp } from "../../probe/arp";
+import type { ArpRecord } from "../../records";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import type { Command, CommandContext } from "../command";
+
+const options: OptionSpec[] = [
+  {
+    name: "interface",
+    aliases: ["-i"],
+    kind: "string",
+    valueName: "NAME",
+    help: "send from this interface (default: the one the kernel would use for each target)",
+  },
+  {
+    name: "netns",
+    kind: "string",
+    valueName: "NS",
+    help: "run inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
+  },
+  {
+    name: "timeout",
+    kind: "integer",
+    min: 1,
+    max: 600000,
+    valueName: "MS",
+    help: `per-attempt wait for a reply (default ${ARP_DEFAULTS.timeoutMs})`,
+  },
+  {
+    name: "retries",
+    kind: "integer",
+    min: 0,
+    max: 250,
+    valueName: "N",
+    help: `extra attempts for targets that did not answer (default ${ARP_DEFAULTS.retries})`,
+  },
+  {
+    name: "rate",
+    kind: "integer",
+    min: 0,
+    max: 10_000_000,
+    valueName: "PPS",
+    help: `requests per second, 0 = unlimited (default ${ARP_DEFAULTS.rate})`,
+  },
+  { name: "any-link", kind: "flag", help: "with -i: send ARP even for targets that are not on-link there" },
+  { name: "json", kind: "flag", help: "one JSON record per line on stdout (every target, then a summary)" },
+  { name: "all", kind: "flag", help: "list every target in the table, also in large sweeps" },
+  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
+];
+
+const usage = `Usage: wireprobe arp [options] TARGET...
+
+Is this gateway or peer on my layer-2 segment? Sends ARP requests and reports, per target,
+reply (with its MAC; several MACs = address conflict), no-reply, or not-on-link (the kernel
+routes it via a gateway, so it cannot be a next hop such as a flannel host-gw peer).
+
+  TARGET   IPv4 address, CIDR (198.51.100.0/24) or nmap-style range (198.51.100.10-20)
+
+Options:
+${formatOptions(options)}
+
+Exit codes: 0 every target replied, 1 some did not, 2 bad usage, 3 missing privilege or environment.`;
+
+export const arpCommand: Command = {
+  name: "arp",
+  summary: "ARP requests: layer-2 adjacency to gateways and peers",
+  usage,
+  async run(ctx: CommandContext): Promise<number> {
+    const args = parseArgs(ctx.argv, options);
+    if (getFlag(args, "help")) {
+      ctx.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    if (args.positionals.length === 0) throw new UsageError("arp needs at least one TARGET (see --help)");
+    const json = getFlag(args, "json");
+    const run = arp(args.positionals, {
+      ...opt("interface", getString(args, "interface")),
+      ...opt("netns", getString(args, "netns")),
+      ...opt("timeoutMs", getNumber(args, "timeout")),
+      ...opt("retries", getNumber(args, "retries")),
+      ...opt("rate", getNumber(args, "rate")),
+      anyLink: getFlag(args, "any-link"),
+      signal: ctx.signal,
+    });
+    const records: ArpRecord[] = [];
+    let failed = 0;
+    for await (const r of run) {
+      if (r.state !== "reply" && r.state !== "local") failed++;
+      if (json) writeRecord(ctx.stdout, r);
+      else records.push(r);
+    }
+    if (json) {
+      if (run.summary) writeRecord(ctx.stdout, run.summary);
+    } else {
+      ctx.stdout.write(`${formatArpReport(records, run.summary, getFlag(args, "all"))}\n`);
+    }
+    return failed === 0 && !run.summary?.aborted ? 0 : 1;
+  },
+};
+
+function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

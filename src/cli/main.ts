@@ -1,0 +1,68 @@
+import { EnvironmentError, UsageError } from "../errors";
+import type { Command } from "./command";
+import { arpCommand } from "./commands/arp";
+
+const commands: Command[] = [arpCommand];
+
+export const VERSION: string = (require("../../package.json") as { version: string }).version;
+
+function mainUsage(): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return `wireprobe ${VERSION}: packet probes for network checks (ARP, TCP SYN, ICMP, DNS)
+
+Usage: wireprobe COMMAND [options] ...
+
+Commands:
+${commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n")}
+
+Run 'wireprobe COMMAND --help' for a command's options. Most commands need root or CAP_NET_RAW.`;
+}
+
+/** Runs the CLI and resolves to the process exit code. Never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(sig === "SIGINT" ? 130 : 143);
+    controller.abort(new Error(sig));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  // A closed pipe (| head) is the reader's choice, not an error.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+  });
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+      process.stdout.write(`${mainUsage()}\n`);
+      return name === undefined ? 2 : 0;
+    }
+    if (name === "--version" || name === "-V") {
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    const command = commands.find((c) => c.name === name);
+    if (!command)
+      throw new UsageError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")})`);
+    const code = await command.run({
+      argv: rest,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      signal: controller.signal,
+    });
+    if (controller.signal.aborted) return controller.signal.reason?.message === "SIGTERM" ? 143 : 130;
+    return code;
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof EnvironmentError) {
+      process.stderr.write(`wireprobe: ${err.message}\n`);
+      return err.exitCode;
+    }
+    const e = err as Error;
+    process.stderr.write(`wireprobe: internal error: ${e?.message ?? String(err)}\n`);
+    if (process.env.WIREPROBE_DEBUG) process.stderr.write(`${e?.stack}\n`);
+    return 4;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}

@@ -1,0 +1,54 @@
+// Hands results from socket callbacks to an async iterator. Producers push synchronously from libuv
+// callbacks; the consumer awaits. Ending with an error rejects the pending read, so a failure in the
+// engine surfaces in the caller's for-await loop instead of being lost.
+
+export class ResultQueue<T> {
+  private items: T[] = [];
+  private head = 0;
+  private waiter: { resolve: () => void } | null = null;
+  private ended = false;
+  private error: unknown = null;
+
+  push(item: T): void {
+    this.items.push(item);
+    this.wake();
+  }
+
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (error !== undefined) this.error = error;
+    this.wake();
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.resolve();
+  }
+
+  async *drain(): AsyncGenerator<T> {
+    for (;;) {
+      while (this.head < this.items.length) {
+        const item = this.items[this.head]!;
+        this.items[this.head++] = undefined as T;
+        if (this.head > 1024 && this.head * 2 > this.items.length) {
+          this.items = this.items.slice(this.head);
+          this.head = 0;
+        }
+        yield item;
+      }
+      if (this.ended) {
+        if (this.error !== null) throw this.error;
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        this.waiter = { resolve };
+      });
+    }
+  }
+}

@@ -1,0 +1,32 @@
+// Errors that end a command with a specific exit code and a one-line message. Everything else is a bug.
+
+/** Bad usage or bad input: exit code 2. */
+export class UsageError extends Error {
+  readonly exitCode = 2;
+  override name = "UsageError";
+}
+
+/** Missing privilege or environment (not root, unknown interface or namespace, tool missing): exit code 3. */
+export class EnvironmentError extends Error {
+  readonly exitCode = 3;
+  override name = "EnvironmentError";
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Maps an errno-carrying error from the addon to the message a user can act on. */
+export function environmentErrorFrom(err: unknown, what: string): EnvironmentError {
+  const e = err as { code?: string; message?: string };
+  if (e.code === "EPERM" || e.code === "EACCES") {
+    return new EnvironmentError(`${what}: needs root or CAP_NET_RAW (${e.code})`, e.code);
+  }
+  if (e.code === "ENONS" || (e.code === "ENOENT" && /setns|netns|open/.test(e.message ?? ""))) {
+    return new EnvironmentError(`${what}: ${e.message ?? "unknown network namespace"}`, e.code);
+  }
+  if (e.code === "ENODEV") return new EnvironmentError(`${what}: no such interface`, e.code);
+  return new EnvironmentError(`${what}: ${e.message ?? String(err)}`, e.code);
+}

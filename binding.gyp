@@ -13,10 +13,13 @@
         "native/inet_socket.cc",
         "native/links.cc",
         "native/netlink.cc",
+        "native/netlink_handle.cc",
         "native/netns.cc",
         "native/packet_socket.cc",
         "native/route.cc",
+        "native/route_dump.cc",
         "native/socket_core.cc",
+        "native/socket_fd.cc",
         "native/sockopts.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -4,8 +4,10 @@
 #include "clock.h"
 #include "inet_socket.h"
 #include "links.h"
+#include "netlink_handle.h"
 #include "packet_socket.h"
 #include "route.h"
+#include "socket_fd.h"
 
 namespace wp {
 namespace {
@@ -19,9 +21,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace wp;
   PacketSocket::Init(env, exports);
   InetSocket::Init(env, exports);
+  NetlinkHandle::Init(env, exports);
   exports.Set("listLinks", Napi::Function::New<ListLinks>(env, "listLinks"));
   exports.Set("routeGet", Napi::Function::New<RouteGet>(env, "routeGet"));
   exports.Set("monotonicMs", Napi::Function::New<MonotonicMsJS>(env, "monotonicMs"));
+  exports.Set("openSocketFd", Napi::Function::New<OpenSocketFd>(env, "openSocketFd"));
   return exports;
 }
 

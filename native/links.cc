@@ -110,7 +110,10 @@ Napi::Value ListLinks(const Napi::CallbackInfo& info) {
     ThrowSysResult(env, opened, netns);
     return env.Undefined();
   }
+  return ListLinksOn(env, nl);
+}
 
+Napi::Value ListLinksOn(Napi::Env env, NetlinkSocket& nl) {
   std::vector<Link> links;
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;

@@ -15,7 +15,6 @@
 #include "netlink.h"
 
 namespace wp {
-namespace {
 
 const char* RouteTypeName(unsigned type) {
   switch (type) {
@@ -35,21 +34,8 @@ const char* RouteTypeName(unsigned type) {
   }
 }
 
-struct Route {
-  bool found = false;
-  unsigned type = 0;
-  uint32_t table = 0;
-  unsigned scope = 0;
-  unsigned dst_len = 0;
-  std::string dst;
-  std::string gateway;
-  std::string prefsrc;
-  std::string src;
-  int oif = 0;
-};
-
 // RTA_GATEWAY, or RTA_VIA (an IPv4 route through an IPv6 next hop).
-void ParseNextHopAttr(uint16_t type, const uint8_t* data, size_t len, Route* r) {
+static void ParseNextHopAttr(uint16_t type, const uint8_t* data, size_t len, Route* r) {
   if (type == RTA_GATEWAY) {
     r->gateway = FormatIP(data, len);
   } else if (type == RTA_VIA && len >= sizeof(rtvia)) {
@@ -65,6 +51,7 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
   r->table = rtm->rtm_table;
   r->scope = rtm->rtm_scope;
   r->dst_len = rtm->rtm_dst_len;
+  r->protocol = rtm->rtm_protocol;
   ForEachAttr(RTM_RTA(rtm), static_cast<int>(RTM_PAYLOAD(h)), [&](uint16_t type, const uint8_t* data, size_t len) {
     switch (type) {
       case RTA_DST: r->dst = FormatIP(data, len); break;
@@ -76,7 +63,11 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
       case RTA_OIF:
         if (len >= 4) std::memcpy(&r->oif, data, 4);
         break;
+      case RTA_PRIORITY:
+        if (len >= 4) std::memcpy(&r->priority, data, 4);
+        break;
       case RTA_MULTIPATH:
+        r->multipath = true;
         // A fib-match on a multipath route: report the first next hop.
         if (len >= sizeof(rtnexthop) && r->oif == 0) {
           const auto* nh = reinterpret_cast<const rtnexthop*>(data);
@@ -91,6 +82,8 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
     }
   });
 }
+
+namespace {
 
 // The interface name as seen inside the socket's namespace (if_indextoname would ask the
 // caller's namespace, where the same index can be another interface or none).
@@ -116,22 +109,36 @@ std::string LinkName(NetlinkSocket& nl, int index) {
 
 Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  in_addr dst{};
-  if (!ReadIPv4(env, info[0], "routeGet(destination): destination", &dst)) return env.Undefined();
   std::string netns;
+  Napi::Value options = info[1];
+  if (options.IsObject() && !ReadNetns(env, options.As<Napi::Object>().Get("netns"), "options.netns", &netns)) {
+    return env.Undefined();
+  }
+  NetlinkSocket nl;
+  SysResult opened = nl.Open(netns);
+  if (opened.err != 0) {
+    ThrowSysResult(env, opened, netns);
+    return env.Undefined();
+  }
+  return RouteGetOn(env, nl, info[0], options);
+}
+
+Napi::Value RouteGetOn(Napi::Env env, NetlinkSocket& nl, Napi::Value destination, Napi::Value options) {
+  in_addr dst{};
+  if (!ReadIPv4(env, destination, "routeGet(destination): destination", &dst)) return env.Undefined();
   std::optional<int64_t> oif;
   std::optional<bool> fib_match;
+  std::optional<bool> with_name;
   std::optional<in_addr> src;
-  Napi::Value options = info[1];
   if (!options.IsUndefined() && !options.IsNull()) {
     if (!options.IsObject()) {
       ThrowTypeError(env, "routeGet(destination, options): options must be an object");
       return env.Undefined();
     }
     Napi::Object o = options.As<Napi::Object>();
-    if (!ReadNetns(env, o.Get("netns"), "options.netns", &netns) ||
-        !ReadOptionalInt(env, o.Get("oif"), "options.oif", 0, INT32_MAX, &oif) ||
-        !ReadOptionalBool(env, o.Get("fibMatch"), "options.fibMatch", &fib_match)) {
+    if (!ReadOptionalInt(env, o.Get("oif"), "options.oif", 0, INT32_MAX, &oif) ||
+        !ReadOptionalBool(env, o.Get("fibMatch"), "options.fibMatch", &fib_match) ||
+        !ReadOptionalBool(env, o.Get("withName"), "options.withName", &with_name)) {
       return env.Undefined();
     }
     Napi::Value s = o.Get("src");
@@ -140,13 +147,6 @@ Napi::Value RouteGet(const Napi::CallbackInfo& info) {
       if (!ReadIPv4(env, s, "options.src", &a)) return env.Undefined();
       src = a;
     }
-  }
-
-  NetlinkSocket nl;
-  SysResult opened = nl.Open(netns);
-  if (opened.err != 0) {
-    ThrowSysResult(env, opened, netns);
-    return env.Undefined();
   }
 
   rtmsg rtm{};
@@ -180,7 +180,9 @@ Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   out.Set("type", type_name != nullptr ? Napi::String::New(env, type_name)
                                        : Napi::String::New(env, std::to_string(route.type)));
   out.Set("ifindex", Napi::Number::New(env, route.oif));
-  out.Set("ifname", Napi::String::New(env, route.oif > 0 ? LinkName(nl, route.oif) : ""));
+  // The name costs a second request; callers that already hold the link list skip it.
+  const bool name = with_name.value_or(true) && route.oif > 0;
+  out.Set("ifname", Napi::String::New(env, name ? LinkName(nl, route.oif) : ""));
   out.Set("gateway", route.gateway.empty() ? env.Null() : Napi::String::New(env, route.gateway));
   out.Set("prefsrc", route.prefsrc.empty() ? env.Null() : Napi::String::New(env, route.prefsrc));
   out.Set("dst", Napi::String::New(env, route.dst.empty() ? "0.0.0.0" : route.dst));

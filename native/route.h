@@ -2,9 +2,40 @@
 
 #include <napi.h>
 
+#include <cstdint>
+#include <string>
+
+#include "netlink.h"
+
 namespace wp {
+
+// One IPv4 route message, as the kernel describes it.
+struct Route {
+  bool found = false;
+  bool multipath = false;
+  unsigned protocol = 0;
+  uint32_t priority = 0;
+  unsigned type = 0;
+  uint32_t table = 0;
+  unsigned scope = 0;
+  unsigned dst_len = 0;
+  std::string dst;
+  std::string gateway;
+  std::string prefsrc;
+  std::string src;
+  int oif = 0;
+};
+
+// Fills *r from an RTM_NEWROUTE message (once: a Route already found is left alone).
+void ParseRoute(const nlmsghdr* h, Route* r);
+
+// "unicast", "local", ... or nullptr for an unknown RTN_* number.
+const char* RouteTypeName(unsigned type);
 
 // routeGet(destination, options?): RTM_GETROUTE for one IPv4 /32 (RouteInfo in types.ts).
 Napi::Value RouteGet(const Napi::CallbackInfo& info);
+
+// The same on an open netlink socket; options as RouteGetOptions without netns.
+Napi::Value RouteGetOn(Napi::Env env, NetlinkSocket& nl, Napi::Value destination, Napi::Value options);
 
 }  // namespace wp

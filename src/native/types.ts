@@ -150,7 +150,50 @@ export interface RouteInfo {
   scope: number;
 }
 
+/** One IPv4 route from a dump of every table (`ip -4 route show table all`). */
+export interface RouteEntry {
+  type: string;
+  table: number;
+  protocol: number;
+  scope: number;
+  dst: string;
+  dstLength: number;
+  gateway: string | null;
+  prefsrc: string | null;
+  /** 0 for routes without a device (unreachable, blackhole, ...) */
+  ifindex: number;
+  priority: number;
+  /** several next hops: the kernel picks one per flow, so no single answer holds for a whole prefix */
+  multipath: boolean;
+}
+
+/** One IPv4 policy rule (`ip -4 rule`). */
+export interface RuleEntry {
+  priority: number;
+  table: number;
+  /** FR_ACT_*: 1 lookup table, 2 goto, 3 nop, 6 blackhole, 7 unreachable, 8 prohibit */
+  action: number;
+  dst: string | null;
+  dstLength: number;
+  src: string | null;
+  srcLength: number;
+  /** selects on something besides addresses (iif, oif, fwmark, tos, uid, protocol, ports, l3mdev) */
+  otherSelectors: boolean;
+  invert: boolean;
+}
+
+/** A NETLINK_ROUTE socket kept open in one namespace: many questions, one setns. */
+export interface NativeNetlink {
+  listLinks(): LinkInfo[];
+  /** as NativeBinding.routeGet; `withName: false` skips the extra request that names the interface */
+  routeGet(destination: string, options?: Omit<RouteGetOptions, "netns"> & { withName?: boolean }): RouteInfo;
+  listRoutes(): RouteEntry[];
+  listRules(): RuleEntry[];
+  close(): void;
+}
+
 export interface NativeBinding {
+  Netlink: new (netns?: string) => NativeNetlink;
   PacketSocket: new (options: PacketSocketOptions) => NativePacketSocket;
   InetSocket: new (options: InetSocketOptions) => NativeInetSocket;
   /** RTM_GETLINK + RTM_GETADDR dump, synchronously */
@@ -162,6 +205,21 @@ export interface NativeBinding {
   routeGet(destination: string, options?: RouteGetOptions): RouteInfo;
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
   monotonicMs(): number;
+  /**
+   * A bare non-blocking, close-on-exec AF_INET socket created inside `netns` (and bound to `device` with
+   * SO_BINDTODEVICE), returned as a file descriptor the caller owns: e.g. TCP wrapped by
+   * `new net.Socket({ fd })` and connected from Node, so the connection lives in the namespace.
+   */
+  openSocketFd(options: SocketFdOptions): number;
+}
+
+export interface SocketFdOptions {
+  type: "stream" | "dgram" | "raw";
+  /** IPPROTO_* (6 TCP, 17 UDP, ...) */
+  protocol: number;
+  netns?: string;
+  /** SO_BINDTODEVICE */
+  device?: string;
 }
 
 /**

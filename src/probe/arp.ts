@@ -4,8 +4,9 @@ import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
 import { META_STRIDE, native, resolveNetns } from "../native/binding";
 import type { LinkInfo, NativePacketSocket } from "../native/types";
 import { arpReplyFilter } from "../net/bpf";
-import { findLink, HW_ETHERNET, listLinks } from "../net/links";
-import { firstIpv4, lookupRoute, lookupRouteVia, type RouteDecision } from "../net/route";
+import { findLink, HW_ETHERNET } from "../net/links";
+import { firstIpv4, type RouteDecision } from "../net/route";
+import { createRouteResolver, type RouteResolver } from "../net/route-resolver";
 import { intToIpv4, ipv4ToInt, macToString, parseMac } from "../packet/address";
 import { readArpReply, writeArpRequestFrame } from "../packet/arp";
 import type { ArpRecord, SummaryRecord } from "../records";
@@ -37,9 +38,9 @@ export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const
 /** Largest sweep: a /12. ARP does not cross routers, and no layer-2 segment is bigger in practice. */
 export const ARP_MAX_TARGETS = 1 << 20;
 
-const BATCH = 64;
+const BATCH = 256;
 /** replies from further MACs within this long after the first one make an address conflict */
-export const CONFLICT_WINDOW_MS = 25;
+export const CONFLICT_WINDOW_MS = 10;
 const FRAME_LEN = 42;
 
 // Per-target state in a Uint8Array: no object per address, so memory stays flat with the range size.
@@ -116,8 +117,9 @@ class ArpSweep {
   private outstanding = 0;
   private started = false;
   private netns: string | undefined;
-  private links: LinkInfo[] = [];
+  private links: readonly LinkInfo[] = [];
   private fixedLink: LinkInfo | null = null;
+  private resolver: RouteResolver | null = null;
 
   constructor(
     private readonly targets: TargetSet,
@@ -157,7 +159,8 @@ class ArpSweep {
     } catch (err) {
       throw environmentErrorFrom(err, "network namespace");
     }
-    this.links = listLinks(this.netns);
+    this.resolver = createRouteResolver(this.netns);
+    this.links = this.resolver.links;
     if (this.options.interface !== undefined) {
       const link = findLink(this.links, this.options.interface);
       if (link.hwType !== HW_ETHERNET) {
@@ -168,6 +171,8 @@ class ArpSweep {
       }
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
       this.fixedLink = link;
+      this.resolver.close();
+      this.resolver = createRouteResolver(this.netns, { link });
     } else if (this.options.anyLink) {
       throw new UsageError("--any-link needs an interface (-i)");
     }
@@ -234,14 +239,11 @@ class ArpSweep {
   }
 
   private classify(i: number): void {
-    const address = intToIpv4(this.targets.at(i));
     const link = this.fixedLink;
-    let decision: RouteDecision;
-    if (link && this.options.anyLink) {
-      decision = { kind: "on-link", ifname: link.name, ifindex: link.index, source: firstIpv4(link) };
-    } else {
-      decision = link ? lookupRouteVia(address, link, this.netns) : lookupRoute(address, this.netns);
-    }
+    const decision: RouteDecision =
+      link && this.options.anyLink
+        ? { kind: "on-link", ifname: link.name, ifindex: link.index, source: firstIpv4(link) }
+        : this.resolver!.resolve(this.targets.at(i));
     switch (decision.kind) {
       case "on-link": {
         const l = this.links.find((x) => x.index === decision.ifindex);
@@ -444,6 +446,7 @@ class ArpSweep {
 
   private closeAll(): void {
     for (const c of this.channels) c.socket.close();
+    this.resolver?.close();
   }
 }
 

@@ -1,6 +1,6 @@
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
-import { writeRecord } from "../../output/ndjson";
+import { NdjsonWriter } from "../../output/ndjson";
 import { ARP_DEFAULTS, arp } from "../../probe/arp";
 import type { ArpRecord } from "../../records";
 import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
@@ -85,14 +85,16 @@ export const arpCommand: Command = {
       signal: ctx.signal,
     });
     const records: ArpRecord[] = [];
+    const ndjson = new NdjsonWriter(ctx.stdout);
     let failed = 0;
     for await (const r of run) {
       if (r.state !== "reply" && r.state !== "local") failed++;
-      if (json) writeRecord(ctx.stdout, r);
+      if (json) ndjson.write(r);
       else records.push(r);
     }
     if (json) {
-      if (run.summary) writeRecord(ctx.stdout, run.summary);
+      if (run.summary) ndjson.write(run.summary);
+      ndjson.flush();
     } else {
       ctx.stdout.write(`${formatArpReport(records, run.summary, getFlag(args, "all"))}\n`);
     }

@@ -1,0 +1,157 @@
+import { environmentErrorFrom } from "../errors";
+import { native } from "../native/binding";
+import type { LinkInfo, NativeNetlink } from "../native/types";
+import { intToIpv4, ipv4ToInt } from "../packet/address";
+import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route";
+
+// Route decisions for a whole sweep. Asking the kernel once per destination costs ~9 µs, which is more
+// than sending the probe. Every destination inside the prefix of one matched table entry gets the same
+// answer, except where a more specific prefix (a route in any table, or a rule's destination) carves
+// something out of it, or the entry has several next hops. So one snapshot of the routes and rules plus
+// one real lookup per distinct entry answers the rest from memory, and stays the kernel's own answer.
+
+export interface RouteResolver {
+  /** the namespace's links, as listed when the resolver was made */
+  readonly links: readonly LinkInfo[];
+  /** the kernel's decision for a destination (an unsigned 32-bit IPv4 address) */
+  resolve(address: number): RouteDecision;
+  /** kernel lookups made so far (the rest came from the cache) */
+  readonly lookups: number;
+  close(): void;
+}
+
+export interface RouteResolverOptions {
+  /** decide relative to this interface, as lookupRouteVia does */
+  link?: LinkInfo;
+}
+
+interface Span {
+  start: number;
+  end: number;
+}
+
+interface CacheEntry extends Span {
+  decision: RouteDecision;
+  /** sorted, disjoint spans inside this prefix where a more specific prefix may decide otherwise */
+  holes: Span[];
+}
+
+function prefixSpan(dst: string, length: number): Span & { length: number } {
+  const start = length === 0 ? 0 : (ipv4ToInt(dst) & (0xffffffff << (32 - length))) >>> 0;
+  return { start, end: start + 2 ** (32 - length) - 1, length };
+}
+
+function inSpans(spans: readonly Span[], address: number): boolean {
+  let lo = 0;
+  let hi = spans.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const s = spans[mid]!;
+    if (address < s.start) hi = mid - 1;
+    else if (address > s.end) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+function mergeSpans(spans: Span[]): Span[] {
+  spans.sort((a, b) => a.start - b.start);
+  const out: Span[] = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (last && s.start <= last.end + 1) last.end = Math.max(last.end, s.end);
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+export function createRouteResolver(netns?: string, options: RouteResolverOptions = {}): RouteResolver {
+  let nl: NativeNetlink;
+  try {
+    nl = new native.Netlink(netns);
+  } catch (err) {
+    throw environmentErrorFrom(err, "netlink");
+  }
+  try {
+    return new CachingResolver(nl, options.link);
+  } catch (err) {
+    nl.close();
+    throw environmentErrorFrom(err, "reading the routing tables");
+  }
+}
+
+class CachingResolver implements RouteResolver {
+  readonly links: LinkInfo[];
+  lookups = 0;
+  private readonly names: Map<number, string>;
+  private readonly boundaries: Array<Span & { length: number }>;
+  private readonly multipath: Set<string>;
+  private readonly entries: CacheEntry[] = [];
+  private last: CacheEntry | null = null;
+  private readonly nameOf = (i: number) => this.names.get(i) ?? "";
+
+  constructor(
+    private readonly nl: NativeNetlink,
+    private readonly link: LinkInfo | undefined,
+  ) {
+    this.links = nl.listLinks();
+    this.names = new Map(this.links.map((l) => [l.index, l.name]));
+    const routes = nl.listRoutes();
+    const rules = nl.listRules();
+    this.boundaries = [
+      ...routes.map((r) => prefixSpan(r.dst, r.dstLength)),
+      ...rules.filter((r) => r.dst !== null).map((r) => prefixSpan(r.dst!, r.dstLength)),
+    ];
+    this.multipath = new Set(
+      routes.filter((r) => r.multipath).map((r) => `${r.table}/${r.dst}/${r.dstLength}`),
+    );
+  }
+
+  resolve(address: number): RouteDecision {
+    const hit = this.cached(address);
+    if (hit) return hit;
+    const text = intToIpv4(address);
+    this.lookups += 2;
+    const decision = this.link
+      ? lookupViaOn(this.nl, text, this.link, this.nameOf)
+      : lookupOn(this.nl, text, this.nameOf);
+    if (decision.kind === "on-link" || decision.kind === "via-gateway") this.remember(text, decision);
+    return decision;
+  }
+
+  private cached(address: number): RouteDecision | null {
+    const last = this.last;
+    if (last && address >= last.start && address <= last.end && !inSpans(last.holes, address))
+      return last.decision;
+    for (const e of this.entries) {
+      if (address >= e.start && address <= e.end && !inSpans(e.holes, address)) {
+        this.last = e;
+        return e.decision;
+      }
+    }
+    return null;
+  }
+
+  private remember(destination: string, decision: RouteDecision): void {
+    // Pinned to a link, only answers that came from that link's own table entry hold for a whole prefix.
+    if (this.link && "ifindex" in decision && decision.ifindex !== this.link.index) return;
+    const matched = matchedRoute(this.nl, destination, this.link?.index);
+    if (!matched || matched.dstLength === 32) return;
+    if (this.multipath.has(`${matched.table}/${matched.dst}/${matched.dstLength}`)) return;
+    const span = prefixSpan(matched.dst, matched.dstLength);
+    const holes = mergeSpans(
+      this.boundaries
+        .filter((b) => b.length > span.length && b.start >= span.start && b.end <= span.end)
+        .map((b) => ({ start: b.start, end: b.end })),
+    );
+    // Entries with many holes (a prefix full of /32 routes) would cost more to check than they save.
+    if (holes.length > 4096) return;
+    const entry: CacheEntry = { start: span.start, end: span.end, decision, holes };
+    this.entries.push(entry);
+    this.last = entry;
+  }
+
+  close(): void {
+    this.nl.close();
+  }
+}

@@ -30,6 +30,102 @@ export interface ArpRecord {
   sent: number;
 }
 
+/** One DNS question to one server over one transport (`wireprobe dns`). */
+export interface DnsRecord {
+  type: "dns";
+  /** the server asked (IPv4) */
+  server: string;
+  /** its port (53 unless --port) */
+  port: number;
+  /** the name asked, as sent (PTR for an address: the in-addr.arpa / ip6.arpa name) */
+  name: string;
+  /** A, AAAA, CNAME, SRV, PTR, MX, TXT, NS or SOA */
+  qtype: string;
+  /**
+   * ok: a DNS answer came back (see `rcode`).
+   * refused: nothing listens there (ICMP port unreachable over UDP, connection refused over TCP).
+   * unreachable: ICMP host/net unreachable or administratively prohibited (see `reason`, `from`), or no route.
+   * timeout: nothing came back in time, after every retry.
+   * error: only malformed or mismatched answers came back (see `error`).
+   */
+  status: "ok" | "refused" | "unreachable" | "timeout" | "error";
+  /** NOERROR, NXDOMAIN, SERVFAIL, REFUSED, ... when status is ok, else null */
+  rcode: string | null;
+  /** the answer section as `dig +short` prints it (all records, CNAMEs included), sorted */
+  answers: string[];
+  /** the transport this record is about: udp, or tcp (--tcp / --both) */
+  transport: "udp" | "tcp";
+  /** from the first query sent to the final answer (a TCP retry after truncation included), null without one */
+  rttMs: number | null;
+  /** udp only: the UDP answer was truncated (TC) and the answer comes from the retry over TCP */
+  truncated: boolean;
+  /** header flags of the answer as dig shows them (qr aa tc rd ra ad cd), empty without answer */
+  flags: string[];
+  /** queries sent for this record (retries included) */
+  attempts: number;
+  /**
+   * refused/unreachable: what said so: an ICMP code name (port-unreach, host-unreach, net-unreach,
+   * admin-prohibited, ...), ttl-exceeded, "no-route" (the kernel has no route) or "connection-refused"
+   * (TCP reset); null otherwise
+   */
+  reason: string | null;
+  /** the address that sent the ICMP error (a router, or this host for a failed neighbour lookup), else null */
+  from: string | null;
+  /** status error: what was wrong with the answer(s); also set when a TCP retry after truncation failed */
+  error: string | null;
+}
+
+/**
+ * Whether several servers give the same answer for one name and type over one transport (`wireprobe dns`
+ * with more than one server). Servers agree when they answered (status ok) with the same rcode and the same
+ * answer set; a server that did not answer disagrees with those that did.
+ */
+export interface DnsConsistencyRecord {
+  type: "dns-consistency";
+  name: string;
+  qtype: string;
+  transport: "udp" | "tcp";
+  consistent: boolean;
+  /** the answers per server (servers with status ok only) */
+  answers: Record<string, string[]>;
+  /** the rcode per server, null for a server that did not answer */
+  rcodes: Record<string, string | null>;
+  /** the status per server */
+  statuses: Record<string, DnsRecord["status"]>;
+  /**
+   * the servers outside the largest group of agreeing servers (ties: the group with the server listed
+   * first is the reference); empty when consistent
+   */
+  odd: string[];
+}
+
+/** ICMP echo to one target (`wireprobe ping`). */
+export interface PingRecord {
+  type: "ping";
+  target: string;
+  /**
+   * reply: at least one echo reply came back.
+   * unreachable: no reply, and an ICMP error (host/net unreachable, prohibited, TTL exceeded) or the kernel
+   * (no route) said why; see `reason` and `from`.
+   * no-reply: nothing came back.
+   */
+  state: "reply" | "no-reply" | "unreachable";
+  /** echo requests sent */
+  sent: number;
+  /** distinct echo replies received (duplicates not counted) */
+  received: number;
+  /** over the replies received, null without reply */
+  rttMs: { min: number; avg: number; max: number } | null;
+  /** ICMP errors received for our requests */
+  errors: number;
+  /** replies that arrived more than once for the same request */
+  duplicates: number;
+  /** unreachable: the ICMP code name (host-unreach, net-unreach, admin-prohibited, ...), ttl-exceeded, or no-route */
+  reason: string | null;
+  /** unreachable: the address that sent the ICMP error (the router, or this host for a failed ARP), else null */
+  from: string | null;
+}
+
 /** Totals for one command run. */
 export interface SummaryRecord {
   type: "summary";
@@ -48,4 +144,4 @@ export interface SummaryRecord {
   aborted?: boolean;
 }
 
-export type WireprobeRecord = ArpRecord | SummaryRecord;
+export type WireprobeRecord = ArpRecord | DnsRecord | DnsConsistencyRecord | PingRecord | SummaryRecord;

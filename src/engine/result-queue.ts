@@ -6,6 +6,7 @@ export class ResultQueue<T> {
   private items: T[] = [];
   private head = 0;
   private waiter: { resolve: () => void } | null = null;
+  private roomWaiter: { resolve: () => void; limit: number } | null = null;
   private ended = false;
   private error: unknown = null;
 
@@ -31,17 +32,38 @@ export class ResultQueue<T> {
     w?.resolve();
   }
 
+  /**
+   * Resolves once the consumer has taken the queue down to `limit` items, so a producer that can make
+   * results faster than they are read (the no-reply records at the end of a sweep) keeps memory flat.
+   */
+  waitForRoom(limit: number): Promise<void> {
+    if (this.length <= limit || this.ended) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.roomWaiter = { resolve, limit };
+    });
+  }
+
+  private checkRoom(): void {
+    const w = this.roomWaiter;
+    if (w && this.length <= w.limit) {
+      this.roomWaiter = null;
+      w.resolve();
+    }
+  }
+
   async *drain(): AsyncGenerator<T> {
     for (;;) {
       while (this.head < this.items.length) {
         const item = this.items[this.head]!;
         this.items[this.head++] = undefined as T;
+        this.checkRoom();
         if (this.head > 1024 && this.head * 2 > this.items.length) {
           this.items = this.items.slice(this.head);
           this.head = 0;
         }
         yield item;
       }
+      this.checkRoom();
       if (this.ended) {
         if (this.error !== null) throw this.error;
         return;

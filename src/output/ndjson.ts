@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import type { Writable } from "node:stream";
 
 /** One JSON object per line: the machine-readable form of every record. */
@@ -13,6 +14,7 @@ export function writeRecord(out: Writable, record: object): void {
 export class NdjsonWriter {
   private chunk = "";
   private scheduled = false;
+  private full = false;
 
   constructor(
     private readonly out: Writable,
@@ -31,7 +33,14 @@ export class NdjsonWriter {
   flush(): void {
     this.scheduled = false;
     if (this.chunk === "") return;
-    this.out.write(this.chunk);
+    if (!this.out.write(this.chunk)) this.full = true;
     this.chunk = "";
+  }
+
+  /** Resolves when the output has taken what was written (a slow pipe must not make memory grow). */
+  async drained(): Promise<void> {
+    if (!this.full) return;
+    this.full = false;
+    await once(this.out, "drain");
   }
 }

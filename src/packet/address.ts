@@ -162,6 +162,13 @@ export function macToString(buf: Uint8Array, offset = 0): string {
   return `${HEX[buf[offset]]}:${HEX[buf[offset + 1]]}:${HEX[buf[offset + 2]]}:${HEX[buf[offset + 3]]}:${HEX[buf[offset + 4]]}:${HEX[buf[offset + 5]]}`;
 }
 
+/** The colon form of a MAC held as a 48-bit number (the inverse of macToNumber). */
+export function numberToMac(n: number): string {
+  const hi = Math.floor(n / 0x100000000);
+  const lo = n >>> 0;
+  return `${HEX[(hi >>> 8) & 255]}:${HEX[hi & 255]}:${HEX[lo >>> 24]}:${HEX[(lo >>> 16) & 255]}:${HEX[(lo >>> 8) & 255]}:${HEX[lo & 255]}`;
+}
+
 /**
  * Reads the 6 bytes at `offset` as one 48-bit number (exact in a double), so a sweep can compare and
  * deduplicate answering MACs without building strings. Throws RangeError if the bytes are not all there.

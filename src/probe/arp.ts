@@ -7,8 +7,8 @@ import { arpReplyFilter } from "../net/bpf";
 import { findLink, HW_ETHERNET } from "../net/links";
 import { firstIpv4, type RouteDecision } from "../net/route";
 import { createRouteResolver, type RouteResolver } from "../net/route-resolver";
-import { intToIpv4, ipv4ToInt, macToString, parseMac } from "../packet/address";
-import { readArpReply, writeArpRequestFrame } from "../packet/arp";
+import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../packet/address";
+import { type ArpReplyView, readArpReply, writeArpRequestFrame } from "../packet/arp";
 import type { ArpRecord, SummaryRecord } from "../records";
 import { TargetSet } from "../targets/target-set";
 
@@ -42,6 +42,8 @@ const BATCH = 256;
 /** replies from further MACs within this long after the first one make an address conflict */
 export const CONFLICT_WINDOW_MS = 10;
 const FRAME_LEN = 42;
+/** records waiting for the reader before the sweep pauses for it */
+const QUEUE_LIMIT = 4096;
 
 // Per-target state in a Uint8Array: no object per address, so memory stays flat with the range size.
 const UNSEEN = 0;
@@ -57,14 +59,6 @@ interface Channel {
   mac: Buffer;
   sourceIp: number;
   socket: NativePacketSocket;
-}
-
-interface Reply {
-  index: number;
-  macs: string[];
-  rttMs: number;
-  firstAt: number;
-  channel: Channel;
 }
 
 /** Normalises the target argument of the library functions. */
@@ -107,8 +101,22 @@ class ArpSweep {
   /** channel number + 1 for each target (0: none) */
   private readonly channelOf: Uint8Array;
   private readonly channels: Channel[] = [];
-  private readonly replies = new Map<number, Reply>();
-  private readonly replyOrder: Reply[] = [];
+  /** first MAC that answered each target, as a 48-bit number (strings only for what is emitted) */
+  private readonly replyMac: Float64Array;
+  /** when that first reply arrived, ms relative to `start` */
+  private readonly replyAt: Float32Array;
+  /** further MACs for the few targets that more than one host answers */
+  private readonly extraMacs = new Map<number, number[]>();
+  /** targets in the order their first reply arrived, not yet emitted (from replyHead on) */
+  private replyOrder: number[] = [];
+  private replyHead = 0;
+  private readonly view: ArpReplyView = {
+    senderIp: 0,
+    senderMacOffset: 0,
+    targetIp: 0,
+    targetMacOffset: 0,
+    etherSrcOffset: 0,
+  };
   private readonly queue = new ResultQueue<ArpRecord>();
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, "not-on-link": 0, local: 0 };
   private start = 0;
@@ -135,6 +143,8 @@ class ArpSweep {
     this.sentCount = new Uint8Array(targets.size);
     this.sentAt = new Float32Array(targets.size);
     this.channelOf = new Uint8Array(targets.size);
+    this.replyMac = new Float64Array(targets.size);
+    this.replyAt = new Float32Array(targets.size);
   }
 
   async *run(): AsyncGenerator<ArpRecord> {
@@ -186,7 +196,7 @@ class ArpSweep {
       let lastSend = -1;
       let index = 0;
       while (index < this.targets.size) {
-        if (signal?.aborted) return this.finish(true);
+        if (signal?.aborted) return await this.finish(true);
         const allowed = pacer.allowance(BATCH);
         if (allowed === 0) {
           await sleep(pacer.waitMs());
@@ -206,13 +216,14 @@ class ArpSweep {
           }
         }
         this.flushReplies(false);
-        // Let the receive callbacks run between batches.
+        // Let the receive callbacks run between batches, and let the reader catch up.
         await yieldToLoop();
+        await this.queue.waitForRoom(QUEUE_LIMIT);
       }
       if (lastSend >= 0) await this.waitForReplies(lastSend + this.timeoutMs, signal);
       if (this.outstanding === 0) break;
     }
-    this.finish(signal?.aborted ?? false);
+    await this.finish(signal?.aborted ?? false);
   }
 
   /**
@@ -335,7 +346,7 @@ class ArpSweep {
     for (let p = 0; p < count; p++) {
       const offset = meta[p * META_STRIDE]!;
       const length = meta[p * META_STRIDE + 1]!;
-      const reply = readArpReply(data, offset, length);
+      const reply = readArpReply(data, offset, length, this.view);
       if (reply === null) continue;
       const i = this.targets.indexOf(reply.senderIp);
       if (i < 0 || this.channelOf[i]! - 1 !== channel.id) continue;
@@ -343,48 +354,47 @@ class ArpSweep {
       // Anything else is unsolicited, or a late duplicate after the record went out.
       if (st !== SENT && st !== REPLIED) continue;
       this.packetsReceived++;
-      const mac = macToString(data, reply.senderMacOffset);
-      const known = this.replies.get(i);
-      if (known) {
-        if (!known.macs.includes(mac)) known.macs.push(mac);
+      const mac = macToNumber(data, reply.senderMacOffset);
+      if (st === REPLIED) {
+        if (mac !== this.replyMac[i]) {
+          const extra = this.extraMacs.get(i) ?? [];
+          if (!extra.includes(mac)) extra.push(mac);
+          this.extraMacs.set(i, extra);
+        }
         continue;
       }
-      const at = meta[p * META_STRIDE + 2]!;
-      const r: Reply = {
-        index: i,
-        macs: [mac],
-        rttMs: Math.max(0, at - this.start - this.sentAt[i]!),
-        firstAt: at,
-        channel,
-      };
+      this.replyMac[i] = mac;
+      this.replyAt[i] = meta[p * META_STRIDE + 2]! - this.start;
       this.state[i] = REPLIED;
       this.outstanding--;
-      this.replies.set(i, r);
-      this.replyOrder.push(r);
+      this.replyOrder.push(i);
     }
   }
 
   /** Emits replies whose conflict window has passed (all of them when `all`). */
   private flushReplies(all: boolean): void {
-    const now = native.monotonicMs();
-    let n = 0;
-    while (
-      n < this.replyOrder.length &&
-      (all || this.replyOrder[n]!.firstAt + this.conflictWindowMs <= now)
-    ) {
-      const r = this.replyOrder[n++]!;
-      this.replies.delete(r.index);
-      this.emit(r.index, {
+    const due = native.monotonicMs() - this.start - this.conflictWindowMs;
+    const order = this.replyOrder;
+    while (this.replyHead < order.length && (all || this.replyAt[order[this.replyHead]!]! <= due)) {
+      const i = order[this.replyHead++]!;
+      const channel = this.channels[this.channelOf[i]! - 1]!;
+      const first = numberToMac(this.replyMac[i]!);
+      const extra = this.extraMacs.get(i);
+      const macs = extra ? [first, ...extra.map(numberToMac)] : [first];
+      this.extraMacs.delete(i);
+      this.emit(i, {
         state: "reply",
-        interface: r.channel.link.name,
-        mac: r.macs[0]!,
-        macs: r.macs,
-        conflict: r.macs.length > 1,
-        rttMs: Math.round(r.rttMs * 1000) / 1000,
-        source: intToIpv4(r.channel.sourceIp),
+        interface: channel.link.name,
+        mac: first,
+        macs,
+        conflict: macs.length > 1,
+        rttMs: Math.round(Math.max(0, this.replyAt[i]! - this.sentAt[i]!) * 1000) / 1000,
       });
     }
-    if (n > 0) this.replyOrder.splice(0, n);
+    if (this.replyHead > 4096 && this.replyHead * 2 > order.length) {
+      this.replyOrder = order.slice(this.replyHead);
+      this.replyHead = 0;
+    }
   }
 
   private async waitForReplies(deadline: number, signal: AbortSignal | undefined): Promise<void> {
@@ -395,18 +405,18 @@ class ArpSweep {
       if (this.outstanding === 0) {
         // Everyone answered: wait out the conflict window of the last reply, not the whole timeout.
         const last = this.replyOrder[this.replyOrder.length - 1];
-        if (!last || now >= last.firstAt + this.conflictWindowMs) return;
+        if (last === undefined || now - this.start >= this.replyAt[last]! + this.conflictWindowMs) return;
       }
       await sleep(Math.max(1, Math.min(10, deadline - now)));
     }
   }
 
-  private finish(aborted: boolean): void {
+  private async finish(aborted: boolean): Promise<void> {
     this.flushReplies(true);
     for (let i = 0; i < this.targets.size; i++) {
-      const st = this.state[i]!;
-      if (st === SENT)
-        this.emit(i, { state: "no-reply", interface: this.channels[this.channelOf[i]! - 1]!.link.name });
+      if (this.state[i] !== SENT) continue;
+      this.emit(i, { state: "no-reply", interface: this.channels[this.channelOf[i]! - 1]!.link.name });
+      if (this.queue.length > QUEUE_LIMIT) await this.queue.waitForRoom(QUEUE_LIMIT / 2);
     }
     const durationMs = native.monotonicMs() - this.start;
     const drops = this.channels.reduce((n, c) => n + safeDrops(c.socket), 0);

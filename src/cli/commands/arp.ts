@@ -89,8 +89,10 @@ export const arpCommand: Command = {
     let failed = 0;
     for await (const r of run) {
       if (r.state !== "reply" && r.state !== "local") failed++;
-      if (json) ndjson.write(r);
-      else records.push(r);
+      if (json) {
+        ndjson.write(r);
+        await ndjson.drained();
+      } else records.push(r);
     }
     if (json) {
       if (run.summary) ndjson.write(run.summary);

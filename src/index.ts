@@ -5,6 +5,8 @@ export type { LinkAddress, LinkInfo } from "./net/links";
 export { findLink, listLinks } from "./net/links";
 export type { RouteDecision } from "./net/route";
 export { lookupRoute, lookupRouteVia } from "./net/route";
+export type { RouteResolver, RouteResolverOptions } from "./net/route-resolver";
+export { createRouteResolver } from "./net/route-resolver";
 export * as packet from "./packet/index";
 export type { ArpOptions, ProbeRun } from "./probe/arp";
 export { ARP_DEFAULTS, arp } from "./probe/arp";

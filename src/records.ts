@@ -144,4 +144,33 @@ export interface SummaryRecord {
   aborted?: boolean;
 }
 
-export type WireprobeRecord = ArpRecord | DnsRecord | DnsConsistencyRecord | PingRecord | SummaryRecord;
+/** One finding behind a verdict: what was looked at, and what was seen. */
+export interface VerdictEvidence {
+  /** the node, server or address the finding is about */
+  subject: string;
+  /** what was seen, in words (e.g. "not-on-link: routed via 198.51.100.1") */
+  finding: string;
+}
+
+/** One conclusion of `wireprobe check`, with its evidence and the fix. */
+export interface VerdictRecord {
+  type: "verdict";
+  /** host-gw: every peer node on-link and answering ARP; nodeport: every nodePort open on every node;
+   *  dns: every DNS server answers every name, and all servers agree */
+  check: "host-gw" | "nodeport" | "dns";
+  ok: boolean;
+  /** what was found and what it means, in one paragraph */
+  detail: string;
+  /** the findings that made the verdict (for ok verdicts: what was checked) */
+  evidence: VerdictEvidence[];
+  /** what to do about it, null when ok */
+  fix: string | null;
+}
+
+export type WireprobeRecord =
+  | ArpRecord
+  | DnsRecord
+  | DnsConsistencyRecord
+  | PingRecord
+  | SummaryRecord
+  | VerdictRecord;

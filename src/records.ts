@@ -126,6 +126,50 @@ export interface PingRecord {
   from: string | null;
 }
 
+/** One TCP port of one target (`wireprobe scan`), classified as nmap classifies it. */
+export interface PortRecord {
+  type: "port";
+  /** the IPv4 address scanned */
+  target: string;
+  /** the name the target was given as, when it was a hostname (resolved once, in the caller's namespace) */
+  hostname?: string;
+  port: number;
+  protocol: "tcp";
+  /**
+   * open: the port answered the SYN with SYN-ACK (connect scan: the connection was accepted).
+   * closed: it answered with RST (connect scan: connection refused).
+   * filtered: no answer after every retry, or an ICMP error said the probe was blocked or undeliverable.
+   */
+  state: "open" | "closed" | "filtered";
+  /**
+   * nmap's reason names: syn-ack, split-handshake-syn, reset, no-response, and for ICMP errors net-unreach,
+   * host-unreach, proto-unreach, port-unreach, net-prohibited, host-prohibited, admin-prohibited,
+   * time-exceeded; the connect scan says conn-refused for closed and perm-denied when the local host refuses.
+   */
+  reason: string;
+  /** IPv4 TTL of the answer, null without one (and in a connect scan) */
+  ttl: number | null;
+  /** from sending the probe to the answer (kernel receive timestamp), ms; null without an answer */
+  rttMs: number | null;
+  /** the address the ICMP error came from, when it was not the target itself (a router or firewall) */
+  reasonIp?: string;
+}
+
+/** A target that got no port records, and why (`wireprobe scan`). */
+export interface HostRecord {
+  type: "host";
+  /** the IPv4 address, or the name when it could not be resolved */
+  target: string;
+  hostname?: string;
+  state: "down";
+  /**
+   * no-arp-reply: its next hop (the target itself on-link, else the gateway) did not answer ARP.
+   * no-route: the kernel has no route to it. blackhole / prohibit / broadcast / multicast: the route to it is
+   * of that type, so no probe can reach it. unresolved: the hostname did not resolve to an IPv4 address.
+   */
+  reason: string;
+}
+
 /** Totals for one command run. */
 export interface SummaryRecord {
   type: "summary";
@@ -142,6 +186,18 @@ export interface SummaryRecord {
   rate: number;
   /** present and true when the run was cancelled (AbortSignal, Ctrl-C) before it finished */
   aborted?: boolean;
+  /** scan: "syn" (raw SYN probes) or "connect" (TCP connect scan, without raw-socket privilege or with -sT) */
+  method?: "syn" | "connect";
+  /** scan: ports per target */
+  ports?: number;
+  /** scan: target x port pairs probed (down targets excluded) */
+  probes?: number;
+  /** scan: targets reported down (host records) */
+  hostsDown?: number;
+  /** scan: probes sent again because the first attempt got no answer */
+  retransmissions?: number;
+  /** scan: packets that passed the kernel filter but matched no probe (bad cookie, repeated answer, late) */
+  packetsIgnored?: number;
 }
 
 /** One finding behind a verdict: what was looked at, and what was seen. */
@@ -172,5 +228,7 @@ export type WireprobeRecord =
   | DnsRecord
   | DnsConsistencyRecord
   | PingRecord
+  | PortRecord
+  | HostRecord
   | SummaryRecord
   | VerdictRecord;

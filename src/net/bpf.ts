@@ -34,6 +34,116 @@ export function ret(k: number): BpfInstruction {
   return { code: BPF_RET | BPF_K, jt: 0, jf: 0, k };
 }
 
+// Indexed loads and the IPv4 header-length idiom, for headers after a variable-length IPv4 header.
+const BPF_LDX = 0x01;
+const BPF_IND = 0x40;
+const BPF_MSH = 0xa0;
+const BPF_JSET = 0x40;
+const BPF_JGE = 0x30;
+
+/** loads at X + offset (X usually holds the IPv4 header length, see ldxIpHeaderLength) */
+export const ldInd = {
+  byte: (offset: number): BpfInstruction => ({ code: BPF_LD | BPF_B | BPF_IND, jt: 0, jf: 0, k: offset }),
+  half: (offset: number): BpfInstruction => ({ code: BPF_LD | BPF_H | BPF_IND, jt: 0, jf: 0, k: offset }),
+  word: (offset: number): BpfInstruction => ({ code: BPF_LD | BPF_W | BPF_IND, jt: 0, jf: 0, k: offset }),
+};
+
+/** X = 4 * (byte at offset & 0x0f): the IHL of the IPv4 header at `offset`, in bytes */
+export function ldxIpHeaderLength(offset: number): BpfInstruction {
+  return { code: BPF_LDX | BPF_B | BPF_MSH, jt: 0, jf: 0, k: offset };
+}
+
+/** if A & k != 0, skip jt instructions, else skip jf */
+export function jset(k: number, jt: number, jf: number): BpfInstruction {
+  return { code: BPF_JMP | BPF_JSET | BPF_K, jt, jf, k: k >>> 0 };
+}
+
+/** if A >= k (unsigned), skip jt instructions, else skip jf */
+export function jge(k: number, jt: number, jf: number): BpfInstruction {
+  return { code: BPF_JMP | BPF_JGE | BPF_K, jt, jf, k: k >>> 0 };
+}
+
+/**
+ * The answers a TCP SYN scan waits for, and nothing else: IPv4 to `ourIp`, either TCP to one of the source
+ * ports [firstPort, firstPort + portCount) (first fragments only), or an ICMP destination-unreachable or
+ * time-exceeded that quotes a TCP packet from `ourIp`. `linkHeaderLength` is 14 on an Ethernet packet socket
+ * (the ethertype must be IPv4) and 0 on a raw IPv4 socket, whose packets start with the IPv4 header.
+ */
+export function tcpScanReplyFilter(
+  ourIp: number,
+  firstPort: number,
+  portCount: number,
+  linkHeaderLength: 14 | 0,
+): Buffer {
+  const l = linkHeaderLength;
+  const lastPort = firstPort + portCount - 1;
+  // Jumps name their targets; resolve() turns the names into the skip counts BPF wants.
+  type Jump = readonly [BpfInstruction, string | 0, string | 0];
+  const ethernet: Array<BpfInstruction | Jump> = [ld.half(12), [jeq(0x0800, 0, 0), 0, "drop"]];
+  const program: Array<BpfInstruction | Jump | string> = [
+    ...(l === 14 ? ethernet : []),
+    ld.byte(l), // version and IHL: 0x45..0x4f
+    [jge(0x45, 0, 0), 0, "drop"],
+    [jge(0x50, 0, 0), "drop", 0],
+    ld.word(l + 16), // IPv4 destination
+    [jeq(ourIp, 0, 0), 0, "drop"],
+    ld.byte(l + 9), // IPv4 protocol
+    [jeq(6, 0, 0), 0, "not-tcp"],
+    ld.half(l + 6),
+    [jset(0x1fff, 0, 0), "drop", 0], // a later fragment carries no TCP header
+    ldxIpHeaderLength(l),
+    ldInd.half(l + 2), // TCP destination port
+    [jge(firstPort, 0, 0), 0, "drop"],
+    [jge(lastPort + 1, 0, 0), "drop", "accept"],
+    "not-tcp",
+    [jeq(1, 0, 0), 0, "drop"],
+    ldxIpHeaderLength(l),
+    ldInd.byte(l), // ICMP type
+    [jeq(3, 0, 0), "icmp-error", 0],
+    [jeq(11, 0, 0), 0, "drop"],
+    "icmp-error",
+    ldInd.byte(l + 8 + 9), // quoted IPv4 protocol
+    [jeq(6, 0, 0), 0, "drop"],
+    ldInd.word(l + 8 + 12), // quoted IPv4 source
+    [jeq(ourIp, 0, 0), "accept", "drop"],
+    "accept",
+    ret(0xffff),
+    "drop",
+    ret(0),
+  ];
+  return assemble(resolveLabels(program));
+}
+
+/** Replaces label names in jumps by skip counts; a string entry marks the position of that label. */
+function resolveLabels(
+  items: ReadonlyArray<BpfInstruction | readonly [BpfInstruction, string | 0, string | 0] | string>,
+): BpfInstruction[] {
+  const labels = new Map<string, number>();
+  let pc = 0;
+  for (const item of items) {
+    if (typeof item === "string") labels.set(item, pc);
+    else pc++;
+  }
+  const out: BpfInstruction[] = [];
+  for (const item of items) {
+    if (typeof item === "string") continue;
+    if (!Array.isArray(item)) {
+      out.push(item as BpfInstruction);
+      continue;
+    }
+    const [ins, t, f] = item as readonly [BpfInstruction, string | 0, string | 0];
+    const here = out.length;
+    const skip = (target: string | 0): number => {
+      if (target === 0) return 0;
+      const at = labels.get(target);
+      if (at === undefined || at <= here || at - here - 1 > 255) throw new Error(`bad BPF label ${target}`);
+      return at - here - 1;
+    };
+    out.push({ ...ins, jt: skip(t), jf: skip(f) });
+  }
+  return out;
+}
+
 /** struct sock_filter[] in host byte order (little-endian on the machines we build for). */
 export function assemble(program: readonly BpfInstruction[]): Buffer {
   const buf = Buffer.alloc(program.length * 8);

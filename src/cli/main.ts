@@ -1,8 +1,9 @@
 import { EnvironmentError, UsageError } from "../errors";
 import type { Command } from "./command";
 import { arpCommand } from "./commands/arp";
+import { scanCommand } from "./commands/scan";
 
-const commands: Command[] = [arpCommand];
+const commands: Command[] = [arpCommand, scanCommand];
 
 export const VERSION: string = (require("../../package.json") as { version: string }).version;
 

@@ -74,13 +74,21 @@ export function tcpScanReplyFilter(
   firstPort: number,
   portCount: number,
   linkHeaderLength: 14 | 0,
+  /** only packets received on this interface (for raw sockets, which cannot be bound to the loopback) */
+  ifindex?: number,
 ): Buffer {
   const l = linkHeaderLength;
   const lastPort = firstPort + portCount - 1;
   // Jumps name their targets; resolve() turns the names into the skip counts BPF wants.
   type Jump = readonly [BpfInstruction, string | 0, string | 0];
   const ethernet: Array<BpfInstruction | Jump> = [ld.half(12), [jeq(0x0800, 0, 0), 0, "drop"]];
+  // SKF_AD_OFF + SKF_AD_IFINDEX: the ancillary load of the receiving interface's index
+  const onInterface: Array<BpfInstruction | Jump> = [
+    ld.word(0xfffff000 + 8),
+    [jeq(ifindex ?? 0, 0, 0), 0, "drop"],
+  ];
   const program: Array<BpfInstruction | Jump | string> = [
+    ...(ifindex === undefined ? [] : onInterface),
     ...(l === 14 ? ethernet : []),
     ld.byte(l), // version and IHL: 0x45..0x4f
     [jge(0x45, 0, 0), 0, "drop"],

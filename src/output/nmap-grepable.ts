@@ -1,0 +1,47 @@
+import { outcomeState } from "../scan/outcomes";
+import { serviceName } from "../scan/top-ports";
+import { ctime, doneSentence, type ScanReportMeta } from "./nmap-meta";
+import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
+
+// nmap's grepable output (-oG): one "Status" line and one "Ports" line per host, tab-separated fields, each
+// port as port/state/protocol/owner/service/rpc/version/, so `grep Ports | grep open` and the awk and cut
+// one-liners written for nmap's work unchanged. Down hosts get "Status: Down" (nmap prints that with -v).
+
+/** Characters that would break the field structure of a line are replaced, as nmap does. */
+function field(text: string): string {
+  return text.replace(/[\t\n/,]/g, "_");
+}
+
+export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableIterator<string> {
+  yield `# wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${meta.args.replace(/\n/g, " ")}\n`;
+  let up = 0;
+  let down = 0;
+  for (const host of store.hosts()) {
+    const who = `Host: ${host.address} (${host.hostname === undefined ? "" : field(host.hostname)})`;
+    if (host.down !== null) {
+      down++;
+      yield `${who}\tStatus: Down\n`;
+      continue;
+    }
+    up++;
+    const counts = stateCounts(host, meta.ports.length);
+    if (meta.openOnly && counts.open === 0) continue;
+    const ignored = ignoredStates(host, meta.ports, meta.openOnly);
+    const listed: string[] = [];
+    for (let pi = 0; pi < meta.ports.length; pi++) {
+      const code = host.outcome(pi);
+      if (code === 0) continue;
+      const state = outcomeState(code);
+      if (ignored.some((ig) => ig.state === state)) continue;
+      const port = meta.ports[pi]!;
+      listed.push(`${port}/${state}/tcp//${serviceName(port) ?? "unknown"}///`);
+    }
+    const first = ignored[0];
+    const rest = first === undefined ? "" : `\tIgnored State: ${first.state} (${first.count})`;
+    yield `${who}\tStatus: Up\n${who}\tPorts: ${listed.join(", ")}${rest}\n`;
+  }
+  const summary = meta.summary;
+  const complete = summary !== undefined && summary.aborted !== true;
+  const seconds = (meta.end.getTime() - meta.start.getTime()) / 1000;
+  yield `# wireprobe ${complete ? "done" : "interrupted"} at ${ctime(meta.end)} -- ${doneSentence(up + down, up, seconds)}\n`;
+}

@@ -1,0 +1,68 @@
+import type { SummaryRecord } from "../records";
+import { outcomeReason, outcomeState } from "../scan/outcomes";
+import { serviceName } from "../scan/top-ports";
+import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
+import { formatTable } from "./table";
+
+// The human report of a scan, laid out like nmap's normal output: per host a table of the ports worth
+// listing, the collapsed states as "Not shown: 997 closed tcp ports (reset)", down hosts in one line each,
+// and a closing summary of what was sent and received, so a user sees how complete a fast scan was.
+
+export function* scanReport(
+  store: ScanStore,
+  summary: SummaryRecord | undefined,
+  openOnly: boolean,
+): IterableIterator<string> {
+  const ports = store.ports;
+  let shown = 0;
+  for (const host of store.hosts()) {
+    const name = host.hostname === undefined ? host.address : `${host.hostname} (${host.address})`;
+    if (host.down !== null) {
+      if (!openOnly) yield `Host ${name} is down (${host.down})\n\n`;
+      continue;
+    }
+    if (openOnly && stateCounts(host, ports.length).open === 0) continue;
+    shown++;
+    const ignored = ignoredStates(host, ports, openOnly);
+    const rows: string[][] = [];
+    for (let pi = 0; pi < ports.length; pi++) {
+      const code = host.outcome(pi);
+      if (code === 0) continue;
+      const state = outcomeState(code);
+      if (ignored.some((ig) => ig.state === state)) continue;
+      rows.push([`${ports[pi]}/tcp`, state, serviceName(ports[pi]!) ?? "unknown", outcomeReason(code)]);
+    }
+    const lines = [`Scan report for ${name}`];
+    for (const ig of ignored) {
+      const reasons =
+        ig.reasons.size === 1
+          ? [...ig.reasons.keys()][0]
+          : [...ig.reasons].map(([reason, list]) => `${list.length} ${reason}`).join(", ");
+      lines.push(`Not shown: ${ig.count} ${ig.state} tcp port${ig.count === 1 ? "" : "s"} (${reasons})`);
+    }
+    if (rows.length > 0) lines.push(formatTable(["PORT", "STATE", "SERVICE", "REASON"], rows));
+    yield `${lines.join("\n")}\n\n`;
+  }
+  for (const u of store.unresolved) yield `Failed to resolve "${u.name}"\n`;
+  if (openOnly && shown === 0) yield "No open ports found.\n\n";
+  if (summary) yield `${summaryLine(summary)}\n`;
+}
+
+export function summaryLine(s: SummaryRecord): string {
+  const states = Object.entries(s.states)
+    .map(([state, n]) => `${n} ${state}`)
+    .join(", ");
+  const down = s.hostsDown ? `, ${s.hostsDown} down` : "";
+  const retries = s.retransmissions ? ` (${s.retransmissions} retransmitted)` : "";
+  const lost = [
+    s.packetsDropped ? `${s.packetsDropped} dropped by the kernel` : "",
+    s.packetsIgnored ? `${s.packetsIgnored} ignored` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  const interrupted = s.aborted ? " -- interrupted, results incomplete" : "";
+  return (
+    `scan (${s.method ?? "syn"}): ${s.targets} target${s.targets === 1 ? "" : "s"}${down}, ${s.ports} port${s.ports === 1 ? "" : "s"} each: ${states}; ` +
+    `${s.packetsSent} probes sent${retries}, ${s.packetsReceived} answers${lost ? ` (${lost})` : ""} in ${(s.durationMs / 1000).toFixed(2)} s${interrupted}`
+  );
+}

@@ -1,0 +1,143 @@
+import { ipv4ToInt, isValidIpv4 } from "../packet/address";
+import type { HostRecord, PortRecord } from "../records";
+import { outcomeOf, outcomeReason, outcomeState, type PortState } from "../scan/outcomes";
+
+// Scan results grouped by host for the reports that nmap writes per host (XML, grepable, the human report),
+// fed by records only. A host's ports are kept as one 4-bit outcome per port of the scan's port list, so a
+// /16 x 1000 ports costs 32 MiB and no object per port; the rest is a few numbers per host.
+
+const CHUNK_BYTES = 1 << 20;
+const STATES: readonly PortState[] = ["open", "closed", "filtered"];
+
+/** One host's results, read back for writing. */
+export interface StoredHost {
+  address: string;
+  hostname: string | undefined;
+  /** the down reason, null for a scanned host */
+  down: string | null;
+  /** TTL of the host's own answers (0 when none came) */
+  ttl: number;
+  /** outcome code per index of the port list (0: no record) */
+  outcome(portIndex: number): number;
+}
+
+/** A state that nmap would collapse into "Not shown: N state ports" (extraports), with its reasons. */
+export interface IgnoredState {
+  state: PortState;
+  count: number;
+  /** reason -> ascending port numbers */
+  reasons: Map<string, number[]>;
+}
+
+export class ScanStore {
+  private readonly portIndex = new Int32Array(65536).fill(-1);
+  private readonly slotBytes: number;
+  private readonly slotsPerChunk: number;
+  private readonly chunks: Uint8Array[] = [];
+  private readonly slotOf = new Map<number, number>();
+  private readonly addresses: number[] = [];
+  private readonly ttls: number[] = [];
+  private readonly names = new Map<number, string>();
+  private readonly downReasons = new Map<number, string>();
+  /** hosts that are not addresses (names that did not resolve): reported as down, never as scanned */
+  readonly unresolved: Array<{ name: string; reason: string }> = [];
+
+  constructor(readonly ports: Uint16Array) {
+    ports.forEach((p, i) => {
+      this.portIndex[p] = i;
+    });
+    this.slotBytes = Math.max(1, Math.ceil(ports.length / 2));
+    this.slotsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / this.slotBytes));
+  }
+
+  private slot(ip: number): number {
+    let s = this.slotOf.get(ip);
+    if (s !== undefined) return s;
+    s = this.addresses.length;
+    this.slotOf.set(ip, s);
+    this.addresses.push(ip);
+    this.ttls.push(0);
+    if (Math.floor(s / this.slotsPerChunk) >= this.chunks.length) {
+      this.chunks.push(new Uint8Array(this.slotsPerChunk * this.slotBytes));
+    }
+    return s;
+  }
+
+  add(record: PortRecord | HostRecord): void {
+    if (record.type === "host") {
+      if (!isValidIpv4(record.target)) {
+        this.unresolved.push({ name: record.target, reason: record.reason });
+        return;
+      }
+      const s = this.slot(ipv4ToInt(record.target));
+      this.downReasons.set(s, record.reason);
+      if (record.hostname !== undefined) this.names.set(s, record.hostname);
+      return;
+    }
+    const pi = this.portIndex[record.port]!;
+    const code = outcomeOf(record.state, record.reason);
+    if (pi < 0 || code === 0) return;
+    const s = this.slot(ipv4ToInt(record.target));
+    if (record.hostname !== undefined) this.names.set(s, record.hostname);
+    if (record.ttl !== null && record.reasonIp === undefined) this.ttls[s] = record.ttl;
+    const chunk = this.chunks[Math.floor(s / this.slotsPerChunk)]!;
+    const at = (s % this.slotsPerChunk) * this.slotBytes + (pi >> 1);
+    chunk[at] = pi & 1 ? (chunk[at]! & 0x0f) | (code << 4) : (chunk[at]! & 0xf0) | code;
+  }
+
+  /** Hosts in ascending address order. */
+  *hosts(): IterableIterator<StoredHost> {
+    const order = this.addresses.map((_, s) => s).sort((a, b) => this.addresses[a]! - this.addresses[b]!);
+    for (const s of order) {
+      const ip = this.addresses[s]!;
+      const chunk = this.chunks[Math.floor(s / this.slotsPerChunk)]!;
+      const base = (s % this.slotsPerChunk) * this.slotBytes;
+      yield {
+        address: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`,
+        hostname: this.names.get(s),
+        down: this.downReasons.get(s) ?? null,
+        ttl: this.ttls[s]!,
+        outcome: (pi: number) => {
+          const b = chunk[base + (pi >> 1)]!;
+          return pi & 1 ? b >> 4 : b & 0x0f;
+        },
+      };
+    }
+  }
+
+  get hostCount(): number {
+    return this.addresses.length;
+  }
+}
+
+/** Port counts per state for one host. */
+export function stateCounts(host: StoredHost, portCount: number): Record<PortState, number> {
+  const counts: Record<PortState, number> = { open: 0, closed: 0, filtered: 0 };
+  for (let pi = 0; pi < portCount; pi++) {
+    const code = host.outcome(pi);
+    if (code !== 0) counts[outcomeState(code)]++;
+  }
+  return counts;
+}
+
+/**
+ * The states nmap would not list port by port, largest first: any non-open state with more than 25 ports,
+ * or, with --open, every non-open state (nmap's PortList::isIgnoredState).
+ */
+export function ignoredStates(host: StoredHost, ports: Uint16Array, openOnly: boolean): IgnoredState[] {
+  const counts = stateCounts(host, ports.length);
+  const ignored = STATES.filter((s) => s !== "open" && (openOnly ? counts[s] > 0 : counts[s] > 25));
+  const out: IgnoredState[] = ignored.map((state) => ({ state, count: counts[state], reasons: new Map() }));
+  if (out.length === 0) return out;
+  for (let pi = 0; pi < ports.length; pi++) {
+    const code = host.outcome(pi);
+    if (code === 0) continue;
+    const entry = out.find((o) => o.state === outcomeState(code));
+    if (!entry) continue;
+    const reason = outcomeReason(code);
+    const list = entry.reasons.get(reason);
+    if (list) list.push(ports[pi]!);
+    else entry.reasons.set(reason, [ports[pi]!]);
+  }
+  return out.sort((a, b) => b.count - a.count);
+}

@@ -1,0 +1,231 @@
+import { randomInt } from "node:crypto";
+import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
+import { native, resolveNetns } from "../native/binding";
+import type { HostRecord, PortRecord, SummaryRecord } from "../records";
+import { ConnectScan } from "../scan/connect-scan";
+import { MAX_PERMUTATION_SIZE } from "../scan/permutation";
+import { parsePorts, topPorts } from "../scan/ports";
+import { ScanContext, type ScanProgress } from "../scan/scan-context";
+import { SynScan } from "../scan/syn-scan";
+import { type NameLookup, resolveTargets } from "../scan/targets";
+import { TargetSet } from "../targets/target-set";
+import type { ProbeRun } from "./arp";
+
+export type { ScanProgress } from "../scan/scan-context";
+
+export interface ScanOptions {
+  /** nmap-style port list ("22,80,8000-8100", "-" for 1-65535) or port numbers; default: nmap's top 1000 */
+  ports?: string | readonly number[];
+  /** addresses, CIDRs, ranges or hostnames not to scan */
+  exclude?: string | readonly string[];
+  /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
+  netns?: string;
+  /** send from this interface (default: the one the kernel's route lookup picks for each target) */
+  interface?: string;
+  /** packets per second, ARP included; 0 = as fast as the interfaces take them (default 10,000) */
+  rate?: number;
+  /** extra attempts for probes without an answer (default 1) */
+  retries?: number;
+  /** how long to wait for late answers after the last probe of each pass, ms (default 1000) */
+  timeoutMs?: number;
+  /** TCP source port of the probes (default: a random one in 32768-60999 per scan) */
+  sourcePort?: number;
+  /**
+   * "syn": raw SYN probes (needs CAP_NET_RAW). "connect": full TCP connects (nmap -sT; no privilege, the
+   * process's own namespace only). "auto" (default): syn, or connect when raw sockets are not allowed.
+   */
+  method?: "auto" | "syn" | "connect";
+  signal?: AbortSignal;
+  /** told once about things a user should know that are not records (the fallback to a connect scan) */
+  onNotice?: (message: string) => void;
+  /** hostname resolution (default: the system resolver, in the caller's namespace) */
+  lookup?: NameLookup;
+}
+
+export type ScanRecord = PortRecord | HostRecord;
+
+/** A running scan: a ProbeRun of port and host records, with live progress counters. */
+export interface ScanRun extends ProbeRun<ScanRecord> {
+  /** the ports every target is scanned on, ascending */
+  readonly ports: Uint16Array;
+  /** known once the scan has started */
+  readonly method: "syn" | "connect" | undefined;
+  readonly progress: ScanProgress;
+}
+
+export const SCAN_DEFAULTS = { rate: 10_000, retries: 1, timeoutMs: 1000 } as const;
+
+function checkRange(name: string, value: number | undefined, min: number, max: number): void {
+  if (value === undefined) return;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(`${name} must be a whole number from ${min} to ${max}`);
+  }
+}
+
+function portList(ports: ScanOptions["ports"]): Uint16Array {
+  if (ports === undefined) return topPorts(1000);
+  if (typeof ports === "string") return parsePorts(ports);
+  for (const p of ports) checkRange("a port", p, 0, 65535);
+  const sorted = Uint16Array.from(new Set(ports)).sort();
+  if (sorted.length === 0) throw new UsageError("no ports to scan");
+  return sorted;
+}
+
+/** Whether this process may open raw sockets (in `netns`); false on EPERM, other errors thrown. */
+function rawSocketsAllowed(netns: string | undefined): boolean {
+  try {
+    new native.PacketSocket({ ifindex: 1, protocol: 0, ...(netns === undefined ? {} : { netns }) }).close();
+    return true;
+  } catch (err) {
+    const e = err as { code?: string; syscall?: string };
+    if ((e.code === "EPERM" || e.code === "EACCES") && e.syscall !== "setns" && e.syscall !== "open")
+      return false;
+    throw environmentErrorFrom(err, netns === undefined ? "opening a raw socket" : `entering ${netns}`);
+  }
+}
+
+/**
+ * TCP SYN scan of every target on every port, nmap's way of classifying the answers: open (SYN-ACK), closed
+ * (RST), filtered (nothing, or an ICMP error); targets whose next hop does not answer ARP are down. Records
+ * stream as answers arrive; the unanswered come last. Memory is flat in the number of probes.
+ *
+ * ```ts
+ * const run = scan(["198.51.100.0/24"], { ports: "22,80,443", netns: "lab" });
+ * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
+ * console.log(run.summary);
+ * ```
+ */
+export function scan(targets: string | readonly string[] | TargetSet, options: ScanOptions = {}): ScanRun {
+  const ports = portList(options.ports);
+  checkRange("rate", options.rate, 0, 100_000_000);
+  checkRange("retries", options.retries, 0, 100);
+  checkRange("timeout", options.timeoutMs, 1, 3_600_000);
+  checkRange("source port", options.sourcePort, 1, 65535);
+  const method = options.method ?? "auto";
+  if (!["auto", "syn", "connect"].includes(method)) throw new UsageError(`unknown scan method "${method}"`);
+  const specs = targets instanceof TargetSet ? null : typeof targets === "string" ? [targets] : [...targets];
+  if (specs !== null && specs.length === 0) throw new UsageError("no targets");
+  const exclude =
+    options.exclude === undefined
+      ? []
+      : typeof options.exclude === "string"
+        ? [options.exclude]
+        : [...options.exclude];
+
+  let summary: SummaryRecord | undefined;
+  let chosen: "syn" | "connect" | undefined;
+  let started = false;
+  const progress: ScanProgress = {
+    phase: "resolving",
+    probesTotal: 0,
+    probesSent: 0,
+    answered: 0,
+    retransmissions: 0,
+  };
+  let ctx: ScanContext | null = null;
+
+  async function* run(): AsyncGenerator<ScanRecord> {
+    if (started) throw new Error("a scan() run can be iterated only once");
+    started = true;
+    const resolved =
+      specs === null
+        ? { set: targets as TargetSet, names: new Map<number, string>(), unresolved: [] }
+        : await resolveTargets(specs, exclude, options.lookup);
+    const set =
+      specs === null && exclude.length > 0
+        ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
+        : resolved.set;
+    if (set.size * ports.length > MAX_PERMUTATION_SIZE) {
+      throw new UsageError(
+        `too many probes: ${set.size} targets x ${ports.length} ports is more than 2^32; split the scan`,
+      );
+    }
+    const netns = resolveNamespace(options.netns);
+    chosen = method === "connect" ? "connect" : rawSocketsAllowed(netns) ? "syn" : "connect";
+    if (chosen === "connect") {
+      if (method === "syn")
+        throw new EnvironmentError("a SYN scan needs root or CAP_NET_RAW (EPERM)", "EPERM");
+      if (netns !== undefined) {
+        throw new UsageError(
+          "a connect scan runs in the process's own namespace: use ip netns exec instead of --netns",
+        );
+      }
+      if (method === "auto") {
+        options.onNotice?.(
+          "no permission for raw sockets (CAP_NET_RAW): falling back to a TCP connect scan (-sT)",
+        );
+      }
+    }
+    const context = new ScanContext(set, ports, resolved.names, native.monotonicMs());
+    ctx = context;
+    Object.assign(context.progress, progress);
+    for (const u of resolved.unresolved) context.host(u.name, "unresolved", u.name);
+    // The engine stops on the caller's signal, and also when the reader stops iterating early.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(options.signal?.reason);
+    if (options.signal?.aborted) stop.abort(options.signal.reason);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const common = {
+      rate: options.rate ?? SCAN_DEFAULTS.rate,
+      retries: options.retries ?? SCAN_DEFAULTS.retries,
+      timeoutMs: options.timeoutMs ?? SCAN_DEFAULTS.timeoutMs,
+      signal: stop.signal,
+    };
+    const engine =
+      chosen === "syn"
+        ? new SynScan(context, {
+            ...common,
+            netns,
+            interface: options.interface,
+            sourcePort: options.sourcePort ?? randomInt(32768, 61000),
+          })
+        : new ConnectScan(context, common);
+    let completed = false;
+    let settled = false;
+    const driving = (set.size === 0 ? Promise.resolve(true) : engine.run()).then(
+      (ok) => {
+        completed = ok;
+        settled = true;
+        context.queue.end();
+      },
+      (err: unknown) => {
+        settled = true;
+        context.queue.end(err);
+      },
+    );
+    try {
+      yield* context.queue.drain();
+      await driving;
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+      if (!settled) {
+        stop.abort(new Error("the reader stopped"));
+        await driving;
+      }
+      context.progress.phase = "done";
+      summary = context.summary(chosen, native.monotonicMs(), !completed, resolved.unresolved.length);
+    }
+  }
+
+  return {
+    ports,
+    get method() {
+      return chosen;
+    },
+    get progress() {
+      return ctx?.progress ?? progress;
+    },
+    get summary() {
+      return summary;
+    },
+    [Symbol.asyncIterator]: () => run(),
+  };
+}
+
+function resolveNamespace(netns: string | undefined): string | undefined {
+  try {
+    return resolveNetns(netns);
+  } catch (err) {
+    throw environmentErrorFrom(err, "network namespace");
+  }
+}

@@ -1,0 +1,109 @@
+import { environmentErrorFrom } from "../errors";
+import { type BatchCallback, native } from "../native/binding";
+import type { NativeInetSocket, NativePacketSocket } from "../native/types";
+import { tcpScanReplyFilter } from "../net/bpf";
+import type { Channel } from "./route-plan";
+
+// The sockets of one channel. Ethernet: one packet socket bound to the interface sends whole frames and
+// receives, through the kernel filter, only answers to our source port(s) and ICMP errors about our probes.
+// IP: a raw socket with IP_HDRINCL sends (the kernel routes), a raw TCP socket receives the TCP answers and a
+// raw ICMP socket the errors, each filtered to the channel's interface so no answer is read twice.
+
+/** Big receive buffers: a fast sweep's answers arrive in bursts, and every one dropped is a retry. */
+const RCVBUF = 32 * 1024 * 1024;
+const SNDBUF = 4 * 1024 * 1024;
+
+export interface ChannelIo {
+  readonly channel: Channel;
+  /** 14 for Ethernet frames, 0 for IPv4 packets */
+  readonly linkHeaderLength: 14 | 0;
+  /** Sends the first `count` buffers (for ip channels to `destinations`); returns how many went out. */
+  send(buffers: Buffer[], count: number, destinations: string[]): number;
+  startReceive(callback: BatchCallback): void;
+  /** answers the kernel dropped for us since the last call */
+  drops(): number;
+  close(): void;
+}
+
+export function openChannel(
+  channel: Channel,
+  netns: string | undefined,
+  firstPort: number,
+  portCount: number,
+): ChannelIo {
+  const ns = netns === undefined ? {} : { netns };
+  const what = `opening a socket on ${channel.link.name}`;
+  if (channel.kind === "ethernet") {
+    let socket: NativePacketSocket;
+    try {
+      socket = new native.PacketSocket({
+        ifindex: channel.link.index,
+        protocol: 0x0800,
+        filter: tcpScanReplyFilter(channel.sourceIp, firstPort, portCount, 14),
+        rcvbuf: RCVBUF,
+        sndbuf: SNDBUF,
+        ...ns,
+      });
+    } catch (err) {
+      throw environmentErrorFrom(err, what);
+    }
+    return {
+      channel,
+      linkHeaderLength: 14,
+      send: (buffers, count) => socket.send(count === buffers.length ? buffers : buffers.slice(0, count)),
+      startReceive: (callback) => socket.startReceive(callback),
+      drops: () => safeDrops(socket),
+      close: () => socket.close(),
+    };
+  }
+  // Raw sockets bound to the loopback never see the kernel's answers to its own addresses (their incoming
+  // interface is the address's device), and a sending socket bound to it gets no answer at all: so the
+  // receiving sockets are unbound and the filter picks the interface, and only a real link binds the sender.
+  const loopback = channel.link.hwType === 772;
+  const filter = tcpScanReplyFilter(channel.sourceIp, firstPort, portCount, 0, channel.link.index);
+  const sockets: NativeInetSocket[] = [];
+  try {
+    sockets.push(
+      new native.InetSocket({
+        type: "raw",
+        protocol: 255,
+        hdrincl: true,
+        ...(loopback ? {} : { device: channel.link.name }),
+        sndbuf: SNDBUF,
+        ...ns,
+      }),
+    );
+    for (const protocol of [6, 1]) {
+      sockets.push(new native.InetSocket({ type: "raw", protocol, filter, rcvbuf: RCVBUF, ...ns }));
+    }
+  } catch (err) {
+    for (const s of sockets) s.close();
+    throw environmentErrorFrom(err, what);
+  }
+  const [sender, tcp, icmp] = sockets as [NativeInetSocket, NativeInetSocket, NativeInetSocket];
+  return {
+    channel,
+    linkHeaderLength: 0,
+    send: (buffers, count, destinations) =>
+      sender.send(
+        count === buffers.length ? buffers : buffers.slice(0, count),
+        count === destinations.length ? destinations : destinations.slice(0, count),
+      ),
+    startReceive: (callback) => {
+      tcp.startReceive(callback);
+      icmp.startReceive(callback);
+    },
+    drops: () => safeDrops(tcp) + safeDrops(icmp),
+    close: () => {
+      for (const s of sockets) s.close();
+    },
+  };
+}
+
+function safeDrops(socket: { stats(): { drops: number } }): number {
+  try {
+    return socket.stats().drops;
+  } catch {
+    return 0;
+  }
+}

@@ -1,0 +1,81 @@
+import type { PortRecord } from "../records";
+
+// Every way a probe can end, as a small number (it fits in 4 bits, so outputs can keep one per port in a
+// nibble), with nmap's state and reason names. The ICMP mapping follows nmap's scan engine: destination
+// unreachable codes 0, 1, 2, 3, 9, 10 and 13 and time exceeded make a port filtered; other unreachable codes
+// are not an answer (nmap ignores them too), so the probe is retried and may end as no-response.
+
+export const OUTCOME_NONE = 0;
+export const OPEN_SYN_ACK = 1;
+export const OPEN_SPLIT_SYN = 2;
+export const CLOSED_RESET = 3;
+export const FILTERED_NET_UNREACH = 4;
+export const FILTERED_HOST_UNREACH = 5;
+export const FILTERED_PROTO_UNREACH = 6;
+export const FILTERED_PORT_UNREACH = 7;
+export const FILTERED_NET_PROHIBITED = 8;
+export const FILTERED_HOST_PROHIBITED = 9;
+export const FILTERED_ADMIN_PROHIBITED = 10;
+export const FILTERED_TIME_EXCEEDED = 11;
+export const FILTERED_NO_RESPONSE = 12;
+export const CLOSED_CONN_REFUSED = 13;
+export const FILTERED_PERM_DENIED = 14;
+
+export type PortState = PortRecord["state"];
+
+const TABLE: ReadonlyArray<readonly [PortState, string] | null> = [
+  null,
+  ["open", "syn-ack"],
+  ["open", "split-handshake-syn"],
+  ["closed", "reset"],
+  ["filtered", "net-unreach"],
+  ["filtered", "host-unreach"],
+  ["filtered", "proto-unreach"],
+  ["filtered", "port-unreach"],
+  ["filtered", "net-prohibited"],
+  ["filtered", "host-prohibited"],
+  ["filtered", "admin-prohibited"],
+  ["filtered", "time-exceeded"],
+  ["filtered", "no-response"],
+  ["closed", "conn-refused"],
+  ["filtered", "perm-denied"],
+];
+
+export function outcomeState(code: number): PortState {
+  const row = TABLE[code];
+  if (!row) throw new RangeError(`no port outcome ${code}`);
+  return row[0];
+}
+
+export function outcomeReason(code: number): string {
+  const row = TABLE[code];
+  if (!row) throw new RangeError(`no port outcome ${code}`);
+  return row[1];
+}
+
+/** The outcome of a state and reason as records carry them; 0 when the pair is not one of ours. */
+export function outcomeOf(state: string, reason: string): number {
+  for (let code = 1; code < TABLE.length; code++) {
+    const row = TABLE[code]!;
+    if (row[0] === state && row[1] === reason) return code;
+  }
+  return OUTCOME_NONE;
+}
+
+/** ICMP destination unreachable codes that answer a TCP probe (nmap's list), by code. */
+const UNREACH: Readonly<Record<number, number>> = {
+  0: FILTERED_NET_UNREACH,
+  1: FILTERED_HOST_UNREACH,
+  2: FILTERED_PROTO_UNREACH,
+  3: FILTERED_PORT_UNREACH,
+  9: FILTERED_NET_PROHIBITED,
+  10: FILTERED_HOST_PROHIBITED,
+  13: FILTERED_ADMIN_PROHIBITED,
+};
+
+/** The outcome of an ICMP error about a probe, or OUTCOME_NONE when it does not decide the port. */
+export function icmpOutcome(type: number, code: number): number {
+  if (type === 11) return FILTERED_TIME_EXCEEDED;
+  if (type === 3) return UNREACH[code] ?? OUTCOME_NONE;
+  return OUTCOME_NONE;
+}

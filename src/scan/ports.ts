@@ -1,0 +1,79 @@
+import { UsageError } from "../errors";
+import { TOP_PORTS } from "./top-ports";
+
+// Port lists as nmap spells them: "22,80,8000-8100", "-" (1-65535), "-1024" (1-1024), "60000-" (to 65535),
+// an optional "T:" protocol prefix. The result is ascending and without duplicates, in a Uint16Array so a
+// full 65,535-port list costs 128 KiB and no objects.
+
+function bad(spec: string, why: string): UsageError {
+  return new UsageError(`invalid port list "${spec}": ${why}`);
+}
+
+function parsePort(text: string, spec: string): number {
+  if (!/^[0-9]{1,5}$/.test(text)) throw bad(spec, `"${text}" is not a port number`);
+  const n = Number(text);
+  if (n > 65535) throw bad(spec, `port ${n} is larger than 65535`);
+  return n;
+}
+
+/**
+ * Parses an nmap-style TCP port list. Port 0 is scanned only when named explicitly (as in nmap: "-" and
+ * open-ended ranges start at 1). UDP ("U:") and SCTP ("S:") sections are refused: this is a TCP scan.
+ */
+export function parsePorts(spec: string): Uint16Array {
+  const text = spec.trim();
+  if (text === "") throw bad(spec, "empty");
+  const seen = new Uint8Array(65536);
+  let count = 0;
+  for (const raw of text.split(",")) {
+    let part = raw.trim();
+    if (part === "") throw bad(spec, "empty element");
+    const prefix = /^([A-Za-z]):/.exec(part);
+    if (prefix) {
+      if (prefix[1]!.toUpperCase() !== "T") throw bad(spec, `"${part}": only TCP ports (T:) can be scanned`);
+      part = part.slice(2);
+    }
+    let lo: number;
+    let hi: number;
+    const dash = part.indexOf("-");
+    if (dash < 0) {
+      lo = hi = parsePort(part, spec);
+    } else {
+      lo = dash === 0 ? 1 : parsePort(part.slice(0, dash), spec);
+      hi = dash === part.length - 1 ? 65535 : parsePort(part.slice(dash + 1), spec);
+      if (lo > hi) throw bad(spec, `range ${part} runs backwards`);
+    }
+    for (let p = lo; p <= hi; p++) {
+      if (seen[p] === 0) {
+        seen[p] = 1;
+        count++;
+      }
+    }
+  }
+  const ports = new Uint16Array(count);
+  let k = 0;
+  for (let p = 0; p < 65536; p++) if (seen[p] === 1) ports[k++] = p;
+  return ports;
+}
+
+/** The `n` most frequently open ports (nmap's --top-ports), ascending. */
+export function topPorts(n = 1000): Uint16Array {
+  if (!Number.isInteger(n) || n < 1 || n > TOP_PORTS.length) {
+    throw new UsageError(`--top-ports must be 1..${TOP_PORTS.length}`);
+  }
+  return Uint16Array.from(TOP_PORTS.slice(0, n)).sort();
+}
+
+/** Ascending ports → nmap's compact list ("1,3-4,6-7"), as in its XML scaninfo and extrareasons. */
+export function formatPortList(ports: ArrayLike<number>): string {
+  const out: string[] = [];
+  let i = 0;
+  while (i < ports.length) {
+    const start = ports[i]!;
+    let end = start;
+    while (i + 1 < ports.length && ports[i + 1] === end + 1) end = ports[++i]!;
+    out.push(start === end ? `${start}` : `${start}-${end}`);
+    i++;
+  }
+  return out.join(",");
+}

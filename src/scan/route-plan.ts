@@ -1,0 +1,203 @@
+import { EnvironmentError } from "../errors";
+import type { LinkInfo } from "../native/types";
+import { findLink, HW_ETHERNET } from "../net/links";
+import { firstIpv4, type RouteDecision } from "../net/route";
+import { createRouteResolver } from "../net/route-resolver";
+import { ipv4ToInt, parseMac } from "../packet/address";
+import { arp } from "../probe/arp";
+import { TargetSet } from "../targets/target-set";
+
+// Where each target's probes go: the kernel's route decision for it (from the route resolver's cache, so a
+// /16 costs a handful of netlink lookups), reduced to a channel (interface + source address, and whether
+// we can speak Ethernet there) and a next hop (the target itself when on-link, else the gateway). Next-hop
+// MACs are found with our own ARP probe, never from the kernel's neighbour table: a sweep must not fill it,
+// and a silent next hop is exactly what makes a target (or everything behind a gateway) down.
+
+/** Why a target gets no probes (index into DOWN_REASONS; 0 = it is scanned). */
+export const DOWN_REASONS = [
+  "",
+  "no-arp-reply",
+  "no-route",
+  "blackhole",
+  "prohibit",
+  "broadcast",
+  "multicast",
+] as const;
+export type DownReason = Exclude<(typeof DOWN_REASONS)[number], "">;
+const DOWN_CODE: Readonly<Record<string, number>> = Object.fromEntries(
+  DOWN_REASONS.map((r, i) => [r, i] as const),
+);
+
+/**
+ * How probes leave: "ethernet" frames through a packet socket to a next hop's MAC, or "ip" packets through a
+ * raw IPv4 socket (the kernel routes them): for links without Ethernet (tunnels, point-to-point) and for
+ * this host's own addresses, which the kernel answers over the loopback.
+ */
+export interface Channel {
+  id: number;
+  kind: "ethernet" | "ip";
+  link: LinkInfo;
+  /** our address on it, the source of the probes */
+  sourceIp: number;
+  /** our MAC (ethernet) */
+  mac: Buffer | null;
+}
+
+export interface RoutePlan {
+  channels: Channel[];
+  /** per target: channel id + 1 (0: none, the target is down) */
+  channelOf: Uint8Array;
+  /** per target: index of its next hop in hopMacs (ethernet channels), -1 for ip channels */
+  hopOf: Int32Array;
+  /** per target: DOWN_REASONS index, 0 when it is scanned */
+  down: Uint8Array;
+  /** next-hop MACs, 6 bytes per hop */
+  hopMacs: Buffer;
+  /** targets that will be scanned */
+  live: number;
+}
+
+export interface PlanOptions {
+  netns?: string;
+  interface?: string;
+  /** ARP: per-attempt wait, retries and rate (the scan's own) */
+  timeoutMs: number;
+  retries: number;
+  rate: number;
+  signal?: AbortSignal;
+}
+
+function specialReason(routeType: string): number {
+  return DOWN_CODE[routeType] ?? DOWN_CODE["no-route"]!;
+}
+
+/** Classifies every target and ARPs for every distinct next hop. */
+export async function planRoutes(targets: TargetSet, options: PlanOptions): Promise<RoutePlan> {
+  const resolver = createRouteResolver(options.netns);
+  const channels: Channel[] = [];
+  const size = targets.size;
+  const channelOf = new Uint8Array(size);
+  const hopOf = new Int32Array(size).fill(-1);
+  const down = new Uint8Array(size);
+  // next hops per ethernet channel: address -> hop index
+  const hopIndex: Array<Map<number, number>> = [];
+  const hopAddress: number[] = [];
+  const hopChannel: number[] = [];
+  try {
+    let links = resolver.links;
+    let resolve = (ip: number): RouteDecision => resolver.resolve(ip);
+    let pinned: ReturnType<typeof createRouteResolver> | null = null;
+    if (options.interface !== undefined) {
+      const link = findLink(links, options.interface);
+      if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
+      pinned = createRouteResolver(options.netns, { link });
+      const p = pinned;
+      resolve = (ip) => p.resolve(ip);
+      links = p.links;
+    }
+    const channelFor = (link: LinkInfo, kind: Channel["kind"], sourceIp: number): Channel => {
+      const existing = channels.find((c) => c.link.index === link.index && c.sourceIp === sourceIp);
+      if (existing) return existing;
+      if (channels.length >= 255) throw new EnvironmentError("too many interfaces and source addresses");
+      const channel: Channel = {
+        id: channels.length,
+        kind,
+        link,
+        sourceIp,
+        mac: kind === "ethernet" && link.mac ? parseMac(link.mac) : null,
+      };
+      channels.push(channel);
+      hopIndex.push(new Map());
+      return channel;
+    };
+    try {
+      for (let t = 0; t < size; t++) {
+        const ip = targets.at(t);
+        const d = resolve(ip);
+        if (d.kind === "unreachable") {
+          down[t] = DOWN_CODE["no-route"]!;
+          continue;
+        }
+        if (d.kind === "special") {
+          down[t] = specialReason(d.routeType);
+          continue;
+        }
+        const link = links.find((l) => l.index === d.ifindex);
+        if (!link) {
+          down[t] = DOWN_CODE["no-route"]!;
+          continue;
+        }
+        if (d.kind === "local") {
+          // The kernel answers for its own addresses over the loopback: send from the address to itself.
+          channelOf[t] = channelFor(loopback(links) ?? link, "ip", ip).id + 1;
+          continue;
+        }
+        const source = d.source ?? firstIpv4(link);
+        if (source === null) {
+          down[t] = DOWN_CODE["no-route"]!;
+          continue;
+        }
+        const ethernet = link.hwType === HW_ETHERNET && link.mac !== null;
+        const channel = channelFor(link, ethernet ? "ethernet" : "ip", ipv4ToInt(source));
+        channelOf[t] = channel.id + 1;
+        if (!ethernet) continue;
+        const hop = d.kind === "on-link" ? ip : ipv4ToInt(d.gateway);
+        const known = hopIndex[channel.id]!;
+        let h = known.get(hop);
+        if (h === undefined) {
+          h = hopAddress.length;
+          known.set(hop, h);
+          hopAddress.push(hop);
+          hopChannel.push(channel.id);
+        }
+        hopOf[t] = h;
+      }
+    } finally {
+      pinned?.close();
+    }
+  } finally {
+    resolver.close();
+  }
+
+  const hopMacs = Buffer.alloc(hopAddress.length * 6);
+  const answered = new Uint8Array(hopAddress.length);
+  for (const channel of channels) {
+    if (channel.kind !== "ethernet") continue;
+    const hops = hopIndex[channel.id]!;
+    if (hops.size === 0) continue;
+    const set = TargetSet.fromIntervals([...hops.keys()].map((ip) => [ip, ip]));
+    const sweep = arp(set, {
+      ...(options.netns === undefined ? {} : { netns: options.netns }),
+      interface: channel.link.name,
+      anyLink: true,
+      timeoutMs: options.timeoutMs,
+      retries: options.retries,
+      rate: options.rate,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    for await (const r of sweep) {
+      if (r.state !== "reply" || r.mac === null) continue;
+      const h = hops.get(ipv4ToInt(r.target));
+      if (h === undefined) continue;
+      parseMac(r.mac, hopMacs, h * 6);
+      answered[h] = 1;
+    }
+  }
+
+  let live = 0;
+  for (let t = 0; t < size; t++) {
+    if (down[t] !== 0) continue;
+    const h = hopOf[t]!;
+    if (h >= 0 && answered[h] === 0) {
+      down[t] = DOWN_CODE["no-arp-reply"]!;
+      channelOf[t] = 0;
+      continue;
+    }
+    live++;
+  }
+  return { channels, channelOf, hopOf, down, hopMacs, live };
+}
+
+function loopback(links: readonly LinkInfo[]): LinkInfo | undefined {
+  return links.find((l) => l.hwType === 772) ?? links.find((l) => l.name === "lo");
+}

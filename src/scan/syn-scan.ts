@@ -1,0 +1,323 @@
+import { Pacer } from "../engine/pacer";
+import { META_STRIDE, native } from "../native/binding";
+import { intToIpv4 } from "../packet/address";
+import { type SynPacketOptions, synPacketLength, writeSynPacket } from "../packet/tcp";
+import { Answer, readAnswer } from "./answer";
+import { type ChannelIo, openChannel } from "./channel-io";
+import { CookieJar } from "./cookie";
+import { FILTERED_NO_RESPONSE } from "./outcomes";
+import { Permutation } from "./permutation";
+import { DOWN_REASONS, planRoutes, type RoutePlan } from "./route-plan";
+import type { ScanContext } from "./scan-context";
+import { SendLog } from "./send-log";
+
+// The SYN scan: every target x port pair gets a SYN in a random order (Permutation), sent in batches as
+// Ethernet frames to the next hop's MAC (or as raw IPv4 packets where there is no Ethernet), with the
+// validation cookie in the sequence number. Answers are matched statelessly (cookie + one bit per probe
+// saying it was answered), so memory is a bit per probe plus a few typed arrays per target; no per-probe
+// objects. Unanswered probes are sent again in later passes; after the last pass and a bounded wait, the
+// rest are filtered (no-response).
+
+export interface SynScanOptions {
+  netns: string | undefined;
+  interface: string | undefined;
+  rate: number;
+  retries: number;
+  timeoutMs: number;
+  sourcePort: number;
+  signal: AbortSignal | undefined;
+}
+
+/** Probes handed to the kernel in one go (one sendmmsg per channel). */
+const CHUNK = 1024;
+const ETH_HEADER = 14;
+const SYN_LENGTH = synPacketLength();
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface Outbox {
+  io: ChannelIo;
+  buffers: Buffer[];
+  destinations: string[];
+  count: number;
+}
+
+export class SynScan {
+  private plan!: RoutePlan;
+  private readonly outboxes: Array<Outbox | null> = [];
+  private readonly jar = new CookieJar();
+  private readonly answer = new Answer();
+  private readonly sendLog = new SendLog();
+  private readonly portIndex = new Int32Array(65536).fill(-1);
+  private readonly size: number;
+  private readonly p: number;
+  private perm!: Permutation;
+  private answered!: Uint8Array;
+  private outstanding = 0;
+  private lastSendMs = 0;
+  private readonly probe: SynPacketOptions = { srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0 };
+
+  constructor(
+    private readonly ctx: ScanContext,
+    private readonly options: SynScanOptions,
+  ) {
+    this.p = ctx.ports.length;
+    this.size = ctx.targets.size * this.p;
+    ctx.ports.forEach((port, i) => {
+      this.portIndex[port] = i;
+    });
+  }
+
+  /** Runs the whole scan; the caller closes nothing: sockets are closed here, whatever happens. */
+  async run(): Promise<boolean> {
+    const { ctx, options } = this;
+    const signal = options.signal;
+    ctx.progress.phase = "arp";
+    this.plan = await planRoutes(ctx.targets, {
+      netns: options.netns,
+      ...(options.interface === undefined ? {} : { interface: options.interface }),
+      timeoutMs: options.timeoutMs,
+      retries: options.retries,
+      rate: options.rate,
+      ...(signal ? { signal } : {}),
+    });
+    const aborted = () => signal?.aborted === true;
+    this.reportDown(aborted());
+    if (aborted()) return false;
+    try {
+      this.open();
+      this.perm = new Permutation(this.size);
+      this.answered = new Uint8Array(Math.ceil(this.size / 8));
+      this.outstanding = this.plan.live * this.p;
+      ctx.progress.probesTotal = this.outstanding;
+      ctx.progress.phase = "scanning";
+      const pacer = new Pacer(options.rate);
+      for (let pass = 0; pass <= options.retries && this.outstanding > 0; pass++) {
+        if (pass > 0) this.sendLog.newPass();
+        ctx.progress.phase = "scanning";
+        await this.sendPass(pass, pacer);
+        if (aborted()) return false;
+        ctx.progress.phase = "waiting";
+        await this.waitForAnswers(this.lastSendMs + options.timeoutMs);
+        if (aborted()) return false;
+      }
+      ctx.progress.phase = "done";
+      await this.reportUnanswered();
+      return !aborted();
+    } finally {
+      for (const o of this.outboxes) {
+        if (!o) continue;
+        ctx.packetsDropped += o.io.drops();
+        o.io.close();
+      }
+    }
+  }
+
+  /** Host records for targets that get no probes; a silent next hop is only reported if ARP finished. */
+  private reportDown(aborted: boolean): void {
+    const { ctx, plan } = this;
+    const arpIncomplete = aborted;
+    for (let t = 0; t < plan.down.length; t++) {
+      const d = plan.down[t]!;
+      if (d === 0) continue;
+      const reason = DOWN_REASONS[d]!;
+      if (arpIncomplete && reason === "no-arp-reply") continue;
+      const ip = ctx.targets.at(t);
+      ctx.host(intToIpv4(ip), reason, ctx.names.get(ip));
+    }
+  }
+
+  private open(): void {
+    const used = new Uint8Array(this.plan.channels.length);
+    for (let t = 0; t < this.plan.channelOf.length; t++) {
+      const c = this.plan.channelOf[t]!;
+      if (c > 0) used[c - 1] = 1;
+    }
+    for (const channel of this.plan.channels) {
+      if (!used[channel.id]) {
+        this.outboxes.push(null);
+        continue;
+      }
+      const io = openChannel(channel, this.options.netns, this.options.sourcePort, 1);
+      const frameLength = channel.kind === "ethernet" ? ETH_HEADER + SYN_LENGTH : SYN_LENGTH;
+      const arena = Buffer.alloc(CHUNK * 64);
+      const buffers = Array.from({ length: CHUNK }, (_, i) => arena.subarray(i * 64, i * 64 + frameLength));
+      if (channel.kind === "ethernet") {
+        for (const b of buffers) {
+          channel.mac!.copy(b, 6);
+          b[12] = 0x08;
+          b[13] = 0x00;
+        }
+      }
+      const outbox: Outbox = { io, buffers, destinations: new Array<string>(CHUNK).fill(""), count: 0 };
+      this.outboxes.push(outbox);
+      io.startReceive((data, meta, count) => this.onPackets(outbox, data, meta, count));
+    }
+  }
+
+  private isAnswered(k: number): boolean {
+    return (this.answered[Math.floor(k / 8)]! & (1 << (k % 8))) !== 0;
+  }
+
+  private async sendPass(pass: number, pacer: Pacer): Promise<void> {
+    const { ctx, plan, perm } = this;
+    const signal = this.options.signal;
+    const domain = perm.domain;
+    const size = this.size;
+    const p = this.p;
+    const channelOf = plan.channelOf;
+    let position = 0;
+    while (position < domain) {
+      if (signal?.aborted) return;
+      await ctx.room();
+      const allowed = pacer.allowance(CHUNK);
+      if (allowed === 0) {
+        await sleep(pacer.waitMs());
+        continue;
+      }
+      const from = position;
+      let built = 0;
+      while (position < domain && built < allowed) {
+        const k = perm.at(position++);
+        if (k >= size) continue;
+        const t = Math.floor(k / p);
+        const c = channelOf[t]!;
+        if (c === 0) continue;
+        if (pass > 0 && this.isAnswered(k)) continue;
+        this.build(this.outboxes[c - 1]!, t, k - t * p);
+        built++;
+      }
+      if (built === 0) continue;
+      const time = native.monotonicMs();
+      this.sendLog.record(from, position, time);
+      await this.flush();
+      pacer.take(built);
+      this.lastSendMs = time;
+      ctx.packetsSent += built;
+      if (pass === 0) ctx.progress.probesSent += built;
+      else ctx.progress.retransmissions += built;
+      await nextTurn();
+    }
+  }
+
+  private build(outbox: Outbox, t: number, pi: number): void {
+    const ctx = this.ctx;
+    const dstIp = ctx.targets.at(t);
+    const dstPort = ctx.ports[pi]!;
+    const channel = outbox.io.channel;
+    const probe = this.probe;
+    probe.srcIp = channel.sourceIp;
+    probe.dstIp = dstIp;
+    probe.srcPort = this.options.sourcePort;
+    probe.dstPort = dstPort;
+    probe.seq = this.jar.cookie(channel.sourceIp, dstIp, this.options.sourcePort, dstPort);
+    probe.ipId = probe.seq & 0xffff;
+    const buf = outbox.buffers[outbox.count]!;
+    if (channel.kind === "ethernet") {
+      this.plan.hopMacs.copy(buf, 0, this.plan.hopOf[t]! * 6, this.plan.hopOf[t]! * 6 + 6);
+      writeSynPacket(buf, ETH_HEADER, probe);
+    } else {
+      writeSynPacket(buf, 0, probe);
+      outbox.destinations[outbox.count] = intToIpv4(dstIp);
+    }
+    outbox.count++;
+  }
+
+  /** Hands every outbox to the kernel; waits and retries while an interface queue is full. */
+  private async flush(): Promise<void> {
+    for (const outbox of this.outboxes) {
+      if (!outbox || outbox.count === 0) continue;
+      let done = 0;
+      let stalls = 0;
+      while (done < outbox.count) {
+        let sent: number;
+        try {
+          sent =
+            done === 0
+              ? outbox.io.send(outbox.buffers, outbox.count, outbox.destinations)
+              : outbox.io.send(
+                  outbox.buffers.slice(done, outbox.count),
+                  outbox.count - done,
+                  outbox.destinations.slice(done, outbox.count),
+                );
+        } catch (err) {
+          // A probe the kernel refuses (e.g. EMSGSIZE, ENETDOWN) fails the scan: it cannot give true answers.
+          throw Object.assign(err as Error, {
+            message: `sending on ${outbox.io.channel.link.name}: ${(err as Error).message}`,
+          });
+        }
+        done += sent;
+        if (done < outbox.count) {
+          stalls++;
+          if (stalls > 5000)
+            throw new Error(`sending on ${outbox.io.channel.link.name}: the interface queue stays full`);
+          await sleep(1);
+        }
+      }
+      outbox.count = 0;
+    }
+  }
+
+  private async waitForAnswers(deadline: number): Promise<void> {
+    const signal = this.options.signal;
+    for (;;) {
+      const now = native.monotonicMs();
+      if (signal?.aborted || this.outstanding === 0 || now >= deadline) return;
+      await sleep(Math.max(1, Math.min(20, deadline - now)));
+    }
+  }
+
+  private onPackets(outbox: Outbox, data: Buffer, meta: Float64Array, count: number): void {
+    const { ctx, answer } = this;
+    const targets = ctx.targets;
+    const sourcePort = this.options.sourcePort;
+    const linkHeader = outbox.io.linkHeaderLength;
+    const ourIp = outbox.io.channel.sourceIp;
+    for (let n = 0; n < count; n++) {
+      const base = n * META_STRIDE;
+      if (!readAnswer(data, meta[base]!, meta[base + 1]!, linkHeader, answer)) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      const t = answer.ourIp === ourIp && answer.ourPort === sourcePort ? targets.indexOf(answer.target) : -1;
+      const pi = t >= 0 ? this.portIndex[answer.port]! : -1;
+      if (pi < 0 || this.plan.channelOf[t] === 0) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      const cookie = this.jar.cookie(ourIp, answer.target, sourcePort, answer.port);
+      const valid = answer.tcp
+        ? (answer.echoed - 1) >>> 0 === cookie || answer.echoed === cookie
+        : answer.echoed === cookie;
+      const k = t * this.p + pi;
+      if (!valid || this.isAnswered(k)) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      this.answered[Math.floor(k / 8)]! |= 1 << (k % 8);
+      this.outstanding--;
+      ctx.packetsReceived++;
+      ctx.progress.answered++;
+      const sentAt = this.sendLog.sentAt(this.perm.positionOf(k));
+      const rtt = Number.isNaN(sentAt) ? null : Math.max(0, meta[base + 2]! - sentAt);
+      ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
+    }
+  }
+
+  /** filtered / no-response for every probe of a scanned target that never got an answer. */
+  private async reportUnanswered(): Promise<void> {
+    const { ctx, plan } = this;
+    const p = this.p;
+    let emitted = 0;
+    for (let t = 0; t < plan.channelOf.length; t++) {
+      if (plan.channelOf[t] === 0) continue;
+      const ip = ctx.targets.at(t);
+      for (let pi = 0; pi < p; pi++) {
+        if (this.isAnswered(t * p + pi)) continue;
+        ctx.port(ip, ctx.ports[pi]!, FILTERED_NO_RESPONSE, null, null);
+        if (++emitted % 1024 === 0) await ctx.room();
+      }
+    }
+  }
+}

@@ -1,9 +1,11 @@
 import { EnvironmentError, UsageError } from "../errors";
 import type { Command } from "./command";
 import { arpCommand } from "./commands/arp";
+import { dnsCommand } from "./commands/dns";
+import { pingCommand } from "./commands/ping";
 import { scanCommand } from "./commands/scan";
 
-const commands: Command[] = [arpCommand, scanCommand];
+const commands: Command[] = [arpCommand, dnsCommand, pingCommand, scanCommand];
 
 export const VERSION: string = (require("../../package.json") as { version: string }).version;
 

@@ -1,0 +1,163 @@
+import { UsageError } from "../../errors";
+import { formatDnsReport } from "../../output/dns-report";
+import { NdjsonWriter } from "../../output/ndjson";
+import { DNS_DEFAULTS, dns } from "../../probe/dns";
+import type { DnsConsistencyRecord, DnsRecord } from "../../records";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import type { Command, CommandContext } from "../command";
+
+const options: OptionSpec[] = [
+  {
+    name: "server",
+    kind: "string",
+    repeat: true,
+    valueName: "IP[,IP...]",
+    help: "servers to ask (default: the nameservers of the namespace's resolv.conf, see --resolv-conf)",
+  },
+  {
+    name: "resolv-conf",
+    kind: "string",
+    valueName: "FILE",
+    help: "take the servers from this file (e.g. a container's /proc/PID/root/etc/resolv.conf)",
+  },
+  {
+    name: "type",
+    aliases: ["-t"],
+    kind: "string",
+    valueName: "TYPE[,TYPE...]",
+    help: "A, AAAA, CNAME, SRV, PTR, MX, TXT, NS or SOA (default A); PTR takes an address too",
+  },
+  { name: "tcp", kind: "flag", help: "ask over TCP instead of UDP" },
+  {
+    name: "both",
+    kind: "flag",
+    help: "ask over UDP and over TCP: a server answering on one only is a finding",
+  },
+  {
+    name: "port",
+    aliases: ["-p"],
+    kind: "integer",
+    min: 1,
+    max: 65535,
+    valueName: "N",
+    help: `server port (default ${DNS_DEFAULTS.port})`,
+  },
+  {
+    name: "timeout",
+    kind: "integer",
+    min: 1,
+    max: 600000,
+    valueName: "MS",
+    help: `wait per attempt (default ${DNS_DEFAULTS.timeoutMs})`,
+  },
+  {
+    name: "retries",
+    kind: "integer",
+    min: 0,
+    max: 100,
+    valueName: "N",
+    help: `extra attempts after a timeout (default ${DNS_DEFAULTS.retries})`,
+  },
+  {
+    name: "concurrency",
+    kind: "integer",
+    min: 1,
+    max: 65535,
+    valueName: "N",
+    help: `queries in flight per server (default ${DNS_DEFAULTS.concurrency}; TCP at most 8 connections)`,
+  },
+  { name: "no-edns", kind: "flag", help: "send plain DNS without an EDNS OPT record" },
+  {
+    name: "interface",
+    aliases: ["-i"],
+    kind: "string",
+    valueName: "IFACE",
+    help: "send out of this interface (SO_BINDTODEVICE)",
+  },
+  {
+    name: "netns",
+    kind: "string",
+    valueName: "NS",
+    help: "ask from inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
+  },
+  { name: "json", kind: "flag", help: "one JSON record per line on stdout, then a summary" },
+  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
+];
+
+const usage = `Usage: wireprobe dns [options] NAME...
+
+Which DNS server answers, how, and do they agree? Asks every server for every NAME and reports
+per server: ok (with rcode and answers, as dig +short prints them), refused (ICMP port
+unreachable: nothing listens), unreachable (ICMP host/net unreachable, or no route), timeout,
+or error (malformed or mismatched answers). With several servers it says whether they agree
+and names the odd one out. Truncated UDP answers are asked again over TCP.
+
+  NAME   a domain name, taken as absolute (no search list); with --type PTR also an address
+
+Options:
+${formatOptions(options)}
+
+Exit codes: 0 every server answered NOERROR and all agree, 1 otherwise (no answer, NXDOMAIN,
+SERVFAIL, disagreement), 2 bad usage, 3 missing privilege or environment.`;
+
+export const dnsCommand: Command = {
+  name: "dns",
+  summary: "DNS queries: which server answers, over UDP/TCP, and whether they agree",
+  usage,
+  async run(ctx: CommandContext): Promise<number> {
+    const args = parseArgs(ctx.argv, options);
+    if (getFlag(args, "help")) {
+      ctx.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    if (args.positionals.length === 0) throw new UsageError("dns needs at least one NAME (see --help)");
+    const serverArgs = (args.options.get("server") as string[] | undefined) ?? [];
+    const servers = serverArgs.flatMap((s) => s.split(",")).filter((s) => s !== "");
+    if (serverArgs.length > 0 && servers.length === 0) throw new UsageError("--server needs an address");
+    const json = getFlag(args, "json");
+    const run = dns(args.positionals, {
+      ...(servers.length > 0 ? { servers } : {}),
+      ...opt("resolvConf", getString(args, "resolv-conf")),
+      ...opt("qtype", getString(args, "type")),
+      ...opt("port", getNumber(args, "port")),
+      ...opt("timeoutMs", getNumber(args, "timeout")),
+      ...opt("retries", getNumber(args, "retries")),
+      ...opt("concurrency", getNumber(args, "concurrency")),
+      ...opt("interface", getString(args, "interface")),
+      ...opt("netns", getString(args, "netns")),
+      tcp: getFlag(args, "tcp"),
+      both: getFlag(args, "both"),
+      edns: !getFlag(args, "no-edns"),
+      signal: ctx.signal,
+      onWarning: (message) => ctx.stderr.write(`wireprobe: warning: ${message}\n`),
+    });
+    const records: DnsRecord[] = [];
+    const consistency: DnsConsistencyRecord[] = [];
+    const ndjson = new NdjsonWriter(ctx.stdout);
+    let failed = 0;
+    for await (const r of run) {
+      if (r.type === "dns") {
+        if (r.status !== "ok" || r.rcode !== "NOERROR") failed++;
+        if (!json) records.push(r);
+      } else {
+        if (!r.consistent) failed++;
+        if (!json) consistency.push(r);
+      }
+      if (json) {
+        ndjson.write(r);
+        await ndjson.drained();
+      }
+    }
+    if (json) {
+      if (run.summary) ndjson.write(run.summary);
+      ndjson.flush();
+    } else {
+      ctx.stdout.write(`${formatDnsReport(records, consistency, run.summary)}\n`);
+    }
+    return failed === 0 && !run.summary?.aborted ? 0 : 1;
+  },
+};
+
+function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,131 @@
+import { UsageError } from "../../errors";
+import { NdjsonWriter } from "../../output/ndjson";
+import { formatPingReport } from "../../output/ping-report";
+import { PING_DEFAULTS, ping } from "../../probe/ping";
+import type { PingRecord } from "../../records";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import type { Command, CommandContext } from "../command";
+
+const options: OptionSpec[] = [
+  {
+    name: "count",
+    aliases: ["-c"],
+    kind: "integer",
+    min: 1,
+    max: 65535,
+    valueName: "N",
+    help: `echo requests per target (default ${PING_DEFAULTS.count})`,
+  },
+  {
+    name: "interval",
+    kind: "integer",
+    min: 0,
+    max: 3600000,
+    valueName: "MS",
+    help: `between the requests to one target (default ${PING_DEFAULTS.intervalMs})`,
+  },
+  {
+    name: "timeout",
+    aliases: ["-W"],
+    kind: "integer",
+    min: 1,
+    max: 600000,
+    valueName: "MS",
+    help: `wait for replies after the last request (default ${PING_DEFAULTS.timeoutMs})`,
+  },
+  {
+    name: "rate",
+    kind: "integer",
+    min: 0,
+    max: 10_000_000,
+    valueName: "PPS",
+    help: `requests per second over all targets, 0 = unlimited (default ${PING_DEFAULTS.rate})`,
+  },
+  {
+    name: "interface",
+    aliases: ["-i"],
+    kind: "string",
+    valueName: "IFACE",
+    help: "send out of this interface (SO_BINDTODEVICE)",
+  },
+  {
+    name: "netns",
+    kind: "string",
+    valueName: "NS",
+    help: "run inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
+  },
+  {
+    name: "unprivileged",
+    kind: "flag",
+    help: "use an ICMP datagram socket even as root (what non-root users get; no ICMP errors)",
+  },
+  { name: "json", kind: "flag", help: "one JSON record per line on stdout (every target, then a summary)" },
+  { name: "all", kind: "flag", help: "list every target in the table, also in large sweeps" },
+  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
+];
+
+const usage = `Usage: wireprobe ping [options] TARGET...
+
+Does it answer ICMP echo? Per target: reply (with loss and round-trip times), unreachable (an
+ICMP error from a router or from this host, or no route: says which and from where), or
+no-reply. As root it uses a raw ICMP socket; without root an ICMP datagram socket, where
+net.ipv4.ping_group_range allows (the kernel then hides ICMP errors: unreachable shows as
+no-reply unless there is no route).
+
+  TARGET   IPv4 address, CIDR (198.51.100.0/24) or nmap-style range (198.51.100.10-20)
+
+Options:
+${formatOptions(options)}
+
+Exit codes: 0 every target replied, 1 some did not, 2 bad usage, 3 missing privilege or environment.`;
+
+export const pingCommand: Command = {
+  name: "ping",
+  summary: "ICMP echo: reply, no-reply or unreachable (and who said so)",
+  usage,
+  async run(ctx: CommandContext): Promise<number> {
+    const args = parseArgs(ctx.argv, options);
+    if (getFlag(args, "help")) {
+      ctx.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    if (args.positionals.length === 0) throw new UsageError("ping needs at least one TARGET (see --help)");
+    const json = getFlag(args, "json");
+    const run = ping(args.positionals, {
+      ...opt("count", getNumber(args, "count")),
+      ...opt("intervalMs", getNumber(args, "interval")),
+      ...opt("timeoutMs", getNumber(args, "timeout")),
+      ...opt("rate", getNumber(args, "rate")),
+      ...opt("interface", getString(args, "interface")),
+      ...opt("netns", getString(args, "netns")),
+      mode: getFlag(args, "unprivileged") ? "dgram" : "auto",
+      signal: ctx.signal,
+    });
+    const records: PingRecord[] = [];
+    const ndjson = new NdjsonWriter(ctx.stdout);
+    let failed = 0;
+    for await (const r of run) {
+      if (r.state !== "reply") failed++;
+      if (json) {
+        ndjson.write(r);
+        await ndjson.drained();
+      } else records.push(r);
+    }
+    if (json) {
+      if (run.summary) ndjson.write(run.summary);
+      ndjson.flush();
+    } else {
+      ctx.stdout.write(`${formatPingReport(records, run.summary, getFlag(args, "all"))}\n`);
+      if (run.mode === "dgram" && failed > 0) {
+        ctx.stderr.write(
+          "wireprobe: note: unprivileged ICMP datagram socket: ICMP errors are not visible, so unreachable targets show as no-reply\n",
+        );
+      }
+    }
+    return failed === 0 && !run.summary?.aborted ? 0 : 1;
+  },
+};
+
+function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

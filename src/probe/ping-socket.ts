@@ -1,0 +1,77 @@
+// The socket ping sends from: a raw ICMP socket where we may (it also sees the ICMP errors that explain an
+// unreachable target), else an unprivileged ICMP datagram socket ("ping socket", allowed to the groups in
+// net.ipv4.ping_group_range of the namespace), whose replies the kernel filters by its own identifier.
+
+import { randomInt } from "node:crypto";
+import * as fs from "node:fs";
+import { EnvironmentError, environmentErrorFrom } from "../errors";
+import { native } from "../native/binding";
+import type { NativeError, NativeInetSocket } from "../native/types";
+import { pingReplyFilter } from "./ping-icmp";
+
+export type PingMode = "raw" | "dgram";
+
+export interface PingSocket {
+  socket: NativeInetSocket;
+  mode: PingMode;
+  /** the ICMP echo identifier: ours (raw), or the one the kernel gave the datagram socket */
+  id: number;
+}
+
+export interface PingSocketOptions {
+  netns?: string;
+  device?: string;
+  /** auto (default): raw, and the datagram socket when raw is not permitted */
+  mode?: PingMode | "auto";
+}
+
+const RCVBUF = 4 << 20;
+
+export function openPingSocket(options: PingSocketOptions): PingSocket {
+  const mode = options.mode ?? "auto";
+  const common = {
+    protocol: 1,
+    rcvbuf: RCVBUF,
+    ...(options.netns === undefined ? {} : { netns: options.netns }),
+    ...(options.device === undefined ? {} : { device: options.device }),
+  };
+  if (mode !== "dgram") {
+    const id = randomInt(1, 0x10000);
+    try {
+      return {
+        socket: new native.InetSocket({ ...common, type: "raw", filter: pingReplyFilter(id) }),
+        mode: "raw",
+        id,
+      };
+    } catch (err) {
+      const code = (err as NativeError).code;
+      if (mode === "raw" || (code !== "EPERM" && code !== "EACCES")) {
+        throw environmentErrorFrom(err, "opening a raw ICMP socket");
+      }
+    }
+  }
+  let socket: NativeInetSocket;
+  try {
+    // Binding to port 0 makes the kernel pick the echo identifier now, so we know it before sending.
+    socket = new native.InetSocket({ ...common, type: "dgram", bindPort: 0 });
+  } catch (err) {
+    const code = (err as NativeError).code;
+    if (code === "EACCES" || code === "EPERM") {
+      throw new EnvironmentError(
+        `ping needs root or CAP_NET_RAW, or an ICMP datagram socket: gid ${process.getgid?.()} is outside ` +
+          `net.ipv4.ping_group_range (${pingGroupRange()}) of this namespace`,
+        code,
+      );
+    }
+    throw environmentErrorFrom(err, "opening an ICMP datagram socket");
+  }
+  return { socket, mode: "dgram", id: socket.localAddress().port };
+}
+
+function pingGroupRange(): string {
+  try {
+    return fs.readFileSync("/proc/sys/net/ipv4/ping_group_range", "utf8").trim().replace(/\s+/, " ");
+  } catch {
+    return "unknown";
+  }
+}

@@ -87,9 +87,9 @@ export class ScanStore {
 
   /** Hosts in ascending address order. */
   *hosts(): IterableIterator<StoredHost> {
-    const order = this.addresses.map((_, s) => s).sort((a, b) => this.addresses[a]! - this.addresses[b]!);
-    for (const s of order) {
-      const ip = this.addresses[s]!;
+    const order = Uint32Array.from(this.addresses).sort();
+    for (const ip of order) {
+      const s = this.slotOf.get(ip)!;
       const chunk = this.chunks[Math.floor(s / this.slotsPerChunk)]!;
       const base = (s % this.slotsPerChunk) * this.slotBytes;
       yield {

@@ -6,12 +6,15 @@ import { TargetSet } from "../targets/target-set";
 // Resolution happens in the caller's network namespace: the process never enters --netns, so a name is
 // resolved with the host's /etc/resolv.conf even when the probes go out of a namespace.
 
-/** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, not all numeric. */
+/**
+ * RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, with at least one letter
+ * (so "198.51.100.1-5", an nmap-style range, is never taken for a name).
+ */
 const HOSTNAME =
   /^(?=.{1,253}\.?$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/;
 
 export function isHostname(spec: string): boolean {
-  return HOSTNAME.test(spec) && !/^[0-9.]+$/.test(spec);
+  return HOSTNAME.test(spec) && /[A-Za-z]/.test(spec);
 }
 
 export type NameLookup = (name: string) => Promise<string>;

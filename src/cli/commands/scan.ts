@@ -204,10 +204,20 @@ function openSink(target: string, stdout: Writable): Sink {
   return { out: stream, file: target, tmp };
 }
 
-async function writeAll(sink: Sink, chunks: Iterable<string>): Promise<void> {
-  for (const chunk of chunks) {
-    if (!sink.out.write(chunk)) await once(sink.out, "drain");
+/** Writes the pieces in 64 KiB writes (a write per host would cost more than making the text). */
+async function writeChunks(out: Writable, pieces: Iterable<string>): Promise<void> {
+  let buffered = "";
+  for (const piece of pieces) {
+    buffered += piece;
+    if (buffered.length < 65536) continue;
+    if (!out.write(buffered)) await once(out, "drain");
+    buffered = "";
   }
+  if (buffered !== "" && !out.write(buffered)) await once(out, "drain");
+}
+
+async function writeAll(sink: Sink, pieces: Iterable<string>): Promise<void> {
+  await writeChunks(sink.out, pieces);
   await closeSink(sink);
 }
 
@@ -361,11 +371,7 @@ export const scanCommand: Command = {
       };
       if (xmlSink) await writeAll(xmlSink, nmapXml(store, meta));
       if (grepSink) await writeAll(grepSink, nmapGrepable(store, meta));
-      if (human) {
-        for (const chunk of scanReport(store, summary, openOnly)) {
-          if (!ctx.stdout.write(chunk)) await once(ctx.stdout, "drain");
-        }
-      }
+      if (human) await writeChunks(ctx.stdout, scanReport(store, summary, openOnly));
     }
     if (failure !== null) throw failure;
     return unmet ? 1 : 0;

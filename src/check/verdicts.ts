@@ -2,30 +2,15 @@ import type {
   ArpRecord,
   DnsConsistencyRecord,
   DnsRecord,
+  HostRecord,
   PingRecord,
+  PortRecord,
   VerdictEvidence,
   VerdictRecord,
 } from "../records";
 
 // The three conclusions of `wireprobe check`, computed from probe records alone (no I/O), so they can be
 // tested against hand-made records and recomputed from a saved NDJSON run.
-
-/** The parts of a scan's port record a verdict reads. */
-export interface PortFinding {
-  type: "port";
-  target: string;
-  port: number;
-  state: string;
-  reason: string;
-}
-
-/** The parts of a scan's host record a verdict reads. */
-export interface HostFinding {
-  type: "host";
-  target: string;
-  state: string;
-  reason: string;
-}
 
 const list = (xs: readonly string[]) =>
   xs.length <= 1 ? (xs[0] ?? "") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`;
@@ -102,8 +87,8 @@ export function hostGwVerdict(arpRecords: readonly ArpRecord[]): VerdictRecord {
 /** nodeport: every nodePort answers open on every node. */
 export function nodePortVerdict(
   ports: readonly number[],
-  portRecords: readonly PortFinding[],
-  hostRecords: readonly HostFinding[],
+  portRecords: readonly PortRecord[],
+  hostRecords: readonly HostRecord[],
   nodes: readonly string[],
 ): VerdictRecord {
   const evidence: VerdictEvidence[] = [];

@@ -1,11 +1,13 @@
 import { EnvironmentError, UsageError } from "../errors";
 import type { Command } from "./command";
 import { arpCommand } from "./commands/arp";
+import { checkCommand } from "./commands/check";
+import { demoCommand } from "./commands/demo";
 import { dnsCommand } from "./commands/dns";
 import { pingCommand } from "./commands/ping";
 import { scanCommand } from "./commands/scan";
 
-const commands: Command[] = [arpCommand, dnsCommand, pingCommand, scanCommand];
+const commands: Command[] = [arpCommand, scanCommand, dnsCommand, pingCommand, checkCommand, demoCommand];
 
 export const VERSION: string = (require("../../package.json") as { version: string }).version;
 

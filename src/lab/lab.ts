@@ -16,7 +16,7 @@ import {
   terminate,
   terminateSync,
 } from "./netns";
-import { claimPrefix, releasePrefix } from "./owner";
+import { claimPrefix, markKept, releasePrefix } from "./owner";
 
 /** Options of {@link Lab.create}. */
 export interface LabOptions {
@@ -186,6 +186,24 @@ export class Lab {
       await host.connect(segment, { ifname: `eth${i}`, address });
     }
     return host;
+  }
+
+  /**
+   * Leaves the lab up after this process exits (`wireprobe demo --keep`): no exit hook destroys it, and
+   * sweeps of stale labs leave it alone until one is asked to include kept labs (`wireprobe demo --down`).
+   * The processes it started keep running.
+   */
+  keep(): void {
+    for (const child of this.#children) {
+      // Let this process exit without them: no handle and no pipe of theirs may hold the event loop.
+      child.stdin?.destroy();
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      child.unref();
+    }
+    this.#children.clear();
+    unregisterLiveLab(this);
+    markKept(this.prefix);
   }
 
   /**

@@ -7,8 +7,9 @@
 //   run=<$WIREPROBE_LAB_RUN_ID of the creator, empty when unset; lets scripts/test.sh find its own labs>
 //   name=<the lab name given to Lab.create>
 //   created=<ISO timestamp>
+//   kept=1 (optional: left up on purpose, removed only by an explicit sweep with includeKept)
 
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LAB_NS_PATTERN, labPrefixOf } from "./names";
 import { deleteNamespace, listNamespaces, processStartTime } from "./netns";
@@ -26,6 +27,8 @@ export interface OwnerRecord {
   run: string;
   name: string;
   created: string;
+  /** left up on purpose (`wireprobe demo --keep`): not stale when its creator is gone */
+  kept: boolean;
 }
 
 function ownerPath(prefix: string): string {
@@ -75,6 +78,7 @@ export function readOwner(prefix: string): OwnerRecord | null {
     run: fields.get("run") ?? "",
     name: fields.get("name") ?? "",
     created: fields.get("created") ?? "",
+    kept: fields.get("kept") === "1",
   };
 }
 
@@ -82,6 +86,11 @@ export function readOwner(prefix: string): OwnerRecord | null {
 export function ownerAlive(owner: OwnerRecord): boolean {
   const start = processStartTime(owner.pid);
   return start !== null && (owner.start === "" || start === owner.start);
+}
+
+/** Marks a lab as left up on purpose, so sweeps of stale labs leave it alone. */
+export function markKept(prefix: string): void {
+  appendFileSync(ownerPath(prefix), "kept=1\n");
 }
 
 /** Deletes the owner file of a prefix (no error when it is already gone). */
@@ -107,8 +116,12 @@ export interface SweepResult {
  * Labs of live processes (including this one) are never touched.
  *
  * @param pattern extra filter on namespace names, e.g. /^wpdemo-/ ; default {@link LAB_NS_PATTERN}
+ * @param options includeKept: also remove labs left up on purpose (Lab.keep), whoever created them
  */
-export async function sweepStaleLabs(pattern: RegExp = LAB_NS_PATTERN): Promise<SweepResult> {
+export async function sweepStaleLabs(
+  pattern: RegExp = LAB_NS_PATTERN,
+  options: { includeKept?: boolean } = {},
+): Promise<SweepResult> {
   const result: SweepResult = { removed: [], kept: [], errors: [] };
   const stalePrefixes = new Set<string>();
   const matches = (ns: string): boolean => {
@@ -117,6 +130,7 @@ export async function sweepStaleLabs(pattern: RegExp = LAB_NS_PATTERN): Promise<
   };
   const isStale = (prefix: string): boolean => {
     const owner = readOwner(prefix);
+    if (owner?.kept) return options.includeKept === true;
     return !(owner && ownerAlive(owner));
   };
   let names: string[];

@@ -1,5 +1,4 @@
-import type { PortFinding } from "../check/verdicts";
-import type { ArpRecord, DnsRecord, PingRecord, VerdictRecord } from "../records";
+import type { ArpRecord, DnsRecord, PingRecord, PortRecord, VerdictRecord } from "../records";
 import { formatTable } from "./table";
 
 // The human report of `wireprobe check`: verdicts first, then a node-by-check matrix and the DNS servers'
@@ -9,7 +8,7 @@ export interface CheckReportInput {
   nodes: string[];
   nodePorts: number[];
   arp: ArpRecord[];
-  ports: PortFinding[];
+  ports: PortRecord[];
   downNodes: Map<string, string>;
   dns: DnsRecord[];
   pings: PingRecord[];

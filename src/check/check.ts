@@ -1,0 +1,191 @@
+import { UsageError } from "../errors";
+import { intToIpv4 } from "../packet/address";
+import type { ProbeRun } from "../probe/arp";
+import { arp } from "../probe/arp";
+import { dns } from "../probe/dns";
+import { ping } from "../probe/ping";
+import { scan } from "../probe/scan";
+import type {
+  ArpRecord,
+  DnsConsistencyRecord,
+  DnsRecord,
+  HostRecord,
+  PingRecord,
+  PortRecord,
+  SummaryRecord,
+  VerdictRecord,
+} from "../records";
+import { TargetSet } from "../targets/target-set";
+import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
+
+// `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
+// scan (nodePorts on every node), dns (every server, every name) and ping (outside addresses) at the same
+// time, then draws the three verdicts from their records.
+
+export const DEFAULT_DNS_NAMES = ["kubernetes.default.svc.cluster.local"];
+
+export interface CheckOptions {
+  /** the cluster's nodes: addresses, CIDRs or ranges */
+  nodes?: readonly string[];
+  /** nodePorts that must answer on every node */
+  nodePorts?: readonly number[];
+  /** cluster DNS servers; default: the nameservers of the namespace's resolv.conf */
+  dnsServers?: readonly string[];
+  /** names to ask every DNS server (default kubernetes.default.svc.cluster.local) */
+  dnsNames?: readonly string[];
+  /** outside addresses to ping, to tell "network up, DNS down" apart */
+  external?: readonly string[];
+  netns?: string;
+  interface?: string;
+  /** per-probe wait in ms (default: each probe's own) */
+  timeoutMs?: number;
+  /** packets per second for the scan (default: the scan's) */
+  rate?: number;
+  resolvConf?: string;
+  signal?: AbortSignal;
+  onNotice?: (message: string) => void;
+}
+
+export type CheckRecord =
+  | ArpRecord
+  | PortRecord
+  | HostRecord
+  | DnsRecord
+  | DnsConsistencyRecord
+  | PingRecord
+  | VerdictRecord;
+
+/** Everything a check found, for the report. */
+export interface CheckResult {
+  nodes: string[];
+  nodePorts: number[];
+  arp: ArpRecord[];
+  ports: PortRecord[];
+  hosts: HostRecord[];
+  dns: DnsRecord[];
+  consistency: DnsConsistencyRecord[];
+  pings: PingRecord[];
+  verdicts: VerdictRecord[];
+  summaries: SummaryRecord[];
+  durationMs: number;
+}
+
+export interface CheckRun extends ProbeRun<CheckRecord> {
+  /** set once the iteration has finished */
+  readonly result: CheckResult | undefined;
+}
+
+async function collect<T>(run: ProbeRun<T>, into: T[], summaries: SummaryRecord[]): Promise<void> {
+  for await (const r of run) into.push(r);
+  if (run.summary) summaries.push(run.summary);
+}
+
+export function check(options: CheckOptions): CheckRun {
+  const nodeSet = TargetSet.parse(options.nodes ?? []);
+  if (nodeSet.size > 4096) throw new UsageError(`too many nodes (${nodeSet.size}); check takes at most 4096`);
+  const nodePorts = [...(options.nodePorts ?? [])];
+  for (const p of nodePorts) {
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new UsageError(`invalid nodePort ${p}`);
+  }
+  if (nodePorts.length > 0 && nodeSet.size === 0)
+    throw new UsageError("--node-port needs the nodes (--nodes or -iL)");
+  const nodes = [...nodeSet].map(intToIpv4);
+  const dnsNames =
+    options.dnsNames && options.dnsNames.length > 0 ? [...options.dnsNames] : DEFAULT_DNS_NAMES;
+  const common = {
+    ...(options.netns === undefined ? {} : { netns: options.netns }),
+    ...(options.interface === undefined ? {} : { interface: options.interface }),
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  };
+  const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+  let result: CheckResult | undefined;
+  let summary: SummaryRecord | undefined;
+
+  async function* run(): AsyncGenerator<CheckRecord> {
+    const started = performance.now();
+    const r: CheckResult = {
+      nodes,
+      nodePorts,
+      arp: [],
+      ports: [],
+      hosts: [],
+      dns: [],
+      consistency: [],
+      pings: [],
+      verdicts: [],
+      summaries: [],
+      durationMs: 0,
+    };
+    const scanned: Array<PortRecord | HostRecord> = [];
+    const dnsOut: Array<DnsRecord | DnsConsistencyRecord> = [];
+    // Every probe is built before any runs, so bad input fails before a packet is sent.
+    const jobs: Array<() => Promise<void>> = [];
+    if (nodes.length > 0) {
+      const a = arp(nodeSet, { ...common, ...timeout, retries: 1 });
+      jobs.push(() => collect(a, r.arp, r.summaries));
+    }
+    if (nodePorts.length > 0) {
+      const s = scan(nodeSet, {
+        ...common,
+        ...timeout,
+        ports: nodePorts,
+        retries: 2,
+        ...(options.rate === undefined ? {} : { rate: options.rate }),
+        ...(options.onNotice ? { onNotice: options.onNotice } : {}),
+      });
+      jobs.push(() => collect(s, scanned, r.summaries));
+    }
+    const d = dns(dnsNames, {
+      ...common,
+      ...timeout,
+      ...(options.dnsServers && options.dnsServers.length > 0 ? { servers: options.dnsServers } : {}),
+      ...(options.resolvConf === undefined ? {} : { resolvConf: options.resolvConf }),
+      ...(options.onNotice ? { onWarning: options.onNotice } : {}),
+    });
+    jobs.push(() => collect(d, dnsOut, r.summaries));
+    if (options.external && options.external.length > 0) {
+      const p = ping(options.external, { ...common, count: 3, intervalMs: 100 });
+      jobs.push(() => collect(p, r.pings, r.summaries));
+    }
+    const runs = jobs.map((job) => job());
+    const settled = await Promise.allSettled(runs);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) throw failed.reason;
+    for (const x of scanned) (x.type === "port" ? r.ports : r.hosts).push(x as never);
+    for (const x of dnsOut) (x.type === "dns" ? r.dns : r.consistency).push(x as never);
+
+    yield* r.arp;
+    yield* scanned;
+    yield* dnsOut;
+    yield* r.pings;
+    if (nodes.length > 0) r.verdicts.push(hostGwVerdict(r.arp));
+    if (nodePorts.length > 0) r.verdicts.push(nodePortVerdict(nodePorts, r.ports, r.hosts, nodes));
+    r.verdicts.push(dnsVerdict(r.dns, r.consistency, r.pings));
+    yield* r.verdicts;
+    r.durationMs = performance.now() - started;
+    result = r;
+    const aborted = options.signal?.aborted ?? false;
+    summary = {
+      type: "summary",
+      command: "check",
+      targets: nodes.length,
+      states: { ok: r.verdicts.filter((v) => v.ok).length, failed: r.verdicts.filter((v) => !v.ok).length },
+      packetsSent: r.summaries.reduce((n, s) => n + s.packetsSent, 0),
+      packetsReceived: r.summaries.reduce((n, s) => n + s.packetsReceived, 0),
+      packetsDropped: r.summaries.reduce((n, s) => n + s.packetsDropped, 0),
+      durationMs: Math.round(r.durationMs * 10) / 10,
+      rate: 0,
+      ...(aborted ? { aborted: true } : {}),
+    };
+  }
+
+  return {
+    get summary() {
+      return summary;
+    },
+    get result() {
+      return result;
+    },
+    [Symbol.asyncIterator]: () => run(),
+  };
+}

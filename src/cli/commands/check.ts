@@ -1,0 +1,169 @@
+import { writeFileSync } from "node:fs";
+import { check, DEFAULT_DNS_NAMES } from "../../check/check";
+import { UsageError } from "../../errors";
+import { formatCheckReport } from "../../output/check-report";
+import { formatJunit } from "../../output/junit";
+import { NdjsonWriter } from "../../output/ndjson";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import type { Command, CommandContext } from "../command";
+import { commaList, opt, readList } from "../lists";
+
+const options: OptionSpec[] = [
+  {
+    name: "input-list",
+    aliases: ["-iL"],
+    kind: "string",
+    valueName: "FILE",
+    help: "the cluster's nodes from a file ('-' = stdin, '#' comments)",
+  },
+  {
+    name: "nodes",
+    kind: "string",
+    repeat: true,
+    valueName: "IP,...",
+    help: "the cluster's nodes (addresses, CIDRs or ranges)",
+  },
+  {
+    name: "node-port",
+    kind: "string",
+    repeat: true,
+    valueName: "PORT[,PORT...]",
+    help: "nodePorts that must answer on every node",
+  },
+  {
+    name: "dns",
+    kind: "string",
+    repeat: true,
+    valueName: "IP[,IP...]",
+    help: "cluster DNS servers (default: the namespace's resolv.conf)",
+  },
+  {
+    name: "dns-name",
+    kind: "string",
+    repeat: true,
+    valueName: "NAME",
+    help: `names to ask every server (default ${DEFAULT_DNS_NAMES[0]})`,
+  },
+  {
+    name: "external",
+    kind: "string",
+    repeat: true,
+    valueName: "IP[,IP...]",
+    help: 'outside addresses to ping, to tell "network up, DNS down" apart',
+  },
+  {
+    name: "netns",
+    kind: "string",
+    valueName: "NS",
+    help: "run inside a network namespace: a name from `ip netns` or a path",
+  },
+  { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
+  {
+    name: "resolv-conf",
+    kind: "string",
+    valueName: "FILE",
+    help: "take the default DNS servers from this file",
+  },
+  {
+    name: "timeout",
+    kind: "integer",
+    min: 1,
+    max: 600000,
+    valueName: "MS",
+    help: "per-probe wait (default: each probe's own)",
+  },
+  {
+    name: "rate",
+    kind: "integer",
+    min: 0,
+    max: 10_000_000,
+    valueName: "PPS",
+    help: "scan packets per second (default: the scan's)",
+  },
+  { name: "json", kind: "flag", help: "the probe records, then one verdict record per check, as NDJSON" },
+  { name: "junit", kind: "string", valueName: "FILE", help: "also write the verdicts as a JUnit XML report" },
+  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
+];
+
+const usage = `Usage: wireprobe check [options]
+
+The node network diagnosis in one command, run on a node (or inside a pod's namespace with --netns).
+Probes concurrently and prints three verdicts, each with its evidence and the fix:
+  host-gw   every peer node is on-link and answers ARP (flannel host-gw can route to it)
+  nodeport  every nodePort answers open on every node
+  dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule)
+
+Options:
+${formatOptions(options)}
+
+Exit codes: 0 every verdict ok, 1 some verdict failed, 2 bad usage, 3 missing privilege or environment.`;
+
+export const checkCommand: Command = {
+  name: "check",
+  summary: "node network check: host-gw adjacency, nodePorts on every node, cluster DNS",
+  usage,
+  async run(ctx: CommandContext): Promise<number> {
+    const args = parseArgs(ctx.argv, options);
+    if (getFlag(args, "help")) {
+      ctx.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    if (args.positionals.length > 0) {
+      throw new UsageError(
+        `check takes no positional arguments (got "${args.positionals[0]}"); use --nodes or -iL`,
+      );
+    }
+    const nodes = commaList(args.options.get("nodes"));
+    const list = getString(args, "input-list");
+    if (list !== undefined) nodes.push(...readList(list, "the node list"));
+    const nodePorts = commaList(args.options.get("node-port")).map((p) => {
+      if (!/^[0-9]{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)
+        throw new UsageError(`invalid port "${p}"`);
+      return Number(p);
+    });
+    const json = getFlag(args, "json");
+    const junit = getString(args, "junit");
+    const run = check({
+      nodes,
+      nodePorts,
+      dnsServers: commaList(args.options.get("dns")),
+      dnsNames: commaList(args.options.get("dns-name")),
+      external: commaList(args.options.get("external")),
+      ...opt("netns", getString(args, "netns")),
+      ...opt("interface", getString(args, "interface")),
+      ...opt("resolvConf", getString(args, "resolv-conf")),
+      ...opt("timeoutMs", getNumber(args, "timeout")),
+      ...opt("rate", getNumber(args, "rate")),
+      signal: ctx.signal,
+      onNotice: (m) => ctx.stderr.write(`wireprobe: ${m}\n`),
+    });
+    const ndjson = new NdjsonWriter(ctx.stdout);
+    for await (const r of run) if (json) ndjson.write(r);
+    const result = run.result!;
+    if (json) {
+      if (run.summary) ndjson.write(run.summary);
+      ndjson.flush();
+    } else {
+      ctx.stdout.write(
+        `${formatCheckReport({
+          nodes: result.nodes,
+          nodePorts: result.nodePorts,
+          arp: result.arp,
+          ports: result.ports,
+          downNodes: new Map(result.hosts.map((h) => [h.target, h.reason])),
+          dns: result.dns,
+          pings: result.pings,
+          verdicts: result.verdicts,
+        })}\n`,
+      );
+    }
+    if (junit !== undefined) {
+      try {
+        writeFileSync(junit, formatJunit(result.verdicts, result.durationMs));
+      } catch (err) {
+        throw new UsageError(`cannot write ${junit}: ${(err as Error).message}`);
+      }
+    }
+    return result.verdicts.every((v) => v.ok) && !run.summary?.aborted ? 0 : 1;
+  },
+};

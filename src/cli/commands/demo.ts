@@ -1,0 +1,140 @@
+import { execFileSync } from "node:child_process";
+import { check } from "../../check/check";
+import { buildClusterLab, type ClusterLab } from "../../demo/cluster-lab";
+import { EnvironmentError } from "../../errors";
+import { sweepStaleLabs } from "../../lab";
+import { formatCheckReport } from "../../output/check-report";
+import { NdjsonWriter } from "../../output/ndjson";
+import { formatOptions, getFlag, type OptionSpec, parseArgs } from "../args";
+import type { Command, CommandContext } from "../command";
+
+const options: OptionSpec[] = [
+  { name: "keep", kind: "flag", help: "leave the lab up afterwards and print how to probe it by hand" },
+  { name: "down", kind: "flag", help: "remove demo labs left up with --keep, and nothing else" },
+  { name: "healthy", kind: "flag", help: "build the well-planned cluster instead: every verdict passes" },
+  { name: "json", kind: "flag", help: "the check's records as NDJSON instead of the report" },
+  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
+];
+
+const usage = `Usage: wireprobe demo [--keep | --down] [--healthy] [--json]
+
+Builds, on this machine, a small lab of network namespaces that reproduces a badly planned cluster: nodes on
+one segment and one behind a router, a nodePort answering only where its pod runs, a node that drops the port,
+two cluster DNS servers that disagree and a host rejecting DNS. Runs \`wireprobe check\` against it from a node
+namespace, prints the report and tears the lab down (also on Ctrl-C). It never touches the host namespace:
+everything lives in namespaces named wpdemo-XXXX-*. Needs root, iproute2, nftables and dnsmasq.
+
+Options:
+${formatOptions(options)}`;
+
+const TOOLS: Array<[string, string]> = [
+  ["ip", "iproute2"],
+  ["nft", "nftables"],
+  ["dnsmasq", "dnsmasq-base"],
+  ["ss", "iproute2"],
+];
+
+function requireTools(): void {
+  const missing = TOOLS.filter(([cmd]) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${cmd}`], {
+        stdio: "ignore",
+        env: { PATH: `${process.env.PATH}:/usr/sbin:/sbin` },
+      });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length > 0) {
+    const pkgs = [...new Set(missing.map(([, p]) => p))];
+    throw new EnvironmentError(
+      `demo needs ${missing.map(([c]) => c).join(", ")}: apt-get install -y ${pkgs.join(" ")}`,
+    );
+  }
+  if (process.getuid?.() !== 0) throw new EnvironmentError("demo needs root: it builds network namespaces");
+}
+
+function handInstructions(c: ClusterLab): string {
+  const ns = c.node.ns;
+  return `The lab is left up. Probe it by hand from node1 (namespace ${ns}):
+
+  wireprobe check --netns ${ns} --nodes ${c.nodes.join(",")} --node-port ${c.nodePorts.join(",")} \\
+      --dns ${c.dnsServers.join(",")} --dns-name ${c.dnsNames.join(",")} --external ${c.external.join(",")}
+  wireprobe arp --netns ${ns} ${c.nodes.join(" ")}
+  wireprobe scan --netns ${ns} -p ${c.nodePorts.join(",")} ${c.nodes.join(" ")}
+  wireprobe dns --netns ${ns} --server ${c.dnsServers.join(",")} ${c.dnsNames.join(" ")}
+  ip netns exec ${ns} nmap -Pn -n -p ${c.nodePorts.join(",")} ${c.nodes.join(" ")}
+
+Remove it with: wireprobe demo --down`;
+}
+
+export const demoCommand: Command = {
+  name: "demo",
+  summary: "build a lab cluster with the classic network failures and check it",
+  usage,
+  async run(ctx: CommandContext): Promise<number> {
+    const args = parseArgs(ctx.argv, options);
+    if (getFlag(args, "help")) {
+      ctx.stdout.write(`${usage}\n`);
+      return 0;
+    }
+    requireTools();
+    if (getFlag(args, "down")) {
+      const swept = await sweepStaleLabs(/^wpdemo-/, { includeKept: true });
+      ctx.stdout.write(
+        `demo: removed ${swept.removed.length} namespace(s)${swept.kept.length ? `; ${swept.kept.length} of a running demo left alone` : ""}\n`,
+      );
+      for (const e of swept.errors) ctx.stderr.write(`wireprobe: ${e.message}\n`);
+      return swept.errors.length === 0 ? 0 : 1;
+    }
+    const layout = getFlag(args, "healthy") ? "healthy" : "broken";
+    if (!getFlag(args, "json")) ctx.stderr.write(`demo: building the ${layout} cluster lab...\n`);
+    const cluster = await buildClusterLab(layout);
+    const keep = getFlag(args, "keep");
+    try {
+      const run = check({
+        nodes: cluster.nodes,
+        nodePorts: cluster.nodePorts,
+        dnsServers: cluster.dnsServers,
+        dnsNames: cluster.dnsNames,
+        external: cluster.external,
+        netns: cluster.node.nsPath,
+        timeoutMs: 500,
+        signal: ctx.signal,
+      });
+      const ndjson = new NdjsonWriter(ctx.stdout);
+      for await (const r of run) if (getFlag(args, "json")) ndjson.write(r);
+      const result = run.result!;
+      if (getFlag(args, "json")) {
+        if (run.summary) ndjson.write(run.summary);
+        ndjson.flush();
+      } else {
+        ctx.stdout.write(
+          `wireprobe check, run from node1 (${cluster.nodes[0]}, namespace ${cluster.node.ns}):\n\n${formatCheckReport(
+            {
+              nodes: result.nodes,
+              nodePorts: result.nodePorts,
+              arp: result.arp,
+              ports: result.ports,
+              downNodes: new Map(result.hosts.map((h) => [h.target, h.reason])),
+              dns: result.dns,
+              pings: result.pings,
+              verdicts: result.verdicts,
+            },
+          )}\n`,
+        );
+      }
+      if (keep && !ctx.signal.aborted) ctx.stderr.write(`\n${handInstructions(cluster)}\n`);
+      const expectOk = layout === "healthy";
+      // The demo succeeds when the check finds what the lab was built to show.
+      return result.verdicts.every((v) => v.ok === expectOk) ? 0 : 1;
+    } finally {
+      if (keep && !ctx.signal.aborted) cluster.lab.keep();
+      else {
+        const errors = await cluster.lab.destroy();
+        for (const e of errors) ctx.stderr.write(`wireprobe: lab teardown: ${e.message}\n`);
+      }
+    }
+  },
+};

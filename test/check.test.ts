@@ -1,0 +1,293 @@
+// `wireprobe check` and `wireprobe demo` end to end: the broken cluster lab gives three failed verdicts
+// naming the right nodes and servers, the healthy one three passing verdicts; nmap and dig in the same
+// namespace agree with the evidence; the demo leaves nothing behind.
+
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "../src/check/verdicts";
+import { buildClusterLab } from "../src/demo/cluster-lab";
+import type { ArpRecord, DnsRecord, PortRecord, VerdictRecord } from "../src/records";
+import { withLab } from "./helpers/lab";
+
+const BIN = join(__dirname, "..", "bin", "wireprobe.js");
+
+function cli(args: string[], timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (err as { code?: number }).code : 0;
+      resolve({ code: typeof code === "number" ? code : -1, stdout, stderr });
+    });
+  });
+}
+
+function verdict(records: Array<{ type: string }>, check: string): VerdictRecord {
+  const v = records.find((r) => r.type === "verdict" && (r as VerdictRecord).check === check);
+  if (!v) throw new Error(`no ${check} verdict`);
+  return v as VerdictRecord;
+}
+
+t.test("verdicts from hand-made records", async (t) => {
+  const arpRecord = (
+    target: string,
+    state: ArpRecord["state"],
+    extra: Partial<ArpRecord> = {},
+  ): ArpRecord => ({
+    type: "arp",
+    target,
+    interface: "eth0",
+    state,
+    mac: state === "reply" ? "02:00:00:00:00:01" : null,
+    macs: state === "reply" ? ["02:00:00:00:00:01"] : [],
+    conflict: false,
+    rttMs: state === "reply" ? 0.1 : null,
+    source: "198.51.100.11",
+    gateway: null,
+    sent: 1,
+    ...extra,
+  });
+  t.equal(hostGwVerdict([arpRecord("198.51.100.11", "local"), arpRecord("198.51.100.12", "reply")]).ok, true);
+  const bad = hostGwVerdict([
+    arpRecord("198.51.100.12", "reply"),
+    arpRecord("203.0.113.14", "not-on-link", { gateway: "198.51.100.1" }),
+  ]);
+  t.equal(bad.ok, false);
+  t.match(bad.detail, /203\.0\.113\.14 is not on-link .*via 198\.51\.100\.1/);
+  t.match(bad.fix, /vxlan/);
+  t.equal(
+    hostGwVerdict([arpRecord("198.51.100.13", "no-reply")]).ok,
+    false,
+    "a silent on-link peer fails too",
+  );
+
+  const port = (target: string, state: PortRecord["state"]): PortRecord => ({
+    type: "port",
+    target,
+    port: 30000,
+    protocol: "tcp",
+    state,
+    reason: state === "open" ? "syn-ack" : state === "closed" ? "reset" : "no-response",
+    ttl: null,
+    rttMs: null,
+  });
+  const nodes = ["198.51.100.11", "198.51.100.12"];
+  t.equal(nodePortVerdict([30000], [port(nodes[0]!, "open"), port(nodes[1]!, "open")], [], nodes).ok, true);
+  const only = nodePortVerdict([30000], [port(nodes[0]!, "filtered"), port(nodes[1]!, "open")], [], nodes);
+  t.equal(only.ok, false);
+  t.match(only.detail, /answers only on 198\.51\.100\.12, not on 198\.51\.100\.11 \(filtered\)/);
+  const none = nodePortVerdict([30000], [port(nodes[0]!, "closed"), port(nodes[1]!, "closed")], [], nodes);
+  t.match(none.detail, /answers on no node/);
+  const down = nodePortVerdict(
+    [30000],
+    [port(nodes[0]!, "open")],
+    [{ type: "host", target: nodes[1]!, state: "down", reason: "no-arp-reply" }],
+    nodes,
+  );
+  t.equal(down.ok, false);
+  t.match(down.detail, /198\.51\.100\.12 did not answer ARP/);
+
+  const dnsRecord = (server: string, status: DnsRecord["status"], answers: string[] = []): DnsRecord => ({
+    type: "dns",
+    server,
+    port: 53,
+    name: "kubernetes.default.svc.cluster.local",
+    qtype: "A",
+    status,
+    rcode: status === "ok" ? "NOERROR" : null,
+    answers,
+    transport: "udp",
+    rttMs: status === "ok" ? 1 : null,
+    truncated: false,
+    flags: [],
+    attempts: 1,
+    reason: status === "timeout" ? null : status === "ok" ? null : "port-unreach",
+    from: null,
+    error: null,
+  });
+  const down2 = dnsVerdict(
+    [dnsRecord("198.51.100.53", "timeout"), dnsRecord("198.51.100.54", "timeout")],
+    [],
+    [
+      {
+        type: "ping",
+        target: "198.18.0.100",
+        state: "reply",
+        sent: 3,
+        received: 3,
+        rttMs: { min: 1, avg: 1, max: 1 },
+        errors: 0,
+        duplicates: 0,
+        reason: null,
+        from: null,
+      },
+    ],
+  );
+  t.equal(down2.ok, false);
+  t.match(down2.detail, /No DNS server answers.*outside world still answers ping/);
+  t.equal(dnsVerdict([dnsRecord("198.51.100.53", "ok", ["198.18.1.1"])], [], []).ok, true);
+});
+
+t.test("check in the broken cluster lab", async (t) => {
+  const lab = await withLab(t, "check");
+  const c = await buildClusterLab("broken", lab);
+  const dir = mkdtempSync(join(tmpdir(), "wp-check-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const junit = join(dir, "check.xml");
+  const args = [
+    "check",
+    "--netns",
+    c.node.ns,
+    "--nodes",
+    c.nodes.join(","),
+    "--node-port",
+    c.nodePorts.join(","),
+    "--dns",
+    c.dnsServers.join(","),
+    ...c.dnsNames.flatMap((n) => ["--dns-name", n]),
+    "--external",
+    c.external.join(","),
+    "--timeout",
+    "500",
+  ];
+  const r = await cli([...args, "--json", "--junit", junit]);
+  t.equal(r.code, 1, "a failed verdict: exit 1");
+  const records = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { type: string });
+  const types = records.map((x) => x.type);
+  t.ok(types.indexOf("verdict") > types.lastIndexOf("port"), "records first, then the verdicts");
+  t.equal(types.filter((x) => x === "verdict").length, 3);
+  t.equal(types.at(-1), "summary");
+
+  const hostGw = verdict(records, "host-gw");
+  t.equal(hostGw.ok, false);
+  t.same(
+    hostGw.evidence.filter((e) => e.finding.startsWith("not-on-link")).map((e) => e.subject),
+    ["203.0.113.14"],
+    "the node behind the router is named",
+  );
+  t.match(hostGw.detail, /via 198\.51\.100\.1/);
+
+  const nodeport = verdict(records, "nodeport");
+  t.equal(nodeport.ok, false);
+  t.match(nodeport.detail, /answers only on 198\.51\.100\.12,/);
+  t.match(nodeport.detail, /198\.51\.100\.13 \(filtered\)/);
+
+  const dnsV = verdict(records, "dns");
+  t.equal(dnsV.ok, false);
+  t.match(dnsV.detail, /198\.51\.100\.55 does not answer DNS \(refused/);
+  t.match(
+    dnsV.detail,
+    /disagree on redis\.db\.svc\.cluster\.local A: 198\.51\.100\.54 NOERROR 198\.18\.1\.21/,
+  );
+
+  // Oracles in the same namespace: nmap for the nodePort, dig for the records.
+  const nmap = await c.node.exec("nmap", [
+    "-Pn",
+    "-n",
+    "-sS",
+    "-p",
+    String(c.nodePorts[0]),
+    "-oG",
+    "-",
+    ...c.nodes,
+  ]);
+  for (const node of c.nodes) {
+    const line = nmap.stdout.split("\n").find((l) => l.startsWith(`Host: ${node} `) && l.includes("Ports:"));
+    const nmapState = /\d+\/(\w+)\//.exec(line ?? "")?.[1];
+    const ours = records.find((x) => x.type === "port" && (x as PortRecord).target === node) as
+      | PortRecord
+      | undefined;
+    t.equal(ours?.state, nmapState, `${node}: same port state as nmap (${nmapState})`);
+  }
+  for (const server of ["198.51.100.53", "198.51.100.54"]) {
+    const dig = await c.node.exec("dig", ["+short", `@${server}`, "redis.db.svc.cluster.local", "A"]);
+    const ours = records.find(
+      (x) =>
+        x.type === "dns" &&
+        (x as DnsRecord).server === server &&
+        (x as DnsRecord).name === "redis.db.svc.cluster.local",
+    ) as DnsRecord;
+    t.same(ours.answers, dig.stdout.trim().split("\n"), `${server}: same answers as dig`);
+  }
+
+  const xml = readFileSync(junit, "utf8");
+  t.match(xml, /<testsuite name="wireprobe check" tests="3" failures="3"/);
+  t.equal((xml.match(/<testcase /g) ?? []).length, 3);
+  t.equal((xml.match(/<failure /g) ?? []).length, 3);
+
+  const human = await cli(args);
+  t.equal(human.code, 1);
+  const lines = human.stdout.split("\n");
+  t.equal(lines[0], "VERDICTS", "verdicts first");
+  t.match(lines[1], /^ {2}FAIL {2}host-gw/);
+  t.match(human.stdout, /^NODE\s+ARP \(layer 2\)\s+30000\/tcp$/m);
+  t.match(human.stdout, /^203\.0\.113\.14\s+not-on-link \(via 198\.51\.100\.1\)\s+closed \(reset\)$/m);
+  t.match(human.stdout, /^check: 3 of 3 verdicts failed$/m);
+});
+
+t.test("check in the healthy cluster lab", async (t) => {
+  const lab = await withLab(t, "healthy");
+  const c = await buildClusterLab("healthy", lab);
+  const r = await cli([
+    "check",
+    "--netns",
+    c.node.ns,
+    "--nodes",
+    c.nodes.join(","),
+    "--node-port",
+    String(c.nodePorts[0]),
+    "--dns",
+    c.dnsServers.join(","),
+    "--dns-name",
+    c.dnsNames.join(","),
+    "--external",
+    c.external[0]!,
+    "--timeout",
+    "500",
+    "--json",
+  ]);
+  const records = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { type: string });
+  for (const check of ["host-gw", "nodeport", "dns"])
+    t.equal(verdict(records, check).ok, true, `${check} ok`);
+  t.equal(r.code, 0, "every verdict ok: exit 0");
+});
+
+t.test("check: bad input", async (t) => {
+  const r = await cli(["check", "--nodes", "198.51.100.300", "--dns", "198.51.100.53"]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /^wireprobe: invalid target "198\.51\.100\.300"/);
+  const p = await cli([
+    "check",
+    "--nodes",
+    "198.51.100.11",
+    "--node-port",
+    "70000",
+    "--dns",
+    "198.51.100.53",
+  ]);
+  t.equal(p.code, 2);
+  t.match(p.stderr, /invalid port "70000"/);
+});
+
+t.test("demo runs and leaves no namespace or process behind", async (t) => {
+  const r = await cli(["demo"], 180_000);
+  t.equal(r.code, 0, "the demo finds what its lab was built to show");
+  t.match(r.stdout, /FAIL {2}host-gw/);
+  t.match(r.stdout, /FAIL {2}nodeport/);
+  t.match(r.stdout, /FAIL {2}dns/);
+  const left = await new Promise<string>((resolve) =>
+    execFile("ip", ["netns", "list"], (_e, out) => resolve(out)),
+  );
+  t.notMatch(left, /wpdemo-/, "no demo namespace left");
+  const ps = await new Promise<string>((resolve) =>
+    execFile("ps", ["-eo", "args"], (_e, out) => resolve(out)),
+  );
+  t.notMatch(ps, /wpdemo-/, "no demo process left");
+});

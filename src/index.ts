@@ -10,9 +10,22 @@ export { createRouteResolver } from "./net/route-resolver";
 export * as packet from "./packet/index";
 export type { ArpOptions, ProbeRun } from "./probe/arp";
 export { ARP_DEFAULTS, arp } from "./probe/arp";
+export type { DnsOptions } from "./probe/dns";
+export { DNS_DEFAULTS, dns } from "./probe/dns";
+export type { PingOptions, PingRun } from "./probe/ping";
+export { PING_DEFAULTS, ping } from "./probe/ping";
 export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probe/scan";
 export { SCAN_DEFAULTS, scan } from "./probe/scan";
-export type { ArpRecord, HostRecord, PortRecord, SummaryRecord, WireprobeRecord } from "./records";
+export type {
+  ArpRecord,
+  DnsConsistencyRecord,
+  DnsRecord,
+  HostRecord,
+  PingRecord,
+  PortRecord,
+  SummaryRecord,
+  WireprobeRecord,
+} from "./records";
 export { TargetSet } from "./targets/target-set";
 
 export const version: string = (require("../package.json") as { version: string }).version;

@@ -36,6 +36,7 @@ t.test("a hostile DNS server", async (t) => {
   // name → what the probe must say: exact status, plus for `error` a word of the explanation.
   const expected: Array<[string, DnsRecord["status"], RegExp | null]> = [
     ["ok.lab", "ok", null],
+    ["no-edns.lab", "ok", null],
     ["wrong-id.lab", "timeout", null],
     ["wrong-q.lab", "error", /another question/],
     ["wrong-type.lab", "error", /another question/],
@@ -72,6 +73,7 @@ t.test("a hostile DNS server", async (t) => {
       }
       if (why) t.match(got.error ?? "", why, `${name}: says what was wrong (${got.error})`);
       if (name.startsWith("tc")) t.equal(got.truncated, true, `${name}: answered over TCP after TC`);
+      if (name === "no-edns.lab") t.equal(got.attempts, 2, "asked again without EDNS, like dig");
     }
   });
 

@@ -158,6 +158,8 @@ class DnsRun {
   private readonly groupLeft: number[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly templates = new Map<number, Buffer>();
+  /** ends TCP exchanges still open when the run stops early (abort, or the caller stops iterating) */
+  private readonly stopTcp = new AbortController();
   private readonly queue = new ResultQueue<DnsResult>();
   private readonly counts: Record<string, number> = {
     ok: 0,
@@ -515,9 +517,12 @@ class DnsRun {
       return;
     }
     this.received++;
-    if (check.ednsRejected && job.edns) {
-      job.edns = false;
-      this.sendUdp(job);
+    if (check.ednsRejected) {
+      // A server without EDNS: ask again without it, once; later copies of this FORMERR change nothing.
+      if (job.edns) {
+        job.edns = false;
+        this.sendUdp(job);
+      }
       return;
     }
     if (check.truncated) {
@@ -573,7 +578,7 @@ class DnsRun {
         timeoutMs: this.timeoutMs,
         ...(this.netns === undefined ? {} : { netns: this.netns }),
         ...(this.options.interface === undefined ? {} : { device: this.options.interface }),
-        ...(this.options.signal === undefined ? {} : { signal: this.options.signal }),
+        signal: this.stopTcp.signal,
       });
       if (this.finished) return;
       const prefix = udpSentAt !== null ? "the UDP answer was truncated; over TCP: " : "";
@@ -695,6 +700,7 @@ class DnsRun {
 
   private closeAll(): void {
     this.finished = true;
+    this.stopTcp.abort();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.udp?.close();

@@ -297,7 +297,7 @@ class PingSweep {
     const verdict = icmpErrorVerdict(msg.type, msg.code);
     if (verdict === null) return;
     this.packetsReceived++;
-    this.errors[i]!++;
+    if (this.errors[i]! < 0xffff) this.errors[i]!++;
     this.markAnswered(i, o.icmpSeq);
     this.noteReason(i, verdict.reason, source);
   }
@@ -317,7 +317,7 @@ class PingSweep {
 
   private onReply(i: number, seq: number, rtt: number): void {
     if (this.testAndSet(this.replied, i, seq)) {
-      this.dups[i]!++;
+      if (this.dups[i]! < 0xffff) this.dups[i]!++;
       return;
     }
     this.markAnswered(i, seq);

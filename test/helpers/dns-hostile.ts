@@ -7,6 +7,7 @@
 // instead. It prints "ready" once listening. Behaviours, by first label:
 //
 //   ok            a correct answer (A 198.51.100.200): the control case
+//   no-edns       FORMERR without OPT (twice) to a query with EDNS; a plain query gets the right answer
 //   wrong-id      the right answer with another ID
 //   wrong-q       right ID, answer for another name
 //   wrong-type    right ID, answer for the same name with type AAAA
@@ -40,6 +41,7 @@ interface Query {
   name: string;
   type: dnsPacket.RecordType;
   mode: string;
+  edns: boolean;
 }
 
 function parse(msg: Buffer): Query | null {
@@ -47,7 +49,13 @@ function parse(msg: Buffer): Query | null {
     const q = dnsPacket.decode(msg);
     const question = q.questions?.[0];
     if (!question || q.id === undefined) return null;
-    return { id: q.id, name: question.name, type: question.type, mode: question.name.split(".")[0] ?? "" };
+    return {
+      id: q.id,
+      name: question.name,
+      type: question.type,
+      mode: question.name.split(".")[0] ?? "",
+      edns: (q.additionals ?? []).some((r) => r.type === "OPT"),
+    };
   } catch {
     return null;
   }
@@ -158,6 +166,14 @@ udp.on("message", (msg, rinfo) => {
   switch (q.mode) {
     case "ok":
       reply(answer(q));
+      return;
+    case "no-edns":
+      // An old server: FORMERR (and no OPT) for a query with EDNS, twice; a plain query gets its answer.
+      if (q.edns) {
+        const formerr = answer(q, { flags: 0x8001 });
+        reply(formerr);
+        reply(formerr);
+      } else reply(answer(q));
       return;
     case "wrong-id":
       reply(answer(q, { id: (q.id + 1) & 0xffff }));

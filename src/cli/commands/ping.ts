@@ -26,7 +26,6 @@ const options: OptionSpec[] = [
   },
   {
     name: "timeout",
-    aliases: ["-W"],
     kind: "integer",
     min: 1,
     max: 600000,

@@ -55,7 +55,10 @@ export interface DnsRecord {
   answers: string[];
   /** the transport this record is about: udp, or tcp (--tcp / --both) */
   transport: "udp" | "tcp";
-  /** from the first query sent to the final answer (a TCP retry after truncation included), null without one */
+  /**
+   * from sending the query that was answered to its answer (over TCP: from the connect, handshake included;
+   * after truncation: from the UDP query to the TCP answer), null without answer
+   */
   rttMs: number | null;
   /** udp only: the UDP answer was truncated (TC) and the answer comes from the retry over TCP */
   truncated: boolean;

@@ -564,11 +564,12 @@ class DnsRun {
   /** A TCP leg, or (udpSentAt set) the retry of a truncated UDP answer. */
   private async runTcp(job: Job, udpSentAt: number | null): Promise<void> {
     job.phase = TCP_RUNNING;
-    const firstSent = udpSentAt ?? native.monotonicMs();
     if (udpSentAt !== null) job.triesLeft = this.retries + 1;
     while (!this.finished) {
       const id = this.randomId(job.server);
       const edns = job.edns;
+      // A TCP leg's time counts from its own connect; a retry after truncation from the UDP query.
+      const asked = udpSentAt ?? native.monotonicMs();
       job.sends++;
       this.sent++;
       const outcome = await tcpExchange({
@@ -595,7 +596,7 @@ class DnsRun {
             rcode: check.rcode,
             answers: check.answers,
             flags: check.flags,
-            rttMs: native.monotonicMs() - firstSent,
+            rttMs: native.monotonicMs() - asked,
           });
           return;
         }

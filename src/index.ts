@@ -1,5 +1,8 @@
 // The library: the same probes as the CLI, as typed async iterables, plus the building blocks.
 
+export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
+export { check } from "./check/check";
+export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export { EnvironmentError, UsageError } from "./errors";
 export type { LinkAddress, LinkInfo } from "./net/links";
 export { findLink, listLinks } from "./net/links";
@@ -24,6 +27,8 @@ export type {
   PingRecord,
   PortRecord,
   SummaryRecord,
+  VerdictEvidence,
+  VerdictRecord,
   WireprobeRecord,
 } from "./records";
 export { TargetSet } from "./targets/target-set";

@@ -1,13 +1,45 @@
 import { EnvironmentError, UsageError } from "../errors";
 import type { Command } from "./command";
-import { arpCommand } from "./commands/arp";
-import { checkCommand } from "./commands/check";
-import { demoCommand } from "./commands/demo";
-import { dnsCommand } from "./commands/dns";
-import { pingCommand } from "./commands/ping";
-import { scanCommand } from "./commands/scan";
 
-const commands: Command[] = [arpCommand, scanCommand, dnsCommand, pingCommand, checkCommand, demoCommand];
+interface CommandEntry {
+  name: string;
+  summary: string;
+  /** loaded on use: a command's probe, codecs and outputs cost startup time only when it runs */
+  load(): Command;
+}
+
+const commands: CommandEntry[] = [
+  {
+    name: "arp",
+    summary: "ARP requests: layer-2 adjacency to gateways and peers",
+    load: () => require("./commands/arp").arpCommand,
+  },
+  {
+    name: "scan",
+    summary: "TCP SYN port scan, nmap-compatible results and outputs",
+    load: () => require("./commands/scan").scanCommand,
+  },
+  {
+    name: "dns",
+    summary: "DNS queries: which server answers, over UDP/TCP, and whether they agree",
+    load: () => require("./commands/dns").dnsCommand,
+  },
+  {
+    name: "ping",
+    summary: "ICMP echo: reply, no-reply or unreachable (and who said so)",
+    load: () => require("./commands/ping").pingCommand,
+  },
+  {
+    name: "check",
+    summary: "node network check: host-gw adjacency, nodePorts on every node, cluster DNS",
+    load: () => require("./commands/check").checkCommand,
+  },
+  {
+    name: "demo",
+    summary: "build a lab cluster with the classic network failures and check it",
+    load: () => require("./commands/demo").demoCommand,
+  },
+];
 
 export const VERSION: string = (require("../../package.json") as { version: string }).version;
 
@@ -46,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${VERSION}\n`);
       return 0;
     }
-    const command = commands.find((c) => c.name === name);
+    const command = commands.find((c) => c.name === name)?.load();
     if (!command)
       throw new UsageError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")})`);
     const code = await command.run({

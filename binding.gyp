@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/addr.cc",
         "native/args.cc",
+        "native/async_send.cc",
         "native/batch_rx.cc",
         "native/batch_tx.cc",
         "native/clock.cc",

@@ -1,6 +1,7 @@
 // Module entry: registers the classes and functions of NativeBinding (src/native/types.ts).
 #include <napi.h>
 
+#include "async_send.h"
 #include "clock.h"
 #include "inet_socket.h"
 #include "links.h"
@@ -25,6 +26,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listLinks", Napi::Function::New<ListLinks>(env, "listLinks"));
   exports.Set("routeGet", Napi::Function::New<RouteGet>(env, "routeGet"));
   exports.Set("monotonicMs", Napi::Function::New<MonotonicMsJS>(env, "monotonicMs"));
+  exports.Set("sendFramesAsync", Napi::Function::New<SendFramesAsync>(env, "sendFramesAsync"));
   exports.Set("openSocketFd", Napi::Function::New<OpenSocketFd>(env, "openSocketFd"));
   return exports;
 }

@@ -206,6 +206,20 @@ export interface NativeBinding {
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
   monotonicMs(): number;
   /**
+   * Copies `count` frames of `frameLength` bytes each from `data` and sends them with sendmmsg on a libuv
+   * worker thread, so the kernel's work for them (on a veth: the whole path to the peer and back) runs on
+   * another CPU. `fd` is a PacketSocket's (its frames need no address); keep the socket open until the
+   * callback ran. A full interface queue is waited out (up to 5 s). The callback gets how many frames went
+   * out, when the last went (CLOCK_MONOTONIC ms), and an errno error (with `sent`) for any other failure.
+   */
+  sendFramesAsync(
+    fd: number,
+    data: Buffer,
+    frameLength: number,
+    count: number,
+    callback: (error: NativeError | null, sent: number, doneMs: number) => void,
+  ): void;
+  /**
    * A bare non-blocking, close-on-exec AF_INET socket created inside `netns` (and bound to `device` with
    * SO_BINDTODEVICE), returned as a file descriptor the caller owns: e.g. TCP wrapped by
    * `new net.Socket({ fd })` and connected from Node, so the connection lives in the namespace.

@@ -19,6 +19,11 @@ export interface ChannelIo {
   readonly linkHeaderLength: 14 | 0;
   /** Sends the first `count` buffers (for ip channels to `destinations`); returns how many went out. */
   send(buffers: Buffer[], count: number, destinations: string[]): number;
+  /**
+   * Ethernet only: sends `count` frames of `frameLength` bytes from `data` on a worker thread (data may be
+   * reused at once); resolves with how many went out and when the last did.
+   */
+  sendAsync?(data: Buffer, frameLength: number, count: number): Promise<{ sent: number; doneMs: number }>;
   startReceive(callback: BatchCallback): void;
   /** answers the kernel dropped for us since the last call */
   drops(): number;
@@ -51,6 +56,13 @@ export function openChannel(
       channel,
       linkHeaderLength: 14,
       send: (buffers, count) => socket.send(count === buffers.length ? buffers : buffers.slice(0, count)),
+      sendAsync: (data, frameLength, count) =>
+        new Promise((resolve, reject) => {
+          native.sendFramesAsync(socket.fd, data, frameLength, count, (err, sent, doneMs) => {
+            if (err) reject(err);
+            else resolve({ sent, doneMs });
+          });
+        }),
       startReceive: (callback) => socket.startReceive(callback),
       drops: () => safeDrops(socket),
       close: () => socket.close(),

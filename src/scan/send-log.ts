@@ -1,38 +1,51 @@
 // When each batch of probes went out, by permutation position, for the current pass and the one before:
 // an answer's probe index maps back to its position (Permutation.positionOf), and the batch holding that
-// position gives the send time. One entry per batch, not per probe, so a scan keeps exact round-trip times
-// with memory that grows by 16 bytes per few hundred probes.
+// position gives the send time. One entry per batch, not per probe: memory grows by 32 bytes per batch.
+// A batch is handed to the kernel at one moment but its frames leave one after the other (on a veth the
+// kernel runs the whole path to the peer for each, microseconds apiece), so a probe's send time is
+// interpolated between the batch's start and the moment its last frame went, by its place in the batch.
+
+function grow(a: Float64Array): Float64Array {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
+}
 
 class Checkpoints {
-  positions = new Float64Array(1024);
-  times = new Float64Array(1024);
+  /** per batch: first position, first position after it, start time, time the last frame went */
+  from: Float64Array = new Float64Array(1024);
+  to: Float64Array = new Float64Array(1024);
+  start: Float64Array = new Float64Array(1024);
+  end: Float64Array = new Float64Array(1024);
   length = 0;
 
-  add(position: number, time: number): void {
-    if (this.length === this.positions.length) {
-      const positions = new Float64Array(this.length * 2);
-      positions.set(this.positions);
-      this.positions = positions;
-      const times = new Float64Array(this.length * 2);
-      times.set(this.times);
-      this.times = times;
+  add(from: number, to: number, time: number): number {
+    if (this.length === this.from.length) {
+      this.from = grow(this.from);
+      this.to = grow(this.to);
+      this.start = grow(this.start);
+      this.end = grow(this.end);
     }
-    this.positions[this.length] = position;
-    this.times[this.length] = time;
-    this.length++;
+    this.from[this.length] = from;
+    this.to[this.length] = to;
+    this.start[this.length] = time;
+    this.end[this.length] = time;
+    return this.length++;
   }
 
-  /** the time of the last batch that started at or before `position`, NaN when none did */
+  /** the send time of the probe at `position`, NaN when no batch holds it */
   timeOf(position: number): number {
     let lo = 0;
     let hi = this.length - 1;
-    if (hi < 0 || this.positions[0]! > position) return Number.NaN;
+    if (hi < 0 || this.from[0]! > position) return Number.NaN;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (this.positions[mid]! <= position) lo = mid;
+      if (this.from[mid]! <= position) lo = mid;
       else hi = mid - 1;
     }
-    return this.times[lo]!;
+    const span = this.to[lo]! - this.from[lo]!;
+    const share = span > 0 ? (position - this.from[lo]!) / span : 0;
+    return this.start[lo]! + (this.end[lo]! - this.start[lo]!) * share;
   }
 
   clear(): void {
@@ -55,10 +68,19 @@ export class SendLog {
     this.reached = 0;
   }
 
-  /** Probes at positions [from, to) went out at `time` (ms, CLOCK_MONOTONIC). */
-  record(from: number, to: number, time: number): void {
-    this.current.add(from, time);
+  /**
+   * Probes at positions [from, to) were handed to the kernel at `time` (ms, CLOCK_MONOTONIC). Returns a handle
+   * for finished().
+   */
+  record(from: number, to: number, time: number): { pass: Checkpoints; index: number } {
     this.reached = to;
+    return { pass: this.current, index: this.current.add(from, to, time) };
+  }
+
+  /** The last frame of a recorded batch went out at `time`. */
+  finished(batch: { pass: Checkpoints; index: number }, time: number): void {
+    if (batch.index < batch.pass.length && time > batch.pass.start[batch.index]!)
+      batch.pass.end[batch.index] = time;
   }
 
   /**

@@ -38,10 +38,17 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Outbox {
   io: ChannelIo;
+  /** the frames of one batch, back to back, frameLength bytes each */
+  arena: Buffer;
+  frameLength: number;
+  /** views of the arena, one per frame (for the synchronous send) */
   buffers: Buffer[];
   destinations: string[];
   count: number;
 }
+
+/** Batches being sent on worker threads at once: two keep both CPUs of a small machine busy. */
+const IN_FLIGHT = 2;
 
 export class SynScan {
   private plan!: RoutePlan;
@@ -56,6 +63,8 @@ export class SynScan {
   private answered!: Uint8Array;
   private outstanding = 0;
   private lastSendMs = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: Error | null = null;
   private readonly probe: SynPacketOptions = { srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0 };
 
   constructor(
@@ -106,6 +115,8 @@ export class SynScan {
       await this.reportUnanswered();
       return !aborted();
     } finally {
+      // The worker threads still use the sockets' descriptors: close only when they are done.
+      while (this.inFlight.size > 0) await Promise.race(this.inFlight);
       for (const o of this.outboxes) {
         if (!o) continue;
         ctx.packetsDropped += o.io.drops();
@@ -141,8 +152,10 @@ export class SynScan {
       }
       const io = openChannel(channel, this.options.netns, this.options.sourcePort, 1);
       const frameLength = channel.kind === "ethernet" ? ETH_HEADER + SYN_LENGTH : SYN_LENGTH;
-      const arena = Buffer.alloc(CHUNK * 64);
-      const buffers = Array.from({ length: CHUNK }, (_, i) => arena.subarray(i * 64, i * 64 + frameLength));
+      const arena = Buffer.alloc(CHUNK * frameLength);
+      const buffers = Array.from({ length: CHUNK }, (_, i) =>
+        arena.subarray(i * frameLength, (i + 1) * frameLength),
+      );
       if (channel.kind === "ethernet") {
         for (const b of buffers) {
           channel.mac!.copy(b, 6);
@@ -150,7 +163,14 @@ export class SynScan {
           b[13] = 0x00;
         }
       }
-      const outbox: Outbox = { io, buffers, destinations: new Array<string>(CHUNK).fill(""), count: 0 };
+      const outbox: Outbox = {
+        io,
+        arena,
+        frameLength,
+        buffers,
+        destinations: new Array<string>(CHUNK).fill(""),
+        count: 0,
+      };
       this.outboxes.push(outbox);
       io.startReceive((data, meta, count) => this.onPackets(outbox, data, meta, count));
     }
@@ -189,16 +209,15 @@ export class SynScan {
         built++;
       }
       if (built === 0) continue;
-      const time = native.monotonicMs();
-      this.sendLog.record(from, position, time);
-      await this.flush();
+      const batch = this.sendLog.record(from, position, native.monotonicMs());
+      await this.flush(batch);
       pacer.take(built);
-      this.lastSendMs = time;
       ctx.packetsSent += built;
       if (pass === 0) ctx.progress.probesSent += built;
       else ctx.progress.retransmissions += built;
       await nextTurn();
     }
+    await this.settle();
   }
 
   private build(outbox: Outbox, t: number, pi: number): void {
@@ -224,39 +243,68 @@ export class SynScan {
     outbox.count++;
   }
 
-  /** Hands every outbox to the kernel; waits and retries while an interface queue is full. */
-  private async flush(): Promise<void> {
+  /**
+   * Hands every outbox to the kernel: Ethernet batches on a worker thread (at most IN_FLIGHT at once, the
+   * frames copied, so building the next batch goes on meanwhile), IP batches right here. A full interface
+   * queue is waited out; a send the kernel refuses fails the scan, which could not give true answers.
+   */
+  private async flush(batch: ReturnType<SendLog["record"]>): Promise<void> {
     for (const outbox of this.outboxes) {
       if (!outbox || outbox.count === 0) continue;
+      const count = outbox.count;
+      outbox.count = 0;
+      const io = outbox.io;
+      if (io.sendAsync) {
+        while (this.inFlight.size >= IN_FLIGHT) await Promise.race(this.inFlight);
+        const sending: Promise<void> = io.sendAsync(outbox.arena, outbox.frameLength, count).then(
+          ({ sent, doneMs }) => {
+            this.inFlight.delete(sending);
+            this.sendLog.finished(batch, doneMs);
+            this.lastSendMs = Math.max(this.lastSendMs, doneMs);
+            if (sent < count)
+              this.failure ??= new Error(
+                `sending on ${io.channel.link.name}: the interface queue stays full`,
+              );
+          },
+          (err: Error) => {
+            this.inFlight.delete(sending);
+            this.failure ??= new Error(`sending on ${io.channel.link.name}: ${err.message}`);
+          },
+        );
+        this.inFlight.add(sending);
+        continue;
+      }
       let done = 0;
       let stalls = 0;
-      while (done < outbox.count) {
+      while (done < count) {
         let sent: number;
         try {
-          sent =
-            done === 0
-              ? outbox.io.send(outbox.buffers, outbox.count, outbox.destinations)
-              : outbox.io.send(
-                  outbox.buffers.slice(done, outbox.count),
-                  outbox.count - done,
-                  outbox.destinations.slice(done, outbox.count),
-                );
+          sent = io.send(
+            done === 0 ? outbox.buffers : outbox.buffers.slice(done, count),
+            count - done,
+            done === 0 ? outbox.destinations : outbox.destinations.slice(done, count),
+          );
         } catch (err) {
-          // A probe the kernel refuses (e.g. EMSGSIZE, ENETDOWN) fails the scan: it cannot give true answers.
-          throw Object.assign(err as Error, {
-            message: `sending on ${outbox.io.channel.link.name}: ${(err as Error).message}`,
-          });
+          throw new Error(`sending on ${io.channel.link.name}: ${(err as Error).message}`);
         }
         done += sent;
-        if (done < outbox.count) {
-          stalls++;
-          if (stalls > 5000)
-            throw new Error(`sending on ${outbox.io.channel.link.name}: the interface queue stays full`);
+        if (done < count) {
+          if (++stalls > 5000)
+            throw new Error(`sending on ${io.channel.link.name}: the interface queue stays full`);
           await sleep(1);
         }
       }
-      outbox.count = 0;
+      const now = native.monotonicMs();
+      this.sendLog.finished(batch, now);
+      this.lastSendMs = Math.max(this.lastSendMs, now);
     }
+    if (this.failure) throw this.failure;
+  }
+
+  /** Waits for the batches still being sent; throws what a send failed with. */
+  private async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
   }
 
   private async waitForAnswers(deadline: number): Promise<void> {

@@ -2,7 +2,6 @@ import type { SummaryRecord } from "../records";
 import { outcomeReason, outcomeState } from "../scan/outcomes";
 import { serviceName } from "../scan/top-ports";
 import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
-import { formatTable } from "./table";
 
 // The human report of a scan, laid out like nmap's normal output: per host a table of the ports worth
 // listing, the collapsed states as "Not shown: 997 closed tcp ports (reset)", down hosts in one line each,
@@ -40,7 +39,7 @@ export function* scanReport(
           : [...ig.reasons].map(([reason, list]) => `${list.length} ${reason}`).join(", ");
       lines.push(`Not shown: ${ig.count} ${ig.state} tcp port${ig.count === 1 ? "" : "s"} (${reasons})`);
     }
-    if (rows.length > 0) lines.push(formatTable(["PORT", "STATE", "SERVICE", "REASON"], rows));
+    if (rows.length > 0) lines.push(portTable(rows));
     yield `${lines.join("\n")}\n\n`;
   }
   for (const u of store.unresolved) yield `Failed to resolve "${u.name}"\n`;
@@ -65,4 +64,19 @@ export function summaryLine(s: SummaryRecord): string {
     `scan (${s.method ?? "syn"}): ${s.targets} target${s.targets === 1 ? "" : "s"}${down}, ${s.ports} port${s.ports === 1 ? "" : "s"} each: ${states}; ` +
     `${s.packetsSent} probes sent${retries}, ${s.packetsReceived} answers${lost ? ` (${lost})` : ""} in ${(s.durationMs / 1000).toFixed(2)} s${interrupted}`
   );
+}
+
+/** PORT STATE SERVICE REASON, aligned (formatTable's layout, without its generality: it runs per host). */
+function portTable(rows: string[][]): string {
+  let w0 = 4;
+  let w1 = 5;
+  let w2 = 7;
+  for (const r of rows) {
+    if (r[0]!.length > w0) w0 = r[0]!.length;
+    if (r[1]!.length > w1) w1 = r[1]!.length;
+    if (r[2]!.length > w2) w2 = r[2]!.length;
+  }
+  let out = `${"PORT".padEnd(w0)}  ${"STATE".padEnd(w1)}  ${"SERVICE".padEnd(w2)}  REASON`;
+  for (const r of rows) out += `\n${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]!.padEnd(w2)}  ${r[3]}`;
+  return out;
 }

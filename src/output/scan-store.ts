@@ -85,24 +85,57 @@ export class ScanStore {
     chunk[at] = pi & 1 ? (chunk[at]! & 0x0f) | (code << 4) : (chunk[at]! & 0xf0) | code;
   }
 
-  /** Hosts in ascending address order. */
+  /**
+   * Hosts in ascending address order. The same object is yielded each time, moved to the next host: read
+   * it before advancing (a /16 report must not make 65,536 objects and closures).
+   */
   *hosts(): IterableIterator<StoredHost> {
-    const order = Uint32Array.from(this.addresses).sort();
-    for (const ip of order) {
-      const s = this.slotOf.get(ip)!;
-      const chunk = this.chunks[Math.floor(s / this.slotsPerChunk)]!;
-      const base = (s % this.slotsPerChunk) * this.slotBytes;
-      yield {
-        address: `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`,
-        hostname: this.names.get(s),
-        down: this.downReasons.get(s) ?? null,
-        ttl: this.ttls[s]!,
-        outcome: (pi: number) => {
-          const b = chunk[base + (pi >> 1)]!;
-          return pi & 1 ? b >> 4 : b & 0x0f;
-        },
-      };
+    const order = this.sortedSlots();
+    const cursor = new HostCursor(this);
+    for (let i = 0; i < order.length; i++) {
+      cursor.moveTo(order[i]!);
+      yield cursor;
     }
+  }
+
+  private order: Uint32Array | null = null;
+
+  /** Slots by ascending address (cached until a new host comes). */
+  private sortedSlots(): Uint32Array {
+    const n = this.addresses.length;
+    if (this.order !== null && this.order.length === n) return this.order;
+    // address * 2^21 + slot stays below 2^53: one numeric sort of a typed array, no comparator calls
+    if (n < 1 << 21) {
+      const keys = new Float64Array(n);
+      for (let s = 0; s < n; s++) keys[s] = this.addresses[s]! * 2097152 + s;
+      keys.sort();
+      this.order = Uint32Array.from(keys, (k) => k % 2097152);
+    } else {
+      this.order = Uint32Array.from(this.addresses.keys()).sort(
+        (a, b) => this.addresses[a]! - this.addresses[b]!,
+      );
+    }
+    return this.order;
+  }
+
+  /** @internal for HostCursor */
+  view(slot: number): { chunk: Uint8Array; base: number; ip: number; ttl: number } {
+    return {
+      chunk: this.chunks[Math.floor(slot / this.slotsPerChunk)]!,
+      base: (slot % this.slotsPerChunk) * this.slotBytes,
+      ip: this.addresses[slot]!,
+      ttl: this.ttls[slot]!,
+    };
+  }
+
+  /** @internal for HostCursor */
+  nameOf(slot: number): string | undefined {
+    return this.names.size === 0 ? undefined : this.names.get(slot);
+  }
+
+  /** @internal for HostCursor */
+  downOf(slot: number): string | null {
+    return this.downReasons.size === 0 ? null : (this.downReasons.get(slot) ?? null);
   }
 
   get hostCount(): number {
@@ -140,4 +173,31 @@ export function ignoredStates(host: StoredHost, ports: Uint16Array, openOnly: bo
     else entry.reasons.set(reason, [ports[pi]!]);
   }
   return out.sort((a, b) => b.count - a.count);
+}
+
+class HostCursor implements StoredHost {
+  address = "";
+  hostname: string | undefined = undefined;
+  down: string | null = null;
+  ttl = 0;
+  private chunk: Uint8Array = new Uint8Array(0);
+  private base = 0;
+
+  constructor(private readonly store: ScanStore) {}
+
+  moveTo(slot: number): void {
+    const v = this.store.view(slot);
+    const ip = v.ip;
+    this.address = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+    this.hostname = this.store.nameOf(slot);
+    this.down = this.store.downOf(slot);
+    this.ttl = v.ttl;
+    this.chunk = v.chunk;
+    this.base = v.base;
+  }
+
+  outcome(pi: number): number {
+    const b = this.chunk[this.base + (pi >> 1)]!;
+    return pi & 1 ? b >> 4 : b & 0x0f;
+  }
 }

@@ -47,6 +47,9 @@ interface Outbox {
   count: number;
 }
 
+/** The shortest wait for late answers after a pass (nmap's default min-rtt-timeout). */
+const MIN_WAIT_MS = 100;
+
 /** Batches being sent on worker threads at once: two keep both CPUs of a small machine busy. */
 const IN_FLIGHT = 2;
 
@@ -63,6 +66,8 @@ export class SynScan {
   private answered!: Uint8Array;
   private outstanding = 0;
   private lastSendMs = 0;
+  /** the slowest round trip seen, -1 before the first answer */
+  private maxRttMs = -1;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | null = null;
   private readonly probe: SynPacketOptions = { srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0 };
@@ -108,7 +113,7 @@ export class SynScan {
         await this.sendPass(pass, pacer);
         if (aborted()) return false;
         ctx.progress.phase = "waiting";
-        await this.waitForAnswers(this.lastSendMs + options.timeoutMs);
+        await this.waitForAnswers(this.lastSendMs + this.lateAnswerWaitMs());
         if (aborted()) return false;
       }
       ctx.progress.phase = "done";
@@ -307,6 +312,18 @@ export class SynScan {
     if (this.failure) throw this.failure;
   }
 
+  /**
+   * How long to wait for late answers after a pass: twice the slowest round trip seen so far plus a margin,
+   * at least MIN_WAIT_MS, at most the timeout (all of it while nothing has answered yet). Like nmap's
+   * RTT-based timeout, but on the slowest host rather than an average, so a distant host in a mixed sweep
+   * still gets its time.
+   */
+  private lateAnswerWaitMs(): number {
+    const limit = this.options.timeoutMs;
+    if (this.maxRttMs < 0) return limit;
+    return Math.min(limit, Math.max(MIN_WAIT_MS, 2 * this.maxRttMs + 20));
+  }
+
   private async waitForAnswers(deadline: number): Promise<void> {
     const signal = this.options.signal;
     for (;;) {
@@ -349,6 +366,7 @@ export class SynScan {
       ctx.progress.answered++;
       const sentAt = this.sendLog.sentAt(this.perm.positionOf(k));
       const rtt = Number.isNaN(sentAt) ? null : Math.max(0, meta[base + 2]! - sentAt);
+      if (rtt !== null && rtt > this.maxRttMs) this.maxRttMs = rtt;
       ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
     }
   }

@@ -318,6 +318,18 @@ t.test("scan in a lab, nmap as the oracle", async (t) => {
     }
   });
 
+  t.test("scans running at once in one process keep their answers apart", async (t) => {
+    const alone = await collect(scan(TARGETS, { ports: PORTS, netns: ns, timeoutMs: 300 }));
+    const states = (r: Awaited<ReturnType<typeof collect>>) =>
+      Object.fromEntries([...r.ports].map(([k, v]) => [k, `${v.state}/${v.reason}`]).sort());
+    const together = await Promise.all(
+      [1, 2, 3].map((n) =>
+        collect(scan(TARGETS, { ports: PORTS, netns: ns, timeoutMs: 300, sourcePort: 45000 + (n % 2) })),
+      ),
+    );
+    for (const r of together) t.same(states(r), states(alone), "the same states as a scan alone");
+  });
+
   t.test("a /24 sweep leaves the kernel's neighbour table alone", async (t) => {
     await topo.node.ip(["neigh", "flush", "all"]);
     const got = await collect(scan("198.51.100.0/24", { ports: "22", netns: ns, rate: 0, timeoutMs: 300 }));

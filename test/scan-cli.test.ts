@@ -119,7 +119,11 @@ t.test("scan as a command", async (t) => {
         ],
         { onStart: (c) => setTimeout(() => c.kill(signal), 1500) },
       );
-      t.equal(r.code, signal === "SIGINT" ? 130 : 143, `exit code of an interrupted scan (${r.code} ${r.signal} ${r.stderr})`);
+      t.equal(
+        r.code,
+        signal === "SIGINT" ? 130 : 143,
+        `exit code of an interrupted scan (${r.code} ${r.signal} ${r.stderr})`,
+      );
       const json = readFileSync(`${base}.json`, "utf8")
         .trim()
         .split("\n")
@@ -182,6 +186,11 @@ t.test("scan as a command", async (t) => {
       .filter((x): x is PortRecord => x.type === "port")
       .map((x) => `${x.state}/${x.reason}`);
     t.ok(reasons.includes("closed/conn-refused"), "nmap's connect-scan reason for closed");
+    const viaNetns: Record<string, string> = {};
+    const chosen = scan(targets, { ports, netns: ns, timeoutMs: 300, method: "connect" });
+    for await (const x of chosen) if (x.type === "port") viaNetns[`${x.target}:${x.port}`] = x.state;
+    t.same(viaNetns, syn, "-sT with --netns (root): sockets opened inside the namespace, the same states");
+    t.equal(chosen.summary?.method, "connect");
     const strict = await run(ns, ["-sS", "-p", "22", "198.51.100.11"], { prefix: nobody });
     t.equal(strict.code, 3, "an explicit -sS without privilege fails (exit 3), as nmap does");
     t.match(strict.stderr, /CAP_NET_RAW/);

@@ -31,8 +31,9 @@ export interface ScanOptions {
   /** TCP source port of the probes (default: a random one in 32768-60999 per scan) */
   sourcePort?: number;
   /**
-   * "syn": raw SYN probes (needs CAP_NET_RAW). "connect": full TCP connects (nmap -sT; no privilege, the
-   * process's own namespace only). "auto" (default): syn, or connect when raw sockets are not allowed.
+   * "syn": raw SYN probes (needs CAP_NET_RAW). "connect": full TCP connects (nmap -sT; no privilege needed,
+   * but entering another namespace needs root). "auto" (default): syn, or connect when raw sockets are not
+   * allowed.
    */
   method?: "auto" | "syn" | "connect";
   signal?: AbortSignal;
@@ -145,11 +146,6 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     if (chosen === "connect") {
       if (method === "syn")
         throw new EnvironmentError("a SYN scan needs root or CAP_NET_RAW (EPERM)", "EPERM");
-      if (netns !== undefined) {
-        throw new UsageError(
-          "a connect scan runs in the process's own namespace: use ip netns exec instead of --netns",
-        );
-      }
       if (method === "auto") {
         options.onNotice?.(
           "no permission for raw sockets (CAP_NET_RAW): falling back to a TCP connect scan (-sT)",
@@ -179,7 +175,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
             interface: options.interface,
             sourcePort: options.sourcePort ?? randomInt(32768, 61000),
           })
-        : new ConnectScan(context, common);
+        : new ConnectScan(context, { ...common, netns });
     let completed = false;
     let settled = false;
     const driving = (set.size === 0 ? Promise.resolve(true) : engine.run()).then(

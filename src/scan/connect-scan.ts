@@ -1,5 +1,7 @@
+import { closeSync } from "node:fs";
 import { Socket } from "node:net";
 import { Pacer } from "../engine/pacer";
+import { native } from "../native/binding";
 import { intToIpv4 } from "../packet/address";
 import {
   CLOSED_CONN_REFUSED,
@@ -15,10 +17,12 @@ import type { ScanContext } from "./scan-context";
 
 // The TCP connect scan (nmap -sT): what a scan can do without CAP_NET_RAW. Each target x port pair gets a
 // full connect() in the same random order as the SYN scan; the kernel's answer is the errno. An accepted
-// connection is reset at once (no FIN handshake, no TIME_WAIT left behind). Connections run in the
-// process's own network namespace: ordinary sockets cannot be opened in another one.
+// connection is reset at once (no FIN handshake, no TIME_WAIT left behind). With a namespace (root only),
+// each socket is created inside it by the addon and connected from Node.
 
 export interface ConnectScanOptions {
+  /** namespace file path (resolved), undefined for the process's own */
+  netns: string | undefined;
   rate: number;
   retries: number;
   timeoutMs: number;
@@ -134,7 +138,17 @@ export class ConnectScan {
     const t = Math.floor(k / this.p);
     const ip = ctx.targets.at(t);
     const port = ctx.ports[k - t * this.p]!;
-    const socket = new Socket();
+    let socket: Socket;
+    if (this.options.netns === undefined) socket = new Socket();
+    else {
+      const fd = native.openSocketFd({ type: "stream", protocol: 6, netns: this.options.netns });
+      try {
+        socket = new Socket({ fd, readable: true, writable: true });
+      } catch (err) {
+        closeSync(fd);
+        throw err;
+      }
+    }
     const started = performance.now();
     this.inFlight++;
     this.sockets.add(socket);

@@ -26,7 +26,10 @@ export interface ScanOptions {
   rate?: number;
   /** extra attempts for probes without an answer (default 1) */
   retries?: number;
-  /** how long to wait for late answers after the last probe of each pass, ms (default 1000) */
+  /**
+   * the longest wait for late answers after the last probe of each pass, ms (default 1000): the wait is twice
+   * the slowest round trip seen so far, at least 100 ms, and ends at once when every probe has its answer
+   */
   timeoutMs?: number;
   /** TCP source port of the probes (default: a random one in 32768-60999 per scan) */
   sourcePort?: number;

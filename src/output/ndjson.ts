@@ -14,7 +14,6 @@ export function writeRecord(out: Writable, record: object): void {
 export class NdjsonWriter {
   private chunk = "";
   private scheduled = false;
-  private full = false;
 
   constructor(
     private readonly out: Writable,
@@ -33,14 +32,14 @@ export class NdjsonWriter {
   flush(): void {
     this.scheduled = false;
     if (this.chunk === "") return;
-    if (!this.out.write(this.chunk)) this.full = true;
+    this.out.write(this.chunk);
     this.chunk = "";
   }
 
   /** Resolves when the output has taken what was written (a slow pipe must not make memory grow). */
   async drained(): Promise<void> {
-    if (!this.full) return;
-    this.full = false;
-    await once(this.out, "drain");
+    // Ask the stream rather than remember write()'s answer: a 'drain' that already fired must not be
+    // waited for.
+    while (this.out.writableNeedDrain && !this.out.destroyed) await once(this.out, "drain");
   }
 }

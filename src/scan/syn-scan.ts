@@ -203,13 +203,24 @@ export class SynScan {
       }
       const from = position;
       let built = 0;
+      // A batch goes out of one channel only, so a probe's place in the batch is its place in the frames
+      // sent, which the send log interpolates send times by.
+      let channel = 0;
       while (position < domain && built < allowed) {
-        const k = perm.at(position++);
-        if (k >= size) continue;
+        const k = perm.at(position);
+        if (k >= size) {
+          position++;
+          continue;
+        }
         const t = Math.floor(k / p);
         const c = channelOf[t]!;
-        if (c === 0) continue;
-        if (pass > 0 && this.isAnswered(k)) continue;
+        if (c === 0 || (pass > 0 && this.isAnswered(k))) {
+          position++;
+          continue;
+        }
+        if (channel !== 0 && c !== channel) break;
+        channel = c;
+        position++;
         this.build(this.outboxes[c - 1]!, t, k - t * p);
         built++;
       }

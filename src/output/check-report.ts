@@ -1,19 +1,9 @@
-import type { ArpRecord, DnsRecord, PingRecord, PortRecord, VerdictRecord } from "../records";
+import type { CheckResult } from "../check/check";
+import type { ArpRecord, DnsRecord } from "../records";
 import { formatTable } from "./table";
 
 // The human report of `wireprobe check`: verdicts first, then a node-by-check matrix and the DNS servers'
 // answers side by side, then what to fix. Meant to be read in ten seconds.
-
-export interface CheckReportInput {
-  nodes: string[];
-  nodePorts: number[];
-  arp: ArpRecord[];
-  ports: PortRecord[];
-  downNodes: Map<string, string>;
-  dns: DnsRecord[];
-  pings: PingRecord[];
-  verdicts: VerdictRecord[];
-}
 
 function arpCell(r: ArpRecord | undefined): string {
   if (!r) return "-";
@@ -29,8 +19,9 @@ function dnsCell(r: DnsRecord | undefined): string {
   return r.rcode === "NOERROR" ? r.answers.join(" ") || "NOERROR (empty)" : (r.rcode ?? "?");
 }
 
-export function formatCheckReport(input: CheckReportInput): string {
+export function formatCheckReport(input: CheckResult): string {
   const out: string[] = [];
+  const downNodes = new Map(input.hosts.map((h) => [h.target, h.reason]));
   const width = Math.max(...input.verdicts.map((v) => v.check.length));
   out.push("VERDICTS");
   for (const v of input.verdicts)
@@ -42,7 +33,7 @@ export function formatCheckReport(input: CheckReportInput): string {
       n,
       arpCell(input.arp.find((r) => r.target === n)),
       ...input.nodePorts.map((p) => {
-        if (input.downNodes.has(n)) return `down (${input.downNodes.get(n)})`;
+        if (downNodes.has(n)) return `down (${downNodes.get(n)})`;
         const r = input.ports.find((x) => x.target === n && x.port === p);
         return r ? `${r.state} (${r.reason})` : "-";
       }),

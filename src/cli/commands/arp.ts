@@ -1,10 +1,10 @@
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
-import { NdjsonWriter } from "../../output/ndjson";
 import { ARP_DEFAULTS, arp } from "../../probe/arp";
-import type { ArpRecord } from "../../records";
 import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
 import type { Command, CommandContext } from "../command";
+import { consume } from "../consume";
+import { opt } from "../lists";
 
 const options: OptionSpec[] = [
   {
@@ -84,26 +84,14 @@ export const arpCommand: Command = {
       anyLink: getFlag(args, "any-link"),
       signal: ctx.signal,
     });
-    const records: ArpRecord[] = [];
-    const ndjson = new NdjsonWriter(ctx.stdout);
     let failed = 0;
-    for await (const r of run) {
-      if (r.state !== "reply" && r.state !== "local") failed++;
-      if (json) {
-        ndjson.write(r);
-        await ndjson.drained();
-      } else records.push(r);
-    }
-    if (json) {
-      if (run.summary) ndjson.write(run.summary);
-      ndjson.flush();
-    } else {
-      ctx.stdout.write(`${formatArpReport(records, run.summary, getFlag(args, "all"))}\n`);
-    }
+    const records = await consume(run, ctx.stdout, {
+      json,
+      onRecord: (r) => {
+        if (r.state !== "reply" && r.state !== "local") failed++;
+      },
+    });
+    if (!json) ctx.stdout.write(`${formatArpReport(records, run.summary, getFlag(args, "all"))}\n`);
     return failed === 0 && !run.summary?.aborted ? 0 : 1;
   },
 };
-
-function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}

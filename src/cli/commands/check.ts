@@ -3,9 +3,9 @@ import { check, DEFAULT_DNS_NAMES } from "../../check/check";
 import { UsageError } from "../../errors";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
-import { NdjsonWriter } from "../../output/ndjson";
 import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
 import type { Command, CommandContext } from "../command";
+import { consume } from "../consume";
 import { commaList, opt, readList } from "../lists";
 
 const options: OptionSpec[] = [
@@ -137,26 +137,9 @@ export const checkCommand: Command = {
       signal: ctx.signal,
       onNotice: (m) => ctx.stderr.write(`wireprobe: ${m}\n`),
     });
-    const ndjson = new NdjsonWriter(ctx.stdout);
-    for await (const r of run) if (json) ndjson.write(r);
+    await consume(run, ctx.stdout, { json });
     const result = run.result!;
-    if (json) {
-      if (run.summary) ndjson.write(run.summary);
-      ndjson.flush();
-    } else {
-      ctx.stdout.write(
-        `${formatCheckReport({
-          nodes: result.nodes,
-          nodePorts: result.nodePorts,
-          arp: result.arp,
-          ports: result.ports,
-          downNodes: new Map(result.hosts.map((h) => [h.target, h.reason])),
-          dns: result.dns,
-          pings: result.pings,
-          verdicts: result.verdicts,
-        })}\n`,
-      );
-    }
+    if (!json) ctx.stdout.write(`${formatCheckReport(result)}\n`);
     if (junit !== undefined) {
       try {
         writeFileSync(junit, formatJunit(result.verdicts, result.durationMs));

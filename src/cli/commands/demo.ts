@@ -4,9 +4,9 @@ import { buildClusterLab, type ClusterLab } from "../../demo/cluster-lab";
 import { EnvironmentError } from "../../errors";
 import { sweepStaleLabs } from "../../lab";
 import { formatCheckReport } from "../../output/check-report";
-import { NdjsonWriter } from "../../output/ndjson";
 import { formatOptions, getFlag, type OptionSpec, parseArgs } from "../args";
 import type { Command, CommandContext } from "../command";
+import { consume } from "../consume";
 
 const options: OptionSpec[] = [
   { name: "keep", kind: "flag", help: "leave the lab up afterwards and print how to probe it by hand" },
@@ -103,26 +103,12 @@ export const demoCommand: Command = {
         timeoutMs: 500,
         signal: ctx.signal,
       });
-      const ndjson = new NdjsonWriter(ctx.stdout);
-      for await (const r of run) if (getFlag(args, "json")) ndjson.write(r);
+      const json = getFlag(args, "json");
+      await consume(run, ctx.stdout, { json });
       const result = run.result!;
-      if (getFlag(args, "json")) {
-        if (run.summary) ndjson.write(run.summary);
-        ndjson.flush();
-      } else {
+      if (!json) {
         ctx.stdout.write(
-          `wireprobe check, run from node1 (${cluster.nodes[0]}, namespace ${cluster.node.ns}):\n\n${formatCheckReport(
-            {
-              nodes: result.nodes,
-              nodePorts: result.nodePorts,
-              arp: result.arp,
-              ports: result.ports,
-              downNodes: new Map(result.hosts.map((h) => [h.target, h.reason])),
-              dns: result.dns,
-              pings: result.pings,
-              verdicts: result.verdicts,
-            },
-          )}\n`,
+          `wireprobe check, run from node1 (${cluster.nodes[0]}, namespace ${cluster.node.ns}):\n\n${formatCheckReport(result)}\n`,
         );
       }
       if (keep && !ctx.signal.aborted) ctx.stderr.write(`\n${handInstructions(cluster)}\n`);

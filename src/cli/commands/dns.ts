@@ -1,10 +1,11 @@
 import { UsageError } from "../../errors";
 import { formatDnsReport } from "../../output/dns-report";
-import { NdjsonWriter } from "../../output/ndjson";
 import { DNS_DEFAULTS, dns } from "../../probe/dns";
 import type { DnsConsistencyRecord, DnsRecord } from "../../records";
 import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
 import type { Command, CommandContext } from "../command";
+import { consume } from "../consume";
+import { opt } from "../lists";
 
 const options: OptionSpec[] = [
   {
@@ -131,33 +132,18 @@ export const dnsCommand: Command = {
       signal: ctx.signal,
       onWarning: (message) => ctx.stderr.write(`wireprobe: warning: ${message}\n`),
     });
-    const records: DnsRecord[] = [];
-    const consistency: DnsConsistencyRecord[] = [];
-    const ndjson = new NdjsonWriter(ctx.stdout);
     let failed = 0;
-    for await (const r of run) {
-      if (r.type === "dns") {
-        if (r.status !== "ok" || r.rcode !== "NOERROR") failed++;
-        if (!json) records.push(r);
-      } else {
-        if (!r.consistent) failed++;
-        if (!json) consistency.push(r);
-      }
-      if (json) {
-        ndjson.write(r);
-        await ndjson.drained();
-      }
-    }
-    if (json) {
-      if (run.summary) ndjson.write(run.summary);
-      ndjson.flush();
-    } else {
+    const all = await consume(run, ctx.stdout, {
+      json,
+      onRecord: (r) => {
+        if (r.type === "dns" ? r.status !== "ok" || r.rcode !== "NOERROR" : !r.consistent) failed++;
+      },
+    });
+    if (!json) {
+      const records = all.filter((r): r is DnsRecord => r.type === "dns");
+      const consistency = all.filter((r): r is DnsConsistencyRecord => r.type === "dns-consistency");
       ctx.stdout.write(`${formatDnsReport(records, consistency, run.summary)}\n`);
     }
     return failed === 0 && !run.summary?.aborted ? 0 : 1;
   },
 };
-
-function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}

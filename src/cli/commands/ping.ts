@@ -1,10 +1,10 @@
 import { UsageError } from "../../errors";
-import { NdjsonWriter } from "../../output/ndjson";
 import { formatPingReport } from "../../output/ping-report";
 import { PING_DEFAULTS, ping } from "../../probe/ping";
-import type { PingRecord } from "../../records";
 import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
 import type { Command, CommandContext } from "../command";
+import { consume } from "../consume";
+import { opt } from "../lists";
 
 const options: OptionSpec[] = [
   {
@@ -100,20 +100,14 @@ export const pingCommand: Command = {
       mode: getFlag(args, "unprivileged") ? "dgram" : "auto",
       signal: ctx.signal,
     });
-    const records: PingRecord[] = [];
-    const ndjson = new NdjsonWriter(ctx.stdout);
     let failed = 0;
-    for await (const r of run) {
-      if (r.state !== "reply") failed++;
-      if (json) {
-        ndjson.write(r);
-        await ndjson.drained();
-      } else records.push(r);
-    }
-    if (json) {
-      if (run.summary) ndjson.write(run.summary);
-      ndjson.flush();
-    } else {
+    const records = await consume(run, ctx.stdout, {
+      json,
+      onRecord: (r) => {
+        if (r.state !== "reply") failed++;
+      },
+    });
+    if (!json) {
       ctx.stdout.write(`${formatPingReport(records, run.summary, getFlag(args, "all"))}\n`);
       if (run.mode === "dgram" && failed > 0) {
         ctx.stderr.write(
@@ -124,7 +118,3 @@ export const pingCommand: Command = {
     return failed === 0 && !run.summary?.aborted ? 0 : 1;
   },
 };
-
-function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
-  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}

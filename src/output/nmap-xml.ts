@@ -3,21 +3,12 @@ import { formatPortList } from "../scan/ports";
 import { serviceName } from "../scan/top-ports";
 import { ctime, doneSentence, nmapDownReason, type ScanReportMeta } from "./nmap-meta";
 import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
+import { escapeXml as xmlEscape } from "./xml";
 
 // nmap's XML output (-oX), element for element as nmap 7.9x writes it (nmaprun, scaninfo, host with status,
 // address, hostnames, ports with extraports and port/state/service, runstats), so tools that read nmap XML
 // read ours. Down hosts are listed as nmap does with -v. An interrupted scan still gets a complete document
 // whose runstats say exit="error".
-
-export function xmlEscape(text: string): string {
-  return text
-    .replace(/&/g, "&amp;")
-    .replace(/</g, "&lt;")
-    .replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;")
-    .replace(/'/g, "&apos;")
-    .replace(/--/g, "-&#45;");
-}
 
 /** The whole document, written in pieces (one per host) so a large scan is never one giant string. */
 export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterator<string> {

@@ -2,10 +2,10 @@ import { once } from "node:events";
 import { createWriteStream, readFileSync, renameSync, unlinkSync, type WriteStream } from "node:fs";
 import type { Writable } from "node:stream";
 import { UsageError } from "../../errors";
+import { NdjsonWriter } from "../../output/ndjson";
 import { nmapGrepable } from "../../output/nmap-grepable";
 import type { ScanReportMeta } from "../../output/nmap-meta";
 import { nmapXml } from "../../output/nmap-xml";
-import { RecordStream } from "../../output/scan-ndjson";
 import { startProgress } from "../../output/scan-progress";
 import { scanReport } from "../../output/scan-report";
 import { ScanStore } from "../../output/scan-store";
@@ -321,9 +321,9 @@ export const scanCommand: Command = {
       for (const s of sinks) if (s.tmp !== null) safeUnlink(s.tmp);
       throw err;
     }
-    const streams: RecordStream[] = [];
-    if (json) streams.push(new RecordStream(ctx.stdout));
-    if (ndjsonSink) streams.push(new RecordStream(ndjsonSink.out));
+    const streams: NdjsonWriter[] = [];
+    if (json) streams.push(new NdjsonWriter(ctx.stdout));
+    if (ndjsonSink) streams.push(new NdjsonWriter(ndjsonSink.out));
     const store = human || xmlSink || grepSink ? new ScanStore(run.ports) : null;
     const progress = (ctx.stderr as { isTTY?: boolean }).isTTY
       ? startProgress(ctx.stderr, () => run.progress)

@@ -38,10 +38,12 @@ export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const
 /** Largest sweep: a /12. ARP does not cross routers, and no layer-2 segment is bigger in practice. */
 export const ARP_MAX_TARGETS = 1 << 20;
 
-const BATCH = 256;
+/** requests per send; each goes to the kernel from a worker thread while this one reads the replies */
+const BATCH = 512;
 /** replies from further MACs within this long after the first one make an address conflict */
 export const CONFLICT_WINDOW_MS = 10;
 const FRAME_LEN = 42;
+const RCVBUF = 8 * 1024 * 1024;
 /** records waiting for the reader before the sweep pauses for it */
 const QUEUE_LIMIT = 4096;
 
@@ -205,19 +207,20 @@ class ArpSweep {
         const batch = this.collectBatch(index, allowed, round);
         index = batch.next;
         if (batch.indexes.length > 0) {
-          const sent = this.sendBatch(batch.channel!, batch.indexes);
+          // The replies are read and emitted on this thread while the worker sends.
+          const sent = await this.sendBatch(batch.channel!, batch.indexes);
           pacer.take(sent);
           lastSend = native.monotonicMs();
           if (sent < batch.indexes.length) {
-            // The interface queue is full: resume from the first unsent target after a short pause.
+            // The interface refused the rest: resume from the first unsent target after a short pause.
             index = batch.indexes[sent]!;
             await sleep(1);
             continue;
           }
+        } else {
+          await yieldToLoop();
         }
         this.flushReplies(false);
-        // Let the receive callbacks run between batches, and let the reader catch up.
-        await yieldToLoop();
         await this.queue.waitForRoom(QUEUE_LIMIT);
       }
       if (lastSend >= 0) await this.waitForReplies(lastSend + this.timeoutMs, signal);
@@ -300,6 +303,8 @@ class ArpSweep {
         ifindex: link.index,
         protocol: 0x0806,
         filter: arpReplyFilter(source === null ? null : sourceIp),
+        // A sweep's replies arrive while this thread is busy: room for a whole batch and more.
+        rcvbuf: RCVBUF,
         ...(this.netns === undefined ? {} : { netns: this.netns }),
       });
     } catch (err) {
@@ -318,25 +323,38 @@ class ArpSweep {
     return channel;
   }
 
-  private readonly frames: Buffer[] = Array.from({ length: BATCH }, () => Buffer.alloc(FRAME_LEN));
+  private readonly frames = Buffer.alloc(BATCH * FRAME_LEN);
 
-  private sendBatch(channel: Channel, indexes: number[]): number {
-    const frames = this.frames.slice(0, indexes.length);
-    for (let k = 0; k < indexes.length; k++) {
-      writeArpRequestFrame(frames[k]!, 0, channel.mac, channel.sourceIp, this.targets.at(indexes[k]!));
-    }
-    const before = native.monotonicMs() - this.start;
-    let sent: number;
-    try {
-      sent = channel.socket.send(frames);
-    } catch (err) {
-      throw environmentErrorFrom(err, `sending on ${channel.link.name}`);
-    }
-    for (let k = 0; k < sent; k++) {
+  /**
+   * Sends one batch from a libuv worker thread (on a veth the kernel's whole path to the peer and back runs
+   * in the sending call, so this thread stays free to read replies). Each request's send time is placed by
+   * its position between the dispatch and the end of the batch.
+   */
+  private async sendBatch(channel: Channel, indexes: number[]): Promise<number> {
+    const n = indexes.length;
+    for (let k = 0; k < n; k++) {
       const i = indexes[k]!;
-      this.sentAt[i] = before;
-      if (this.sentCount[i]! < 255) this.sentCount[i]!++;
+      writeArpRequestFrame(this.frames, k * FRAME_LEN, channel.mac, channel.sourceIp, this.targets.at(i));
+      // Replies may come back before the batch completes; they must be taken, with a provisional time.
       if (this.state[i] === ON_LINK) this.state[i] = SENT;
+    }
+    const before = native.monotonicMs();
+    const { sent, doneMs } = await new Promise<{ sent: number; doneMs: number }>((resolve, reject) => {
+      native.sendFramesAsync(channel.socket.fd, this.frames, FRAME_LEN, n, (err, count, done) => {
+        if (err && !(err.code === "EAGAIN" || err.code === "ENOBUFS")) {
+          reject(environmentErrorFrom(err, `sending on ${channel.link.name}`));
+        } else resolve({ sent: err ? ((err as { sent?: number }).sent ?? count) : count, doneMs: done });
+      });
+    });
+    const span = Math.max(0, doneMs - before);
+    for (let k = 0; k < n; k++) {
+      const i = indexes[k]!;
+      if (k >= sent) {
+        if (this.state[i] === SENT && this.sentCount[i] === 0) this.state[i] = ON_LINK;
+        continue;
+      }
+      this.sentAt[i] = before - this.start + (span * (k + 1)) / n;
+      if (this.sentCount[i]! < 255) this.sentCount[i]!++;
     }
     this.packetsSent += sent;
     return sent;
@@ -376,6 +394,8 @@ class ArpSweep {
     const due = native.monotonicMs() - this.start - this.conflictWindowMs;
     const order = this.replyOrder;
     while (this.replyHead < order.length && (all || this.replyAt[order[this.replyHead]!]! <= due)) {
+      // A reply that beat the end of its own batch waits until the batch has its send times.
+      if (!all && this.sentCount[order[this.replyHead]!] === 0) break;
       const i = order[this.replyHead++]!;
       const channel = this.channels[this.channelOf[i]! - 1]!;
       const first = numberToMac(this.replyMac[i]!);

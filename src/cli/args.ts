@@ -89,9 +89,21 @@ function convert(spec: OptionSpec, key: string, raw: string): string | number {
   return n;
 }
 
-/** Help text for a command's options, aligned. */
+/** Every command takes it; main answers it before the command runs. */
+export const HELP_OPTION: OptionSpec = {
+  name: "help",
+  aliases: ["-h"],
+  kind: "flag",
+  help: "show this help",
+};
+
+/** Help text for a command's options (and -h, --help), aligned. */
 export function formatOptions(specs: readonly OptionSpec[]): string {
-  const rows = specs.map((s) => {
+  const all: OptionSpec[] = [
+    ...specs,
+    { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
+  ];
+  const rows = all.map((s) => {
     const names = [...(s.aliases ?? []), `--${s.name}`].join(", ");
     const value = s.kind === "flag" ? "" : ` ${s.valueName ?? s.kind.toUpperCase()}`;
     return [`  ${names}${value}`, s.help] as const;

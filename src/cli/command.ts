@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import type { OptionSpec, ParsedArgs } from "./args";
 
 /** What a subcommand gets: its own arguments, the streams, and a signal that fires on Ctrl-C / SIGTERM. */
 export interface CommandContext {
@@ -10,8 +11,12 @@ export interface CommandContext {
 
 export interface Command {
   name: string;
-  summary: string;
+  /** the --help text */
   usage: string;
+  /** its options (main adds -h/--help and parses before run) */
+  options: OptionSpec[];
+  /** rewrites argv before parsing (nmap's single-dash long options) */
+  normalise?(argv: readonly string[]): string[];
   /** resolves to the exit code */
-  run(ctx: CommandContext): Promise<number>;
+  run(ctx: CommandContext, args: ParsedArgs): Promise<number>;
 }

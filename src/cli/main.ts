@@ -1,4 +1,5 @@
 import { EnvironmentError, UsageError } from "../errors";
+import { getFlag, HELP_OPTION, parseArgs } from "./args";
 import type { Command } from "./command";
 
 interface CommandEntry {
@@ -81,12 +82,16 @@ export async function main(argv: string[]): Promise<number> {
     const command = commands.find((c) => c.name === name)?.load();
     if (!command)
       throw new UsageError(`unknown command "${name}" (commands: ${commands.map((c) => c.name).join(", ")})`);
-    const code = await command.run({
-      argv: rest,
-      stdout: process.stdout,
-      stderr: process.stderr,
-      signal: controller.signal,
-    });
+    const args = parseArgs(command.normalise ? command.normalise(rest) : rest, [
+      ...command.options,
+      HELP_OPTION,
+    ]);
+    if (getFlag(args, "help")) {
+      process.stdout.write(`${command.usage}\n`);
+      return 0;
+    }
+    const context = { argv: rest, stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+    const code = await command.run(context, args);
     if (controller.signal.aborted) return controller.signal.reason?.message === "SIGTERM" ? 143 : 130;
     return code;
   } catch (err) {

@@ -1,7 +1,7 @@
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
 import { ARP_DEFAULTS, arp } from "../../probe/arp";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { opt } from "../lists";
@@ -47,7 +47,6 @@ const options: OptionSpec[] = [
   { name: "any-link", kind: "flag", help: "with -i: send ARP even for targets that are not on-link there" },
   { name: "json", kind: "flag", help: "one JSON record per line on stdout (every target, then a summary)" },
   { name: "all", kind: "flag", help: "list every target in the table, also in large sweeps" },
-  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
 ];
 
 const usage = `Usage: wireprobe arp [options] TARGET...
@@ -65,14 +64,9 @@ Exit codes: 0 every target replied, 1 some did not, 2 bad usage, 3 missing privi
 
 export const arpCommand: Command = {
   name: "arp",
-  summary: "ARP requests: layer-2 adjacency to gateways and peers",
   usage,
-  async run(ctx: CommandContext): Promise<number> {
-    const args = parseArgs(ctx.argv, options);
-    if (getFlag(args, "help")) {
-      ctx.stdout.write(`${usage}\n`);
-      return 0;
-    }
+  options,
+  async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     if (args.positionals.length === 0) throw new UsageError("arp needs at least one TARGET (see --help)");
     const json = getFlag(args, "json");
     const run = arp(args.positionals, {

@@ -3,7 +3,7 @@ import { check, DEFAULT_DNS_NAMES } from "../../check/check";
 import { UsageError } from "../../errors";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { commaList, opt, readList } from "../lists";
@@ -82,7 +82,6 @@ const options: OptionSpec[] = [
   },
   { name: "json", kind: "flag", help: "the probe records, then one verdict record per check, as NDJSON" },
   { name: "junit", kind: "string", valueName: "FILE", help: "also write the verdicts as a JUnit XML report" },
-  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
 ];
 
 const usage = `Usage: wireprobe check [options]
@@ -100,14 +99,9 @@ Exit codes: 0 every verdict ok, 1 some verdict failed, 2 bad usage, 3 missing pr
 
 export const checkCommand: Command = {
   name: "check",
-  summary: "node network check: host-gw adjacency, nodePorts on every node, cluster DNS",
   usage,
-  async run(ctx: CommandContext): Promise<number> {
-    const args = parseArgs(ctx.argv, options);
-    if (getFlag(args, "help")) {
-      ctx.stdout.write(`${usage}\n`);
-      return 0;
-    }
+  options,
+  async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     if (args.positionals.length > 0) {
       throw new UsageError(
         `check takes no positional arguments (got "${args.positionals[0]}"); use --nodes or -iL`,

@@ -4,7 +4,7 @@ import { buildClusterLab, type ClusterLab } from "../../demo/cluster-lab";
 import { EnvironmentError } from "../../errors";
 import { sweepStaleLabs } from "../../lab";
 import { formatCheckReport } from "../../output/check-report";
-import { formatOptions, getFlag, type OptionSpec, parseArgs } from "../args";
+import { formatOptions, getFlag, type OptionSpec, type ParsedArgs } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 
@@ -13,7 +13,6 @@ const options: OptionSpec[] = [
   { name: "down", kind: "flag", help: "remove demo labs left up with --keep, and nothing else" },
   { name: "healthy", kind: "flag", help: "build the well-planned cluster instead: every verdict passes" },
   { name: "json", kind: "flag", help: "the check's records as NDJSON instead of the report" },
-  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
 ];
 
 const usage = `Usage: wireprobe demo [--keep | --down] [--healthy] [--json]
@@ -71,14 +70,9 @@ Remove it with: wireprobe demo --down`;
 
 export const demoCommand: Command = {
   name: "demo",
-  summary: "build a lab cluster with the classic network failures and check it",
   usage,
-  async run(ctx: CommandContext): Promise<number> {
-    const args = parseArgs(ctx.argv, options);
-    if (getFlag(args, "help")) {
-      ctx.stdout.write(`${usage}\n`);
-      return 0;
-    }
+  options,
+  async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     requireTools();
     if (getFlag(args, "down")) {
       const swept = await sweepStaleLabs(/^wpdemo-/, { includeKept: true });

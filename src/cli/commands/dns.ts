@@ -2,7 +2,7 @@ import { UsageError } from "../../errors";
 import { formatDnsReport } from "../../output/dns-report";
 import { DNS_DEFAULTS, dns } from "../../probe/dns";
 import type { DnsConsistencyRecord, DnsRecord } from "../../records";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { opt } from "../lists";
@@ -82,7 +82,6 @@ const options: OptionSpec[] = [
     help: "ask from inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
   },
   { name: "json", kind: "flag", help: "one JSON record per line on stdout, then a summary" },
-  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
 ];
 
 const usage = `Usage: wireprobe dns [options] NAME...
@@ -103,14 +102,9 @@ SERVFAIL, disagreement), 2 bad usage, 3 missing privilege or environment.`;
 
 export const dnsCommand: Command = {
   name: "dns",
-  summary: "DNS queries: which server answers, over UDP/TCP, and whether they agree",
   usage,
-  async run(ctx: CommandContext): Promise<number> {
-    const args = parseArgs(ctx.argv, options);
-    if (getFlag(args, "help")) {
-      ctx.stdout.write(`${usage}\n`);
-      return 0;
-    }
+  options,
+  async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     if (args.positionals.length === 0) throw new UsageError("dns needs at least one NAME (see --help)");
     const serverArgs = (args.options.get("server") as string[] | undefined) ?? [];
     const servers = serverArgs.flatMap((s) => s.split(",")).filter((s) => s !== "");

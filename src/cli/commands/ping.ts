@@ -1,7 +1,7 @@
 import { UsageError } from "../../errors";
 import { formatPingReport } from "../../output/ping-report";
 import { PING_DEFAULTS, ping } from "../../probe/ping";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { opt } from "../lists";
@@ -60,7 +60,6 @@ const options: OptionSpec[] = [
   },
   { name: "json", kind: "flag", help: "one JSON record per line on stdout (every target, then a summary)" },
   { name: "all", kind: "flag", help: "list every target in the table, also in large sweeps" },
-  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
 ];
 
 const usage = `Usage: wireprobe ping [options] TARGET...
@@ -80,14 +79,9 @@ Exit codes: 0 every target replied, 1 some did not, 2 bad usage, 3 missing privi
 
 export const pingCommand: Command = {
   name: "ping",
-  summary: "ICMP echo: reply, no-reply or unreachable (and who said so)",
   usage,
-  async run(ctx: CommandContext): Promise<number> {
-    const args = parseArgs(ctx.argv, options);
-    if (getFlag(args, "help")) {
-      ctx.stdout.write(`${usage}\n`);
-      return 0;
-    }
+  options,
+  async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     if (args.positionals.length === 0) throw new UsageError("ping needs at least one TARGET (see --help)");
     const json = getFlag(args, "json");
     const run = ping(args.positionals, {

@@ -13,7 +13,7 @@ import { SCAN_DEFAULTS, type ScanOptions, scan } from "../../probe/scan";
 import type { SummaryRecord } from "../../records";
 import { topPorts } from "../../scan/ports";
 import { splitTargetList } from "../../scan/targets";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, parseArgs } from "../args";
+import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
 import type { Command, CommandContext } from "../command";
 
 const options: OptionSpec[] = [
@@ -141,7 +141,6 @@ const options: OptionSpec[] = [
     valueName: "STATE",
     help: "open, closed or filtered: exit 1 when any port is in another state (or a host is down)",
   },
-  { name: "help", aliases: ["-h"], kind: "flag", help: "show this help" },
 ];
 
 const VERSION: string = (require("../../../package.json") as { version: string }).version;
@@ -240,14 +239,10 @@ async function failOpen(sink: Sink): Promise<void> {
 
 export const scanCommand: Command = {
   name: "scan",
-  summary: "TCP SYN port scan, nmap-compatible results and outputs",
   usage,
-  async run(ctx: CommandContext): Promise<number> {
-    const args = parseArgs(normaliseArgv(ctx.argv), options);
-    if (getFlag(args, "help")) {
-      ctx.stdout.write(`${usage}\n`);
-      return 0;
-    }
+  options,
+  normalise: normaliseArgv,
+  async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     const targets = [...args.positionals];
     const inputList = getString(args, "input-list");
     if (inputList !== undefined) targets.push(...readList(inputList, "the target list"));

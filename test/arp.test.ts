@@ -214,6 +214,14 @@ t.test("arp in a two-segment lab", async (t) => {
     t.equal(readdirSync("/proc/self/fd").length, fdsBefore, "no fd leaked");
   });
 
+  t.test("a run that fails in setup closes what it opened", async (t) => {
+    const fdsBefore = readdirSync("/proc/self/fd").length;
+    for (let i = 0; i < 20; i++) {
+      await t.rejects(collect(arp(["198.51.100.11"], { netns: ns, interface: "eth9" })), { code: "ENODEV" });
+    }
+    t.equal(readdirSync("/proc/self/fd").length, fdsBefore, "no fd leaked");
+  });
+
   t.test("the CLI: NDJSON, table, exit codes", async (t) => {
     const ok = await cli([
       "arp",

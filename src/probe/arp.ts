@@ -1,5 +1,6 @@
 import { Pacer } from "../engine/pacer";
 import { ResultQueue } from "../engine/result-queue";
+import { runProbe } from "../engine/run-probe";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
 import { META_STRIDE, native, resolveNetns } from "../native/binding";
 import type { LinkInfo, NativePacketSocket } from "../native/types";
@@ -149,20 +150,14 @@ class ArpSweep {
     this.replyAt = new Float32Array(targets.size);
   }
 
-  async *run(): AsyncGenerator<ArpRecord> {
+  run(): AsyncGenerator<ArpRecord> {
     if (this.started) throw new Error("an arp() run can be iterated only once");
     this.started = true;
-    this.setup();
-    const driving = this.drive().then(
-      () => this.queue.end(),
-      (err: unknown) => this.queue.end(err),
-    );
-    try {
-      yield* this.queue.drain();
-      await driving;
-    } finally {
-      this.closeAll();
-    }
+    return runProbe(this.queue, {
+      setup: () => this.setup(),
+      drive: () => this.drive(),
+      close: () => this.closeAll(),
+    });
   }
 
   private setup(): void {

@@ -6,6 +6,7 @@ import { parseQTypes, type QType, queryName } from "../dns/names";
 import { readNameservers, resolvConfFor } from "../dns/resolv-conf";
 import { tcpExchange } from "../dns/tcp-exchange";
 import { ResultQueue } from "../engine/result-queue";
+import { runProbe } from "../engine/run-probe";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
 import { META_STRIDE, native, resolveNetns } from "../native/binding";
 import type { NativeError, NativeInetSocket } from "../native/types";
@@ -253,20 +254,14 @@ class DnsRun {
     }
   }
 
-  async *run(): AsyncGenerator<DnsResult> {
+  run(): AsyncGenerator<DnsResult> {
     if (this.started) throw new Error("a dns() run can be iterated only once");
     this.started = true;
-    try {
-      this.setup();
-      const driving = this.drive().then(
-        () => this.queue.end(),
-        (err: unknown) => this.queue.end(err),
-      );
-      yield* this.queue.drain();
-      await driving;
-    } finally {
-      this.closeAll();
-    }
+    return runProbe(this.queue, {
+      setup: () => this.setup(),
+      drive: () => this.drive(),
+      close: () => this.closeAll(),
+    });
   }
 
   private setup(): void {

@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import { Pacer } from "../engine/pacer";
 import { ResultQueue } from "../engine/result-queue";
+import { runProbe } from "../engine/run-probe";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
 import { META_STRIDE, native, resolveNetns } from "../native/binding";
 import type { NativeError } from "../native/types";
@@ -136,20 +137,14 @@ class PingSweep {
     this.replied = new Uint8Array(this.answered.length);
   }
 
-  async *run(): AsyncGenerator<PingRecord> {
+  run(): AsyncGenerator<PingRecord> {
     if (this.started) throw new Error("a ping() run can be iterated only once");
     this.started = true;
-    try {
-      this.setup();
-      const driving = this.drive().then(
-        () => this.queue.end(),
-        (err: unknown) => this.queue.end(err),
-      );
-      yield* this.queue.drain();
-      await driving;
-    } finally {
-      this.sock?.socket.close();
-    }
+    return runProbe(this.queue, {
+      setup: () => this.setup(),
+      drive: () => this.drive(),
+      close: () => this.sock?.socket.close(),
+    });
   }
 
   private setup(): void {

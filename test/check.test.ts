@@ -2,7 +2,7 @@
 // naming the right nodes and servers, the healthy one three passing verdicts; nmap and dig in the same
 // namespace agree with the evidence; the demo leaves nothing behind.
 
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -290,4 +290,20 @@ t.test("demo runs and leaves no namespace or process behind", async (t) => {
     execFile("ps", ["-eo", "args"], (_e, out) => resolve(out)),
   );
   t.notMatch(ps, /wpdemo-/, "no demo process left");
+});
+
+t.test("demo interrupted while it builds or checks: exit 130, lab gone", async (t) => {
+  for (const delayMs of [300, 1200]) {
+    const child = spawn(process.execPath, [BIN, "demo"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
+    setTimeout(() => child.kill("SIGINT"), delayMs);
+    const code = await new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
+    t.ok(code === 130 || code === 0, `after ${delayMs} ms: exit ${code} (0 when it had finished)`);
+    t.notMatch(stderr, /internal error/, "no internal error");
+    const left = await new Promise<string>((resolve) =>
+      execFile("ip", ["netns", "list"], (_e, out) => resolve(out)),
+    );
+    t.notMatch(left, /wpdemo-/, "no demo namespace left");
+  }
 });

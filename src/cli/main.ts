@@ -95,6 +95,11 @@ export async function main(argv: string[]): Promise<number> {
     if (controller.signal.aborted) return controller.signal.reason?.message === "SIGTERM" ? 143 : 130;
     return code;
   } catch (err) {
+    if (controller.signal.aborted) {
+      // Whatever broke while a signal was tearing things down is the interruption, not a bug.
+      process.stderr.write("wireprobe: interrupted\n");
+      return controller.signal.reason?.message === "SIGTERM" ? 143 : 130;
+    }
     if (err instanceof UsageError || err instanceof EnvironmentError) {
       process.stderr.write(`wireprobe: ${err.message}\n`);
       return err.exitCode;

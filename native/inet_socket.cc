@@ -19,23 +19,16 @@
 namespace wp {
 
 void InetSocket::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "InetSocket",
-                                    {
-                                        InstanceMethod<&InetSocket::Send>("send"),
-                                        InstanceMethod<&InetSocket::StartReceive>("startReceive"),
-                                        InstanceMethod<&InetSocket::StopReceive>("stopReceive"),
-                                        InstanceMethod<&InetSocket::Ref>("ref"),
-                                        InstanceMethod<&InetSocket::Unref>("unref"),
-                                        InstanceMethod<&InetSocket::Stats>("stats"),
-                                        InstanceMethod<&InetSocket::LocalAddress>("localAddress"),
-                                        InstanceMethod<&InetSocket::Close>("close"),
-                                        InstanceAccessor<&InetSocket::GetFd>("fd"),
-                                    });
+  std::vector<Descriptor> props = CommonMethods();
+  props.push_back(InstanceMethod<&InetSocket::Send>("send"));
+  props.push_back(InstanceMethod<&InetSocket::Stats>("stats"));
+  props.push_back(InstanceMethod<&InetSocket::LocalAddress>("localAddress"));
+  Napi::Function ctor = DefineClass(env, "InetSocket", props);
   exports.Set("InetSocket", ctor);
 }
 
 InetSocket::InetSocket(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<InetSocket>(info), core_(info.Env(), MetaKind::kInet, "wireprobe.InetSocket") {
+    : SocketWrap<InetSocket>(info, MetaKind::kInet, "wireprobe.InetSocket") {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowTypeError(env, "InetSocket(options): options must be an object");
@@ -156,33 +149,7 @@ Napi::Value InetSocket::Send(const Napi::CallbackInfo& info) {
   }
   if (!core_.CheckOpen("sendmmsg")) return env.Undefined();
   SendResult r = SendBatch(core_.fd(), packets, reinterpret_cast<const sockaddr*>(names.data()), sizeof(sockaddr_in));
-  if (r.err != 0) {
-    Napi::Error e = ErrnoError(env, "sendmmsg", r.err);
-    e.Value().Set("sent", Napi::Number::New(env, static_cast<double>(r.sent)));
-    e.ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(r.sent));
-}
-
-Napi::Value InetSocket::StartReceive(const Napi::CallbackInfo& info) {
-  core_.StartReceive(info);
-  return info.Env().Undefined();
-}
-
-Napi::Value InetSocket::StopReceive(const Napi::CallbackInfo& info) {
-  core_.StopReceive();
-  return info.Env().Undefined();
-}
-
-Napi::Value InetSocket::Ref(const Napi::CallbackInfo& info) {
-  core_.Ref();
-  return info.Env().Undefined();
-}
-
-Napi::Value InetSocket::Unref(const Napi::CallbackInfo& info) {
-  core_.Unref();
-  return info.Env().Undefined();
+  return SendOutcome(env, r);
 }
 
 Napi::Value InetSocket::Stats(const Napi::CallbackInfo& info) {
@@ -210,15 +177,6 @@ Napi::Value InetSocket::LocalAddress(const Napi::CallbackInfo& info) {
   out.Set("address", Napi::String::New(env, FormatIPv4(sin.sin_addr.s_addr)));
   out.Set("port", Napi::Number::New(env, ntohs(sin.sin_port)));
   return out;
-}
-
-Napi::Value InetSocket::Close(const Napi::CallbackInfo& info) {
-  core_.Close();
-  return info.Env().Undefined();
-}
-
-Napi::Value InetSocket::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), core_.fd());
 }
 
 }  // namespace wp

@@ -18,22 +18,15 @@
 namespace wp {
 
 void PacketSocket::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = DefineClass(env, "PacketSocket",
-                                    {
-                                        InstanceMethod<&PacketSocket::Send>("send"),
-                                        InstanceMethod<&PacketSocket::StartReceive>("startReceive"),
-                                        InstanceMethod<&PacketSocket::StopReceive>("stopReceive"),
-                                        InstanceMethod<&PacketSocket::Ref>("ref"),
-                                        InstanceMethod<&PacketSocket::Unref>("unref"),
-                                        InstanceMethod<&PacketSocket::Stats>("stats"),
-                                        InstanceMethod<&PacketSocket::Close>("close"),
-                                        InstanceAccessor<&PacketSocket::GetFd>("fd"),
-                                    });
+  std::vector<Descriptor> props = CommonMethods();
+  props.push_back(InstanceMethod<&PacketSocket::Send>("send"));
+  props.push_back(InstanceMethod<&PacketSocket::Stats>("stats"));
+  Napi::Function ctor = DefineClass(env, "PacketSocket", props);
   exports.Set("PacketSocket", ctor);
 }
 
 PacketSocket::PacketSocket(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<PacketSocket>(info), core_(info.Env(), MetaKind::kPacket, "wireprobe.PacketSocket") {
+    : SocketWrap<PacketSocket>(info, MetaKind::kPacket, "wireprobe.PacketSocket") {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
     ThrowTypeError(env, "PacketSocket(options): options must be an object");
@@ -92,33 +85,7 @@ Napi::Value PacketSocket::Send(const Napi::CallbackInfo& info) {
   if (!ReadBufferArray(env, info[0], "send(frames): frames", &frames)) return env.Undefined();
   if (!core_.CheckOpen("sendmmsg")) return env.Undefined();
   SendResult r = SendBatch(core_.fd(), frames, nullptr, 0);
-  if (r.err != 0) {
-    Napi::Error e = ErrnoError(env, "sendmmsg", r.err);
-    e.Value().Set("sent", Napi::Number::New(env, static_cast<double>(r.sent)));
-    e.ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(r.sent));
-}
-
-Napi::Value PacketSocket::StartReceive(const Napi::CallbackInfo& info) {
-  core_.StartReceive(info);
-  return info.Env().Undefined();
-}
-
-Napi::Value PacketSocket::StopReceive(const Napi::CallbackInfo& info) {
-  core_.StopReceive();
-  return info.Env().Undefined();
-}
-
-Napi::Value PacketSocket::Ref(const Napi::CallbackInfo& info) {
-  core_.Ref();
-  return info.Env().Undefined();
-}
-
-Napi::Value PacketSocket::Unref(const Napi::CallbackInfo& info) {
-  core_.Unref();
-  return info.Env().Undefined();
+  return SendOutcome(env, r);
 }
 
 Napi::Value PacketSocket::Stats(const Napi::CallbackInfo& info) {
@@ -135,15 +102,6 @@ Napi::Value PacketSocket::Stats(const Napi::CallbackInfo& info) {
   out.Set("packets", Napi::Number::New(env, st.tp_packets));
   out.Set("drops", Napi::Number::New(env, st.tp_drops));
   return out;
-}
-
-Napi::Value PacketSocket::Close(const Napi::CallbackInfo& info) {
-  core_.Close();
-  return info.Env().Undefined();
-}
-
-Napi::Value PacketSocket::GetFd(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), core_.fd());
 }
 
 }  // namespace wp

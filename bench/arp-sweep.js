@@ -10,40 +10,11 @@
 // included). Peak RSS comes from /usr/bin/time when present. Runs alternate between the tools; medians
 // are compared. A second part sweeps silent ranges of growing size to show that memory stays flat.
 "use strict";
-const { spawn } = require("node:child_process");
-const { existsSync } = require("node:fs");
-const path = require("node:path");
+const { BIN, median, numberArg, timed } = require("./lib");
 const { Lab } = require("../dist/lab");
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const PREFIX = opt("prefix", 17);
-const RUNS = opt("runs", 7);
-const BIN = path.join(__dirname, "..", "bin", "wireprobe.js");
-const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
-
-function timed(ns, cmd, cmdArgs) {
-  return new Promise((resolve, reject) => {
-    const argv = ["netns", "exec", ns, ...(TIME ? [TIME, "-f", "%M", cmd] : [cmd]), ...cmdArgs];
-    const started = process.hrtime.bigint();
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const rssKb = TIME ? Number(stderr.trim().split("\n").pop()) : Number.NaN;
-      resolve({ code, ms, stdout, stderr, rssKb });
-    });
-  });
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const PREFIX = numberArg("prefix", 17);
+const RUNS = numberArg("runs", 7);
 
 async function main() {
   if (process.getuid?.() !== 0) throw new Error("run as root: the benchmark builds network namespaces");

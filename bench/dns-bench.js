@@ -16,47 +16,20 @@
 // capture on the client's interface, query to response by server, port and ID, microsecond stamps).
 // Runs alternate between the tools; the medians over the runs are printed, and the ratio of queries/s.
 "use strict";
-const { spawn } = require("node:child_process");
+const { BIN, median, numberArg, percentile, timed } = require("./lib");
 const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const pcap = require("pcap-parser");
 const { Lab } = require("../dist/lab");
 
-const args = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-};
-const NAMES = opt("names", 2500);
-const RUNS = opt("runs", 3);
-const BIN = path.join(__dirname, "..", "bin", "wireprobe.js");
+const NAMES = numberArg("names", 2500);
+const RUNS = numberArg("runs", 3);
 const SERVERS = ["198.51.100.53", "198.51.100.54", "198.51.100.55", "198.51.100.56"];
 const CLIENT = "198.51.100.10";
 
 const nameOf = (i) => `n${String(i).padStart(5, "0")}.bench`;
 const addressOf = (i) => `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
-
-const TIME = fs.existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
-
-/** Runs a tool in the namespace; with /usr/bin/time also its CPU time (user + system, ms). */
-function run(ns, cmd, cmdArgs) {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const argv = ["netns", "exec", ns, ...(TIME ? [TIME, "-f", "cpu %U %S", cmd] : [cmd]), ...cmdArgs];
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const cpu = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
-      const cpuMs = cpu ? (Number(cpu[1]) + Number(cpu[2])) * 1000 : Number.NaN;
-      resolve({ code, ms: Number(process.hrtime.bigint() - started) / 1e6, cpuMs, stdout, stderr });
-    });
-  });
-}
 
 async function startCapture(host, file) {
   const child = host.spawn(
@@ -131,13 +104,6 @@ function wireLatencies(file) {
     parser.on("error", reject);
     parser.on("end", () => resolve(rtts));
   });
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-function percentile(xs, p) {
-  if (xs.length === 0) return Number.NaN;
-  const s = Float64Array.from(xs).sort();
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
 async function main() {
@@ -227,7 +193,7 @@ async function main() {
     for (let r = 0; r < RUNS; r++) {
       for (const [name, tool] of Object.entries(tools)) {
         const stop = await startCapture(client, path.join(dir, "capture.pcap"));
-        const out = await run(client.ns, tool.cmd, tool.args);
+        const out = await timed(client.ns, tool.cmd, tool.args);
         const wire = await stop();
         const parsed = tool.parse(out.stdout);
         if (parsed.correct !== total) {

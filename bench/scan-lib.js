@@ -1,42 +1,11 @@
 // Shared by the scan benchmarks: the lab (prober - router - target, point-to-point veths, the target
-// answering for a whole AnyIP range), timed runs inside a namespace, and the Node peer's native builds.
+// answering for a whole AnyIP range) and the Node peer's native builds; the rest comes from lib.js.
 "use strict";
-const { spawn, execFileSync } = require("node:child_process");
+const { execFileSync } = require("node:child_process");
 const { existsSync } = require("node:fs");
 const path = require("node:path");
 const { Lab } = require("../dist/lab");
-
-const ROOT = path.join(__dirname, "..");
-const BIN = path.join(ROOT, "bin", "wireprobe.js");
-const TIME = existsSync("/usr/bin/time") ? "/usr/bin/time" : null;
-
-/** Runs cmd in the namespace; resolves with exit code, wall ms (spawn to exit), output and peak RSS (KB). */
-function timed(ns, cmd, cmdArgs, { timeoutMs = 900_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const argv = ["netns", "exec", ns, ...(TIME ? [TIME, "-f", "RSS_KB=%M", cmd] : [cmd]), ...cmdArgs];
-    const started = process.hrtime.bigint();
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => {
-      stdout += d;
-      if (stdout.length > 1 << 24) stdout = stdout.slice(-(1 << 20)); // keep the tail of huge outputs
-    });
-    child.stderr.setEncoding("utf8").on("data", (d) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const m = /RSS_KB=(\d+)/.exec(stderr);
-      resolve({ code, ms, stdout, stderr, rssKb: m ? Number(m[1]) : Number.NaN });
-    });
-  });
-}
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const { BIN, ROOT, fmt, median, timed } = require("./lib");
 
 /**
  * prober eth0 (203.0.113.10) <-> (203.0.113.1) router (198.51.100.1) <-> target eth0 (198.51.100.2), each a
@@ -121,7 +90,5 @@ function requireRoot() {
     }
   }
 }
-
-const fmt = (n) => Math.round(n).toLocaleString("en");
 
 module.exports = { BIN, ROOT, timed, median, sweepLab, ensurePeerModules, requireRoot, fmt };

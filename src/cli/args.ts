@@ -89,6 +89,14 @@ function convert(spec: OptionSpec, key: string, raw: string): string | number {
   return n;
 }
 
+/** The namespace option every probing command takes. */
+export const NETNS_OPTION: OptionSpec = {
+  name: "netns",
+  kind: "string",
+  valueName: "NS",
+  help: "run inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
+};
+
 /** Every command takes it; main answers it before the command runs. */
 export const HELP_OPTION: OptionSpec = {
   name: "help",

@@ -2,10 +2,11 @@ import { Pacer } from "../engine/pacer";
 import { ResultQueue } from "../engine/result-queue";
 import { runProbe } from "../engine/run-probe";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { META_STRIDE, native, resolveNetns } from "../native/binding";
+import { META_STRIDE, native } from "../native/binding";
 import type { LinkInfo, NativePacketSocket } from "../native/types";
 import { arpReplyFilter } from "../net/bpf";
 import { findLink, HW_ETHERNET } from "../net/links";
+import { namespacePath } from "../net/namespace";
 import { firstIpv4, type RouteDecision } from "../net/route";
 import { createRouteResolver, type RouteResolver } from "../net/route-resolver";
 import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../packet/address";
@@ -161,11 +162,7 @@ class ArpSweep {
   }
 
   private setup(): void {
-    try {
-      this.netns = resolveNetns(this.options.netns);
-    } catch (err) {
-      throw environmentErrorFrom(err, "network namespace");
-    }
+    this.netns = namespacePath(this.options.netns);
     this.resolver = createRouteResolver(this.netns);
     this.links = this.resolver.links;
     if (this.options.interface !== undefined) {

@@ -8,9 +8,10 @@ import { tcpExchange } from "../dns/tcp-exchange";
 import { ResultQueue } from "../engine/result-queue";
 import { runProbe } from "../engine/run-probe";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { META_STRIDE, native, resolveNetns } from "../native/binding";
+import { META_STRIDE, native } from "../native/binding";
 import type { NativeError, NativeInetSocket } from "../native/types";
 import { findLink, listLinks } from "../net/links";
+import { namespacePath } from "../net/namespace";
 import { ipv4ToInt, isValidIpv4 } from "../packet/address";
 import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../records";
 import type { ProbeRun } from "./arp";
@@ -265,11 +266,7 @@ class DnsRun {
   }
 
   private setup(): void {
-    try {
-      this.netns = resolveNetns(this.options.netns);
-    } catch (err) {
-      throw environmentErrorFrom(err, "network namespace");
-    }
+    this.netns = namespacePath(this.options.netns);
     const device = this.options.interface;
     if (device !== undefined) {
       const link = findLink(listLinks(this.netns), device);

@@ -2,10 +2,11 @@ import { randomFillSync } from "node:crypto";
 import { Pacer } from "../engine/pacer";
 import { ResultQueue } from "../engine/result-queue";
 import { runProbe } from "../engine/run-probe";
-import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { META_STRIDE, native, resolveNetns } from "../native/binding";
+import { EnvironmentError, UsageError } from "../errors";
+import { META_STRIDE, native } from "../native/binding";
 import type { NativeError } from "../native/types";
 import { findLink, listLinks } from "../net/links";
+import { namespacePath } from "../net/namespace";
 import { intToIpv4 } from "../packet/address";
 import { internetChecksum } from "../packet/checksum";
 import * as icmp from "../packet/icmp";
@@ -148,12 +149,7 @@ class PingSweep {
   }
 
   private setup(): void {
-    let netns: string | undefined;
-    try {
-      netns = resolveNetns(this.options.netns);
-    } catch (err) {
-      throw environmentErrorFrom(err, "network namespace");
-    }
+    const netns = namespacePath(this.options.netns);
     const device = this.options.interface;
     if (device !== undefined) {
       const link = findLink(listLinks(netns), device);

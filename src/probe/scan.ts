@@ -1,6 +1,7 @@
 import { randomInt } from "node:crypto";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { native, resolveNetns } from "../native/binding";
+import { native } from "../native/binding";
+import { namespacePath } from "../net/namespace";
 import type { HostRecord, PortRecord, SummaryRecord } from "../records";
 import { ConnectScan } from "../scan/connect-scan";
 import { MAX_PERMUTATION_SIZE } from "../scan/permutation";
@@ -144,7 +145,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         `too many probes: ${set.size} targets x ${ports.length} ports is more than 2^32; split the scan`,
       );
     }
-    const netns = resolveNamespace(options.netns);
+    const netns = namespacePath(options.netns);
     chosen = method === "connect" ? "connect" : rawSocketsAllowed(netns) ? "syn" : "connect";
     if (chosen === "connect") {
       if (method === "syn")
@@ -219,12 +220,4 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     },
     [Symbol.asyncIterator]: () => run(),
   };
-}
-
-function resolveNamespace(netns: string | undefined): string | undefined {
-  try {
-    return resolveNetns(netns);
-  } catch (err) {
-    throw environmentErrorFrom(err, "network namespace");
-  }
 }

@@ -1,7 +1,15 @@
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
 import { ARP_DEFAULTS, arp } from "../../probe/arp";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
+import {
+  formatOptions,
+  getFlag,
+  getNumber,
+  getString,
+  NETNS_OPTION,
+  type OptionSpec,
+  type ParsedArgs,
+} from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { opt } from "../lists";
@@ -14,12 +22,7 @@ const options: OptionSpec[] = [
     valueName: "NAME",
     help: "send from this interface (default: the one the kernel would use for each target)",
   },
-  {
-    name: "netns",
-    kind: "string",
-    valueName: "NS",
-    help: "run inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
-  },
+  NETNS_OPTION,
   {
     name: "timeout",
     kind: "integer",

@@ -3,7 +3,15 @@ import { check, DEFAULT_DNS_NAMES } from "../../check/check";
 import { UsageError } from "../../errors";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
+import {
+  formatOptions,
+  getFlag,
+  getNumber,
+  getString,
+  NETNS_OPTION,
+  type OptionSpec,
+  type ParsedArgs,
+} from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { commaList, opt, readList } from "../lists";
@@ -51,12 +59,7 @@ const options: OptionSpec[] = [
     valueName: "IP[,IP...]",
     help: 'outside addresses to ping, to tell "network up, DNS down" apart',
   },
-  {
-    name: "netns",
-    kind: "string",
-    valueName: "NS",
-    help: "run inside a network namespace: a name from `ip netns` or a path",
-  },
+  NETNS_OPTION,
   { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
   {
     name: "resolv-conf",

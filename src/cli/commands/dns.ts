@@ -2,7 +2,15 @@ import { UsageError } from "../../errors";
 import { formatDnsReport } from "../../output/dns-report";
 import { DNS_DEFAULTS, dns } from "../../probe/dns";
 import type { DnsConsistencyRecord, DnsRecord } from "../../records";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
+import {
+  formatOptions,
+  getFlag,
+  getNumber,
+  getString,
+  NETNS_OPTION,
+  type OptionSpec,
+  type ParsedArgs,
+} from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { opt } from "../lists";
@@ -75,12 +83,7 @@ const options: OptionSpec[] = [
     valueName: "IFACE",
     help: "send out of this interface (SO_BINDTODEVICE)",
   },
-  {
-    name: "netns",
-    kind: "string",
-    valueName: "NS",
-    help: "ask from inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
-  },
+  NETNS_OPTION,
   { name: "json", kind: "flag", help: "one JSON record per line on stdout, then a summary" },
 ];
 

@@ -1,7 +1,15 @@
 import { UsageError } from "../../errors";
 import { formatPingReport } from "../../output/ping-report";
 import { PING_DEFAULTS, ping } from "../../probe/ping";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
+import {
+  formatOptions,
+  getFlag,
+  getNumber,
+  getString,
+  NETNS_OPTION,
+  type OptionSpec,
+  type ParsedArgs,
+} from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { opt } from "../lists";
@@ -47,12 +55,7 @@ const options: OptionSpec[] = [
     valueName: "IFACE",
     help: "send out of this interface (SO_BINDTODEVICE)",
   },
-  {
-    name: "netns",
-    kind: "string",
-    valueName: "NS",
-    help: "run inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
-  },
+  NETNS_OPTION,
   {
     name: "unprivileged",
     kind: "flag",

@@ -13,7 +13,15 @@ import { SCAN_DEFAULTS, type ScanOptions, scan } from "../../probe/scan";
 import type { SummaryRecord } from "../../records";
 import { topPorts } from "../../scan/ports";
 import { splitTargetList } from "../../scan/targets";
-import { formatOptions, getFlag, getNumber, getString, type OptionSpec, type ParsedArgs } from "../args";
+import {
+  formatOptions,
+  getFlag,
+  getNumber,
+  getString,
+  NETNS_OPTION,
+  type OptionSpec,
+  type ParsedArgs,
+} from "../args";
 import type { Command, CommandContext } from "../command";
 
 const options: OptionSpec[] = [
@@ -54,12 +62,7 @@ const options: OptionSpec[] = [
     valueName: "NAME",
     help: "send from this interface (default: per the routing table)",
   },
-  {
-    name: "netns",
-    kind: "string",
-    valueName: "NS",
-    help: "run inside a network namespace: a name from `ip netns` or a path",
-  },
+  NETNS_OPTION,
   {
     name: "rate",
     aliases: ["--max-rate"],

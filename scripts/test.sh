@@ -3,13 +3,15 @@
 #
 #   1. refuses to run without root (exit 3)
 #   2. installs missing Debian packages the tests use (exit 3 naming them when that fails)
-#   3. runs `npm install` when node_modules, the addon or dist/ is missing or older than package.json
-#   4. biome check, type check of src (tsconfig.json) and of src + tests (tsconfig.test.json)
+#   3. runs `npm install` when node_modules, the addon or dist/ is missing or older than package.json;
+#      rebuilds the addon when a native source is newer than it, and always compiles dist/ afresh (the CLI
+#      tests run bin/wireprobe.js, which loads dist/)
+#   4. biome check, type check of src + tests (tsconfig.test.json); src itself is type-checked by the build
 #   5. sweeps stale labs of dead processes, then runs tap over test/**/*.test.ts (see .taprc)
 #   6. fails when this run left a lab namespace behind (and deletes it)
 #   7. exits non-zero when anything failed; the last line is `tests: N passed, N failed`, counting tap's
 #      assertions (from its `# { total: N, pass: N, fail: N }` line) plus this script's own checks (npm install
-#      when it runs, biome, tsc, tsc tests, no leftover namespaces; and the tap run itself when it breaks
+#      when it runs, addon rebuild when it runs, build, biome, tsc tests, no leftover namespaces; and the tap run itself when it breaks
 #      down without reporting failed assertions)
 #
 # It never changes the host namespace: the only namespaces it deletes are lab namespaces
@@ -110,6 +112,13 @@ needs_install() {
 if needs_install; then
   check "npm install" npm install --no-audit --no-fund
 fi
+addon_stale() {
+  [ -n "$(find native binding.gyp -newer build/Release/wireprobe.node -print -quit 2>/dev/null)" ]
+}
+if [ -e build/Release/wireprobe.node ] && addon_stale; then
+  check "addon rebuild" npx node-gyp rebuild
+fi
+check "build" npx tsc -p tsconfig.json
 if [ ! -x node_modules/.bin/tap ]; then
   echo "scripts/test.sh: node_modules/.bin/tap is missing; cannot run the tests" >&2
   checks_failed=$((checks_failed + 1))
@@ -119,7 +128,6 @@ fi
 
 # --- 4. lint, format, types -------------------------------------------------------------------------------
 check "biome" npx biome check .
-check "tsc" npx tsc -p tsconfig.json --noEmit
 check "tsc tests" npx tsc -p tsconfig.test.json --noEmit
 
 # --- lab namespaces ---------------------------------------------------------------------------------------

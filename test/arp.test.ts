@@ -9,6 +9,7 @@ import type { Host, Lab } from "../src/lab";
 import { arp } from "../src/probe/arp";
 import type { ArpRecord, SummaryRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
+import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 import { arpingOracle } from "./helpers/oracles";
 
@@ -289,7 +290,7 @@ t.test("arp in a two-segment lab", async (t) => {
           "--regid=65534",
           "--clear-groups",
           process.execPath,
-          BIN,
+          unprivilegedBin(),
           "arp",
           "--netns",
           ns,

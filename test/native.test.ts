@@ -14,7 +14,8 @@ import {
   resolveNetns,
 } from "../src/native/binding";
 
-const prefix = `wpn-${randomBytes(3).toString("hex")}-`;
+// Named like every lab (wp<name>-<4 hex>-), so the test command's leftover check sees what this file leaves.
+const prefix = `wpnative-${randomBytes(2).toString("hex")}-`;
 const NS_A = `${prefix}a`;
 const NS_B = `${prefix}b`;
 const A = `/run/netns/${NS_A}`;

@@ -11,6 +11,7 @@ import t from "tap";
 import type { Host } from "../src/lab";
 import { type PingOptions, ping } from "../src/probe/ping";
 import type { PingRecord, SummaryRecord } from "../src/records";
+import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
@@ -282,7 +283,7 @@ t.test("ping in a two-segment lab", async (t) => {
         "--regid=65534",
         "--clear-groups",
         process.execPath,
-        BIN,
+        unprivilegedBin(),
         "ping",
         ...args,
       ]);

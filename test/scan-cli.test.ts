@@ -9,6 +9,7 @@ import t from "tap";
 import type { Host } from "../src/lab";
 import { scan } from "../src/probe/scan";
 import type { PortRecord, SummaryRecord } from "../src/records";
+import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
@@ -39,7 +40,7 @@ function run(
         "NODE_OPTIONS",
         ...(options.prefix ?? []),
         process.execPath,
-        BIN,
+        options.prefix ? unprivilegedBin() : BIN,
         "scan",
         ...args,
       ],

@@ -1,0 +1,62 @@
+// Where the tests find the CLI, for root and for an unprivileged user.
+
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+
+const ROOT = join(__dirname, "..", "..");
+
+/** The CLI of this checkout (dist/ is built fresh by `npm test` before the tests run). */
+export const BIN = join(ROOT, "bin", "wireprobe.js");
+
+/** uid and gid the privilege tests run as (nobody / nogroup) */
+export const NOBODY = 65534;
+
+let copied: string | null = null;
+
+/** Can uid 65534 read the checkout's CLI? Not when it is cloned into a 0700 directory such as /root. */
+function nobodyCanRead(file: string): boolean {
+  try {
+    execFileSync(
+      "setpriv",
+      [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", "test", "-r", file],
+      { stdio: "ignore" },
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The CLI for a test that runs it as uid 65534. When the checkout is not readable by other users (cloned as
+ * root into a 0700 home), the runnable part of the package (package.json, bin, dist, the addon and the
+ * runtime dependencies) is copied once per test process into a world-readable temporary directory, removed
+ * when the process exits. Otherwise the checkout's own CLI.
+ */
+export function unprivilegedBin(): string {
+  if (copied) return copied;
+  if (nobodyCanRead(BIN)) {
+    copied = BIN;
+    return copied;
+  }
+  const dir = mkdtempSync(join(tmpdir(), "wireprobe-cli-"));
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  for (const part of ["package.json", "bin", "dist", join("build", "Release", "wireprobe.node")]) {
+    mkdirSync(dirname(join(dir, part)), { recursive: true });
+    cpSync(join(ROOT, part), join(dir, part), { recursive: true });
+  }
+  const deps = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  })
+    .split("\n")
+    .filter((p) => p.startsWith(join(ROOT, "node_modules")));
+  for (const dep of deps) cpSync(dep, join(dir, dep.slice(ROOT.length + 1)), { recursive: true });
+  // mkdtemp makes 0700, and a umask of 077 would hide the copies too.
+  execFileSync("chmod", ["-R", "a+rX", dir]);
+  copied = join(dir, "bin", "wireprobe.js");
+  if (!nobodyCanRead(copied)) throw new Error(`uid ${NOBODY} cannot read the copied CLI in ${dir}`);
+  return copied;
+}

@@ -18,7 +18,7 @@ import {
   ipv4,
   tcp,
   udp,
-} from "../src/packet";
+} from "../../src/packet";
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ""), "hex");
 

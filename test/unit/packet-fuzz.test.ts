@@ -21,7 +21,7 @@ import {
   ipv4,
   tcp,
   udp,
-} from "../src/packet";
+} from "../../src/packet";
 
 const SEED = Number(process.env.WIREPROBE_FUZZ_SEED ?? 0x5eed2024) >>> 0;
 const FRAMES = Number(process.env.WIREPROBE_FUZZ_FRAMES ?? 100_000);

@@ -9,7 +9,7 @@ import type { Host, Lab } from "../src/lab";
 import { arp } from "../src/probe/arp";
 import type { ArpRecord, SummaryRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
-import { unprivilegedBin } from "./helpers/cli";
+import { unprivilegedBin, unprivilegedEnv } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 import { arpingOracle } from "./helpers/oracles";
 
@@ -296,6 +296,7 @@ t.test("arp in a two-segment lab", async (t) => {
           ns,
           "198.51.100.11",
         ],
+        { env: unprivilegedEnv() },
         (err, _stdout, stderr) =>
           resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }),
       );

@@ -60,3 +60,13 @@ export function unprivilegedBin(): string {
   if (!nobodyCanRead(copied)) throw new Error(`uid ${NOBODY} cannot read the copied CLI in ${dir}`);
   return copied;
 }
+
+/**
+ * The environment for a child run as uid 65534: without the test runner's NODE_OPTIONS, whose loaders live in
+ * the checkout (unreadable from a 0700 directory) and would write files as that user.
+ */
+export function unprivilegedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return env;
+}

@@ -9,7 +9,7 @@ import type { Host, Lab } from "../src/lab";
 import { arp } from "../src/probe/arp";
 import type { ArpRecord, SummaryRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
-import { unprivilegedBin, unprivilegedEnv } from "./helpers/cli";
+import { AS_NOBODY, unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 import { arpingOracle } from "./helpers/oracles";
 
@@ -284,19 +284,8 @@ t.test("arp in a two-segment lab", async (t) => {
   t.test("without privilege: a clear message and exit 3", async (t) => {
     const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
       execFile(
-        "setpriv",
-        [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          process.execPath,
-          unprivilegedBin(),
-          "arp",
-          "--netns",
-          ns,
-          "198.51.100.11",
-        ],
-        { env: unprivilegedEnv() },
+        AS_NOBODY[0]!,
+        [...AS_NOBODY.slice(1), process.execPath, unprivilegedBin(), "arp", "--netns", ns, "198.51.100.11"],
         (err, _stdout, stderr) =>
           resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }),
       );

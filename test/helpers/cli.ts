@@ -62,11 +62,16 @@ export function unprivilegedBin(): string {
 }
 
 /**
- * The environment for a child run as uid 65534: without the test runner's NODE_OPTIONS, whose loaders live in
- * the checkout (unreadable from a 0700 directory) and would write files as that user.
+ * The command prefix that runs what follows as uid 65534: `env -u NODE_OPTIONS` first, because the test
+ * runner's process hooks put its NODE_OPTIONS (loaders living in the checkout, unreadable from a 0700 directory)
+ * into every child's environment, whatever the spawn call passed.
  */
-export function unprivilegedEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  return env;
-}
+export const AS_NOBODY: readonly string[] = [
+  "env",
+  "-u",
+  "NODE_OPTIONS",
+  "setpriv",
+  `--reuid=${NOBODY}`,
+  `--regid=${NOBODY}`,
+  "--clear-groups",
+];

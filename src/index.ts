@@ -2,6 +2,7 @@
 
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
 export { check } from "./check/check";
+export type { DnsExpectation, HostGwExpectation, VerdictExpectation } from "./check/verdicts";
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export { EnvironmentError, UsageError } from "./errors";
 export type { LinkAddress, LinkInfo } from "./net/links";

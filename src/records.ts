@@ -178,7 +178,7 @@ export interface SummaryRecord {
   type: "summary";
   command: string;
   targets: number;
-  /** counts per state (e.g. reply / no-reply / not-on-link for arp) */
+  /** counts per state (e.g. reply / no-reply / not-on-link for arp; check: ok / failed / incomplete verdicts) */
   states: Record<string, number>;
   packetsSent: number;
   packetsReceived: number;
@@ -187,7 +187,10 @@ export interface SummaryRecord {
   durationMs: number;
   /** packets sent per second over the run */
   rate: number;
-  /** present and true when the run was cancelled (AbortSignal, Ctrl-C) before it finished */
+  /**
+   * present and true when the run was cancelled (AbortSignal, Ctrl-C) before it finished; for check also
+   * when one of its probes was (see the verdicts' `complete`)
+   */
   aborted?: boolean;
   /** scan: "syn" (raw SYN probes) or "connect" (TCP connect scan, without raw-socket privilege or with -sT) */
   method?: "syn" | "connect";
@@ -224,6 +227,19 @@ export interface VerdictRecord {
   evidence: VerdictEvidence[];
   /** what to do about it, null when ok */
   fix: string | null;
+  /**
+   * false when the verdict rests on part of the work only: the probe behind it was interrupted (its summary
+   * says `aborted`), or some expected node, port or server got no record. An incomplete verdict is never ok
+   * (`ok` is false) and is not a failure either: it is not final.
+   */
+  complete: boolean;
+  /**
+   * what was expected but got no record, empty when complete (or when only the wait was cut short), written as
+   * the evidence subjects are: host-gw a node; nodeport a node when none of its nodePorts was probed, else
+   * `node:port`; dns a server when none of its names was asked, else `server name`, and an `--external`
+   * address that was not pinged
+   */
+  notProbed: string[];
 }
 
 export type WireprobeRecord =

@@ -1,8 +1,9 @@
+import { queryName } from "../dns/names";
 import { UsageError } from "../errors";
 import { intToIpv4 } from "../packet/address";
 import type { ProbeRun } from "../probe/arp";
 import { arp } from "../probe/arp";
-import { dns } from "../probe/dns";
+import { dns, resolveServers } from "../probe/dns";
 import { ping } from "../probe/ping";
 import { scan } from "../probe/scan";
 import type {
@@ -20,7 +21,9 @@ import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
 // scan (nodePorts on every node), dns (every server, every name) and ping (outside addresses) at the same
-// time, then draws the three verdicts from their records.
+// time, then draws the three verdicts from their records. Interrupted (the signal), it still draws them, from
+// what had arrived: each verdict is told what was expected and whether its probe finished, so work that did
+// not happen is reported as not probed, never as a pass or a failure.
 
 export const DEFAULT_DNS_NAMES = ["kubernetes.default.svc.cluster.local"];
 
@@ -59,6 +62,12 @@ export type CheckRecord =
 export interface CheckResult {
   nodes: string[];
   nodePorts: number[];
+  /** the DNS servers that were to be asked (as given, or from resolv.conf) */
+  dnsServers: string[];
+  /** the names asked, as sent */
+  dnsNames: string[];
+  /** true when the run or one of its probes was interrupted (then some verdicts may be incomplete) */
+  aborted: boolean;
   arp: ArpRecord[];
   ports: PortRecord[];
   hosts: HostRecord[];
@@ -74,6 +83,8 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
   /** set once the iteration has finished */
   readonly result: CheckResult | undefined;
 }
+
+type ProbeName = "arp" | "scan" | "dns" | "ping";
 
 async function collect<T>(run: ProbeRun<T>, into: T[], summaries: SummaryRecord[]): Promise<void> {
   for await (const r of run) into.push(r);
@@ -98,6 +109,11 @@ export function check(options: CheckOptions): CheckRun {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+  const externalSet = TargetSet.parse(options.external ?? []);
+  // Each outside address is expected to answer for the dns verdict: a handful, like the nodes, not a sweep.
+  if (externalSet.size > 4096)
+    throw new UsageError(`too many external addresses (${externalSet.size}); check takes at most 4096`);
+  const external = [...externalSet].map(intToIpv4);
   let result: CheckResult | undefined;
   let summary: SummaryRecord | undefined;
 
@@ -106,6 +122,9 @@ export function check(options: CheckOptions): CheckRun {
     const r: CheckResult = {
       nodes,
       nodePorts,
+      dnsServers: [],
+      dnsNames: [...new Set(dnsNames.map((n) => queryName(n, "A")))],
+      aborted: false,
       arp: [],
       ports: [],
       hosts: [],
@@ -119,10 +138,10 @@ export function check(options: CheckOptions): CheckRun {
     const scanned: Array<PortRecord | HostRecord> = [];
     const dnsOut: Array<DnsRecord | DnsConsistencyRecord> = [];
     // Every probe is built before any runs, so bad input fails before a packet is sent.
-    const jobs: Array<() => Promise<void>> = [];
+    const jobs: Array<{ probe: ProbeName; start: () => Promise<void> }> = [];
     if (nodes.length > 0) {
       const a = arp(nodeSet, { ...common, ...timeout, retries: 1 });
-      jobs.push(() => collect(a, r.arp, r.summaries));
+      jobs.push({ probe: "arp", start: () => collect(a, r.arp, r.summaries) });
     }
     if (nodePorts.length > 0) {
       const s = scan(nodeSet, {
@@ -133,49 +152,74 @@ export function check(options: CheckOptions): CheckRun {
         ...(options.rate === undefined ? {} : { rate: options.rate }),
         ...(options.onNotice ? { onNotice: options.onNotice } : {}),
       });
-      jobs.push(() => collect(s, scanned, r.summaries));
+      jobs.push({ probe: "scan", start: () => collect(s, scanned, r.summaries) });
     }
-    const d = dns(dnsNames, {
+    const dnsOptions = {
       ...common,
       ...timeout,
       ...(options.dnsServers && options.dnsServers.length > 0 ? { servers: options.dnsServers } : {}),
       ...(options.resolvConf === undefined ? {} : { resolvConf: options.resolvConf }),
-      ...(options.onNotice ? { onWarning: options.onNotice } : {}),
-    });
-    jobs.push(() => collect(d, dnsOut, r.summaries));
-    if (options.external && options.external.length > 0) {
-      const p = ping(options.external, { ...common, count: 3, intervalMs: 100 });
-      jobs.push(() => collect(p, r.pings, r.summaries));
+    };
+    const d = dns(dnsNames, { ...dnsOptions, ...(options.onNotice ? { onWarning: options.onNotice } : {}) });
+    // The same servers the probe asks (it resolved them the same way just now): the verdict's expectation.
+    r.dnsServers = resolveServers(dnsOptions).servers;
+    jobs.push({ probe: "dns", start: () => collect(d, dnsOut, r.summaries) });
+    if (external.length > 0) {
+      const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
+      jobs.push({ probe: "ping", start: () => collect(p, r.pings, r.summaries) });
     }
-    const runs = jobs.map((job) => job());
-    const settled = await Promise.allSettled(runs);
+    const settled = await Promise.allSettled(jobs.map((job) => job.start()));
+    const interrupted = options.signal?.aborted ?? false;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-    if (failed) throw failed.reason;
+    // A probe that broke while the signal tore it down was interrupted, not wrong: judge what arrived.
+    if (failed && !interrupted) throw failed.reason;
     for (const x of scanned) (x.type === "port" ? r.ports : r.hosts).push(x as never);
     for (const x of dnsOut) (x.type === "dns" ? r.dns : r.consistency).push(x as never);
+
+    // A probe did not finish when its summary says aborted, or when it has none (it threw).
+    const unfinished = new Set<ProbeName>();
+    jobs.forEach((job, i) => {
+      const summary = r.summaries.find((x) => x.command === job.probe);
+      if (settled[i]!.status === "rejected" || !summary || summary.aborted) unfinished.add(job.probe);
+    });
+    r.aborted = interrupted || unfinished.size > 0;
 
     yield* r.arp;
     yield* scanned;
     yield* dnsOut;
     yield* r.pings;
-    if (nodes.length > 0) r.verdicts.push(hostGwVerdict(r.arp));
-    if (nodePorts.length > 0) r.verdicts.push(nodePortVerdict(nodePorts, r.ports, r.hosts, nodes));
-    r.verdicts.push(dnsVerdict(r.dns, r.consistency, r.pings));
+    if (nodes.length > 0) r.verdicts.push(hostGwVerdict(r.arp, { nodes, aborted: unfinished.has("arp") }));
+    if (nodePorts.length > 0)
+      r.verdicts.push(
+        nodePortVerdict(nodePorts, r.ports, r.hosts, nodes, { aborted: unfinished.has("scan") }),
+      );
+    r.verdicts.push(
+      dnsVerdict(r.dns, r.consistency, r.pings, {
+        servers: r.dnsServers,
+        names: r.dnsNames,
+        external,
+        aborted: unfinished.has("dns") || unfinished.has("ping"),
+      }),
+    );
     yield* r.verdicts;
     r.durationMs = performance.now() - started;
     result = r;
-    const aborted = options.signal?.aborted ?? false;
+    const packetsSent = r.summaries.reduce((n, s) => n + s.packetsSent, 0);
     summary = {
       type: "summary",
       command: "check",
       targets: nodes.length,
-      states: { ok: r.verdicts.filter((v) => v.ok).length, failed: r.verdicts.filter((v) => !v.ok).length },
-      packetsSent: r.summaries.reduce((n, s) => n + s.packetsSent, 0),
+      states: {
+        ok: r.verdicts.filter((v) => v.ok).length,
+        failed: r.verdicts.filter((v) => !v.ok && v.complete).length,
+        incomplete: r.verdicts.filter((v) => !v.complete).length,
+      },
+      packetsSent,
       packetsReceived: r.summaries.reduce((n, s) => n + s.packetsReceived, 0),
       packetsDropped: r.summaries.reduce((n, s) => n + s.packetsDropped, 0),
       durationMs: Math.round(r.durationMs * 10) / 10,
-      rate: 0,
-      ...(aborted ? { aborted: true } : {}),
+      rate: r.durationMs > 0 ? Math.round((packetsSent * 1000) / r.durationMs) : 0,
+      ...(r.aborted ? { aborted: true } : {}),
     };
   }
 

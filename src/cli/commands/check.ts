@@ -98,7 +98,12 @@ Probes concurrently and prints three verdicts, each with its evidence and the fi
 Options:
 ${formatOptions(options)}
 
-Exit codes: 0 every verdict ok, 1 some verdict failed, 2 bad usage, 3 missing privilege or environment.`;
+Interrupted (Ctrl-C, SIGTERM), it still prints the report, the records and the JUnit file, from what had
+arrived: a verdict whose work did not finish is INCOMPLETE (never ok; a JUnit <error>) and names what was
+not probed.
+
+Exit codes: 0 every verdict ok, 1 some verdict failed or incomplete, 2 bad usage, 3 missing privilege or
+environment, 130/143 interrupted.`;
 
 export const checkCommand: Command = {
   name: "check",

@@ -107,8 +107,8 @@ export const demoCommand: Command = {
       }
       if (keep && !ctx.signal.aborted) ctx.stderr.write(`\n${handInstructions(cluster)}\n`);
       const expectOk = layout === "healthy";
-      // The demo succeeds when the check finds what the lab was built to show.
-      return result.verdicts.every((v) => v.ok === expectOk) ? 0 : 1;
+      // The demo succeeds when the check finds what the lab was built to show, from complete work only.
+      return result.verdicts.every((v) => v.complete !== false && v.ok === expectOk) ? 0 : 1;
     } finally {
       if (keep && !ctx.signal.aborted) cluster.lab.keep();
       else {

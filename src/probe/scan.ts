@@ -21,7 +21,10 @@ export interface ScanOptions {
   exclude?: string | readonly string[];
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
-  /** send from this interface (default: the one the kernel's route lookup picks for each target) */
+  /**
+   * send only out of this interface (default: the one the kernel's route lookup picks for each target);
+   * targets it has no route for (neither on-link there nor via a gateway on it) are down (no-route)
+   */
   interface?: string;
   /** packets per second, ARP included; 0 = as fast as the interfaces take them (default 10,000) */
   rate?: number;
@@ -179,7 +182,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
             interface: options.interface,
             sourcePort: options.sourcePort ?? randomInt(32768, 61000),
           })
-        : new ConnectScan(context, { ...common, netns });
+        : new ConnectScan(context, { ...common, netns, interface: options.interface });
     let completed = false;
     let settled = false;
     const driving = (set.size === 0 ? Promise.resolve(true) : engine.run()).then(

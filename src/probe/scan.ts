@@ -31,8 +31,9 @@ export interface ScanOptions {
   /** extra attempts for probes without an answer (default 1) */
   retries?: number;
   /**
-   * the longest wait for late answers after the last probe of each pass, ms (default 1000): the wait is twice
-   * the slowest round trip seen so far, at least 100 ms, and ends at once when every probe has its answer
+   * the longest a probe waits for its answer, ms (default 1000). Each target's timeout adapts to its own
+   * round trips as nmap's does (srtt + 4 x rttvar, at least 100 ms); a target that has not answered yet
+   * waits 1 s (or this, if less). A probe is sent again only once its own timeout has run out.
    */
   timeoutMs?: number;
   /** TCP source port of the probes (default: a random one in 32768-60999 per scan) */

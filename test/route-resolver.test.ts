@@ -109,11 +109,15 @@ t.test("pinned to an interface", async (t) => {
     source: "203.0.113.10",
   });
   t.match(pinned.resolve(ipv4ToInt("203.0.113.21")), { kind: "on-link", ifname: "eth1" });
-  // Not on eth1's segment: the kernel would use the default route out of eth0 instead.
-  t.match(pinned.resolve(ipv4ToInt("198.51.100.20")), { kind: "on-link", ifname: "eth0" });
+  // Not reachable through eth1: the kernel would go out of eth0 instead, which a pinned prober must not.
+  t.match(pinned.resolve(ipv4ToInt("198.51.100.20")), {
+    kind: "other-link",
+    ifname: "eth1",
+    route: { kind: "on-link", ifname: "eth0" },
+  });
   t.match(pinned.resolve(ipv4ToInt("198.18.0.1")), {
-    kind: "via-gateway",
-    gateway: "198.51.100.1",
-    ifname: "eth0",
+    kind: "other-link",
+    ifname: "eth1",
+    route: { kind: "via-gateway", gateway: "198.51.100.1", ifname: "eth0" },
   });
 });

@@ -1,6 +1,6 @@
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
-import type { LinkInfo, NativeNetlink } from "../native/types";
+import type { LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
 import { intToIpv4, ipv4ToInt } from "../packet/address";
 import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route";
 
@@ -116,6 +116,8 @@ class CachingResolver implements RouteResolver {
       ? lookupViaOn(this.nl, text, this.link, this.nameOf)
       : lookupOn(this.nl, text, this.nameOf);
     if (decision.kind === "on-link" || decision.kind === "via-gateway") this.remember(text, decision);
+    else if (decision.kind === "other-link" && decision.route.kind !== "local")
+      this.rememberOtherLink(text, decision);
     return decision;
   }
 
@@ -135,7 +137,20 @@ class CachingResolver implements RouteResolver {
   private remember(destination: string, decision: RouteDecision): void {
     // Pinned to a link, only answers that came from that link's own table entry hold for a whole prefix.
     if (this.link && "ifindex" in decision && decision.ifindex !== this.link.index) return;
-    const matched = matchedRoute(this.nl, destination, this.link?.index);
+    this.rememberFor(matchedRoute(this.nl, destination, this.link?.index), decision);
+  }
+
+  /**
+   * The pinned link has no route for this destination: neither has it for any other address of the kernel's
+   * unpinned table entry outside its holes (a route through the link would either cover that whole entry, so
+   * cover this destination too, or be a more specific prefix inside it, which is a hole).
+   */
+  private rememberOtherLink(destination: string, decision: RouteDecision): void {
+    if (matchedRoute(this.nl, destination, this.link!.index) !== null) return;
+    this.rememberFor(matchedRoute(this.nl, destination), decision);
+  }
+
+  private rememberFor(matched: RouteInfo | null, decision: RouteDecision): void {
     if (!matched || matched.dstLength === 32) return;
     if (this.multipath.has(`${matched.table}/${matched.dst}/${matched.dstLength}`)) return;
     const span = prefixSpan(matched.dst, matched.dstLength);

@@ -14,7 +14,16 @@ export type RouteDecision =
   /** broadcast, multicast, blackhole, prohibit, unreachable route types */
   | { kind: "special"; routeType: string; ifname: string; ifindex: number }
   /** no route at all (ENETUNREACH / EHOSTUNREACH) */
-  | { kind: "unreachable"; code: string };
+  | { kind: "unreachable"; code: string }
+  /**
+   * Only from a lookup pinned to an interface (lookupViaOn): that interface has no route for the destination,
+   * the kernel reaches it through another one. `ifname`/`ifindex` name the pinned interface, `route` is the
+   * kernel's choice without the pin (on-link, via a gateway, or one of this host's own addresses).
+   */
+  | { kind: "other-link"; ifname: string; ifindex: number; route: UnpinnedRoute };
+
+/** What the kernel would do without the pin, for a destination the pinned interface has no route for. */
+export type UnpinnedRoute = Extract<RouteDecision, { kind: "on-link" | "via-gateway" | "local" | "special" }>;
 
 /** Where the lookups go: a netlink handle kept open in the namespace. */
 export type RouteSource = Pick<NativeNetlink, "routeGet">;
@@ -63,11 +72,20 @@ export function matchedRoute(nl: RouteSource, destination: string, oif?: number)
   }
 }
 
+/** ARPHRD_LOOPBACK */
+const HW_LOOPBACK = 772;
+
+export function isLoopback(link: LinkInfo): boolean {
+  return link.hwType === HW_LOOPBACK;
+}
+
 /**
- * How the destination relates to one given interface. The kernel answers a lookup pinned to an interface
- * (RTA_OIF) even when no route matches, by assuming the destination is on-link; asking for the matched
- * table entry (RTM_F_FIB_MATCH) tells a real connected route apart from that assumption. Where the link has
- * no route for it, the answer is the kernel's unpinned choice (which names the gateway it would use).
+ * How the destination relates to one given interface, as a prober pinned to it (-i) must see it. The kernel
+ * answers a lookup pinned to an interface (RTA_OIF) even when no route matches, by assuming the destination
+ * is on-link there; asking for the matched table entry (RTM_F_FIB_MATCH) tells a real route through the link
+ * apart from that assumption. Where the link has no route for it, the answer is "other-link" with the
+ * kernel's unpinned choice, except for what holds whatever the interface: no route at all, a blackhole,
+ * prohibit or unreachable route, multicast, and (pinned to the loopback) this host's own addresses.
  */
 export function lookupViaOn(
   nl: RouteSource,
@@ -76,10 +94,8 @@ export function lookupViaOn(
   nameOf: NameOf,
 ): RouteDecision {
   const matched = matchedRoute(nl, destination, link.index);
-  if (!matched) return lookupOn(nl, destination, nameOf);
-  const d = fromRoute(matched, nameOf);
-  if (d.kind === "on-link" && d.ifindex !== link.index) return lookupOn(nl, destination, nameOf);
-  if (d.kind === "on-link" || d.kind === "via-gateway") {
+  const d = matched ? fromRoute(matched, nameOf) : null;
+  if (d && (d.kind === "on-link" || d.kind === "via-gateway") && d.ifindex === link.index) {
     // The matched entry carries the route's own preferred source only; ask for the one the kernel picks.
     let source: string | null = null;
     try {
@@ -89,7 +105,26 @@ export function lookupViaOn(
     }
     return { ...d, ifname: link.name, source: source ?? firstIpv4(link) };
   }
-  return d;
+  if (d && (d.kind === "local" || d.kind === "special")) return d;
+  return otherLink(lookupOn(nl, destination, nameOf), link);
+}
+
+/** The pinned answer for a destination the link has no route for, from the kernel's unpinned decision. */
+function otherLink(d: RouteDecision, link: LinkInfo): RouteDecision {
+  switch (d.kind) {
+    case "unreachable":
+    case "other-link":
+      return d;
+    case "special":
+      // A broadcast address belongs to its own link's subnet; the other special routes bind every link.
+      if (d.routeType !== "broadcast") return d;
+      break;
+    case "local":
+      // The kernel delivers its own addresses over the loopback, so the loopback reaches every one of them.
+      if (isLoopback(link)) return d;
+      break;
+  }
+  return { kind: "other-link", ifname: link.name, ifindex: link.index, route: d };
 }
 
 function withHandle<T>(netns: string | undefined, fn: (nl: NativeNetlink) => T): T {

@@ -11,8 +11,10 @@ function ipKey(ip: string): number {
 function note(r: ArpRecord): string {
   if (r.conflict) return `ADDRESS CONFLICT: ${r.macs.length} MACs answer (${r.macs.join(", ")})`;
   if (r.state === "not-on-link") {
-    return r.gateway
-      ? `routed via ${r.gateway}: not on this segment`
+    if (r.gateway) return `routed via ${r.gateway}: not on this segment`;
+    // With -i the record names the pinned interface: the target may well be on another one's segment.
+    return r.interface
+      ? `no route through ${r.interface}: not on its segment`
       : "no route: not on any connected segment";
   }
   if (r.state === "local") return "this host's own address";

@@ -279,6 +279,20 @@ class ArpSweep {
       case "unreachable":
         this.emit(i, { state: "not-on-link", interface: link?.name ?? null });
         return;
+      case "other-link": {
+        // Pinned to an interface without a route for it: ARPing there would ask a segment it is not on.
+        const route = decision.route;
+        if (route.kind === "local") {
+          this.emit(i, { state: "local", interface: route.ifname });
+          return;
+        }
+        this.emit(i, {
+          state: "not-on-link",
+          interface: decision.ifname,
+          gateway: route.kind === "via-gateway" ? route.gateway : null,
+        });
+        return;
+      }
     }
   }
 

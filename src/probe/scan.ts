@@ -21,15 +21,19 @@ export interface ScanOptions {
   exclude?: string | readonly string[];
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
-  /** send from this interface (default: the one the kernel's route lookup picks for each target) */
+  /**
+   * send only out of this interface (default: the one the kernel's route lookup picks for each target);
+   * targets it has no route for (neither on-link there nor via a gateway on it) are down (no-route)
+   */
   interface?: string;
   /** packets per second, ARP included; 0 = as fast as the interfaces take them (default 10,000) */
   rate?: number;
   /** extra attempts for probes without an answer (default 1) */
   retries?: number;
   /**
-   * the longest wait for late answers after the last probe of each pass, ms (default 1000): the wait is twice
-   * the slowest round trip seen so far, at least 100 ms, and ends at once when every probe has its answer
+   * the longest a probe waits for its answer, ms (default 1000). Each target's timeout adapts to its own
+   * round trips as nmap's does (srtt + 4 x rttvar, at least 100 ms); a target that has not answered yet
+   * waits 1 s (or this, if less). A probe is sent again only once its own timeout has run out.
    */
   timeoutMs?: number;
   /** TCP source port of the probes (default: a random one in 32768-60999 per scan) */
@@ -179,7 +183,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
             interface: options.interface,
             sourcePort: options.sourcePort ?? randomInt(32768, 61000),
           })
-        : new ConnectScan(context, { ...common, netns });
+        : new ConnectScan(context, { ...common, netns, interface: options.interface });
     let completed = false;
     let settled = false;
     const driving = (set.size === 0 ? Promise.resolve(true) : engine.run()).then(

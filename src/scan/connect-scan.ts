@@ -1,7 +1,11 @@
 import { closeSync } from "node:fs";
 import { Socket } from "node:net";
 import { Pacer } from "../engine/pacer";
+import { EnvironmentError } from "../errors";
 import { native } from "../native/binding";
+import type { LinkInfo } from "../native/types";
+import { findLink } from "../net/links";
+import { createRouteResolver } from "../net/route-resolver";
 import { intToIpv4 } from "../packet/address";
 import {
   CLOSED_CONN_REFUSED,
@@ -23,6 +27,8 @@ import type { ScanContext } from "./scan-context";
 export interface ConnectScanOptions {
   /** namespace file path (resolved), undefined for the process's own */
   netns: string | undefined;
+  /** send only out of this interface (SO_BINDTODEVICE); targets it has no route for are down */
+  interface?: string | undefined;
   rate: number;
   retries: number;
   timeoutMs: number;
@@ -79,7 +85,8 @@ export class ConnectScan {
     const perm = new Permutation(this.size);
     // probes still to try in the next pass: set after a timeout, cleared by an answer
     this.pending = new Uint8Array(Math.ceil(this.size / 8)).fill(0xff);
-    ctx.progress.probesTotal = this.size;
+    const downCount = options.interface === undefined ? 0 : this.reportOffInterface(options.interface);
+    ctx.progress.probesTotal = this.size - downCount * this.p;
     ctx.progress.phase = "scanning";
     const pacer = new Pacer(options.rate);
     try {
@@ -113,6 +120,36 @@ export class ConnectScan {
     }
   }
 
+  /**
+   * Pinned to an interface: targets it has no route for are down (no-route), as in the SYN scan, and their
+   * probes are settled before the first pass. Returns how many targets that is.
+   */
+  private reportOffInterface(name: string): number {
+    const { ctx } = this;
+    const plain = createRouteResolver(this.options.netns);
+    let link: LinkInfo;
+    try {
+      link = findLink(plain.links, name);
+    } finally {
+      plain.close();
+    }
+    if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
+    const resolver = createRouteResolver(this.options.netns, { link });
+    let down = 0;
+    try {
+      for (let t = 0; t < ctx.targets.size; t++) {
+        const ip = ctx.targets.at(t);
+        if (resolver.resolve(ip).kind !== "other-link") continue;
+        for (let pi = 0; pi < this.p; pi++) this.settle(t * this.p + pi);
+        ctx.host(intToIpv4(ip), "no-route", ctx.names.get(ip));
+        down++;
+      }
+    } finally {
+      resolver.close();
+    }
+    return down;
+  }
+
   private isPending(k: number): boolean {
     return (this.pending[Math.floor(k / 8)]! & (1 << (k % 8))) !== 0;
   }
@@ -139,9 +176,15 @@ export class ConnectScan {
     const ip = ctx.targets.at(t);
     const port = ctx.ports[k - t * this.p]!;
     let socket: Socket;
-    if (this.options.netns === undefined) socket = new Socket();
+    const { netns, interface: device } = this.options;
+    if (netns === undefined && device === undefined) socket = new Socket();
     else {
-      const fd = native.openSocketFd({ type: "stream", protocol: 6, netns: this.options.netns });
+      const fd = native.openSocketFd({
+        type: "stream",
+        protocol: 6,
+        ...(netns === undefined ? {} : { netns }),
+        ...(device === undefined ? {} : { device }),
+      });
       try {
         socket = new Socket({ fd, readable: true, writable: true });
       } catch (err) {

@@ -114,7 +114,8 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
       for (let t = 0; t < size; t++) {
         const ip = targets.at(t);
         const d = resolve(ip);
-        if (d.kind === "unreachable") {
+        // Pinned to an interface (-i) without a route for the target: nothing may leave by another one.
+        if (d.kind === "unreachable" || d.kind === "other-link") {
           down[t] = DOWN_CODE["no-route"]!;
           continue;
         }

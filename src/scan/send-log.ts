@@ -57,7 +57,7 @@ export class SendLog {
   private current = new Checkpoints();
   private previous = new Checkpoints();
   /** the first position the current pass has not reached yet */
-  private reached = 0;
+  private frontier = 0;
 
   /** A new pass starts at position 0; the finished one stays available for late answers. */
   newPass(): void {
@@ -65,7 +65,7 @@ export class SendLog {
     this.previous = this.current;
     this.current = old;
     this.current.clear();
-    this.reached = 0;
+    this.frontier = 0;
   }
 
   /**
@@ -73,7 +73,7 @@ export class SendLog {
    * for finished().
    */
   record(from: number, to: number, time: number): { pass: Checkpoints; index: number } {
-    this.reached = to;
+    this.frontier = to;
     return { pass: this.current, index: this.current.add(from, to, time) };
   }
 
@@ -83,11 +83,16 @@ export class SendLog {
       batch.pass.end[batch.index] = time;
   }
 
+  /** Whether the current pass has sent the probe at `position` (if it is one the pass sends). */
+  reached(position: number): boolean {
+    return position < this.frontier;
+  }
+
   /**
    * When the probe at `position` last went out: in this pass if the pass has reached it (an unanswered probe
    * is sent again in every pass), else in the previous one. NaN when unknown.
    */
   sentAt(position: number): number {
-    return position < this.reached ? this.current.timeOf(position) : this.previous.timeOf(position);
+    return position < this.frontier ? this.current.timeOf(position) : this.previous.timeOf(position);
   }
 }

@@ -10,13 +10,15 @@ import { Permutation } from "./permutation";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "./route-plan";
 import type { ScanContext } from "./scan-context";
 import { SendLog } from "./send-log";
+import { TargetTimeouts } from "./timeouts";
 
 // The SYN scan: every target x port pair gets a SYN in a random order (Permutation), sent in batches as
 // Ethernet frames to the next hop's MAC (or as raw IPv4 packets where there is no Ethernet), with the
 // validation cookie in the sequence number. Answers are matched statelessly (cookie + one bit per probe
 // saying it was answered), so memory is a bit per probe plus a few typed arrays per target; no per-probe
-// objects. Unanswered probes are sent again in later passes; after the last pass and a bounded wait, the
-// rest are filtered (no-response).
+// objects. After each pass the scan waits until every unanswered probe's own timeout (its target's, adapting
+// to that target's round trips: TargetTimeouts) has run out; those probes are sent again in the next pass,
+// and after the last one the rest are filtered (no-response).
 
 export interface SynScanOptions {
   netns: string | undefined;
@@ -47,9 +49,6 @@ interface Outbox {
   count: number;
 }
 
-/** The shortest wait for late answers after a pass (nmap's default min-rtt-timeout). */
-const MIN_WAIT_MS = 100;
-
 /** Batches being sent on worker threads at once: two keep both CPUs of a small machine busy. */
 const IN_FLIGHT = 2;
 
@@ -65,9 +64,14 @@ export class SynScan {
   private perm!: Permutation;
   private answered!: Uint8Array;
   private outstanding = 0;
-  private lastSendMs = 0;
-  /** the slowest round trip seen, -1 before the first answer */
-  private maxRttMs = -1;
+  private pass = 0;
+  private timeouts!: TargetTimeouts;
+  /** per target: probes without an answer (0 for targets that get none) */
+  private unanswered!: Uint32Array;
+  /** per target: when its latest probe went out (ms, CLOCK_MONOTONIC) */
+  private lastSent!: Float64Array;
+  /** the target of each probe in the batch being built */
+  private readonly batchTargets = new Int32Array(CHUNK);
   private readonly inFlight = new Set<Promise<void>>();
   private failure: Error | null = null;
   private readonly probe: SynPacketOptions = { srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0 };
@@ -104,16 +108,22 @@ export class SynScan {
       this.perm = new Permutation(this.size);
       this.answered = new Uint8Array(Math.ceil(this.size / 8));
       this.outstanding = this.plan.live * this.p;
+      const targets = ctx.targets.size;
+      this.timeouts = new TargetTimeouts(targets, options.timeoutMs);
+      this.lastSent = new Float64Array(targets);
+      this.unanswered = new Uint32Array(targets);
+      for (let t = 0; t < targets; t++) if (this.plan.channelOf[t] !== 0) this.unanswered[t] = this.p;
       ctx.progress.probesTotal = this.outstanding;
       ctx.progress.phase = "scanning";
       const pacer = new Pacer(options.rate);
       for (let pass = 0; pass <= options.retries && this.outstanding > 0; pass++) {
         if (pass > 0) this.sendLog.newPass();
+        this.pass = pass;
         ctx.progress.phase = "scanning";
         await this.sendPass(pass, pacer);
         if (aborted()) return false;
         ctx.progress.phase = "waiting";
-        await this.waitForAnswers(this.lastSendMs + this.lateAnswerWaitMs());
+        await this.waitForAnswers();
         if (aborted()) return false;
       }
       ctx.progress.phase = "done";
@@ -222,11 +232,15 @@ export class SynScan {
         channel = c;
         position++;
         this.build(this.outboxes[c - 1]!, t, k - t * p);
+        this.batchTargets[built] = t;
         built++;
       }
       if (built === 0) continue;
       const batch = this.sendLog.record(from, position, native.monotonicMs());
       await this.flush(batch);
+      // Handed to the kernel (a worker thread may still be writing the last frames, for a millisecond or so).
+      const sentMs = native.monotonicMs();
+      for (let i = 0; i < built; i++) this.lastSent[this.batchTargets[i]!] = sentMs;
       pacer.take(built);
       ctx.packetsSent += built;
       if (pass === 0) ctx.progress.probesSent += built;
@@ -276,7 +290,6 @@ export class SynScan {
           ({ sent, doneMs }) => {
             this.inFlight.delete(sending);
             this.sendLog.finished(batch, doneMs);
-            this.lastSendMs = Math.max(this.lastSendMs, doneMs);
             if (sent < count)
               this.failure ??= new Error(
                 `sending on ${io.channel.link.name}: the interface queue stays full`,
@@ -310,9 +323,7 @@ export class SynScan {
           await sleep(1);
         }
       }
-      const now = native.monotonicMs();
-      this.sendLog.finished(batch, now);
-      this.lastSendMs = Math.max(this.lastSendMs, now);
+      this.sendLog.finished(batch, native.monotonicMs());
     }
     if (this.failure) throw this.failure;
   }
@@ -324,22 +335,37 @@ export class SynScan {
   }
 
   /**
-   * How long to wait for late answers after a pass: twice the slowest round trip seen so far plus a margin,
-   * at least MIN_WAIT_MS, at most the timeout (all of it while nothing has answered yet). Like nmap's
-   * RTT-based timeout, but on the slowest host rather than an average, so a distant host in a mixed sweep
-   * still gets its time.
+   * When the last unanswered probe's own timeout runs out: the latest of each such target's last send plus
+   * its timeout. (A target's earlier probes in the pass went out before its last one, so they are covered.)
    */
-  private lateAnswerWaitMs(): number {
-    const limit = this.options.timeoutMs;
-    if (this.maxRttMs < 0) return limit;
-    return Math.min(limit, Math.max(MIN_WAIT_MS, 2 * this.maxRttMs + 20));
+  private lateAnswerDeadline(): number {
+    const { unanswered, lastSent, timeouts } = this;
+    let deadline = 0;
+    for (let t = 0; t < unanswered.length; t++) {
+      if (unanswered[t] === 0) continue;
+      const d = lastSent[t]! + timeouts.timeoutOf(t);
+      if (d > deadline) deadline = d;
+    }
+    return deadline;
   }
 
-  private async waitForAnswers(deadline: number): Promise<void> {
+  /**
+   * Waits until every probe has its answer or its own timeout has run out. Timeouts adapt as answers come
+   * (a target's first answer usually shortens its wait from the initial second), so the deadline is worked
+   * out again whenever answers arrived.
+   */
+  private async waitForAnswers(): Promise<void> {
     const signal = this.options.signal;
+    let counted = -1;
+    let deadline = 0;
     for (;;) {
+      if (signal?.aborted || this.outstanding === 0) return;
+      if (this.outstanding !== counted) {
+        counted = this.outstanding;
+        deadline = this.lateAnswerDeadline();
+      }
       const now = native.monotonicMs();
-      if (signal?.aborted || this.outstanding === 0 || now >= deadline) return;
+      if (now >= deadline) return;
       await sleep(Math.max(1, Math.min(20, deadline - now)));
     }
   }
@@ -373,11 +399,15 @@ export class SynScan {
       }
       this.answered[Math.floor(k / 8)]! |= 1 << (k % 8);
       this.outstanding--;
+      this.unanswered[t]!--;
       ctx.packetsReceived++;
       ctx.progress.answered++;
-      const sentAt = this.sendLog.sentAt(this.perm.positionOf(k));
+      const position = this.perm.positionOf(k);
+      const sentAt = this.sendLog.sentAt(position);
       const rtt = Number.isNaN(sentAt) ? null : Math.max(0, meta[base + 2]! - sentAt);
-      if (rtt !== null && rtt > this.maxRttMs) this.maxRttMs = rtt;
+      // Only a probe sent once tells its round trip (Karn): a retransmitted one may be answering the first.
+      const sentOnce = this.sendLog.reached(position) ? this.pass === 0 : this.pass === 1;
+      if (rtt !== null && sentOnce) this.timeouts.sample(t, rtt);
       ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
     }
   }

@@ -87,7 +87,7 @@ const options: OptionSpec[] = [
     min: 1,
     max: 3_600_000,
     valueName: "MS",
-    help: `longest wait for late answers after each pass: 2x the slowest round trip seen, at least 100 (default ${SCAN_DEFAULTS.timeoutMs})`,
+    help: `longest wait for each probe's answer; per target it adapts to the round trips like nmap's (default ${SCAN_DEFAULTS.timeoutMs})`,
   },
   {
     name: "source-port",

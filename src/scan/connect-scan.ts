@@ -1,6 +1,7 @@
 import { closeSync } from "node:fs";
 import { Socket } from "node:net";
 import { Pacer } from "../engine/pacer";
+import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import { intToIpv4 } from "../packet/address";
 import {
@@ -141,7 +142,13 @@ export class ConnectScan {
     let socket: Socket;
     if (this.options.netns === undefined) socket = new Socket();
     else {
-      const fd = native.openSocketFd({ type: "stream", protocol: 6, netns: this.options.netns });
+      let fd: number;
+      try {
+        fd = native.openSocketFd({ type: "stream", protocol: 6, netns: this.options.netns });
+      } catch (err) {
+        // Entering the namespace was refused (or it is gone): the environment, not a bug.
+        throw environmentErrorFrom(err, "opening a TCP socket");
+      }
       try {
         socket = new Socket({ fd, readable: true, writable: true });
       } catch (err) {

@@ -20,7 +20,12 @@ export class EnvironmentError extends Error {
 
 /** Maps an errno-carrying error from the addon to the message a user can act on. */
 export function environmentErrorFrom(err: unknown, what: string): EnvironmentError {
-  const e = err as { code?: string; message?: string };
+  const e = err as { code?: string; message?: string; syscall?: string; path?: string };
+  if ((e.code === "EPERM" || e.code === "EACCES") && e.syscall === "setns") {
+    // Entering another network namespace takes CAP_SYS_ADMIN, whatever the probe would do inside it.
+    const ns = e.path === undefined ? "another network namespace" : `the network namespace ${e.path}`;
+    return new EnvironmentError(`entering ${ns} needs root (CAP_SYS_ADMIN) (${e.code})`, e.code);
+  }
   if (e.code === "EPERM" || e.code === "EACCES") {
     return new EnvironmentError(`${what}: needs root or CAP_NET_RAW (${e.code})`, e.code);
   }

@@ -44,7 +44,8 @@ export interface DnsRecord {
   /**
    * ok: a DNS answer came back (see `rcode`).
    * refused: nothing listens there (ICMP port unreachable over UDP, connection refused over TCP).
-   * unreachable: ICMP host/net unreachable or administratively prohibited (see `reason`, `from`), or no route.
+   * unreachable: ICMP host/net unreachable or administratively prohibited (see `reason`, `from`), or this
+   * host's routes refuse the server (no route, a blackhole / prohibit / unreachable route, a broadcast address).
    * timeout: nothing came back in time, after every retry.
    * error: only malformed or mismatched answers came back (see `error`).
    */
@@ -68,8 +69,9 @@ export interface DnsRecord {
   attempts: number;
   /**
    * refused/unreachable: what said so: an ICMP code name (port-unreach, host-unreach, net-unreach,
-   * admin-prohibited, ...), ttl-exceeded, "no-route" (the kernel has no route) or "connection-refused"
-   * (TCP reset); null otherwise
+   * admin-prohibited, ...), ttl-exceeded, "connection-refused" (TCP reset), or, with `from` null, this host's
+   * route: "no-route" (none), "blackhole", "prohibit", "unreachable" (the route's or rule's type) or
+   * "broadcast" (a broadcast address); null otherwise
    */
   reason: string | null;
   /** the address that sent the ICMP error (a router, or this host for a failed neighbour lookup), else null */
@@ -108,8 +110,9 @@ export interface PingRecord {
   target: string;
   /**
    * reply: at least one echo reply came back.
-   * unreachable: no reply, and an ICMP error (host/net unreachable, prohibited, TTL exceeded) or the kernel
-   * (no route) said why; see `reason` and `from`.
+   * unreachable: no reply, and an ICMP error (host/net unreachable, prohibited, TTL exceeded) or this host's
+   * routes (no route, a blackhole / prohibit / unreachable route, a broadcast address) said why; see `reason`
+   * and `from`.
    * no-reply: nothing came back.
    */
   state: "reply" | "no-reply" | "unreachable";
@@ -123,7 +126,11 @@ export interface PingRecord {
   errors: number;
   /** replies that arrived more than once for the same request */
   duplicates: number;
-  /** unreachable: the ICMP code name (host-unreach, net-unreach, admin-prohibited, ...), ttl-exceeded, or no-route */
+  /**
+   * unreachable: the ICMP code name (host-unreach, net-unreach, admin-prohibited, ...) or ttl-exceeded; or,
+   * with `from` null, what this host's route said: no-route, blackhole, prohibit, unreachable (the route's or
+   * rule's type: nothing was sent) or broadcast (the kernel pings a broadcast address only with iputils' -b)
+   */
   reason: string | null;
   /** unreachable: the address that sent the ICMP error (the router, or this host for a failed ARP), else null */
   from: string | null;
@@ -167,8 +174,8 @@ export interface HostRecord {
   state: "down";
   /**
    * no-arp-reply: its next hop (the target itself on-link, else the gateway) did not answer ARP.
-   * no-route: the kernel has no route to it. blackhole / prohibit / broadcast / multicast: the route to it is
-   * of that type, so no probe can reach it. unresolved: the hostname did not resolve to an IPv4 address.
+   * no-route: the kernel has no route to it. blackhole / prohibit / unreachable / broadcast / multicast: the
+   * route (or policy rule) to it is of that type, so no probe can reach it. unresolved: the hostname did not resolve to an IPv4 address.
    */
   reason: string;
 }

@@ -9,7 +9,7 @@ import type { Host, Lab } from "../src/lab";
 import { arp } from "../src/probe/arp";
 import type { ArpRecord, SummaryRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
-import { AS_NOBODY, unprivilegedBin } from "./helpers/cli";
+import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 import { arpingOracle } from "./helpers/oracles";
 
@@ -282,16 +282,31 @@ t.test("arp in a two-segment lab", async (t) => {
   });
 
   t.test("without privilege: a clear message and exit 3", async (t) => {
-    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(
-        AS_NOBODY[0]!,
-        [...AS_NOBODY.slice(1), process.execPath, unprivilegedBin(), "arp", "--netns", ns, "198.51.100.11"],
-        (err, _stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }),
-      );
-    });
-    t.equal(r.code, 3);
-    t.match(r.stderr, /needs root or CAP_NET_RAW/);
+    const nobody = (prefix: string[], args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(
+          prefix[0]!,
+          [
+            ...prefix.slice(1),
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            process.execPath,
+            unprivilegedBin(),
+            "arp",
+            ...args,
+          ],
+          (err, _stdout, stderr) =>
+            resolve({ code: err ? Number((err as { code?: number }).code) : 0, stderr }),
+        );
+      });
+    const outside = await nobody(["env", "-u", "NODE_OPTIONS"], ["--netns", ns, "198.51.100.11"]);
+    t.equal(outside.code, 3);
+    t.match(outside.stderr, /entering the network namespace .* needs root \(CAP_SYS_ADMIN\)/);
+    const inside = await nobody(["env", "-u", "NODE_OPTIONS", "ip", "netns", "exec", ns], ["198.51.100.11"]);
+    t.equal(inside.code, 3);
+    t.match(inside.stderr, /needs root or CAP_NET_RAW/);
   });
 
   t.test("library --help and --version", async (t) => {

@@ -1,7 +1,8 @@
 import { UsageError } from "../errors";
 
 // A small, strict option parser: unknown options and missing values are usage errors (exit 2), never
-// guessed at. It stays dependency-free so the CLI starts fast.
+// guessed at. Values come as "--name VALUE", "--name=VALUE", "-x VALUE" or glued to a one-letter option,
+// "-xVALUE", as getopt (and so ping, dig and nmap) reads them. It stays dependency-free so the CLI starts fast.
 
 export interface OptionSpec {
   /** long name without dashes, e.g. "timeout" */
@@ -32,6 +33,10 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
     byName.set(`--${s.name}`, s);
     for (const a of s.aliases ?? []) byName.set(a, s);
   }
+  const ambiguous = new Set<string>();
+  for (const spelling of byName.keys()) {
+    if (!spelling.startsWith("--") && spelling.length > 2) ambiguous.add(spelling.slice(0, 2));
+  }
   const options = new Map<string, ParsedValue>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -45,8 +50,19 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
       continue;
     }
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
-    const key = eq > 0 ? arg.slice(0, eq) : arg;
-    const spec = byName.get(key);
+    let key = eq > 0 ? arg.slice(0, eq) : arg;
+    let spec = byName.get(key);
+    let glued: string | undefined;
+    if (!spec && !arg.startsWith("--") && arg.length > 2) {
+      // A value glued to a one-letter option, as getopt reads it: "-c1" is "-c 1", "-p22,80" is "-p 22,80".
+      // Not where longer single-dash options share the letter (scan's -i and -iL): "-iR" is no interface.
+      const short = byName.get(arg.slice(0, 2));
+      if (short && short.kind !== "flag" && !ambiguous.has(arg.slice(0, 2))) {
+        key = arg.slice(0, 2);
+        spec = short;
+        glued = arg.slice(2);
+      }
+    }
     if (!spec) throw new UsageError(`unknown option ${key} (see --help)`);
     let raw: string | undefined;
     if (spec.kind === "flag") {
@@ -54,7 +70,8 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[])
       options.set(spec.name, true);
       continue;
     }
-    if (eq > 0) raw = arg.slice(eq + 1);
+    if (glued !== undefined) raw = glued;
+    else if (eq > 0) raw = arg.slice(eq + 1);
     else {
       raw = argv[++i];
       if (raw === undefined) throw new UsageError(`option ${key} needs a value`);

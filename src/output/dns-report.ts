@@ -6,6 +6,9 @@ function ipKey(ip: string): number {
   return ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
 }
 
+/** Reasons that are not ICMP errors but this host's route to the server refusing it (its type). */
+const ROUTE_TYPES = new Set(["blackhole", "prohibit", "unreachable", "broadcast"]);
+
 /** What a record says, in the words an operator reads. */
 export function describeDns(r: DnsRecord): string {
   switch (r.status) {
@@ -19,6 +22,9 @@ export function describeDns(r: DnsRecord): string {
         : `nothing listens (ICMP ${r.reason}${r.from ? ` from ${r.from}` : ""})`;
     case "unreachable":
       if (r.reason === "no-route") return "no route to the server";
+      if (r.from === null && r.reason !== null && ROUTE_TYPES.has(r.reason)) {
+        return r.reason === "broadcast" ? "a broadcast address: not sent" : `${r.reason} route to the server`;
+      }
       return `unreachable (${r.from ? `ICMP ${r.reason} from ${r.from}` : r.reason})`;
     case "timeout":
       return r.error ?? `no answer (${r.attempts} ${r.attempts === 1 ? "query" : "queries"})`;

@@ -5,7 +5,8 @@ import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
 
 // nmap's grepable output (-oG): one "Status" line and one "Ports" line per host, tab-separated fields, each
 // port as port/state/protocol/owner/service/rpc/version/, so `grep Ports | grep open` and the awk and cut
-// one-liners written for nmap's work unchanged. Down hosts get "Status: Down" (nmap prints that with -v).
+// one-liners written for nmap's work unchanged. Down hosts get "Status: Down" (nmap prints that with -v),
+// except with --open, where nmap lists only hosts with an open port (down hosts still count in the last line).
 
 /** Characters that would break the field structure of a line are replaced, as nmap does. */
 function field(text: string): string {
@@ -20,7 +21,7 @@ export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableI
     const who = `Host: ${host.address} (${host.hostname === undefined ? "" : field(host.hostname)})`;
     if (host.down !== null) {
       down++;
-      yield `${who}\tStatus: Down\n`;
+      if (!meta.openOnly) yield `${who}\tStatus: Down\n`;
       continue;
     }
     up++;

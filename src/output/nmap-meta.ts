@@ -36,5 +36,6 @@ export function doneSentence(addresses: number, up: number, seconds: number): st
 export function nmapDownReason(reason: string): string {
   if (reason === "no-route") return "no-route";
   if (reason === "prohibit") return "admin-prohibited";
+  if (reason === "unreachable") return "host-unreach";
   return "no-response";
 }

@@ -7,7 +7,8 @@ import { escapeXml as xmlEscape } from "./xml";
 
 // nmap's XML output (-oX), element for element as nmap 7.9x writes it (nmaprun, scaninfo, host with status,
 // address, hostnames, ports with extraports and port/state/service, runstats), so tools that read nmap XML
-// read ours. Down hosts are listed as nmap does with -v. An interrupted scan still gets a complete document
+// read ours. Down hosts are listed as nmap does with -v, but not with --open, where nmap lists only hosts
+// with an open port (runstats still count every host). An interrupted scan still gets a complete document
 // whose runstats say exit="error".
 
 /** The whole document, written in pieces (one per host) so a large scan is never one giant string. */
@@ -30,6 +31,7 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
     const address = `<address addr="${host.address}" addrtype="ipv4"/>\n`;
     if (host.down !== null) {
       down++;
+      if (meta.openOnly) continue;
       yield `<host><status state="down" reason="${nmapDownReason(host.down)}" reason_ttl="0"/>\n${address}${names}</host>\n`;
       continue;
     }

@@ -9,10 +9,20 @@ function ipKey(ip: string): number {
   return ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
 }
 
+/** Reasons that are not ICMP errors but this host's routes refusing the target, as the note says them. */
+const ROUTE_NOTES: Readonly<Record<string, string>> = {
+  "no-route": "no route",
+  blackhole: "blackhole route",
+  prohibit: "prohibit route",
+  unreachable: "unreachable route",
+  broadcast: "broadcast address",
+};
+
 function note(r: PingRecord): string {
   const extra: string[] = [];
   if (r.state === "unreachable") {
-    extra.push(r.reason === "no-route" ? "no route" : `${r.reason}${r.from ? ` from ${r.from}` : ""}`);
+    const route = r.from === null && r.reason !== null ? ROUTE_NOTES[r.reason] : undefined;
+    extra.push(route ?? `${r.reason}${r.from ? ` from ${r.from}` : ""}`);
   }
   if (r.state === "reply" && r.errors > 0) extra.push(`${r.errors} ICMP error(s)`);
   if (r.duplicates > 0) extra.push(`${r.duplicates} duplicate(s)`);

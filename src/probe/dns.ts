@@ -1,10 +1,11 @@
 import { randomFillSync } from "node:crypto";
+import * as fs from "node:fs";
 import { consistencyOf } from "../dns/consistency";
 import { type IcmpUdpError, watchIcmpUdpErrors } from "../dns/icmp-watch";
 import { type AnswerCheck, checkAnswer, encodeQuery, peekId } from "../dns/message";
 import { parseQTypes, type QType, queryName } from "../dns/names";
 import { readNameservers, resolvConfFor } from "../dns/resolv-conf";
-import { tcpExchange } from "../dns/tcp-exchange";
+import { type TcpOutcome, tcpExchange } from "../dns/tcp-exchange";
 import { ResultQueue } from "../engine/result-queue";
 import { runProbe } from "../engine/run-probe";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
@@ -12,6 +13,7 @@ import { META_STRIDE, native } from "../native/binding";
 import type { NativeError, NativeInetSocket } from "../native/types";
 import { findLink, listLinks } from "../net/links";
 import { namespacePath } from "../net/namespace";
+import { SendRefusals } from "../net/refused-route";
 import { ipv4ToInt, isValidIpv4 } from "../packet/address";
 import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../records";
 import type { ProbeRun } from "./arp";
@@ -180,6 +182,7 @@ class DnsRun {
   private netns: string | undefined;
   private udp: NativeInetSocket | null = null;
   private icmp: NativeInetSocket | null = null;
+  private refusals: SendRefusals | null = null;
   private localPort = 0;
   private start = 0;
   private sent = 0;
@@ -267,6 +270,7 @@ class DnsRun {
 
   private setup(): void {
     this.netns = namespacePath(this.options.netns);
+    this.refusals = new SendRefusals(this.netns);
     const device = this.options.interface;
     if (device !== undefined) {
       const link = findLink(listLinks(this.netns), device);
@@ -296,6 +300,15 @@ class DnsRun {
         this.options.onWarning?.(
           "no raw ICMP socket (needs CAP_NET_RAW): UDP servers that refuse or cannot be reached show as timeout",
         );
+      }
+    }
+    if (!this.udp && this.netns !== undefined) {
+      // TCP only: each exchange opens its socket in the namespace; find out now if that is not allowed,
+      // rather than as an error record per query.
+      try {
+        fs.closeSync(native.openSocketFd({ type: "stream", protocol: 6, netns: this.netns }));
+      } catch (err) {
+        throw environmentErrorFrom(err, "opening a TCP socket");
       }
     }
     this.start = native.monotonicMs();
@@ -435,6 +448,12 @@ class DnsRun {
   private onSendError(p: Pending, err: NativeError): void {
     const job = p.job;
     if (job.phase !== UDP_WAITING) return;
+    const routeType = this.refusals?.routeType(this.serverInts[job.server]!) ?? null;
+    if (routeType !== null) {
+      // The route refused it (blackhole, prohibit, unreachable, broadcast): that names it, not the errno.
+      this.finishJob(job, { status: "unreachable", reason: routeType, from: null });
+      return;
+    }
     const reason = sendErrorReason(err.code);
     if (["no-route", "host-unreach", "prohibited", "blocked-locally"].includes(reason)) {
       this.finishJob(job, { status: "unreachable", reason, from: null });
@@ -575,6 +594,16 @@ class DnsRun {
       });
       if (this.finished) return;
       const prefix = udpSentAt !== null ? "the UDP answer was truncated; over TCP: " : "";
+      const routeType = this.tcpRefusal(job, outcome);
+      if (routeType !== null) {
+        this.finishJob(job, {
+          status: "unreachable",
+          reason: routeType,
+          from: null,
+          ...(prefix ? { error: `${prefix}${routeType}` } : {}),
+        });
+        return;
+      }
       if (outcome.kind === "answer") {
         const check = checkAnswer(outcome.message, { id, name: job.name, qtype: job.qtype }, edns);
         if (check.kind === "answer") {
@@ -614,6 +643,15 @@ class DnsRun {
         return;
       }
     }
+  }
+
+  /**
+   * A connect that failed because a route refuses the server (blackhole, prohibit, unreachable, broadcast):
+   * its route type, named as for UDP; null for every other outcome.
+   */
+  private tcpRefusal(job: Job, outcome: TcpOutcome): string | null {
+    if (outcome.kind !== "unreachable" && outcome.kind !== "error") return null;
+    return this.refusals?.routeType(this.serverInts[job.server]!) ?? null;
   }
 
   // --- results -----------------------------------------------------------------------------------------
@@ -698,5 +736,6 @@ class DnsRun {
     this.timer = null;
     this.udp?.close();
     this.icmp?.close();
+    this.refusals?.close();
   }
 }

@@ -44,8 +44,9 @@ export function openPingSocket(options: PingSocketOptions): PingSocket {
         id,
       };
     } catch (err) {
-      const code = (err as NativeError).code;
-      if (mode === "raw" || (code !== "EPERM" && code !== "EACCES")) {
+      const { code, syscall } = err as NativeError;
+      // Refused entry into the namespace is not a refused raw socket: no datagram socket gets in either.
+      if (mode === "raw" || (code !== "EPERM" && code !== "EACCES") || syscall === "setns") {
         throw environmentErrorFrom(err, "opening a raw ICMP socket");
       }
     }
@@ -55,8 +56,8 @@ export function openPingSocket(options: PingSocketOptions): PingSocket {
     // Binding to port 0 makes the kernel pick the echo identifier now, so we know it before sending.
     socket = new native.InetSocket({ ...common, type: "dgram", bindPort: 0 });
   } catch (err) {
-    const code = (err as NativeError).code;
-    if (code === "EACCES" || code === "EPERM") {
+    const { code, syscall } = err as NativeError;
+    if ((code === "EACCES" || code === "EPERM") && syscall !== "setns") {
       throw new EnvironmentError(
         `ping needs root or CAP_NET_RAW, or an ICMP datagram socket: gid ${process.getgid?.()} is outside ` +
           `net.ipv4.ping_group_range (${pingGroupRange()}) of this namespace`,

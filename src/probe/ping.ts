@@ -7,6 +7,7 @@ import { META_STRIDE, native } from "../native/binding";
 import type { NativeError } from "../native/types";
 import { findLink, listLinks } from "../net/links";
 import { namespacePath } from "../net/namespace";
+import { SendRefusals } from "../net/refused-route";
 import { intToIpv4 } from "../packet/address";
 import { internetChecksum } from "../packet/checksum";
 import * as icmp from "../packet/icmp";
@@ -100,6 +101,7 @@ class PingSweep {
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, unreachable: 0 };
   private readonly magic = randomFillSync(Buffer.alloc(MAGIC_LENGTH));
   private sock: PingSocket | null = null;
+  private refusals: SendRefusals | null = null;
   private packetsSent = 0;
   private packetsReceived = 0;
   private resolvedCount = 0;
@@ -144,12 +146,16 @@ class PingSweep {
     return runProbe(this.queue, {
       setup: () => this.setup(),
       drive: () => this.drive(),
-      close: () => this.sock?.socket.close(),
+      close: () => {
+        this.sock?.socket.close();
+        this.refusals?.close();
+      },
     });
   }
 
   private setup(): void {
     const netns = namespacePath(this.options.netns);
+    this.refusals = new SendRefusals(netns);
     const device = this.options.interface;
     if (device !== undefined) {
       const link = findLink(listLinks(netns), device);
@@ -226,8 +232,12 @@ class PingSweep {
     for (let k = 0; k < accepted; k++) this.sent[from + k]!++;
     this.packetsSent += accepted;
     if (failed) {
-      // The kernel refused this one (no route, prohibited): the reason is the answer.
-      this.noteReason(from + accepted, sendErrorReason(failed.code), -1);
+      // The kernel refused this one: the reason is the answer, named by the route that refused it
+      // (blackhole, prohibit, unreachable, broadcast: the kernel pings a broadcast address only with -b)
+      // where a route did, else by the errno.
+      const i = from + accepted;
+      const routeType = this.refusals?.routeType(this.targets.at(i)) ?? null;
+      this.noteReason(i, routeType ?? sendErrorReason(failed.code), -1);
       return { accepted, consumed: accepted + 1 };
     }
     return { accepted, consumed: accepted };

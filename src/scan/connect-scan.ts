@@ -1,7 +1,7 @@
 import { closeSync } from "node:fs";
 import { Socket } from "node:net";
 import { Pacer } from "../engine/pacer";
-import { EnvironmentError } from "../errors";
+import { EnvironmentError, environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo } from "../native/types";
 import { findLink } from "../net/links";
@@ -179,12 +179,18 @@ export class ConnectScan {
     const { netns, interface: device } = this.options;
     if (netns === undefined && device === undefined) socket = new Socket();
     else {
-      const fd = native.openSocketFd({
-        type: "stream",
-        protocol: 6,
-        ...(netns === undefined ? {} : { netns }),
-        ...(device === undefined ? {} : { device }),
-      });
+      let fd: number;
+      try {
+        fd = native.openSocketFd({
+          type: "stream",
+          protocol: 6,
+          ...(netns === undefined ? {} : { netns }),
+          ...(device === undefined ? {} : { device }),
+        });
+      } catch (err) {
+        // Entering the namespace was refused (or it is gone): the environment, not a bug.
+        throw environmentErrorFrom(err, "opening a TCP socket");
+      }
       try {
         socket = new Socket({ fd, readable: true, writable: true });
       } catch (err) {

@@ -1,9 +1,9 @@
 import { UsageError } from "../errors";
-import { TOP_PORTS } from "./top-ports";
+import { portsForService, topPortOrder } from "./top-ports";
 
 // Port lists as nmap spells them: "22,80,8000-8100", "-" (1-65535), "-1024" (1-1024), "60000-" (to 65535),
-// an optional "T:" protocol prefix. The result is ascending and without duplicates, in a Uint16Array so a
-// full 65,535-port list costs 128 KiB and no objects.
+// service names from nmap-services ("ssh,http", "http*"), an optional "T:" protocol prefix. The result is
+// ascending and without duplicates, in a Uint16Array so a full 65,535-port list costs 128 KiB and no objects.
 
 function bad(spec: string, why: string): UsageError {
   return new UsageError(`invalid port list "${spec}": ${why}`);
@@ -18,7 +18,9 @@ function parsePort(text: string, spec: string): number {
 
 /**
  * Parses an nmap-style TCP port list. Port 0 is scanned only when named explicitly (as in nmap: "-" and
- * open-ended ranges start at 1). UDP ("U:") and SCTP ("S:") sections are refused: this is a TCP scan.
+ * open-ended ranges start at 1). An element that starts with a letter, `*` or `?` is a service name or mask,
+ * standing for every TCP port nmap-services gives that name, as nmap reads it. UDP ("U:") and SCTP ("S:")
+ * sections are refused: this is a TCP scan.
  */
 export function parsePorts(spec: string): Uint16Array {
   const text = spec.trim();
@@ -32,6 +34,17 @@ export function parsePorts(spec: string): Uint16Array {
     if (prefix) {
       if (prefix[1]!.toUpperCase() !== "T") throw bad(spec, `"${part}": only TCP ports (T:) can be scanned`);
       part = part.slice(2);
+    }
+    if (/^[A-Za-z*?]/.test(part)) {
+      const named = portsForService(part);
+      if (named.length === 0) throw bad(spec, `unknown service name "${part}"`);
+      for (const p of named) {
+        if (seen[p] === 0) {
+          seen[p] = 1;
+          count++;
+        }
+      }
+      continue;
     }
     let lo: number;
     let hi: number;
@@ -56,12 +69,14 @@ export function parsePorts(spec: string): Uint16Array {
   return ports;
 }
 
-/** The `n` most frequently open ports (nmap's --top-ports), ascending. */
+/**
+ * The `n` most frequently open ports (nmap's --top-ports), ascending. Up to the 8,366 ports nmap-services
+ * lists this is exactly nmap's set; beyond, where nmap stops, the unlisted ports follow in numeric order,
+ * so `n` ports are always `n` ports and 65535 is all of them.
+ */
 export function topPorts(n = 1000): Uint16Array {
-  if (!Number.isInteger(n) || n < 1 || n > TOP_PORTS.length) {
-    throw new UsageError(`--top-ports must be 1..${TOP_PORTS.length}`);
-  }
-  return Uint16Array.from(TOP_PORTS.slice(0, n)).sort();
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError("--top-ports must be 1..65535");
+  return topPortOrder().slice(0, n).sort();
 }
 
 /** Ascending ports → nmap's compact list ("1,3-4,6-7"), as in its XML scaninfo and extrareasons. */

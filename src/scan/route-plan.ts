@@ -1,6 +1,7 @@
 import { EnvironmentError } from "../errors";
 import type { LinkInfo } from "../native/types";
 import { findLink, HW_ETHERNET } from "../net/links";
+import { refusingRouteType } from "../net/refused-route";
 import { firstIpv4, type RouteDecision } from "../net/route";
 import { createRouteResolver } from "../net/route-resolver";
 import { ipv4ToInt, parseMac } from "../packet/address";
@@ -22,6 +23,7 @@ export const DOWN_REASONS = [
   "prohibit",
   "broadcast",
   "multicast",
+  "unreachable",
 ] as const;
 export type DownReason = Exclude<(typeof DOWN_REASONS)[number], "">;
 const DOWN_CODE: Readonly<Record<string, number>> = Object.fromEntries(
@@ -67,8 +69,9 @@ export interface PlanOptions {
   signal?: AbortSignal;
 }
 
-function specialReason(routeType: string): number {
-  return DOWN_CODE[routeType] ?? DOWN_CODE["no-route"]!;
+/** Down reason of a target whose route refuses it: the route type (blackhole, prohibit, ...) or no-route. */
+function refusedReason(d: RouteDecision): number {
+  return DOWN_CODE[refusingRouteType(d) ?? "no-route"] ?? DOWN_CODE["no-route"]!;
 }
 
 /** Classifies every target and ARPs for every distinct next hop. */
@@ -114,13 +117,17 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
       for (let t = 0; t < size; t++) {
         const ip = targets.at(t);
         const d = resolve(ip);
+        if (d.kind === "unreachable") {
+          down[t] = refusedReason(d);
+          continue;
+        }
         // Pinned to an interface (-i) without a route for the target: nothing may leave by another one.
-        if (d.kind === "unreachable" || d.kind === "other-link") {
+        if (d.kind === "other-link") {
           down[t] = DOWN_CODE["no-route"]!;
           continue;
         }
         if (d.kind === "special") {
-          down[t] = specialReason(d.routeType);
+          down[t] = refusedReason(d);
           continue;
         }
         const link = links.find((l) => l.index === d.ifindex);

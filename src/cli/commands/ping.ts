@@ -30,7 +30,7 @@ const options: OptionSpec[] = [
     min: 0,
     max: 3600000,
     valueName: "MS",
-    help: `between the requests to one target (default ${PING_DEFAULTS.intervalMs})`,
+    help: `between the requests to one target (default ${PING_DEFAULTS.intervalMs}); -i SECONDS as in iputils`,
   },
   {
     name: "timeout",
@@ -38,7 +38,7 @@ const options: OptionSpec[] = [
     min: 1,
     max: 600000,
     valueName: "MS",
-    help: `wait for replies after the last request (default ${PING_DEFAULTS.timeoutMs})`,
+    help: `wait for replies after the last request (default ${PING_DEFAULTS.timeoutMs}); -W SECONDS as in iputils`,
   },
   {
     name: "rate",
@@ -50,10 +50,10 @@ const options: OptionSpec[] = [
   },
   {
     name: "interface",
-    aliases: ["-i"],
+    aliases: ["-I", "-i"],
     kind: "string",
     valueName: "IFACE",
-    help: "send out of this interface (SO_BINDTODEVICE)",
+    help: "send out of this interface (SO_BINDTODEVICE); -i with a number is iputils' interval instead",
   },
   NETNS_OPTION,
   {
@@ -80,10 +80,44 @@ ${formatOptions(options)}
 
 Exit codes: 0 every target replied, 1 some did not, 2 bad usage, 3 missing privilege or environment.`;
 
+const SECONDS = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/;
+
+/**
+ * iputils ping's spellings of the timing options, rewritten to ours: -i SECONDS (the interval; -i with
+ * anything but a number stays wireprobe's interface option) and -W SECONDS (the wait for replies), values
+ * glued or not ("-i0.2", "-W 1"). -c N and -I IFACE are options of their own.
+ */
+function normaliseArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < argv.length; k++) {
+    const arg = argv[k]!;
+    if (arg === "--") {
+      out.push(...argv.slice(k));
+      break;
+    }
+    const m = /^-([iW])(.*)$/.exec(arg);
+    const value = m ? (m[2] !== "" ? m[2] : argv[k + 1]) : undefined;
+    if (!m || value === undefined) {
+      out.push(arg);
+      continue;
+    }
+    if (m[2] === "") k++;
+    if (SECONDS.test(value)) {
+      out.push(m[1] === "i" ? "--interval" : "--timeout", String(Math.round(Number(value) * 1000)));
+    } else if (m[1] === "i") {
+      out.push("--interface", value);
+    } else {
+      throw new UsageError(`option -W needs a number of seconds, got "${value}"`);
+    }
+  }
+  return out;
+}
+
 export const pingCommand: Command = {
   name: "ping",
   usage,
   options,
+  normalise: normaliseArgv,
   async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     if (args.positionals.length === 0) throw new UsageError("ping needs at least one TARGET (see --help)");
     const json = getFlag(args, "json");

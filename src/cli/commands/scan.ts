@@ -36,7 +36,7 @@ const options: OptionSpec[] = [
     name: "top-ports",
     kind: "integer",
     min: 1,
-    max: 1000,
+    max: 65535,
     valueName: "N",
     help: "the N most often open ports (nmap's list)",
   },

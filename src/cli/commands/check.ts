@@ -84,7 +84,12 @@ const options: OptionSpec[] = [
     help: "scan packets per second (default: the scan's)",
   },
   { name: "json", kind: "flag", help: "the probe records, then one verdict record per check, as NDJSON" },
-  { name: "junit", kind: "string", valueName: "FILE", help: "also write the verdicts as a JUnit XML report" },
+  {
+    name: "junit",
+    kind: "string",
+    valueName: "FILE",
+    help: "also write the verdicts as a JUnit XML report (- for stdout)",
+  },
 ];
 
 const usage = `Usage: wireprobe check [options]

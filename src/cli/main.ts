@@ -56,6 +56,13 @@ ${commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join("\n")}
 Run 'wireprobe COMMAND --help' for a command's options. Most commands need root or CAP_NET_RAW.`;
 }
 
+/** Why the run was stopped early: a signal, or a standard output that can no longer be written. */
+class StdoutFailed extends Error {
+  constructor(readonly failure: NodeJS.ErrnoException) {
+    super(`stdout: ${failure.message}`);
+  }
+}
+
 /** Runs the CLI and resolves to the process exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
@@ -65,10 +72,23 @@ export async function main(argv: string[]): Promise<number> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  // A closed pipe (| head) is the reader's choice, not an error.
-  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(0);
-  });
+  // A closed stdout (| head) stops the run as an interrupt does, so the output files are still completed;
+  // the reader's choice, not an error: exit 0. Any other failure of stdout (a full disk) is exit 3.
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (!controller.signal.aborted) controller.abort(new StdoutFailed(err));
+  };
+  // (left in place after the run: a late write error must not become an uncaught exception)
+  process.stdout.on("error", onStdoutError);
+  /** The exit code of a run stopped early, once it has wound down. */
+  const stoppedCode = (): number => {
+    const why = controller.signal.reason as Error | undefined;
+    if (why instanceof StdoutFailed) {
+      if (why.failure.code === "EPIPE") return 0;
+      process.stderr.write(`wireprobe: cannot write to stdout: ${why.failure.message}\n`);
+      return 3;
+    }
+    return why?.message === "SIGTERM" ? 143 : 130;
+  };
   try {
     const [name, ...rest] = argv;
     if (name === undefined || name === "--help" || name === "-h" || name === "help") {
@@ -92,15 +112,17 @@ export async function main(argv: string[]): Promise<number> {
     }
     const context = { argv: rest, stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
     const code = await command.run(context, args);
-    if (controller.signal.aborted) return controller.signal.reason?.message === "SIGTERM" ? 143 : 130;
+    if (controller.signal.aborted) return stoppedCode();
     return code;
   } catch (err) {
-    if (controller.signal.aborted) {
+    const known = err instanceof UsageError || err instanceof EnvironmentError;
+    if (controller.signal.aborted && !(known && controller.signal.reason instanceof StdoutFailed)) {
       // Whatever broke while a signal was tearing things down is the interruption, not a bug.
-      process.stderr.write("wireprobe: interrupted\n");
-      return controller.signal.reason?.message === "SIGTERM" ? 143 : 130;
+      if (!(controller.signal.reason instanceof StdoutFailed))
+        process.stderr.write("wireprobe: interrupted\n");
+      return stoppedCode();
     }
-    if (err instanceof UsageError || err instanceof EnvironmentError) {
+    if (known) {
       process.stderr.write(`wireprobe: ${err.message}\n`);
       return err.exitCode;
     }

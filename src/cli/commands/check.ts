@@ -1,8 +1,8 @@
-import { writeFileSync } from "node:fs";
 import { check, DEFAULT_DNS_NAMES } from "../../check/check";
 import { UsageError } from "../../errors";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
+import { planOutputs, writeOutput } from "../../output/output-file";
 import {
   formatOptions,
   getFlag,
@@ -84,7 +84,12 @@ const options: OptionSpec[] = [
     help: "scan packets per second (default: the scan's)",
   },
   { name: "json", kind: "flag", help: "the probe records, then one verdict record per check, as NDJSON" },
-  { name: "junit", kind: "string", valueName: "FILE", help: "also write the verdicts as a JUnit XML report" },
+  {
+    name: "junit",
+    kind: "string",
+    valueName: "FILE",
+    help: "also write the verdicts as a JUnit XML report (- for stdout)",
+  },
 ];
 
 const usage = `Usage: wireprobe check [options]
@@ -125,6 +130,10 @@ export const checkCommand: Command = {
     });
     const json = getFlag(args, "json");
     const junit = getString(args, "junit");
+    // Checked before anything is sent; "-" (or /dev/stdout) puts the JUnit report on stdout instead of the
+    // human report.
+    const junitPlan = junit === undefined ? undefined : planOutputs([{ option: "--junit", path: junit }])[0]!;
+    if (json && junitPlan?.how === "stdout") throw new UsageError("only one output can go to stdout");
     const run = check({
       nodes,
       nodePorts,
@@ -141,13 +150,9 @@ export const checkCommand: Command = {
     });
     await consume(run, ctx.stdout, { json });
     const result = run.result!;
-    if (!json) ctx.stdout.write(`${formatCheckReport(result)}\n`);
-    if (junit !== undefined) {
-      try {
-        writeFileSync(junit, formatJunit(result.verdicts, result.durationMs));
-      } catch (err) {
-        throw new UsageError(`cannot write ${junit}: ${(err as Error).message}`);
-      }
+    if (!json && junitPlan?.how !== "stdout") ctx.stdout.write(`${formatCheckReport(result)}\n`);
+    if (junitPlan !== undefined) {
+      await writeOutput(junitPlan, ctx.stdout, formatJunit(result.verdicts, result.durationMs));
     }
     return result.verdicts.every((v) => v.ok) && !run.summary?.aborted ? 0 : 1;
   },

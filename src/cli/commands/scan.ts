@@ -1,15 +1,21 @@
-import { once } from "node:events";
-import { createWriteStream, readFileSync, renameSync, unlinkSync, type WriteStream } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { UsageError } from "../../errors";
-import { NdjsonWriter } from "../../output/ndjson";
+import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
 import { nmapGrepable } from "../../output/nmap-grepable";
 import type { ScanReportMeta } from "../../output/nmap-meta";
 import { nmapXml } from "../../output/nmap-xml";
+import {
+  type OutputFile,
+  type OutputPlan,
+  type OutputRequest,
+  openOutputs,
+  planOutputs,
+} from "../../output/output-file";
 import { startProgress } from "../../output/scan-progress";
 import { scanReport } from "../../output/scan-report";
 import { ScanStore } from "../../output/scan-store";
-import { SCAN_DEFAULTS, type ScanOptions, scan } from "../../probe/scan";
+import { SCAN_DEFAULTS, type ScanOptions, type ScanRun, scan } from "../../probe/scan";
 import type { SummaryRecord } from "../../records";
 import { topPorts } from "../../scan/ports";
 import { splitTargetList } from "../../scan/targets";
@@ -188,56 +194,33 @@ function quoteArg(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
 }
 
-interface Sink {
-  out: Writable;
-  file: string | null;
-  tmp: string | null;
-}
-
-function openSink(target: string, stdout: Writable): Sink {
-  if (target === "-") return { out: stdout, file: null, tmp: null };
-  const tmp = `${target}.tmp-${process.pid}`;
-  let stream: WriteStream;
-  try {
-    stream = createWriteStream(tmp, { flags: "w" });
-  } catch (err) {
-    throw new UsageError(`cannot write ${target}: ${(err as Error).message}`);
-  }
-  return { out: stream, file: target, tmp };
-}
-
 /** Writes the pieces in 64 KiB writes (a write per host would cost more than making the text). */
 async function writeChunks(out: Writable, pieces: Iterable<string>): Promise<void> {
   let buffered = "";
   for (const piece of pieces) {
     buffered += piece;
     if (buffered.length < 65536) continue;
-    if (!out.write(buffered)) await once(out, "drain");
+    safeWrite(out, buffered);
+    await drained(out);
     buffered = "";
   }
-  if (buffered !== "" && !out.write(buffered)) await once(out, "drain");
+  if (buffered !== "") {
+    safeWrite(out, buffered);
+    await drained(out);
+  }
 }
 
-async function writeAll(sink: Sink, pieces: Iterable<string>): Promise<void> {
-  await writeChunks(sink.out, pieces);
-  await closeSink(sink);
-}
-
-async function closeSink(sink: Sink): Promise<void> {
-  if (sink.file === null) return;
-  const stream = sink.out as WriteStream;
-  stream.end();
-  await once(stream, "close");
-  // Renamed into place only when complete: a reader never sees half a file.
-  renameSync(sink.tmp!, sink.file);
-}
-
-async function failOpen(sink: Sink): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const s = sink.out as WriteStream;
-    s.once("open", () => resolve());
-    s.once("error", (err) => reject(new UsageError(`cannot write ${sink.file}: ${err.message}`)));
-  });
+/** Commits every file, all of them even when one fails; then throws the first failure. */
+async function commitAll(files: readonly OutputFile[]): Promise<void> {
+  let first: unknown = null;
+  for (const f of files) {
+    try {
+      await f.commit();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== null) throw first;
 }
 
 export const scanCommand: Command = {
@@ -266,24 +249,34 @@ export const scanCommand: Command = {
     if (portSpec !== undefined && top !== undefined)
       throw new UsageError("-p and --top-ports exclude each other");
 
-    let xmlTarget = getString(args, "xml");
-    let grepTarget = getString(args, "grepable");
-    let ndjsonTarget = getString(args, "ndjson");
+    const requests: OutputRequest[] = [];
     const base = getString(args, "all-formats");
     if (base !== undefined) {
-      if (xmlTarget !== undefined || grepTarget !== undefined || ndjsonTarget !== undefined) {
+      if (["xml", "grepable", "ndjson"].some((o) => args.options.has(o))) {
         throw new UsageError("-oA cannot be combined with -oX, -oG or -oJ");
       }
-      xmlTarget = `${base}.xml`;
-      grepTarget = `${base}.gnmap`;
-      ndjsonTarget = `${base}.json`;
+      requests.push(
+        { option: "-oA", path: `${base}.json` },
+        { option: "-oA", path: `${base}.xml` },
+        { option: "-oA", path: `${base}.gnmap` },
+      );
+    } else {
+      for (const [name, option] of [
+        ["ndjson", "-oJ"],
+        ["xml", "-oX"],
+        ["grepable", "-oG"],
+      ] as const) {
+        const path = getString(args, name);
+        if (path !== undefined) requests.push({ option, path });
+      }
     }
+    // Every output is checked before anything is sent: a bad path is found now, not after the scan.
+    const planned = planOutputs(requests);
+    const planOf = (option: string, i: number) =>
+      base !== undefined ? planned[i] : planned.find((p) => p.option === option);
     const json = getFlag(args, "json");
-    const toStdout = [json, xmlTarget === "-", grepTarget === "-", ndjsonTarget === "-"].filter(
-      Boolean,
-    ).length;
+    const toStdout = (json ? 1 : 0) + planned.filter((p) => p.how === "stdout").length;
     if (toStdout > 1) throw new UsageError("only one output can go to stdout");
-    const human = toStdout === 0;
     const openOnly = getFlag(args, "open");
 
     const scanOptions: ScanOptions = {
@@ -306,82 +299,112 @@ export const scanCommand: Command = {
     const run = scan(targets, scanOptions);
     const start = new Date();
 
-    // Sinks: NDJSON streams as records arrive; the nmap formats are written when the scan ends (also when
-    // it is interrupted), into a temporary file renamed into place.
-    const ndjsonSink = ndjsonTarget !== undefined ? openSink(ndjsonTarget, ctx.stdout) : null;
-    const xmlSink = xmlTarget !== undefined ? openSink(xmlTarget, ctx.stdout) : null;
-    const grepSink = grepTarget !== undefined ? openSink(grepTarget, ctx.stdout) : null;
-    const sinks = [ndjsonSink, xmlSink, grepSink].filter((s): s is Sink => s !== null);
+    // Files are opened (temporary files created, FIFOs waited for) only now that every option is known good.
+    const filePlans = planned.filter((p) => p.how !== "stdout");
+    const files = await openOutputs(filePlans);
+    const sink = (plan: OutputPlan | undefined): Sink | null => {
+      if (plan === undefined) return null;
+      if (plan.how === "stdout") return { out: ctx.stdout, file: null };
+      const file = files[filePlans.indexOf(plan)]!;
+      return { out: file.stream, file };
+    };
     try {
-      await Promise.all(sinks.filter((s) => s.file !== null).map(failOpen));
-    } catch (err) {
-      for (const s of sinks) if (s.file !== null) (s.out as WriteStream).destroy();
-      for (const s of sinks) if (s.tmp !== null) safeUnlink(s.tmp);
-      throw err;
-    }
-    const streams: NdjsonWriter[] = [];
-    if (json) streams.push(new NdjsonWriter(ctx.stdout));
-    if (ndjsonSink) streams.push(new NdjsonWriter(ndjsonSink.out));
-    const store = human || xmlSink || grepSink ? new ScanStore(run.ports) : null;
-    const progress = (ctx.stderr as { isTTY?: boolean }).isTTY
-      ? startProgress(ctx.stderr, () => run.progress)
-      : null;
-
-    let unmet = false;
-    let failure: unknown = null;
-    try {
-      for await (const r of run) {
-        if (expect !== undefined && (r.type === "host" || r.state !== expect)) unmet = true;
-        store?.add(r);
-        if (openOnly && r.type === "port" && r.state !== "open") continue;
-        for (const w of streams) w.write(r);
-        for (const w of streams) await w.drained();
-      }
-    } catch (err) {
-      failure = err;
-    } finally {
-      progress?.stop();
-    }
-    const summary: SummaryRecord | undefined = run.summary;
-    if (failure !== null && summary === undefined) {
-      // It failed before scanning (bad target, no privilege): no output files at all.
-      for (const s of sinks) if (s.file !== null) (s.out as WriteStream).destroy();
-      for (const s of sinks) if (s.tmp !== null) safeUnlink(s.tmp);
-      throw failure;
-    }
-    // Everything below runs for a finished, an interrupted and a failed scan alike: what was found is kept.
-    for (const w of streams) {
-      if (summary) w.write(summary);
-      w.flush();
-      await w.drained();
-    }
-    if (ndjsonSink) await closeSink(ndjsonSink);
-    if (store) {
-      const meta: ScanReportMeta = {
-        args: ["wireprobe", "scan", ...ctx.argv].map(quoteArg).join(" "),
-        version: VERSION,
-        start,
-        end: new Date(),
-        ports: run.ports,
-        method: run.method ?? "syn",
+      return await scanInto(ctx, run, {
+        ndjson: sink(planOf("-oJ", 0)),
+        xml: sink(planOf("-oX", 1)),
+        grep: sink(planOf("-oG", 2)),
+        json,
+        human: toStdout === 0,
         openOnly,
-        summary,
-      };
-      if (xmlSink) await writeAll(xmlSink, nmapXml(store, meta));
-      if (grepSink) await writeAll(grepSink, nmapGrepable(store, meta));
-      if (human) await writeChunks(ctx.stdout, scanReport(store, summary, openOnly));
+        expect,
+        start,
+      });
+    } finally {
+      // No-ops after a commit; otherwise the temporary files go and the paths are left as they were.
+      for (const f of files) f.discard();
     }
-    if (failure !== null) throw failure;
-    return unmet ? 1 : 0;
   },
 };
 
-function safeUnlink(file: string): void {
+/** Where one output goes: stdout, or a file committed when complete. */
+interface Sink {
+  out: Writable;
+  file: OutputFile | null;
+}
+
+interface ScanOutputs {
+  ndjson: Sink | null;
+  xml: Sink | null;
+  grep: Sink | null;
+  /** NDJSON on stdout */
+  json: boolean;
+  /** the human report on stdout */
+  human: boolean;
+  openOnly: boolean;
+  expect: string | undefined;
+  start: Date;
+}
+
+/**
+ * Runs the scan into its outputs and resolves to the exit code. NDJSON streams as records arrive; the nmap
+ * formats and the report are written when the scan ends, also when it is interrupted or stdout closes.
+ */
+async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Promise<number> {
+  const { json, human, openOnly, expect } = o;
+  const streams: NdjsonWriter[] = [];
+  if (json) streams.push(new NdjsonWriter(ctx.stdout));
+  if (o.ndjson) streams.push(new NdjsonWriter(o.ndjson.out));
+  const store = human || o.xml || o.grep ? new ScanStore(run.ports) : null;
+  const progress = (ctx.stderr as { isTTY?: boolean }).isTTY
+    ? startProgress(ctx.stderr, () => run.progress)
+    : null;
+
+  let unmet = false;
+  let failure: unknown = null;
   try {
-    unlinkSync(file);
-  } catch {
-    // already gone
+    for await (const r of run) {
+      if (expect !== undefined && (r.type === "host" || r.state !== expect)) unmet = true;
+      store?.add(r);
+      if (openOnly && r.type === "port" && r.state !== "open") continue;
+      for (const w of streams) w.write(r);
+      for (const w of streams) await w.drained();
+    }
+  } catch (err) {
+    failure = err;
+  } finally {
+    progress?.stop();
   }
+  const summary: SummaryRecord | undefined = run.summary;
+  if (failure !== null && (summary === undefined || run.progress.probesSent === 0)) {
+    // It failed before anything was sent (bad target or interface, no privilege): only the error, no
+    // summary, no report and no output files.
+    throw failure;
+  }
+  // Everything below runs for a finished, an interrupted and a failed scan alike: what was found is kept.
+  for (const w of streams) {
+    if (summary) w.write(summary);
+    w.flush();
+    await w.drained();
+  }
+  if (store) {
+    const meta: ScanReportMeta = {
+      args: ["wireprobe", "scan", ...ctx.argv].map(quoteArg).join(" "),
+      version: VERSION,
+      start: o.start,
+      end: new Date(),
+      ports: run.ports,
+      method: run.method ?? "syn",
+      openOnly,
+      summary,
+    };
+    if (o.xml) await writeChunks(o.xml.out, nmapXml(store, meta));
+    if (o.grep) await writeChunks(o.grep.out, nmapGrepable(store, meta));
+    if (human) await writeChunks(ctx.stdout, scanReport(store, summary, openOnly));
+  }
+  // Renamed into place only when complete: a reader never sees half a file.
+  await commitAll([o.ndjson?.file, o.xml?.file, o.grep?.file].filter((f): f is OutputFile => f != null));
+  if (failure !== null) throw failure;
+  return unmet ? 1 : 0;
 }
 
 function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

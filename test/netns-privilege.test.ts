@@ -63,3 +63,23 @@ t.test("--netns without privilege: entering the namespace needs CAP_SYS_ADMIN", 
     t.notMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
   }
 });
+
+t.test(
+  "--netns naming another process's namespace file, without privilege: the privilege, not 'unknown'",
+  async (t) => {
+    const r = await asNobody([
+      process.execPath,
+      unprivilegedBin(),
+      "arp",
+      "--netns",
+      "/proc/1/ns/net",
+      "198.51.100.1",
+    ]);
+    t.equal(r.code, 3, r.stderr.trim());
+    t.match(
+      r.stderr,
+      "wireprobe: entering the network namespace /proc/1/ns/net needs root (CAP_SYS_ADMIN) (EACCES)\n",
+    );
+    t.notMatch(r.stderr, /unknown network namespace/);
+  },
+);

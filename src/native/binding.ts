@@ -37,7 +37,23 @@ export function resolveNetns(ns: string | undefined): string | undefined {
   if (ns === undefined) return undefined;
   const isPath = ns.includes("/");
   const file = isPath ? ns : path.join(NETNS_RUN_DIR, ns);
-  if (ns === "" || (!isPath && (ns === "." || ns === "..")) || !fs.existsSync(file)) {
+  let missing = ns === "" || (!isPath && (ns === "." || ns === ".."));
+  if (!missing) {
+    try {
+      fs.statSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EACCES" || code === "EPERM") {
+        // Not allowed to look at it (another process's /proc/PID/ns/net): entering it would need the same
+        // privilege, so say that rather than "unknown".
+        const error = new Error(`cannot open ${file} (${code})`) as NodeJS.ErrnoException;
+        Object.assign(error, { code, syscall: "setns", path: file });
+        throw error;
+      }
+      missing = true;
+    }
+  }
+  if (missing) {
     const error = new Error(`unknown network namespace "${ns}"`) as NodeJS.ErrnoException;
     error.code = "ENONS";
     throw error;

@@ -36,7 +36,7 @@ const options: OptionSpec[] = [
     aliases: ["-p"],
     kind: "string",
     valueName: "PORTS",
-    help: "22,80,8000-8100; - for 1-65535 (default: nmap's top 1000)",
+    help: "22,80,8000-8100, service names and masks (ssh,http*); - for 1-65535 (default: nmap's top 1000)",
   },
   {
     name: "top-ports",

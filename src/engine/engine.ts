@@ -1,8 +1,8 @@
 import { SendLog } from "../scan/send-log";
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
-import { RttTable, type TimeoutPolicy } from "./rtt";
 import { nextTurn, sleep } from "./time";
+import { TargetTimeouts } from "./timeouts";
 
 // The one send/receive loop under every probe. A probe module says what is its own: how many targets and
 // probes per target (slots), which channel (interface + sockets) a target's probes go out of, how to put a
@@ -60,7 +60,13 @@ export interface EngineOptions {
   batch: number;
   /** sends under way at once (a worker thread each); the next batch is built meanwhile */
   inFlight?: number;
-  timeouts: TimeoutPolicy;
+  /**
+   * the longest a probe waits for its answer, ms (the user's --timeout). Each target's own wait adapts to its
+   * round trips below that, as nmap's does (see TargetTimeouts), unless `fixedTimeout`.
+   */
+  timeoutMs: number;
+  /** every probe waits exactly timeoutMs (ping -W) */
+  fixedTimeout?: boolean;
   /** rounds: the least time from the start of one round to the start of the next */
   roundGapMs?: number;
   signal?: AbortSignal;
@@ -90,18 +96,21 @@ const UNSEEN = -1;
 
 export class Engine {
   readonly counters: EngineCounters = { sent: 0, retransmissions: 0, answered: 0, live: 0 };
-  readonly rtt: RttTable;
+  readonly timeouts: TargetTimeouts;
   private readonly order: ProbeOrder;
   private readonly answeredBits: Uint8Array;
   /** unanswered slots per target; UNSEEN before the target was classified */
   private readonly outstanding: Int32Array;
   private readonly channels: Uint8Array;
+  /** when each target's latest probe was handed to the kernel (monotonic ms) */
+  private readonly lastSent: Float64Array;
+  /** the pass (or round) being sent or waited for */
+  private pass = 0;
   private readonly sendLog = new SendLog();
   private readonly slots: Int32Array;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown = null;
   private outstandingTotal = 0;
-  private lastSendMs = 0;
   private started = false;
 
   constructor(
@@ -119,7 +128,8 @@ export class Engine {
     this.outstanding = new Int32Array(module.targets).fill(UNSEEN);
     this.channels = new Uint8Array(module.targets);
     this.slots = new Int32Array(options.batch);
-    this.rtt = new RttTable(module.targets, options.timeouts);
+    this.lastSent = new Float64Array(module.targets);
+    this.timeouts = new TargetTimeouts(module.targets, options.timeoutMs, options.fixedTimeout ?? false);
   }
 
   /** Whether a slot has had its answer. */
@@ -140,10 +150,14 @@ export class Engine {
       this.outstanding[target]!--;
       this.outstandingTotal--;
     }
-    const sentAt = this.sendLog.sentAt(this.order.positionOf(slot));
+    const position = this.order.positionOf(slot);
+    const sentAt = this.sendLog.sentAt(position);
     if (Number.isNaN(sentAt)) return Number.NaN;
     const rtt = Math.max(0, atMs - sentAt);
-    this.rtt.sample(target, rtt);
+    // Only a probe sent once tells its round trip (Karn): a retransmitted one may be answering the first.
+    const sentOnce =
+      this.options.order === "rounds" || (this.sendLog.reached(position) ? this.pass === 0 : this.pass === 1);
+    if (sentOnce) this.timeouts.sample(target, rtt);
     return rtt;
   }
 
@@ -183,6 +197,7 @@ export class Engine {
     if (this.options.order === "rounds") {
       const order = this.order as RoundOrder;
       for (let round = 0; round < this.module.items; round++) {
+        this.pass = round;
         const roundStarted = this.options.now();
         const last = round === this.module.items - 1;
         if (!(await this.sendRange(order.roundStart(round), order.roundStart(round + 1), round, pacer)))
@@ -196,6 +211,7 @@ export class Engine {
         if (this.outstandingTotal === 0) break;
         this.sendLog.newPass();
       }
+      this.pass = pass;
       if (!(await this.sendRange(0, this.order.domain, pass, pacer))) return false;
       if (!(await this.waitForAnswers())) return false;
     }
@@ -241,7 +257,9 @@ export class Engine {
         position++;
       }
       if (count === 0) continue;
-      const logged = this.sendLog.record(first, position, options.now());
+      const at = options.now();
+      for (let k = 0; k < count; k++) this.lastSent[Math.floor(slots[k]! / items)] = at;
+      const logged = this.sendLog.record(first, position, at);
       const sent = await this.dispatch({ channel, slots, count, pass }, logged);
       pacer.take(sent);
       this.counters.sent += sent;
@@ -306,7 +324,6 @@ export class Engine {
 
   private settled(logged: ReturnType<SendLog["record"]>, r: SendResult): void {
     this.sendLog.finished(logged, r.endMs);
-    this.lastSendMs = Math.max(this.lastSendMs, r.endMs);
   }
 
   /**
@@ -319,18 +336,19 @@ export class Engine {
       if (this.aborted()) return false;
       this.throwIfFailed();
       if (this.outstandingTotal === 0) return true;
-      let longest = 0;
+      // A target's earlier probes in the pass went out before its last one, so its last send plus its own
+      // timeout covers them all; timeouts shrink as answers come, so this is worked out again on each wake-up.
+      let deadline = 0;
       let kept = 0;
       for (let k = 0; k < waiting.length; k++) {
         const t = waiting[k]!;
         if (this.outstanding[t]! <= 0) continue;
         waiting[kept++] = t;
-        const timeout = this.rtt.timeoutMs(t);
-        if (timeout > longest) longest = timeout;
+        const d = this.lastSent[t]! + this.timeouts.timeoutOf(t);
+        if (d > deadline) deadline = d;
       }
       waiting = waiting.subarray(0, kept);
       const now = this.options.now();
-      const deadline = this.lastSendMs + longest;
       if (kept === 0 || now >= deadline) return true;
       await sleep(Math.max(1, Math.min(20, deadline - now)));
     }

@@ -10,7 +10,7 @@ import { Permutation } from "./permutation";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "./route-plan";
 import type { ScanContext } from "./scan-context";
 import { SendLog } from "./send-log";
-import { TargetTimeouts } from "./timeouts";
+import { TargetTimeouts } from "../engine/timeouts";
 
 // The SYN scan: every target x port pair gets a SYN in a random order (Permutation), sent in batches as
 // Ethernet frames to the next hop's MAC (or as raw IPv4 packets where there is no Ethernet), with the

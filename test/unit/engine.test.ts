@@ -10,7 +10,6 @@ import {
   type SendResult,
 } from "../../src/engine/engine";
 import { PermutedOrder, RoundOrder, SequentialOrder } from "../../src/engine/order";
-import { RttTable } from "../../src/engine/rtt";
 
 const now = () => performance.now();
 
@@ -90,7 +89,7 @@ function setUp(net: Net, options: Partial<EngineOptions> = {}) {
     retries: 1,
     rate: 0,
     batch: 16,
-    timeouts: { initialMs: 1000, minMs: 100, maxMs: 1000 },
+    timeoutMs: 1000,
     now,
     ...options,
   });
@@ -115,18 +114,6 @@ t.test("orders are bijections with an inverse", async (t) => {
     [0, 2, 4, 1, 3, 5],
     "rounds: item 0 of every target, then item 1",
   );
-});
-
-t.test("rtt table: an unmeasured target waits the initial timeout; a measured one its own", async (t) => {
-  const rtt = new RttTable(2, { initialMs: 1000, minMs: 100, maxMs: 5000 });
-  t.equal(rtt.timeoutMs(0), 1000);
-  rtt.sample(0, 300);
-  t.equal(rtt.timeoutMs(0), 300 + 4 * 150, "srtt + 4 rttvar after one sample");
-  rtt.sample(1, 0.05);
-  t.equal(rtt.timeoutMs(1), 100, "never below the minimum");
-  for (let i = 0; i < 50; i++) rtt.sample(0, 300);
-  t.ok(rtt.timeoutMs(0) < 400 && rtt.timeoutMs(0) >= 300, "converges on a steady RTT");
-  t.ok(Math.abs((rtt.srttMs(1) ?? 0) - 0.05) < 1e-6, "srtt of one sample is that sample");
 });
 
 t.test("every live slot is answered or reported unanswered, exactly once", async (t) => {
@@ -169,10 +156,7 @@ t.test(
 );
 
 t.test("a silent target is waited for with the initial timeout, then reported", async (t) => {
-  const { module, engine } = setUp(
-    { delays: [1, null] },
-    { retries: 0, timeouts: { initialMs: 400, minMs: 100, maxMs: 400 } },
-  );
+  const { module, engine } = setUp({ delays: [1, null] }, { retries: 0, timeoutMs: 400 });
   const started = now();
   await engine.run();
   t.same(module.unansweredSlots, [1]);
@@ -196,10 +180,7 @@ t.test("retries: an attempt that is dropped is sent again, and its answer counts
 });
 
 t.test("a late answer to an earlier attempt is taken, and a duplicate is not", async (t) => {
-  const { module, engine } = setUp(
-    { delays: [150] },
-    { retries: 1, timeouts: { initialMs: 100, minMs: 100, maxMs: 100 } },
-  );
+  const { module, engine } = setUp({ delays: [150] }, { retries: 1, timeoutMs: 100 });
   // The first attempt times out at 100 ms and is sent again; its answer comes at 150 ms, during the retry's
   // wait, and the retry's own answer at 250 ms is a duplicate.
   await engine.run();
@@ -213,7 +194,7 @@ t.test("a late answer to an earlier attempt is taken, and a duplicate is not", a
 t.test("rounds: every item once, item after item, with the gap between rounds", async (t) => {
   const { module, engine } = setUp(
     { delays: [1, 1, null], items: 3 },
-    { order: "rounds", roundGapMs: 60, retries: 5, timeouts: { initialMs: 150, minMs: 150, maxMs: 150 } },
+    { order: "rounds", roundGapMs: 60, retries: 5, timeoutMs: 150, fixedTimeout: true },
   );
   await engine.run();
   t.same(

@@ -22,15 +22,19 @@ export class TargetTimeouts {
   private readonly floorMs: number;
   private readonly initialMs: number;
 
-  /** `maxMs`: the user's --timeout, the longest any probe waits. */
+  /**
+   * `maxMs`: the user's --timeout, the longest any probe waits. `fixed`: every probe waits exactly `maxMs`
+   * (ping's -W: a reply is counted however late it comes within the wait the user chose).
+   */
   constructor(
     size: number,
     private readonly maxMs: number,
+    fixed = false,
   ) {
     this.srtt = new Float32Array(size).fill(-1);
     this.rttvar = new Float32Array(size);
-    this.floorMs = Math.min(MIN_TIMEOUT_MS, maxMs);
-    this.initialMs = Math.min(INITIAL_TIMEOUT_MS, maxMs);
+    this.floorMs = fixed ? maxMs : Math.min(MIN_TIMEOUT_MS, maxMs);
+    this.initialMs = fixed ? maxMs : Math.min(INITIAL_TIMEOUT_MS, maxMs);
   }
 
   /** A round trip measured to target `t` (only from a probe sent once: a retransmission's is ambiguous). */
@@ -47,6 +51,12 @@ export class TargetTimeouts {
     this.srtt[t] = srtt + delta / 8;
     const next = rttvar + (Math.abs(delta) - rttvar) / 4;
     this.rttvar[t] = next > RTTVAR_LIMIT_MS ? RTTVAR_CUT_MS : next;
+  }
+
+  /** The smoothed round trip of target `t`, null before its first sample. */
+  srttOf(t: number): number | null {
+    const srtt = this.srtt[t]!;
+    return srtt < 0 ? null : srtt;
   }
 
   /** How long a probe to target `t` waits for its answer, ms. */

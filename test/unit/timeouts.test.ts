@@ -1,8 +1,8 @@
-// Per-target probe timeouts (src/scan/timeouts.ts) follow nmap's timing.cc: initial 1 s until a target
+// Per-target probe timeouts (src/engine/timeouts.ts) follow nmap's timing.cc: initial 1 s until a target
 // answers, then srtt + 4 x rttvar, floored at 100 ms and capped by --timeout.
 
 import t from "tap";
-import { INITIAL_TIMEOUT_MS, MIN_TIMEOUT_MS, TargetTimeouts } from "../src/scan/timeouts";
+import { INITIAL_TIMEOUT_MS, MIN_TIMEOUT_MS, TargetTimeouts } from "../../src/engine/timeouts";
 
 t.test("a target that never answered keeps the initial timeout, whatever the others do", async (t) => {
   const timeouts = new TargetTimeouts(3, 5000);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes src/scan/nmap-services-tcp.ts from nmap's nmap-services file (a development-time step: the package
+// Writes src/addr/nmap-services-tcp.ts from nmap's nmap-services file (a development-time step: the package
 // never needs nmap installed). Only facts are kept: each TCP port nmap-services lists and its service name,
 // in the order nmap's --top-ports takes them (open-frequency descending, ties by port number, as nmap's
 // stable sort over its port-ordered table gives).
@@ -11,7 +11,7 @@ const fs = require("node:fs");
 const path = require("node:path");
 
 const source = process.argv[2] ?? "/usr/share/nmap/nmap-services";
-const out = path.join(__dirname, "..", "src", "scan", "nmap-services-tcp.ts");
+const out = path.join(__dirname, "..", "src", "addr", "nmap-services-tcp.ts");
 
 let version = "unknown version";
 try {

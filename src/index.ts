@@ -1,9 +1,11 @@
 // The library: the same probes as the CLI, as typed async iterables, plus the building blocks.
 
+export { TargetSet } from "./addr/target-set";
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
 export { check } from "./check/check";
 export type { DnsExpectation, HostGwExpectation, VerdictExpectation } from "./check/verdicts";
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
+export type { ProbeRun } from "./engine/probe-run";
 export { EnvironmentError, UsageError } from "./errors";
 export type { LinkAddress, LinkInfo } from "./net/links";
 export { findLink, listLinks } from "./net/links";
@@ -12,14 +14,14 @@ export { lookupRoute, lookupRouteVia } from "./net/route";
 export type { RouteResolver, RouteResolverOptions } from "./net/route-resolver";
 export { createRouteResolver } from "./net/route-resolver";
 export * as packet from "./packet/index";
-export type { ArpOptions, ProbeRun } from "./probe/arp";
-export { ARP_DEFAULTS, arp } from "./probe/arp";
-export type { DnsOptions } from "./probe/dns";
-export { DNS_DEFAULTS, dns } from "./probe/dns";
-export type { PingOptions, PingRun } from "./probe/ping";
-export { PING_DEFAULTS, ping } from "./probe/ping";
-export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probe/scan";
-export { SCAN_DEFAULTS, scan } from "./probe/scan";
+export type { ArpOptions } from "./probes/arp/arp";
+export { ARP_DEFAULTS, arp } from "./probes/arp/arp";
+export type { DnsOptions } from "./probes/dns/dns";
+export { DNS_DEFAULTS, dns } from "./probes/dns/dns";
+export type { PingOptions, PingRun } from "./probes/icmp/ping";
+export { PING_DEFAULTS, ping } from "./probes/icmp/ping";
+export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probes/scan/scan";
+export { SCAN_DEFAULTS, scan } from "./probes/scan/scan";
 export type {
   ArpRecord,
   DnsConsistencyRecord,
@@ -32,6 +34,5 @@ export type {
   VerdictRecord,
   WireprobeRecord,
 } from "./records";
-export { TargetSet } from "./targets/target-set";
 
 export const version: string = (require("../package.json") as { version: string }).version;

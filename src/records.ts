@@ -180,6 +180,9 @@ export interface HostRecord {
   reason: string;
 }
 
+/** What a scan yields: a port record per target and port, or a host record for a target that got none. */
+export type ScanRecord = PortRecord | HostRecord;
+
 /** Totals for one command run. */
 export interface SummaryRecord {
   type: "summary";

@@ -6,7 +6,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
 import type { Host, Lab } from "../src/lab";
-import { arp } from "../src/probe/arp";
+import { arp } from "../src/probes/arp/arp";
 import type { ArpRecord, SummaryRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
 import { unprivilegedBin } from "./helpers/cli";

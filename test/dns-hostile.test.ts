@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
-import { type DnsOptions, dns } from "../src/probe/dns";
+import { type DnsOptions, dns } from "../src/probes/dns/dns";
 import type { DnsRecord } from "../src/records";
 import { startHostileDns } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";

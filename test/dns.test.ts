@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import { type Host, type Lab, waitUntil } from "../src/lab";
-import { type DnsOptions, dns } from "../src/probe/dns";
+import { type DnsOptions, dns } from "../src/probes/dns/dns";
 import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../src/records";
 import { type Dnsmasq, dig, startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";

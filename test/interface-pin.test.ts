@@ -3,11 +3,11 @@
 // tcpdump on the other interface shows that nothing left there.
 
 import t from "tap";
+import { ipv4ToInt } from "../src/addr/address";
 import type { Host, Lab } from "../src/lab";
 import { createRouteResolver } from "../src/net/route-resolver";
-import { ipv4ToInt } from "../src/packet/address";
-import { arp } from "../src/probe/arp";
-import { scan } from "../src/probe/scan";
+import { arp } from "../src/probes/arp/arp";
+import { scan } from "../src/probes/scan/scan";
 import type { ArpRecord, HostRecord, PortRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
 import { withLab } from "./helpers/lab";

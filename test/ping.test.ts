@@ -9,7 +9,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
 import type { Host } from "../src/lab";
-import { type PingOptions, ping } from "../src/probe/ping";
+import { type PingOptions, ping } from "../src/probes/icmp/ping";
 import type { PingRecord, SummaryRecord } from "../src/records";
 import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";

@@ -3,8 +3,8 @@
 // Oracle: `ip route get` for every address (iproute2, in batch mode) in the same namespace.
 
 import t from "tap";
+import { intToIpv4, ipv4ToInt } from "../src/addr/address";
 import { createRouteResolver } from "../src/net/route-resolver";
-import { intToIpv4, ipv4ToInt } from "../src/packet/address";
 import { withLab } from "./helpers/lab";
 
 interface IpRouteGet {

@@ -9,9 +9,9 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
-import { dns } from "../src/probe/dns";
-import { ping } from "../src/probe/ping";
-import { scan } from "../src/probe/scan";
+import { dns } from "../src/probes/dns/dns";
+import { ping } from "../src/probes/icmp/ping";
+import { scan } from "../src/probes/scan/scan";
 import type { DnsRecord, HostRecord, PingRecord } from "../src/records";
 import { withLab } from "./helpers/lab";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import type { Host } from "../src/lab";
-import { scan } from "../src/probe/scan";
+import { scan } from "../src/probes/scan/scan";
 import type { PortRecord, SummaryRecord } from "../src/records";
 import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";

@@ -8,8 +8,8 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import t from "tap";
+import { parsePorts } from "../src/addr/ports";
 import type { Host } from "../src/lab";
-import { parsePorts } from "../src/scan/ports";
 import { withLab } from "./helpers/lab";
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");

@@ -5,7 +5,7 @@
 
 import t, { type Test } from "tap";
 import type { Host, Lab } from "../src/lab";
-import { scan } from "../src/probe/scan";
+import { scan } from "../src/probes/scan/scan";
 import type { HostRecord, PortRecord, SummaryRecord } from "../src/records";
 import { connectDelayed } from "./helpers/delay-link";
 import { withLab } from "./helpers/lab";

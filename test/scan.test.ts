@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { formatPortList, topPorts } from "../src/addr/ports";
 import type { Host, Lab } from "../src/lab";
 import { decodeFrame } from "../src/packet/frame";
-import { scan } from "../src/probe/scan";
+import { scan } from "../src/probes/scan/scan";
 import type { HostRecord, PortRecord, SummaryRecord } from "../src/records";
-import { formatPortList, topPorts } from "../src/scan/ports";
 import { startCapture } from "./helpers/capture";
 import { withLab } from "./helpers/lab";
 

@@ -1,11 +1,12 @@
-import { queryName } from "../dns/names";
+import { intToIpv4 } from "../addr/address";
+import { TargetSet } from "../addr/target-set";
+import type { ProbeRun } from "../engine/probe-run";
 import { UsageError } from "../errors";
-import { intToIpv4 } from "../packet/address";
-import type { ProbeRun } from "../probe/arp";
-import { arp } from "../probe/arp";
-import { dns, resolveServers } from "../probe/dns";
-import { ping } from "../probe/ping";
-import { scan } from "../probe/scan";
+import { arp } from "../probes/arp/arp";
+import { dns, resolveServers } from "../probes/dns/dns";
+import { queryName } from "../probes/dns/names";
+import { ping } from "../probes/icmp/ping";
+import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
   DnsConsistencyRecord,
@@ -16,7 +17,6 @@ import type {
   SummaryRecord,
   VerdictRecord,
 } from "../records";
-import { TargetSet } from "../targets/target-set";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),

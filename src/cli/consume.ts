@@ -1,6 +1,6 @@
 import type { Writable } from "node:stream";
+import type { ProbeRun } from "../engine/probe-run";
 import { NdjsonWriter } from "../output/ndjson";
-import type { ProbeRun } from "../probe/arp";
 
 /**
  * Runs a probe to its end for a command. With `json`, every record goes to `out` as NDJSON as it comes

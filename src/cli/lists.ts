@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
+import { splitTargetList } from "../addr/resolve";
 import { UsageError } from "../errors";
-import { splitTargetList } from "../scan/targets";
 
 // Small helpers every command shares for turning options into probe options.
 

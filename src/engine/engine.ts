@@ -1,6 +1,6 @@
-import { SendLog } from "../scan/send-log";
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
+import { SendLog } from "./send-log";
 import { nextTurn, sleep } from "./time";
 import { TargetTimeouts } from "./timeouts";
 

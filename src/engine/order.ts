@@ -1,4 +1,4 @@
-import { Permutation } from "../scan/permutation";
+import { Permutation } from "./permutation";
 
 // The order in which the engine visits a probe's slots (slot = target * items + item). Every order is a
 // bijection between positions 0..domain-1 and slots (positions that map to no slot give -1), with an inverse,

@@ -1,7 +1,7 @@
+import { intToIpv4, ipv4ToInt } from "../addr/address";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
-import { intToIpv4, ipv4ToInt } from "../packet/address";
 import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route";
 
 // Route decisions for a whole sweep. Asking the kernel once per destination costs ~9 µs, which is more

@@ -1,5 +1,5 @@
-import { outcomeState } from "../scan/outcomes";
-import { serviceName } from "../scan/top-ports";
+import { serviceName } from "../addr/top-ports";
+import { outcomeState } from "../port-outcomes";
 import { ctime, doneSentence, type ScanReportMeta } from "./nmap-meta";
 import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
 

@@ -1,6 +1,6 @@
-import { outcomeReason, outcomeState } from "../scan/outcomes";
-import { formatPortList } from "../scan/ports";
-import { serviceName } from "../scan/top-ports";
+import { formatPortList } from "../addr/ports";
+import { serviceName } from "../addr/top-ports";
+import { outcomeReason, outcomeState } from "../port-outcomes";
 import { ctime, doneSentence, nmapDownReason, type ScanReportMeta } from "./nmap-meta";
 import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
 import { escapeXml as xmlEscape } from "./xml";

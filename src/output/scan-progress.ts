@@ -1,4 +1,4 @@
-import type { ScanProgress } from "../scan/scan-context";
+import type { ScanProgress } from "../engine/probe-run";
 
 // The one-line progress display on a terminal's stderr: phase, probes sent of the total, send rate, answers
 // and the time left at the current rate. Redrawn in place; callers only start it when stderr is a TTY.

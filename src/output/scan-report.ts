@@ -1,6 +1,6 @@
+import { serviceName } from "../addr/top-ports";
+import { outcomeReason, outcomeState } from "../port-outcomes";
 import type { SummaryRecord } from "../records";
-import { outcomeReason, outcomeState } from "../scan/outcomes";
-import { serviceName } from "../scan/top-ports";
 import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
 
 // The human report of a scan, laid out like nmap's normal output: per host a table of the ports worth

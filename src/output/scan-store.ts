@@ -1,6 +1,6 @@
-import { ipv4ToInt, isValidIpv4 } from "../packet/address";
+import { ipv4ToInt, isValidIpv4 } from "../addr/address";
+import { outcomeOf, outcomeReason, outcomeState, type PortState } from "../port-outcomes";
 import type { HostRecord, PortRecord } from "../records";
-import { outcomeOf, outcomeReason, outcomeState, type PortState } from "../scan/outcomes";
 
 // Scan results grouped by host for the reports that nmap writes per host (XML, grepable, the human report),
 // fed by records only. A host's ports are kept as one 4-bit outcome per port of the scan's port list, so a

@@ -1,6 +1,6 @@
 // ARP (RFC 826) for Ethernet hardware and IPv4 protocol addresses, plus allocation-free sweep helpers.
 
-import { BROADCAST_MAC, intToIpv4, macToString, parseMac, toIpv4Int } from "./address";
+import { BROADCAST_MAC, intToIpv4, macToString, parseMac, toIpv4Int } from "../addr/address";
 import { DecodeError } from "./errors";
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_VLAN } from "./ethernet";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";

@@ -1,6 +1,6 @@
 // Ethernet II header, optionally with one 802.1Q tag.
 
-import { macToString, parseMac } from "./address";
+import { macToString, parseMac } from "../addr/address";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, w16 } from "./internal";
 

@@ -1,6 +1,6 @@
 // Packet codecs: one namespace per layer, plus the error type and the frame walker at the top level.
 
-export * as address from "./address";
+export * as address from "../addr/address";
 export * as arp from "./arp";
 export * as checksum from "./checksum";
 export { DecodeError, type DecodeErrorCode, type DecodeLayer } from "./errors";

@@ -1,6 +1,6 @@
 // IPv4 header (RFC 791). Options are carried as raw bytes: probes never need to interpret them.
 
-import { intToIpv4, toIpv4Int } from "./address";
+import { intToIpv4, toIpv4Int } from "../addr/address";
 import { internetChecksum } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";

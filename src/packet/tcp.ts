@@ -1,6 +1,6 @@
 // TCP header (RFC 9293) with options, and a one-call IPv4+TCP SYN writer for scans.
 
-import { toIpv4Int } from "./address";
+import { toIpv4Int } from "../addr/address";
 import { internetChecksum, type PseudoHeaderAddresses, transportChecksum } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";

@@ -1,6 +1,6 @@
 // UDP header (RFC 768) with the IPv4 pseudo-header checksum.
 
-import { toIpv4Int } from "./address";
+import { toIpv4Int } from "../addr/address";
 import { type PseudoHeaderAddresses, transportChecksum } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, w16 } from "./internal";

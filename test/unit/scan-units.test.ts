@@ -4,6 +4,11 @@
 
 import { randomBytes } from "node:crypto";
 import t from "tap";
+import { formatPortList, parsePorts, topPorts } from "../../src/addr/ports";
+import { isHostname, resolveTargets, splitTargetList } from "../../src/addr/resolve";
+import { topPortOrder } from "../../src/addr/top-ports";
+import { CookieJar, halfSipHash } from "../../src/engine/cookie";
+import { Permutation } from "../../src/engine/permutation";
 import { tcpScanReplyFilter } from "../../src/net/bpf";
 import { nmapGrepable } from "../../src/output/nmap-grepable";
 import type { ScanReportMeta } from "../../src/output/nmap-meta";
@@ -12,14 +17,9 @@ import { scanReport } from "../../src/output/scan-report";
 import { ScanStore } from "../../src/output/scan-store";
 import { encode as encodeIcmp } from "../../src/packet/icmp";
 import { writeSynPacket } from "../../src/packet/tcp";
+import { icmpOutcome, outcomeReason, outcomeState } from "../../src/port-outcomes";
+import { Answer, readAnswer } from "../../src/probes/syn/answer";
 import type { HostRecord, PortRecord } from "../../src/records";
-import { Answer, readAnswer } from "../../src/scan/answer";
-import { CookieJar, halfSipHash } from "../../src/scan/cookie";
-import { icmpOutcome, outcomeReason, outcomeState } from "../../src/scan/outcomes";
-import { Permutation } from "../../src/scan/permutation";
-import { formatPortList, parsePorts, topPorts } from "../../src/scan/ports";
-import { isHostname, resolveTargets, splitTargetList } from "../../src/scan/targets";
-import { topPortOrder } from "../../src/scan/top-ports";
 
 t.test("port lists parse as nmap reads them", async (t) => {
   t.same([...parsePorts("22,80,8000-8003")], [22, 80, 8000, 8001, 8002, 8003]);

@@ -1,6 +1,6 @@
 import t from "tap";
+import { parseIpv4Strict, TargetSet } from "../../src/addr/target-set";
 import { UsageError } from "../../src/errors";
-import { parseIpv4Strict, TargetSet } from "../../src/targets/target-set";
 
 const ip = (s: string) => parseIpv4Strict(s);
 const str = (n: number) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");

@@ -1,6 +1,6 @@
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
-import { ARP_DEFAULTS, arp } from "../../probe/arp";
+import { ARP_DEFAULTS, arp } from "../../probes/arp/arp";
 import {
   formatOptions,
   getFlag,

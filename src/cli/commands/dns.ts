@@ -1,6 +1,6 @@
 import { UsageError } from "../../errors";
 import { formatDnsReport } from "../../output/dns-report";
-import { DNS_DEFAULTS, dns } from "../../probe/dns";
+import { DNS_DEFAULTS, dns } from "../../probes/dns/dns";
 import type { DnsConsistencyRecord, DnsRecord } from "../../records";
 import {
   formatOptions,

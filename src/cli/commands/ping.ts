@@ -1,6 +1,6 @@
 import { UsageError } from "../../errors";
 import { formatPingReport } from "../../output/ping-report";
-import { PING_DEFAULTS, ping } from "../../probe/ping";
+import { PING_DEFAULTS, ping } from "../../probes/icmp/ping";
 import {
   formatOptions,
   getFlag,

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
+import { topPorts } from "../../addr/ports";
+import { splitTargetList } from "../../addr/resolve";
 import { UsageError } from "../../errors";
 import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
 import { nmapGrepable } from "../../output/nmap-grepable";
@@ -15,10 +17,8 @@ import {
 import { startProgress } from "../../output/scan-progress";
 import { scanReport } from "../../output/scan-report";
 import { ScanStore } from "../../output/scan-store";
-import { SCAN_DEFAULTS, type ScanOptions, type ScanRun, scan } from "../../probe/scan";
+import { SCAN_DEFAULTS, type ScanOptions, type ScanRun, scan } from "../../probes/scan/scan";
 import type { SummaryRecord } from "../../records";
-import { topPorts } from "../../scan/ports";
-import { splitTargetList } from "../../scan/targets";
 import {
   formatOptions,
   getFlag,

@@ -1,23 +1,23 @@
 import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
-import { consistencyOf } from "../dns/consistency";
-import { type IcmpUdpError, watchIcmpUdpErrors } from "../dns/icmp-watch";
-import { type AnswerCheck, checkAnswer, encodeQuery, peekId } from "../dns/message";
-import { parseQTypes, type QType, queryName } from "../dns/names";
-import { readNameservers, resolvConfFor } from "../dns/resolv-conf";
-import { type TcpOutcome, tcpExchange } from "../dns/tcp-exchange";
-import { ResultQueue } from "../engine/result-queue";
-import { runProbe } from "../engine/run-probe";
-import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { META_STRIDE, native } from "../native/binding";
-import type { NativeError, NativeInetSocket } from "../native/types";
-import { findLink, listLinks } from "../net/links";
-import { namespacePath } from "../net/namespace";
-import { SendRefusals } from "../net/refused-route";
-import { ipv4ToInt, isValidIpv4 } from "../packet/address";
-import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../records";
-import type { ProbeRun } from "./arp";
-import { sendErrorReason } from "./ping-icmp";
+import { ipv4ToInt, isValidIpv4 } from "../../addr/address";
+import type { ProbeRun } from "../../engine/probe-run";
+import { ResultQueue } from "../../engine/result-queue";
+import { runProbe } from "../../engine/run-probe";
+import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
+import { META_STRIDE, native } from "../../native/binding";
+import type { NativeError, NativeInetSocket } from "../../native/types";
+import { sendErrorReason } from "../../net/icmp-errors";
+import { findLink, listLinks } from "../../net/links";
+import { namespacePath } from "../../net/namespace";
+import { SendRefusals } from "../../net/refused-route";
+import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../../records";
+import { consistencyOf } from "./consistency";
+import { type IcmpUdpError, watchIcmpUdpErrors } from "./icmp-watch";
+import { type AnswerCheck, checkAnswer, encodeQuery, peekId } from "./message";
+import { parseQTypes, type QType, queryName } from "./names";
+import { readNameservers, resolvConfFor } from "./resolv-conf";
+import { type TcpOutcome, tcpExchange } from "./tcp-exchange";
 
 export interface DnsOptions {
   /** IPv4 servers to ask; default: the nameservers of `resolvConf` */

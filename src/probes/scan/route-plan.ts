@@ -1,12 +1,12 @@
-import { EnvironmentError } from "../errors";
-import type { LinkInfo } from "../native/types";
-import { findLink, HW_ETHERNET } from "../net/links";
-import { refusingRouteType } from "../net/refused-route";
-import { firstIpv4, type RouteDecision } from "../net/route";
-import { createRouteResolver } from "../net/route-resolver";
-import { ipv4ToInt, parseMac } from "../packet/address";
-import { arp } from "../probe/arp";
-import { TargetSet } from "../targets/target-set";
+import { ipv4ToInt, parseMac } from "../../addr/address";
+import { TargetSet } from "../../addr/target-set";
+import { EnvironmentError } from "../../errors";
+import type { LinkInfo } from "../../native/types";
+import { findLink, HW_ETHERNET } from "../../net/links";
+import { refusingRouteType } from "../../net/refused-route";
+import { firstIpv4, type RouteDecision } from "../../net/route";
+import { createRouteResolver } from "../../net/route-resolver";
+import { arp } from "../arp/arp";
 
 // Where each target's probes go: the kernel's route decision for it (from the route resolver's cache, so a
 // /16 costs a handful of netlink lookups), reduced to a channel (interface + source address, and whether

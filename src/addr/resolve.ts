@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { TargetSet } from "../targets/target-set";
+import { TargetSet } from "./target-set";
 
 // Scan targets: addresses, CIDRs and nmap-style ranges (strictly parsed by TargetSet), plus hostnames,
 // resolved once with the system resolver (getaddrinfo, first IPv4 address, as nmap scans the first one).

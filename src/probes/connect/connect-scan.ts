@@ -1,12 +1,13 @@
 import { closeSync } from "node:fs";
 import { Socket } from "node:net";
-import { Pacer } from "../engine/pacer";
-import { EnvironmentError, environmentErrorFrom } from "../errors";
-import { native } from "../native/binding";
-import type { LinkInfo } from "../native/types";
-import { findLink } from "../net/links";
-import { createRouteResolver } from "../net/route-resolver";
-import { intToIpv4 } from "../packet/address";
+import { intToIpv4 } from "../../addr/address";
+import { Pacer } from "../../engine/pacer";
+import { Permutation } from "../../engine/permutation";
+import { EnvironmentError, environmentErrorFrom } from "../../errors";
+import { native } from "../../native/binding";
+import type { LinkInfo } from "../../native/types";
+import { findLink } from "../../net/links";
+import { createRouteResolver } from "../../net/route-resolver";
 import {
   CLOSED_CONN_REFUSED,
   FILTERED_HOST_UNREACH,
@@ -15,9 +16,8 @@ import {
   FILTERED_PERM_DENIED,
   OPEN_SYN_ACK,
   OUTCOME_NONE,
-} from "./outcomes";
-import { Permutation } from "./permutation";
-import type { ScanContext } from "./scan-context";
+} from "../../port-outcomes";
+import type { ScanContext } from "../scan/scan-context";
 
 // The TCP connect scan (nmap -sT): what a scan can do without CAP_NET_RAW. Each target x port pair gets a
 // full connect() in the same random order as the SYN scan; the kernel's answer is the errno. An accepted

@@ -1,16 +1,16 @@
-import { Pacer } from "../engine/pacer";
-import { META_STRIDE, native } from "../native/binding";
-import { intToIpv4 } from "../packet/address";
-import { type SynPacketOptions, synPacketLength, writeSynPacket } from "../packet/tcp";
+import { intToIpv4 } from "../../addr/address";
+import { CookieJar } from "../../engine/cookie";
+import { Pacer } from "../../engine/pacer";
+import { Permutation } from "../../engine/permutation";
+import { SendLog } from "../../engine/send-log";
+import { TargetTimeouts } from "../../engine/timeouts";
+import { META_STRIDE, native } from "../../native/binding";
+import { type SynPacketOptions, synPacketLength, writeSynPacket } from "../../packet/tcp";
+import { FILTERED_NO_RESPONSE } from "../../port-outcomes";
+import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
+import type { ScanContext } from "../scan/scan-context";
 import { Answer, readAnswer } from "./answer";
 import { type ChannelIo, openChannel } from "./channel-io";
-import { CookieJar } from "./cookie";
-import { FILTERED_NO_RESPONSE } from "./outcomes";
-import { Permutation } from "./permutation";
-import { DOWN_REASONS, planRoutes, type RoutePlan } from "./route-plan";
-import type { ScanContext } from "./scan-context";
-import { SendLog } from "./send-log";
-import { TargetTimeouts } from "../engine/timeouts";
 
 // The SYN scan: every target x port pair gets a SYN in a random order (Permutation), sent in batches as
 // Ethernet frames to the next hop's MAC (or as raw IPv4 packets where there is no Ethernet), with the

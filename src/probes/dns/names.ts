@@ -1,8 +1,8 @@
 // Query names and types as the user gives them, checked before anything is sent.
 
 import { isIPv6 } from "node:net";
-import { UsageError } from "../errors";
-import { isValidIpv4 } from "../packet/address";
+import { isValidIpv4 } from "../../addr/address";
+import { UsageError } from "../../errors";
 
 /** The record types the probe asks for. */
 export const QTYPES = ["A", "AAAA", "CNAME", "SRV", "PTR", "MX", "TXT", "NS", "SOA"] as const;

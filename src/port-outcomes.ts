@@ -1,4 +1,4 @@
-import type { PortRecord } from "../records";
+import type { PortRecord } from "./records";
 
 // Every way a probe can end, as a small number (it fits in 4 bits, so outputs can keep one per port in a
 // nibble), with nmap's state and reason names. The ICMP mapping follows nmap's scan engine: destination

@@ -3,7 +3,7 @@
 
 import * as fs from "node:fs";
 import * as net from "node:net";
-import { native } from "../native/binding";
+import { native } from "../../native/binding";
 
 export type TcpOutcome =
   | { kind: "answer"; message: Buffer; rttMs: number }

@@ -1,13 +1,13 @@
 // What an ICMP error means for a probe, and the kernel filters for the raw ICMP sockets that receive them.
 // Shared by ping (errors about echo requests) and dns (errors about UDP queries).
 
-import { assemble, jeq, ld, ldInd, ldxIpHeaderLength, ret } from "../net/bpf";
 import {
   TIME_EXCEEDED_CODES,
   TYPE_DEST_UNREACHABLE,
   TYPE_TIME_EXCEEDED,
   unreachCodeName,
 } from "../packet/icmp";
+import { assemble, jeq, ld, ldInd, ldxIpHeaderLength, ret } from "./bpf";
 
 export interface IcmpVerdict {
   /** refused: nothing listens on the port (or the protocol); unreachable: the packet could not be delivered */

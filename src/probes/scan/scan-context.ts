@@ -1,29 +1,17 @@
-import { ResultQueue } from "../engine/result-queue";
-import { intToIpv4 } from "../packet/address";
-import type { HostRecord, PortRecord, SummaryRecord } from "../records";
-import type { TargetSet } from "../targets/target-set";
-import { outcomeReason, outcomeState } from "./outcomes";
+import { intToIpv4 } from "../../addr/address";
+import type { TargetSet } from "../../addr/target-set";
+import type { ScanProgress } from "../../engine/probe-run";
+import { ResultQueue } from "../../engine/result-queue";
+import { outcomeReason, outcomeState } from "../../port-outcomes";
+import type { HostRecord, PortRecord, SummaryRecord } from "../../records";
 
 // What both scan engines (SYN and connect) share: the record queue, the counters the summary and the
 // progress line read, and the one place where port and host records are made.
-
-export type ScanRecord = PortRecord | HostRecord;
 
 /** records waiting for the reader before the scan stops sending until it catches up */
 export const QUEUE_LIMIT = 8192;
 
 /** Live counters of a running scan (for progress displays). */
-export interface ScanProgress {
-  phase: "resolving" | "arp" | "scanning" | "waiting" | "done";
-  /** target x port pairs to probe (targets found down excluded), known once the scan phase starts */
-  probesTotal: number;
-  /** first probes sent so far (retransmissions not counted) */
-  probesSent: number;
-  /** probes that got their answer */
-  answered: number;
-  retransmissions: number;
-}
-
 export class ScanContext {
   readonly queue = new ResultQueue<PortRecord | HostRecord>();
   readonly states: Record<PortRecord["state"], number> = { open: 0, closed: 0, filtered: 0 };

@@ -5,11 +5,11 @@
 // namespace sees every error the kernel delivers there, and the UDP header quoted in each error (ports,
 // and from Linux routers the DNS ID too) ties it to our queries.
 
-import { META_STRIDE, native } from "../native/binding";
-import type { NativeInetSocket } from "../native/types";
-import * as icmp from "../packet/icmp";
-import * as ipv4 from "../packet/ipv4";
-import { icmpErrorFilter, icmpErrorVerdict } from "../probe/ping-icmp";
+import { META_STRIDE, native } from "../../native/binding";
+import type { NativeInetSocket } from "../../native/types";
+import { icmpErrorFilter, icmpErrorVerdict } from "../../net/icmp-errors";
+import * as icmp from "../../packet/icmp";
+import * as ipv4 from "../../packet/ipv4";
 
 export interface IcmpUdpError {
   status: "refused" | "unreachable";

@@ -1,7 +1,7 @@
 // Do the servers agree? kubelet's --cluster-dns servers "MUST serve the same set of records": one verdict
 // per name, type and transport over the records of every server.
 
-import type { DnsConsistencyRecord, DnsRecord } from "../records";
+import type { DnsConsistencyRecord, DnsRecord } from "../../records";
 
 /** What a server said, reduced to what must be equal: status, and for answers the rcode and answer set. */
 function signature(r: DnsRecord): string {

@@ -1,18 +1,18 @@
 import { randomInt } from "node:crypto";
-import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { native } from "../native/binding";
-import { namespacePath } from "../net/namespace";
-import type { HostRecord, PortRecord, SummaryRecord } from "../records";
-import { ConnectScan } from "../scan/connect-scan";
-import { MAX_PERMUTATION_SIZE } from "../scan/permutation";
-import { parsePorts, topPorts } from "../scan/ports";
-import { ScanContext, type ScanProgress } from "../scan/scan-context";
-import { SynScan } from "../scan/syn-scan";
-import { type NameLookup, resolveTargets } from "../scan/targets";
-import { TargetSet } from "../targets/target-set";
-import type { ProbeRun } from "./arp";
+import { parsePorts, topPorts } from "../../addr/ports";
+import { type NameLookup, resolveTargets } from "../../addr/resolve";
+import { TargetSet } from "../../addr/target-set";
+import { MAX_PERMUTATION_SIZE } from "../../engine/permutation";
+import type { ProbeRun, ScanProgress } from "../../engine/probe-run";
+import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
+import { native } from "../../native/binding";
+import { namespacePath } from "../../net/namespace";
+import type { ScanRecord, SummaryRecord } from "../../records";
+import { ConnectScan } from "../connect/connect-scan";
+import { SynScan } from "../syn/syn-scan";
+import { ScanContext } from "./scan-context";
 
-export type { ScanProgress } from "../scan/scan-context";
+export type { ScanProgress } from "../../engine/probe-run";
 
 export interface ScanOptions {
   /** nmap-style port list ("22,80,8000-8100", "-" for 1-65535) or port numbers; default: nmap's top 1000 */
@@ -51,7 +51,7 @@ export interface ScanOptions {
   lookup?: NameLookup;
 }
 
-export type ScanRecord = PortRecord | HostRecord;
+export type { ScanRecord } from "../../records";
 
 /** A running scan: a ProbeRun of port and host records, with live progress counters. */
 export interface ScanRun extends ProbeRun<ScanRecord> {

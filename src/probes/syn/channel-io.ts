@@ -1,8 +1,8 @@
-import { environmentErrorFrom } from "../errors";
-import { type BatchCallback, native } from "../native/binding";
-import type { NativeInetSocket, NativePacketSocket } from "../native/types";
-import { tcpScanReplyFilter } from "../net/bpf";
-import type { Channel } from "./route-plan";
+import { environmentErrorFrom } from "../../errors";
+import { type BatchCallback, native } from "../../native/binding";
+import type { NativeInetSocket, NativePacketSocket } from "../../native/types";
+import { tcpScanReplyFilter } from "../../net/bpf";
+import type { Channel } from "../scan/route-plan";
 
 // The sockets of one channel. Ethernet: one packet socket bound to the interface sends whole frames and
 // receives, through the kernel filter, only answers to our source port(s) and ICMP errors about our probes.

@@ -1,6 +1,6 @@
-import { DecodeError } from "../packet/errors";
-import * as icmp from "../packet/icmp";
-import { CLOSED_RESET, icmpOutcome, OPEN_SPLIT_SYN, OPEN_SYN_ACK, OUTCOME_NONE } from "./outcomes";
+import { DecodeError } from "../../packet/errors";
+import * as icmp from "../../packet/icmp";
+import { CLOSED_RESET, icmpOutcome, OPEN_SPLIT_SYN, OPEN_SYN_ACK, OUTCOME_NONE } from "../../port-outcomes";
 
 // Reads one received packet as a possible answer to a SYN probe: a TCP segment from the target, or an ICMP
 // error quoting the probe. Nothing here trusts the packet: every length is checked before it is used, and

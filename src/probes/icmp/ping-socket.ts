@@ -4,10 +4,10 @@
 
 import { randomInt } from "node:crypto";
 import * as fs from "node:fs";
-import { EnvironmentError, environmentErrorFrom } from "../errors";
-import { native } from "../native/binding";
-import type { NativeError, NativeInetSocket } from "../native/types";
-import { pingReplyFilter } from "./ping-icmp";
+import { EnvironmentError, environmentErrorFrom } from "../../errors";
+import { native } from "../../native/binding";
+import type { NativeError, NativeInetSocket } from "../../native/types";
+import { pingReplyFilter } from "../../net/icmp-errors";
 
 export type PingMode = "raw" | "dgram";
 

@@ -193,3 +193,9 @@ export function parseIpv4Strict(text: string, spec = text): number {
   for (const f of fields) value = value * 256 + parseDecimal(f, 255, spec, "octet");
   return value;
 }
+
+/** Normalises the target argument of the library functions. */
+export function toTargetSet(targets: string | readonly string[] | TargetSet): TargetSet {
+  if (targets instanceof TargetSet) return targets;
+  return TargetSet.parse(typeof targets === "string" ? [targets] : targets);
+}

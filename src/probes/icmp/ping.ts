@@ -1,21 +1,21 @@
 import { randomFillSync } from "node:crypto";
-import { Pacer } from "../engine/pacer";
-import { ResultQueue } from "../engine/result-queue";
-import { runProbe } from "../engine/run-probe";
-import { EnvironmentError, UsageError } from "../errors";
-import { META_STRIDE, native } from "../native/binding";
-import type { NativeError } from "../native/types";
-import { findLink, listLinks } from "../net/links";
-import { namespacePath } from "../net/namespace";
-import { SendRefusals } from "../net/refused-route";
-import { intToIpv4 } from "../packet/address";
-import { internetChecksum } from "../packet/checksum";
-import * as icmp from "../packet/icmp";
-import * as ipv4 from "../packet/ipv4";
-import type { PingRecord, SummaryRecord } from "../records";
-import type { TargetSet } from "../targets/target-set";
-import { type ProbeRun, toTargetSet } from "./arp";
-import { icmpErrorVerdict, sendErrorReason } from "./ping-icmp";
+import { intToIpv4 } from "../../addr/address";
+import { type TargetSet, toTargetSet } from "../../addr/target-set";
+import { Pacer } from "../../engine/pacer";
+import type { ProbeRun } from "../../engine/probe-run";
+import { ResultQueue } from "../../engine/result-queue";
+import { runProbe } from "../../engine/run-probe";
+import { EnvironmentError, UsageError } from "../../errors";
+import { META_STRIDE, native } from "../../native/binding";
+import type { NativeError } from "../../native/types";
+import { icmpErrorVerdict, sendErrorReason } from "../../net/icmp-errors";
+import { findLink, listLinks } from "../../net/links";
+import { namespacePath } from "../../net/namespace";
+import { SendRefusals } from "../../net/refused-route";
+import { internetChecksum } from "../../packet/checksum";
+import * as icmp from "../../packet/icmp";
+import * as ipv4 from "../../packet/ipv4";
+import type { PingRecord, SummaryRecord } from "../../records";
 import { openPingSocket, type PingMode, type PingSocket } from "./ping-socket";
 
 export interface PingOptions {

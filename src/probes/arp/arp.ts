@@ -1,18 +1,19 @@
-import { Pacer } from "../engine/pacer";
-import { ResultQueue } from "../engine/result-queue";
-import { runProbe } from "../engine/run-probe";
-import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
-import { META_STRIDE, native } from "../native/binding";
-import type { LinkInfo, NativePacketSocket } from "../native/types";
-import { arpReplyFilter } from "../net/bpf";
-import { findLink, HW_ETHERNET } from "../net/links";
-import { namespacePath } from "../net/namespace";
-import { firstIpv4, type RouteDecision } from "../net/route";
-import { createRouteResolver, type RouteResolver } from "../net/route-resolver";
-import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../packet/address";
-import { type ArpReplyView, readArpReply, writeArpRequestFrame } from "../packet/arp";
-import type { ArpRecord, SummaryRecord } from "../records";
-import { TargetSet } from "../targets/target-set";
+import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../../addr/address";
+import { type TargetSet, toTargetSet } from "../../addr/target-set";
+import { Pacer } from "../../engine/pacer";
+import type { ProbeRun } from "../../engine/probe-run";
+import { ResultQueue } from "../../engine/result-queue";
+import { runProbe } from "../../engine/run-probe";
+import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
+import { META_STRIDE, native } from "../../native/binding";
+import type { LinkInfo, NativePacketSocket } from "../../native/types";
+import { arpReplyFilter } from "../../net/bpf";
+import { findLink, HW_ETHERNET } from "../../net/links";
+import { namespacePath } from "../../net/namespace";
+import { firstIpv4, type RouteDecision } from "../../net/route";
+import { createRouteResolver, type RouteResolver } from "../../net/route-resolver";
+import { type ArpReplyView, readArpReply, writeArpRequestFrame } from "../../packet/arp";
+import type { ArpRecord, SummaryRecord } from "../../records";
 
 export interface ArpOptions {
   /** send from this interface; default: the one the kernel's route lookup picks for each target */
@@ -28,11 +29,6 @@ export interface ArpOptions {
   /** with `interface`: ARP for targets that are not on-link there too (like arping -I / arp-scan -I) */
   anyLink?: boolean;
   signal?: AbortSignal;
-}
-
-/** A running probe: iterate it for records; `summary` is set once iteration has finished. */
-export interface ProbeRun<T> extends AsyncIterable<T> {
-  readonly summary: SummaryRecord | undefined;
 }
 
 export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const;
@@ -63,12 +59,6 @@ interface Channel {
   mac: Buffer;
   sourceIp: number;
   socket: NativePacketSocket;
-}
-
-/** Normalises the target argument of the library functions. */
-export function toTargetSet(targets: string | readonly string[] | TargetSet): TargetSet {
-  if (targets instanceof TargetSet) return targets;
-  return TargetSet.parse(typeof targets === "string" ? [targets] : targets);
 }
 
 /**

@@ -2,8 +2,8 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EnvironmentError } from "../errors";
-import { isValidIpv4 } from "../packet/address";
+import { isValidIpv4 } from "../../addr/address";
+import { EnvironmentError } from "../../errors";
 
 /** The `nameserver` values of a resolv.conf text, in order (comments and other keywords skipped). */
 export function parseResolvConf(text: string): string[] {

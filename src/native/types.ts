@@ -54,7 +54,12 @@ export interface NativePacketSocket {
    * collected. An exception thrown by the callback becomes an uncaughtException. Calling it again
    * while receiving replaces the callback.
    */
-  startReceive(callback: BatchCallback): void;
+  /**
+   * Delivers received batches to `callback`. A receive error (the socket is unusable) stops receiving and
+   * goes to `onError`, so it ends the run that owns the socket; without one it is thrown as an uncaught
+   * exception.
+   */
+  startReceive(callback: BatchCallback, onError?: (error: NativeError) => void): void;
   stopReceive(): void;
   /** Keeps / stops keeping the event loop alive while receiving (default: ref'd). */
   ref(): void;
@@ -90,7 +95,12 @@ export interface NativeInetSocket {
    * errors as for NativePacketSocket.send.
    */
   send(packets: Buffer[], addresses: string[], ports?: number[]): number;
-  startReceive(callback: BatchCallback): void;
+  /**
+   * Delivers received batches to `callback`. A receive error (the socket is unusable) stops receiving and
+   * goes to `onError`, so it ends the run that owns the socket; without one it is thrown as an uncaught
+   * exception.
+   */
+  startReceive(callback: BatchCallback, onError?: (error: NativeError) => void): void;
   stopReceive(): void;
   ref(): void;
   unref(): void;

@@ -6,32 +6,39 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Missing privilege or environment (not root, unknown interface or namespace, tool missing): exit code 3. */
+/**
+ * Missing privilege or environment (not root, unknown interface or namespace, an interface that went away or
+ * refuses packets): exit code 3. `cause` keeps the error it came from (the addon's, with errno and syscall).
+ */
 export class EnvironmentError extends Error {
   readonly exitCode = 3;
   override name = "EnvironmentError";
   constructor(
     message: string,
     readonly code?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
 /** Maps an errno-carrying error from the addon to the message a user can act on. */
-export function environmentErrorFrom(err: unknown, what: string): EnvironmentError {
+export function environmentErrorFrom(err: unknown, what: string): EnvironmentError | UsageError {
+  // Already said in words a user can act on (a namespace that cannot be entered, a bad option).
+  if (err instanceof EnvironmentError || err instanceof UsageError) return err;
   const e = err as { code?: string; message?: string; syscall?: string; path?: string };
+  const cause = { cause: err };
   if ((e.code === "EPERM" || e.code === "EACCES") && e.syscall === "setns") {
     // Entering another network namespace takes CAP_SYS_ADMIN, whatever the probe would do inside it.
     const ns = e.path === undefined ? "another network namespace" : `the network namespace ${e.path}`;
-    return new EnvironmentError(`entering ${ns} needs root (CAP_SYS_ADMIN) (${e.code})`, e.code);
+    return new EnvironmentError(`entering ${ns} needs root (CAP_SYS_ADMIN) (${e.code})`, e.code, cause);
   }
   if (e.code === "EPERM" || e.code === "EACCES") {
-    return new EnvironmentError(`${what}: needs root or CAP_NET_RAW (${e.code})`, e.code);
+    return new EnvironmentError(`${what}: needs root or CAP_NET_RAW (${e.code})`, e.code, cause);
   }
   if (e.code === "ENONS" || (e.code === "ENOENT" && /setns|netns|open/.test(e.message ?? ""))) {
-    return new EnvironmentError(`${what}: ${e.message ?? "unknown network namespace"}`, e.code);
+    return new EnvironmentError(`${what}: ${e.message ?? "unknown network namespace"}`, e.code, cause);
   }
-  if (e.code === "ENODEV") return new EnvironmentError(`${what}: no such interface`, e.code);
-  return new EnvironmentError(`${what}: ${e.message ?? String(err)}`, e.code);
+  if (e.code === "ENODEV") return new EnvironmentError(`${what}: no such interface`, e.code, cause);
+  return new EnvironmentError(`${what}: ${e.message ?? String(err)}`, e.code, cause);
 }

@@ -124,14 +124,31 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (known) {
       process.stderr.write(`wireprobe: ${err.message}\n`);
+      if (process.env.WIREPROBE_DEBUG) process.stderr.write(`${debugChain(err)}\n`);
       return err.exitCode;
     }
     const e = err as Error;
     process.stderr.write(`wireprobe: internal error: ${e?.message ?? String(err)}\n`);
-    if (process.env.WIREPROBE_DEBUG) process.stderr.write(`${e?.stack}\n`);
+    if (process.env.WIREPROBE_DEBUG) process.stderr.write(`${debugChain(e)}\n`);
     return 4;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+/** WIREPROBE_DEBUG: the stack, and the error each one was caused by (errno, syscall). */
+function debugChain(err: unknown): string {
+  const lines: string[] = [];
+  for (
+    let e = err as (Error & { code?: string; syscall?: string }) | undefined, depth = 0;
+    e && depth < 5;
+    depth++
+  ) {
+    lines.push(
+      `${depth > 0 ? "caused by: " : ""}${e.stack ?? String(e)}${e.syscall ? ` (syscall ${e.syscall}, ${e.code})` : ""}`,
+    );
+    e = e.cause as typeof e;
+  }
+  return lines.join("\n");
 }

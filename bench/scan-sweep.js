@@ -4,8 +4,8 @@
 //
 //   sudo node bench/scan-sweep.js [--runs 3] [--answer syn-ack|rst] [--port 80]
 //
-// Lab (bench/scan-lib.js): prober -> router -> target, point-to-point veths; the target owns 198.18.0.0/16
-// as an AnyIP local route, so all 65,536 addresses answer: with SYN-ACK (default: a listener on 0.0.0.0), or
+// Lab (bench/scan-lib.js): prober and target on one direct veth pair; the target owns 198.18.0.0/16 as an AnyIP
+// local route, so all 65,536 addresses answer from its kernel: with SYN-ACK (default: a listener on 0.0.0.0), or
 // with RST (--answer rst: nothing listens; zmap 2.1 does not count RSTs, so it finds nothing then). Every tool runs inside the prober namespace, is timed
 // from spawn to exit (startup and output included) and writes its results to a file that this script
 // counts. Runs alternate between the tools; medians are compared.
@@ -14,11 +14,23 @@
 //   nmap       nmap -T5 --min-rate 50000 -Pn -n -sS -p PORT 198.18.0.0/16 -oG FILE
 //   zmap       zmap -p PORT -i eth0 -G GATEWAY_MAC -r 10000000 -c 1 (1 s cooldown, like --timeout 1000)
 //   node peer  bench/peers/node-raw-syn-sweep.js (one SYN per address, 1 s wait for late answers)
+//
+// Then /16 x 10 ports (655,360 probes) by wireprobe alone, for its sustained probe rate, and defaults against
+// defaults on a /20 (wireprobe scan -p PORT vs nmap -Pn -n -sS -p PORT: no timing options on either side).
 "use strict";
 const { mkdtempSync, readFileSync, rmSync } = require("node:fs");
 const { tmpdir } = require("node:os");
 const path = require("node:path");
-const { BIN, timed, median, sweepLab, ensurePeerModules, requireRoot, fmt } = require("./scan-lib");
+const {
+  BIN,
+  RESPONDER,
+  timed,
+  median,
+  sweepLab,
+  ensurePeerModules,
+  requireRoot,
+  fmt,
+} = require("./scan-lib");
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -121,6 +133,7 @@ async function main() {
         results[name].push({ ms: r.ms, found, rssKb: r.rssKb, rate: tool.rate(r) });
       }
     }
+    console.log(`responder: ${RESPONDER}`);
     console.log(
       `TCP SYN sweep of ${RANGE} port ${PORT} (${fmt(EXPECTED)} addresses, all answering with ${ANSWER === "syn-ack" ? "SYN-ACK" : "RST"}), ${RUNS} runs each, medians:`,
     );
@@ -134,9 +147,58 @@ async function main() {
     }
     const w = ms("wireprobe");
     console.log(`  ratios (time of the other / time of wireprobe; >1 = wireprobe faster):`);
-    console.log(`    vs nmap -T5 --min-rate 50000: ${(ms("nmap") / w).toFixed(2)}x (goal >= 5)`);
+    console.log(`    vs nmap -T5 --min-rate 50000: ${(ms("nmap") / w).toFixed(2)}x (goal >= 6)`);
     console.log(`    vs the Node peer (raw-socket + cap): ${(ms("node peer") / w).toFixed(2)}x (goal >= 2)`);
     console.log(`    vs zmap (-c 1): ${(ms("zmap") / w).toFixed(2)}x (goal >= 1)`);
+
+    // Sustained rate: ten ports per address, 655,360 probes, every one answered.
+    const tenPorts = `${PORT},81-89`;
+    const sustained = [];
+    for (let run = 0; run < RUNS; run++) {
+      const file = path.join(dir, `ten-${run}.out`);
+      const r = await timed(prober.ns, process.execPath, [
+        BIN,
+        "scan",
+        "-p",
+        tenPorts,
+        "--rate",
+        "0",
+        RANGE,
+        "-oG",
+        file,
+      ]);
+      if (r.code !== 0)
+        console.error(`wireprobe /16 x 10 run ${run}: exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
+      sustained.push(r.ms);
+    }
+    const tenMs = median(sustained);
+    console.log(
+      `${RANGE} x 10 ports (${fmt(EXPECTED * 10)} probes), wireprobe --rate 0: ${(tenMs / 1000).toFixed(2)} s, ${fmt((EXPECTED * 10 * 1000) / tenMs)} probes/s end to end (goal >= 250,000)`,
+    );
+
+    // Defaults against defaults, on a /20 (nmap's default timing takes minutes on a /16).
+    const small = "198.18.0.0/20";
+    const defaults = { wireprobe: [], nmap: [] };
+    const found = { wireprobe: [], nmap: [] };
+    for (let run = 0; run < RUNS; run++) {
+      for (const name of ["wireprobe", "nmap"]) {
+        const file = path.join(dir, `default-${name}-${run}.out`);
+        const args =
+          name === "wireprobe"
+            ? [BIN, "scan", "-p", PORT, small, "-oG", file]
+            : ["-Pn", "-n", "-sS", "-p", PORT, small, "-oG", file];
+        const r = await timed(prober.ns, name === "wireprobe" ? process.execPath : "nmap", args);
+        if (r.code !== 0)
+          console.error(`${name} defaults run ${run}: exit ${r.code}: ${r.stderr.trim().slice(-300)}`);
+        defaults[name].push(r.ms);
+        found[name].push(countPorts(file));
+      }
+    }
+    const dw = median(defaults.wireprobe);
+    const dn = median(defaults.nmap);
+    console.log(
+      `defaults vs defaults, ${small} port ${PORT} (4,096 addresses): wireprobe ${(dw / 1000).toFixed(2)} s (found ${Math.min(...found.wireprobe)}), nmap ${(dn / 1000).toFixed(2)} s (found ${Math.min(...found.nmap)}): ${(dn / dw).toFixed(2)}x`,
+    );
   } finally {
     await lab.destroy();
     rmSync(dir, { recursive: true, force: true });

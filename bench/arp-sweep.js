@@ -66,6 +66,7 @@ async function main() {
         results[name].push({ ms: r.ms, found, rssKb: r.rssKb });
       }
     }
+    console.log("responder: the responder namespace's own kernel, one direct veth away (AnyIP local route)");
     console.log(`ARP sweep of ${range} (${expected} addresses, all answering), ${RUNS} runs each, medians:`);
     for (const [name, rs] of Object.entries(results)) {
       const ms = median(rs.map((r) => r.ms));

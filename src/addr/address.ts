@@ -6,7 +6,7 @@
  * Leading zeros are rejected ("01.2.3.4", "1.2.3.010"): inet_aton reads them as octal and other parsers as
  * decimal, so such an address means different hosts to different tools. nmap accepts them; we refuse.
  */
-function parseDottedQuad(s: string): number {
+export function parseDottedQuad(s: string): number {
   const n = s.length;
   if (n < 7 || n > 15) return -1;
   let result = 0;
@@ -36,7 +36,7 @@ function parseDottedQuad(s: string): number {
 }
 
 /** Builds the error message for an invalid address; only runs on the failure path, so clarity wins over speed. */
-function explainIpv4(s: string): string {
+export function explainIpv4(s: string): string {
   const parts = s.split(".");
   if (parts.length !== 4) return `invalid IPv4 address "${s}": expected 4 dot-separated decimal octets`;
   for (let i = 0; i < 4; i++) {

@@ -1,4 +1,5 @@
 import { UsageError } from "../errors";
+import { explainIpv4, parseDottedQuad } from "./address";
 
 // A set of IPv4 addresses kept as sorted, merged intervals, so a /16 or an nmap-style range costs a few
 // numbers rather than an object per address. Addresses are unsigned 32-bit integers.
@@ -185,12 +186,10 @@ function* expand(runs: Array<[number, number]>): IterableIterator<number> {
   for (const [lo, hi] of runs) for (let v = lo; v <= hi; v++) yield v;
 }
 
-/** Strict dotted quad (no leading zeros, which some tools read as octal). Throws UsageError. */
+/** Strict dotted quad (no leading zeros, which some tools read as octal): the one IPv4 parser. UsageError. */
 export function parseIpv4Strict(text: string, spec = text): number {
-  const fields = text.split(".");
-  if (fields.length !== 4) throw bad(spec, `"${text}" is not an IPv4 address`);
-  let value = 0;
-  for (const f of fields) value = value * 256 + parseDecimal(f, 255, spec, "octet");
+  const value = parseDottedQuad(text);
+  if (value < 0) throw new UsageError(`invalid target "${spec}": ${explainIpv4(text)}`);
   return value;
 }
 

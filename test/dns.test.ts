@@ -16,6 +16,7 @@ import t from "tap";
 import { type Host, type Lab, waitUntil } from "../src/lab";
 import { type DnsOptions, dns } from "../src/probes/dns/dns";
 import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../src/records";
+import { startCapture } from "./helpers/capture";
 import { type Dnsmasq, dig, startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
 
@@ -391,6 +392,46 @@ t.test("dns in a lab with dnsmasq servers", async (t) => {
     ]);
     t.notOk(CLOSED in consistency[0]!.answers, "no answers listed for a server that did not answer");
   });
+
+  t.test(
+    "--concurrency: at most N queries outstanding per server on the wire; a silent server holds up no other",
+    async (t) => {
+      const names = ["web.lab", "db.lab", "alias.lab", "lab", "txt.lab", "v6.lab"];
+      await topo.fw.nft(firewall("udp dport 53 drop"));
+      const capture = await startCapture(topo.client, "eth0", "udp dst port 53");
+      let got: DnsRecord[];
+      try {
+        ({ dns: got } = await collect(names, {
+          ...base,
+          servers: [FW, DNS1],
+          concurrency: 2,
+          timeoutMs: 400,
+          retries: 0,
+        }));
+      } finally {
+        await topo.fw.exec("nft", ["delete", "table", "inet", "wp"]);
+      }
+      const queries = await capture.stop();
+      const sentTo = (server: string) =>
+        queries.filter((p) => p.data.subarray(30, 34).join(".") === server).map((p) => p.timestampMs);
+      const silent = sentTo(FW);
+      const answering = sentTo(DNS1);
+      t.equal(silent.length, 6, "one query per name to the silent server");
+      t.equal(answering.length, 6, "and to the answering one");
+      for (let k = 2; k < silent.length; k++) {
+        t.ok(
+          silent[k]! - silent[k - 2]! >= 390,
+          `query ${k + 1} to the silent server waits for query ${k - 1}'s timeout`,
+        );
+      }
+      t.ok(
+        Math.max(...answering) < silent[2]!,
+        "the answering server got all its queries before the silent one's first timeout",
+      );
+      for (const r of got.filter((r) => r.server === FW)) t.match(r, { status: "timeout", attempts: 1 });
+      for (const r of got.filter((r) => r.server === DNS1)) t.match(r, { status: "ok" }, r.name);
+    },
+  );
 
   t.test("--both asks over UDP and TCP, with a verdict per transport", async (t) => {
     const { dns: got, consistency } = await collect(["web.lab"], {

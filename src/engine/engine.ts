@@ -1,6 +1,7 @@
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
 import { SendLog } from "./send-log";
+import { TargetWindows } from "./target-window";
 import { nextTurn, sleep } from "./time";
 import { TargetTimeouts } from "./timeouts";
 
@@ -70,6 +71,13 @@ export interface EngineOptions {
   /** rounds: the least time from the start of one round to the start of the next */
   roundGapMs?: number;
   signal?: AbortSignal;
+  /**
+   * At most this many of a target's probes outstanding at once (sent, neither answered nor past their
+   * timeout); a number for every target, or each target's own (asked once per target, after channelOf).
+   * A full target's further slots are held back, in order, while the other targets go on (see
+   * TargetWindows). Unset: no per-target limit.
+   */
+  maxOutstandingPerTarget?: number | ((target: number) => number);
   /** resolves when the reader has room for more records (backpressure) */
   room?: () => Promise<void>;
   /** the monotonic clock, ms (the addon's, which kernel timestamps are on) */
@@ -112,6 +120,10 @@ export class Engine {
   private failure: unknown = null;
   private outstandingTotal = 0;
   private started = false;
+  /** per-target windows (maxOutstandingPerTarget), null without */
+  private readonly windows: TargetWindows | null;
+  /** windows: slots of a short send that did not go out; they keep their places and go first */
+  private carried: number[] = [];
 
   constructor(
     private readonly module: ProbeModule,
@@ -130,6 +142,10 @@ export class Engine {
     this.slots = new Int32Array(options.batch);
     this.lastSent = new Float64Array(module.targets);
     this.timeouts = new TargetTimeouts(module.targets, options.timeoutMs, options.fixedTimeout ?? false);
+    this.windows =
+      options.maxOutstandingPerTarget === undefined
+        ? null
+        : new TargetWindows(module.targets, size, module.items, this.timeouts);
   }
 
   /** Whether a slot has had its answer. */
@@ -143,12 +159,13 @@ export class Engine {
    */
   answer(slot: number, atMs: number): number {
     if (this.isAnswered(slot)) return -1;
-    this.answeredBits[slot >>> 3]! |= 1 << (slot & 7);
+    this.markDone(slot);
     this.counters.answered++;
     const target = Math.floor(slot / this.module.items);
-    if (this.outstanding[target]! > 0) {
-      this.outstanding[target]!--;
-      this.outstandingTotal--;
+    if (this.windows !== null) {
+      const rtt = Math.max(0, atMs - this.windows.sentTime(slot));
+      if (this.windows.sentOnce(slot) && !Number.isNaN(rtt)) this.timeouts.sample(target, rtt);
+      return rtt;
     }
     const position = this.order.positionOf(slot);
     const sentAt = this.sendLog.sentAt(position);
@@ -159,6 +176,27 @@ export class Engine {
       this.options.order === "rounds" || (this.sendLog.reached(position) ? this.pass === 0 : this.pass === 1);
     if (sentOnce) this.timeouts.sample(target, rtt);
     return rtt;
+  }
+
+  /**
+   * The module settled `slot` without an answer (its send was refused here, or an error about its target
+   * decided it): it is not sent again, not waited for, not reported unanswered, and not counted answered.
+   * Returns false when the slot was answered or settled already.
+   */
+  settle(slot: number): boolean {
+    if (this.isAnswered(slot)) return false;
+    this.markDone(slot);
+    return true;
+  }
+
+  private markDone(slot: number): void {
+    this.answeredBits[slot >>> 3]! |= 1 << (slot & 7);
+    const target = Math.floor(slot / this.module.items);
+    if (this.outstanding[target]! > 0) {
+      this.outstanding[target]!--;
+      this.outstandingTotal--;
+    }
+    this.windows?.leave(slot);
   }
 
   /** Ends the run with an error (a receive failure on one of the module's sockets). */
@@ -210,6 +248,7 @@ export class Engine {
       if (pass > 0) {
         if (this.outstandingTotal === 0) break;
         this.sendLog.newPass();
+        this.windows?.newPass();
       }
       this.pass = pass;
       if (!(await this.sendRange(0, this.order.domain, pass, pacer))) return false;
@@ -220,6 +259,7 @@ export class Engine {
 
   /** Sends the unanswered live slots at positions [from, to); false when aborted. */
   private async sendRange(from: number, to: number, pass: number, pacer: Pacer): Promise<boolean> {
+    if (this.windows !== null) return this.sendRangeWindowed(from, to, pass, pacer, this.windows);
     const { module, order, options, slots } = this;
     const items = module.items;
     const retry = pass > 0 && options.order !== "rounds";
@@ -279,12 +319,131 @@ export class Engine {
     return true;
   }
 
+  /**
+   * sendRange with per-target windows: a slot whose target has no room is held (behind the slots the target
+   * holds already, so each target's slots keep their order) and goes out once the target has room, while
+   * the other targets go on. The range is sent when every position was visited and nothing is held.
+   */
+  private async sendRangeWindowed(
+    from: number,
+    to: number,
+    pass: number,
+    pacer: Pacer,
+    windows: TargetWindows,
+  ): Promise<boolean> {
+    const { module, order, options, slots } = this;
+    const items = module.items;
+    const retry = pass > 0 && options.order !== "rounds";
+    const done = (slot: number) => this.isAnswered(slot);
+    let position = from;
+    let stalls = 0;
+    for (;;) {
+      if (this.aborted()) return false;
+      this.throwIfFailed();
+      if (options.room) await options.room();
+      const allowed = pacer.allowance(slots.length);
+      if (allowed === 0) {
+        await sleep(pacer.waitMs());
+        continue;
+      }
+      const now = options.now();
+      let count = 0;
+      let channel = NO_CHANNEL;
+      // Slots a short send left behind kept their places in their windows: they go first.
+      while (count < allowed && this.carried.length > 0) {
+        const slot = this.carried[0]!;
+        const c = this.channels[Math.floor(slot / items)]!;
+        if (channel !== NO_CHANNEL && c !== channel) break;
+        this.carried.shift();
+        if (done(slot)) continue;
+        channel = c;
+        windows.enter(Math.floor(slot / items), slot, now);
+        slots[count++] = slot;
+      }
+      if (count < allowed && windows.holding) {
+        const sameChannel = (t: number) => {
+          const c = this.channels[t]!;
+          if (channel === NO_CHANNEL) channel = c;
+          return c === channel;
+        };
+        count = windows.takeHeld(now, slots, count, allowed, sameChannel, done);
+      }
+      while (position < to && count < allowed) {
+        const slot = order.at(position);
+        if (slot < 0) {
+          position++;
+          continue;
+        }
+        const target = Math.floor(slot / items);
+        const c = this.channelFor(target);
+        if (c === NO_CHANNEL || (retry && done(slot))) {
+          position++;
+          continue;
+        }
+        if (windows.isHolding(target) || !windows.hasRoom(target, now)) {
+          windows.hold(target, slot);
+          position++;
+          continue;
+        }
+        if (channel !== NO_CHANNEL && c !== channel) break;
+        channel = c;
+        windows.enter(target, slot, now);
+        slots[count++] = slot;
+        position++;
+      }
+      if (count === 0) {
+        if (position >= to && !windows.holding) break;
+        await this.waitForRoom(windows, now);
+        continue;
+      }
+      for (let k = 0; k < count; k++) this.lastSent[Math.floor(slots[k]! / items)] = now;
+      const sent = await this.dispatch({ channel, slots, count, pass }, null);
+      pacer.take(sent);
+      this.counters.sent += sent;
+      if (retry) this.counters.retransmissions += sent;
+      if (sent < count) {
+        // The interface queue is full: the rest keep their places and go again first.
+        if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
+        const unsent: number[] = [];
+        for (let k = sent; k < count; k++) {
+          windows.notSent(slots[k]!);
+          unsent.push(slots[k]!);
+        }
+        this.carried = unsent.concat(this.carried);
+        await sleep(1);
+        continue;
+      }
+      stalls = 0;
+      await nextTurn();
+    }
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    this.throwIfFailed();
+    return true;
+  }
+
+  /** Waits until a target with held slots may have room: one of its probes answered, or its oldest timed out. */
+  private waitForRoom(windows: TargetWindows, now: number): Promise<void> {
+    const wait = Math.max(1, Math.min(20, windows.nextRoom(now) - now));
+    return new Promise((resolve) => {
+      const woken = () => {
+        clearTimeout(timer);
+        windows.onRoom = null;
+        resolve();
+      };
+      const timer = setTimeout(woken, wait);
+      windows.onRoom = woken;
+    });
+  }
+
   private channelFor(target: number): number {
     if (this.outstanding[target] !== UNSEEN) return this.channels[target]!;
     const c = this.module.channelOf(target);
     if (!Number.isInteger(c) || c < 0 || c > 255)
       throw new RangeError(`bad channel ${c} for target ${target}`);
     this.channels[target] = c;
+    const limit = this.options.maxOutstandingPerTarget;
+    if (this.windows !== null && c !== NO_CHANNEL)
+      this.windows.setLimit(target, typeof limit === "function" ? limit(target) : limit!);
     const live = c === NO_CHANNEL ? 0 : this.module.items;
     this.outstanding[target] = live;
     this.outstandingTotal += live;
@@ -297,7 +456,7 @@ export class Engine {
    * that completes later is awaited, so a full interface queue is retried. With more, the next batch is built
    * while the kernel sends: the batch counts as sent now, and a shortfall fails the run.
    */
-  private async dispatch(batch: SendBatch, logged: ReturnType<SendLog["record"]>): Promise<number> {
+  private async dispatch(batch: SendBatch, logged: ReturnType<SendLog["record"]> | null): Promise<number> {
     const limit = this.options.inFlight ?? 1;
     while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
     const pending = this.module.send(batch);
@@ -322,8 +481,8 @@ export class Engine {
     return batch.count;
   }
 
-  private settled(logged: ReturnType<SendLog["record"]>, r: SendResult): void {
-    this.sendLog.finished(logged, r.endMs);
+  private settled(logged: ReturnType<SendLog["record"]> | null, r: SendResult): void {
+    if (logged !== null) this.sendLog.finished(logged, r.endMs);
   }
 
   /**

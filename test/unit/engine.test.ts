@@ -25,6 +25,8 @@ interface Net {
   asyncSend?: boolean;
   /** how many of each batch the "interface" takes (default all) */
   accept?: (count: number, call: number) => number;
+  /** slots the module settles itself when it sends them (a send refused here) */
+  settleOnSend?: Set<number>;
 }
 
 class FakeModule implements ProbeModule {
@@ -32,7 +34,7 @@ class FakeModule implements ProbeModule {
   readonly items: number;
   engine!: Engine;
   readonly sends: Array<{ slot: number; pass: number; at: number }> = [];
-  readonly answers: Array<{ slot: number; rtt: number }> = [];
+  readonly answers: Array<{ slot: number; rtt: number; at: number }> = [];
   readonly unansweredSlots: number[] = [];
   readonly classified: number[] = [];
   sendsUnderWay = 0;
@@ -59,11 +61,16 @@ class FakeModule implements ProbeModule {
       const target = Math.floor(slot / this.items);
       const tries = (this.attempts.get(slot) ?? 0) + 1;
       this.attempts.set(slot, tries);
+      if (this.net.settleOnSend?.has(slot)) {
+        this.engine.settle(slot);
+        continue;
+      }
       const delay = this.net.delays[target];
       if (delay === null || delay === undefined || tries <= (this.net.drops?.[target] ?? 0)) continue;
       setTimeout(() => {
-        const rtt = this.engine.answer(slot, now());
-        if (rtt !== -1) this.answers.push({ slot, rtt });
+        const at = now();
+        const rtt = this.engine.answer(slot, at);
+        if (rtt !== -1) this.answers.push({ slot, rtt, at });
       }, delay);
     }
     const result = { sent: n, startMs: start, endMs: now() };
@@ -263,4 +270,139 @@ t.test("a failing send or receive ends the run with its error, after the sends u
     50,
   );
   await t.rejects(second.engine.run(), { code: "ENOBUFS" }, "a receive error fails only this run");
+});
+
+t.test(
+  "settle: a slot the module decided itself is not sent again, waited for, reported or counted",
+  async (t) => {
+    for (const window of [undefined, 2]) {
+      const { module, engine } = setUp(
+        { delays: [null, 1], items: 3, settleOnSend: new Set([1, 4]) },
+        { retries: 2, timeoutMs: 100, ...(window === undefined ? {} : { maxOutstandingPerTarget: window }) },
+      );
+      await engine.run();
+      const sendsOf = (slot: number) => module.sends.filter((s) => s.slot === slot).length;
+      t.equal(sendsOf(1), 1, `settled slot of a silent target sent once (window ${window})`);
+      t.equal(sendsOf(0), 3, "its other slots are sent in every pass");
+      t.same(module.unansweredSlots.sort(), [0, 2], "the settled slot is not reported unanswered");
+      t.equal(engine.counters.answered, 2, "nor counted answered");
+      t.equal(engine.answer(1, now()), -1, "an answer after it is a duplicate");
+      t.equal(engine.settle(3), false, "settling an answered slot changes nothing");
+    }
+  },
+);
+
+/** For each send: how many of its target's probes were outstanding (sent, unanswered, not timed out) then. */
+function outstandingAtSends(
+  module: FakeModule,
+  timeoutMs: number,
+): Array<{ target: number; outstanding: number }> {
+  const answeredAt = new Map(module.answers.map((a) => [a.slot, a.at]));
+  return module.sends.map((send, k) => {
+    const target = Math.floor(send.slot / module.items);
+    let outstanding = 0;
+    for (let j = 0; j < k; j++) {
+      const earlier = module.sends[j]!;
+      if (Math.floor(earlier.slot / module.items) !== target) continue;
+      const answered = answeredAt.get(earlier.slot);
+      if ((answered === undefined || answered > send.at) && earlier.at + timeoutMs > send.at) outstanding++;
+    }
+    return { target, outstanding };
+  });
+}
+
+t.test("maxOutstandingPerTarget: a full target's slots wait, in order, while the others go on", async (t) => {
+  const { module, engine } = setUp(
+    { delays: [100, 1, 1], items: 12 },
+    { order: "sequential", retries: 0, maxOutstandingPerTarget: 3, timeoutMs: 2000, fixedTimeout: true },
+  );
+  t.equal(await engine.run(), true);
+  t.equal(module.answers.length, 36, "every slot answered");
+  t.same(module.unansweredSlots, []);
+  t.equal(module.sends.length, 36, "each sent once");
+  const peak = Math.max(...outstandingAtSends(module, 2000).map((o) => o.outstanding));
+  t.ok(peak <= 2, `at most 3 outstanding per target, the new one included (peak before a send: ${peak})`);
+  for (let target = 0; target < 3; target++) {
+    const order = module.sends.map((s) => s.slot).filter((s) => Math.floor(s / 12) === target);
+    t.same(
+      order,
+      Array.from({ length: 12 }, (_, i) => target * 12 + i),
+      `target ${target}: in order`,
+    );
+  }
+  const lastFast = Math.max(...module.answers.filter((a) => a.slot >= 12).map((a) => a.at));
+  const seventhSlow = module.sends.find((s) => s.slot === 6)!.at;
+  t.ok(lastFast < seventhSlow, "the fast targets are done before the slow one has had two round trips");
+  t.ok(
+    module.answers.filter((a) => a.slot < 12).every((a) => a.rtt >= 90),
+    "round-trip times from each slot's own send",
+  );
+});
+
+t.test("maxOutstandingPerTarget: a silent target's window frees as its probes time out", async (t) => {
+  const { module, engine } = setUp(
+    { delays: [null, 1], items: 6 },
+    { order: "sequential", retries: 1, maxOutstandingPerTarget: 2, timeoutMs: 150, fixedTimeout: true },
+  );
+  await engine.run();
+  t.same(module.unansweredSlots, [0, 1, 2, 3, 4, 5]);
+  t.equal(module.answers.length, 6, "the other target answered");
+  for (const pass of [0, 1]) {
+    const silent = module.sends.filter((s) => s.slot < 6 && s.pass === pass);
+    t.same(
+      silent.map((s) => s.slot),
+      [0, 1, 2, 3, 4, 5],
+      `pass ${pass}: every slot of the silent target, in order`,
+    );
+    for (let k = 2; k < silent.length; k++)
+      t.ok(
+        silent[k]!.at - silent[k - 2]!.at >= 145,
+        `pass ${pass}: slot ${k} waits for slot ${k - 2}'s timeout`,
+      );
+  }
+  t.equal(engine.counters.retransmissions, 6, "only the silent target's slots go again");
+});
+
+t.test("maxOutstandingPerTarget with a full interface queue: each slot once, in order", async (t) => {
+  const { module, engine } = setUp(
+    { delays: [1, 1, 1], items: 5, accept: (count, call) => (call % 2 === 0 ? Math.min(1, count) : count) },
+    { order: "sequential", retries: 0, maxOutstandingPerTarget: 2 },
+  );
+  await engine.run();
+  t.same(
+    module.sends.map((s) => s.slot).sort((a, b) => a - b),
+    Array.from({ length: 15 }, (_, i) => i),
+    "each slot sent once",
+  );
+  for (let target = 0; target < 3; target++) {
+    const order = module.sends.map((s) => s.slot).filter((s) => Math.floor(s / 5) === target);
+    t.same(
+      order,
+      Array.from({ length: 5 }, (_, i) => target * 5 + i),
+      `target ${target}: in order`,
+    );
+  }
+  t.same(module.unansweredSlots, []);
+});
+
+t.test("maxOutstandingPerTarget as a function: each target's own window", async (t) => {
+  const { module, engine } = setUp(
+    { delays: [60, 60], items: 4 },
+    {
+      order: "sequential",
+      retries: 0,
+      maxOutstandingPerTarget: (target) => (target === 0 ? 1 : 4),
+      timeoutMs: 2000,
+      fixedTimeout: true,
+    },
+  );
+  await engine.run();
+  const peaks = [0, 1].map((target) =>
+    Math.max(
+      ...outstandingAtSends(module, 2000)
+        .filter((o) => o.target === target)
+        .map((o) => o.outstanding),
+    ),
+  );
+  t.same(peaks, [0, 3], "target 0 one at a time, target 1 all four at once");
 });

@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
 import { ipv4ToInt, isValidIpv4 } from "../../addr/address";
+import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import type { ProbeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
@@ -55,41 +56,24 @@ export interface DnsOptions {
 // 16 queries in flight per server: at a 1 ms round trip that is 16,000 queries/s per server, more than a
 // check needs, while a production server's socket buffer never sees a burst from us.
 export const DNS_DEFAULTS = { timeoutMs: 2000, retries: 1, port: 53, concurrency: 16, qtype: "A" } as const;
+/** TCP connections per server at most (TCP legs; retries over TCP after truncation) */
 const TCP_CONCURRENCY = 8;
 const MAX_JOBS = 1_000_000;
 const SEND_CHUNK = 256;
+/** records the reader may lag behind before sending waits for it */
+const QUEUE_ROOM = 4096;
 
-// Job phases.
-const QUEUED = 0;
-const UDP_WAITING = 1;
-const TCP_RUNNING = 2;
-const DONE = 3;
+// Per-slot state bits.
+/** its record is made */
+const FINAL = 1;
+/** asked without EDNS: the server answered FORMERR to EDNS */
+const NO_EDNS = 2;
+/** a UDP answer had TC: the slot goes on over TCP */
+const TRUNCATED = 4;
 
-interface Job {
-  server: number;
-  name: string;
-  qtype: QType;
-  leg: "udp" | "tcp";
-  group: number;
-  phase: number;
-  /** queries sent (the record's `attempts`) */
-  sends: number;
-  /** attempts that may still time out and be retried */
-  triesLeft: number;
-  edns: boolean;
-  /** UDP IDs of this job still registered (answers to any of its attempts are accepted) */
-  ids: number[];
-  /** the send time of the newest UDP attempt (timeouts of older attempts are stale) */
-  currentSend: number;
-  truncated: boolean;
-  lastError: string | null;
-}
-
-interface Pending {
-  job: Job;
-  /** the job's send number this query is (its timeout only counts while it is the newest) */
-  attempt: number;
-  id: number;
+/** A UDP query that may still be answered. */
+interface SentQuery {
+  slot: number;
   sentAt: number;
   edns: boolean;
 }
@@ -101,6 +85,7 @@ interface ServerVerdict {
 }
 
 type DnsResult = DnsRecord | DnsConsistencyRecord;
+type Outcome = Partial<DnsRecord> & Pick<DnsRecord, "status">;
 
 /** The servers a run asks: as given, or from the resolv.conf of the namespace. */
 export function resolveServers(options: DnsOptions): {
@@ -141,29 +126,53 @@ export function dns(names: string | readonly string[], options: DnsOptions = {})
   };
 }
 
-class DnsRun {
+/**
+ * The DNS probe module. Targets are the servers, once per transport (UDP servers, then TCP servers with
+ * --both); items are the questions (name x type); slot = target * items + question. The engine sends each
+ * server its questions in order, at most `concurrency` queries outstanding per server (8 over TCP), and
+ * owns retries and timeouts. What stays here is what one slot's exchange needs beyond one query and its
+ * answer: a server without EDNS is asked again without it, a truncated answer is asked again over TCP, and
+ * an ICMP error about a server answers its waiting queries.
+ */
+class DnsRun implements ProbeModule {
   summary: SummaryRecord | undefined;
+  readonly targets: number;
+  readonly items: number;
   private readonly servers: string[];
   private readonly serverInts: number[];
   private readonly serverIndex = new Map<number, number>();
+  private readonly legs: Array<"udp" | "tcp">;
+  private readonly questions: Array<{ name: string; qtype: QType }> = [];
   private readonly port: number;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly concurrency: number;
-  private readonly jobs: Job[] = [];
-  private readonly udpQueues: Job[][];
-  private readonly tcpQueues: Job[][];
-  private readonly udpHeads: number[];
-  private readonly tcpHeads: number[];
-  private readonly udpInFlight: number[];
-  private readonly tcpInFlight: number[];
+  private readonly engine: Engine;
+  private readonly state: Uint8Array;
+  /** queries sent per slot (the record's `attempts`) */
+  private readonly attempts: Uint16Array;
+  /** what was wrong with the bad answers a slot got: its record's error unless a good one comes */
+  private readonly errors = new Map<number, string>();
+  /** UDP queries that may still be answered, by server * 65536 + ID (answers to any attempt count) */
+  private readonly sentQueries = new Map<number, SentQuery>();
+  /** each waiting slot's keys in sentQueries */
+  private readonly queryKeys = new Map<number, number[]>();
   private readonly verdicts: Array<ServerVerdict | null>;
-  private readonly groupRecords: Array<Array<DnsRecord | undefined>> = [];
-  private readonly groupLeft: number[] = [];
-  private readonly pending = new Map<number, Pending>();
+  /** per name, type and transport: the servers' records so far, and how many are still to come */
+  private readonly groupRecords = new Map<number, DnsRecord[]>();
+  private readonly groupLeft: Int32Array;
+  /** per question: slots without their record yet (its encoded query is kept until then) */
+  private readonly questionLeft: Int32Array;
   private readonly templates = new Map<number, Buffer>();
+  /** TCP exchanges under way: awaited before the summary */
+  private readonly exchanges = new Set<Promise<void>>();
+  /** per server: retries over TCP after truncation connected now, and those waiting for their turn */
+  private readonly followUpsOpen: Int32Array;
+  private readonly followUpsWaiting: Array<Array<() => void>>;
   /** ends TCP exchanges still open when the run stops early (abort, or the caller stops iterating) */
   private readonly stopTcp = new AbortController();
+  /** stops the engine: the caller's signal, or the caller stopping its iteration */
+  private readonly stopEngine = new AbortController();
   private readonly queue = new ResultQueue<DnsResult>();
   private readonly counts: Record<string, number> = {
     ok: 0,
@@ -172,11 +181,6 @@ class DnsRun {
     timeout: 0,
     error: 0,
   };
-  private readonly timeouts: Array<{ job: Job; send: number; deadline: number }> = [];
-  private timeoutHead = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private outgoing: Pending[] = [];
-  private flushScheduled = false;
   private ids = new Uint16Array(0);
   private idNext = 0;
   private netns: string | undefined;
@@ -185,14 +189,15 @@ class DnsRun {
   private refusals: SendRefusals | null = null;
   private localPort = 0;
   private start = 0;
-  private sent = 0;
+  /** DNS answers received (FORMERR and truncated ones included) */
   private received = 0;
-  private done = 0;
+  /** queries a slot sent beyond the engine's sends: without EDNS after FORMERR, over TCP after truncation */
+  private followUps = 0;
+  /** engine sends the kernel refused (no route, prohibited, ...): counted by the engine, never sent */
+  private refused = 0;
+  private failure: unknown = null;
   private started = false;
   private finished = false;
-  private resolveDone: (() => void) | null = null;
-  private readonly onAbort = () => this.finishRun(true);
-  private readonly legs: Array<"udp" | "tcp">;
 
   constructor(
     names: readonly string[],
@@ -218,44 +223,37 @@ class DnsRun {
     this.serverInts = this.servers.map(ipv4ToInt);
     for (const [i, n] of this.serverInts.entries()) this.serverIndex.set(n, i);
     const S = this.servers.length;
-    const total = names.length * qtypes.length * this.legs.length * S;
-    if (total > MAX_JOBS) throw new UsageError(`too many queries (${total}; at most ${MAX_JOBS})`);
-    this.udpQueues = Array.from({ length: S }, () => []);
-    this.tcpQueues = Array.from({ length: S }, () => []);
-    this.udpHeads = new Array<number>(S).fill(0);
-    this.tcpHeads = new Array<number>(S).fill(0);
-    this.udpInFlight = new Array<number>(S).fill(0);
-    this.tcpInFlight = new Array<number>(S).fill(0);
-    this.verdicts = new Array<ServerVerdict | null>(S).fill(null);
     for (const input of names) {
-      for (const qtype of qtypes) {
-        const name = queryName(input, qtype);
-        for (const leg of this.legs) {
-          const group = this.groupLeft.length;
-          this.groupLeft.push(S);
-          this.groupRecords.push(new Array<DnsRecord | undefined>(S));
-          for (let s = 0; s < S; s++) {
-            const job: Job = {
-              server: s,
-              name,
-              qtype,
-              leg,
-              group,
-              phase: QUEUED,
-              sends: 0,
-              triesLeft: this.retries + 1,
-              edns: options.edns ?? true,
-              ids: [],
-              currentSend: -1,
-              truncated: false,
-              lastError: null,
-            };
-            this.jobs.push(job);
-            (leg === "udp" ? this.udpQueues : this.tcpQueues)[s]!.push(job);
-          }
-        }
-      }
+      for (const qtype of qtypes) this.questions.push({ name: queryName(input, qtype), qtype });
     }
+    const total = this.questions.length * this.legs.length * S;
+    if (total > MAX_JOBS) throw new UsageError(`too many queries (${total}; at most ${MAX_JOBS})`);
+    this.targets = this.legs.length * S;
+    this.items = this.questions.length;
+    this.state = new Uint8Array(total);
+    this.attempts = new Uint16Array(total);
+    this.verdicts = new Array<ServerVerdict | null>(S).fill(null);
+    this.groupLeft = new Int32Array(this.legs.length * this.items).fill(S);
+    this.questionLeft = new Int32Array(this.items).fill(this.targets);
+    this.followUpsOpen = new Int32Array(S);
+    this.followUpsWaiting = Array.from({ length: S }, () => []);
+    const tcpWindow = Math.min(this.concurrency, TCP_CONCURRENCY);
+    this.engine = new Engine(this, {
+      // Each server gets its questions in the order given, all servers at once: a name's answers from
+      // every server come close together, so its consistency verdict follows soon.
+      order: "sequential",
+      retries: this.retries,
+      rate: 0,
+      batch: SEND_CHUNK,
+      timeoutMs: this.timeoutMs,
+      // How long a server takes depends on the question (a cached name, or a recursion), not on how fast
+      // it answered others: every query waits the user's timeout.
+      fixedTimeout: true,
+      maxOutstandingPerTarget: (t) => (this.legOf(t) === "tcp" ? tcpWindow : this.concurrency),
+      signal: this.stopEngine.signal,
+      room: () => this.queue.waitForRoom(QUEUE_ROOM),
+      now: () => native.monotonicMs(),
+    });
   }
 
   run(): AsyncGenerator<DnsResult> {
@@ -290,9 +288,16 @@ class DnsRun {
         throw environmentErrorFrom(err, "opening a UDP socket");
       }
       this.localPort = this.udp.localAddress().port;
-      this.udp.startReceive((data, meta, count) => this.onPackets(data, meta, count));
+      this.udp.startReceive(
+        (data, meta, count) => this.onPackets(data, meta, count),
+        (err) => this.engine.fail(err),
+      );
       try {
-        this.icmp = watchIcmpUdpErrors(this.netns, (e) => this.onIcmpError(e));
+        this.icmp = watchIcmpUdpErrors(
+          this.netns,
+          (e) => this.onIcmpError(e),
+          (err) => this.engine.fail(err),
+        );
       } catch (err) {
         const code = (err as NativeError).code;
         if (code !== "EPERM" && code !== "EACCES")
@@ -314,62 +319,115 @@ class DnsRun {
     this.start = native.monotonicMs();
   }
 
-  private drive(): Promise<void> {
+  private async drive(): Promise<void> {
     const signal = this.options.signal;
-    return new Promise<void>((resolve) => {
-      this.resolveDone = resolve;
-      if (signal?.aborted) {
-        this.finishRun(true);
-        return;
+    const onAbort = () => this.stopEngine.abort();
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let completed = false;
+    try {
+      completed = await this.engine.run();
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (!completed) {
+        // Aborted or failed: no record after this, and the TCP exchanges end now.
+        this.finished = true;
+        this.stopTcp.abort();
       }
-      signal?.addEventListener("abort", this.onAbort, { once: true });
-      for (let s = 0; s < this.servers.length; s++) this.pump(s);
-      this.checkDone();
-    });
+      // Retries over TCP after truncation outlast the engine's run: their records are still to come.
+      while (this.exchanges.size > 0) await Promise.all(this.exchanges);
+      this.finished = true;
+    }
+    if (this.failure !== null) throw this.failure;
+    this.summary = this.makeSummary(!completed);
   }
 
-  /** Starts queued jobs of a server up to its concurrency limits. */
-  private pump(s: number): void {
-    if (this.finished) return;
-    const udpQueue = this.udpQueues[s]!;
-    while (this.udpInFlight[s]! < this.concurrency && this.udpHeads[s]! < udpQueue.length) {
-      const job = udpQueue[this.udpHeads[s]!]!;
-      this.udpHeads[s]!++;
-      this.udpInFlight[s]!++;
-      this.sendUdp(job);
+  private makeSummary(aborted: boolean): SummaryRecord {
+    const durationMs = native.monotonicMs() - this.start;
+    let drops = 0;
+    try {
+      drops = this.udp?.stats().drops ?? 0;
+    } catch {
+      drops = 0;
     }
-    const tcpQueue = this.tcpQueues[s]!;
-    const tcpLimit = Math.min(this.concurrency, TCP_CONCURRENCY);
-    while (this.tcpInFlight[s]! < tcpLimit && this.tcpHeads[s]! < tcpQueue.length) {
-      const job = tcpQueue[this.tcpHeads[s]!]!;
-      this.tcpHeads[s]!++;
-      this.tcpInFlight[s]!++;
-      void this.runTcp(job, null);
+    const sent = this.engine.counters.sent - this.refused + this.followUps;
+    return {
+      type: "summary",
+      command: "dns",
+      targets: this.targets * this.items,
+      states: { ...this.counts },
+      packetsSent: sent,
+      packetsReceived: this.received,
+      packetsDropped: drops,
+      durationMs: Math.round(durationMs * 10) / 10,
+      rate: durationMs > 0 ? Math.round((sent * 1000) / durationMs) : 0,
+      ...(aborted ? { aborted: true } : {}),
+    };
+  }
+
+  // --- the module's side of the engine -----------------------------------------------------------------
+
+  channelOf(): number {
+    // One UDP socket asks every server; a TCP exchange opens its own.
+    return 1;
+  }
+
+  send(batch: SendBatch): SendResult {
+    const startMs = native.monotonicMs();
+    const { slots, count } = batch;
+    if (this.finished) return { sent: count, startMs, endMs: startMs };
+    let k = 0;
+    while (k < count) {
+      if (this.legOf(this.targetOf(slots[k]!)) === "tcp") {
+        this.startTcp(slots[k]!, null);
+        k++;
+        continue;
+      }
+      let end = k + 1;
+      while (end < count && this.legOf(this.targetOf(slots[end]!)) === "udp") end++;
+      const handled = this.sendUdp(slots, k, end);
+      k += handled;
+      // The socket buffer is full: the engine sends the rest again shortly.
+      if (k < end) break;
     }
+    return { sent: k, startMs, endMs: native.monotonicMs() };
+  }
+
+  unanswered(slot: number): void {
+    this.finishUnanswered(slot);
+  }
+
+  private targetOf(slot: number): number {
+    return Math.floor(slot / this.items);
+  }
+
+  private legOf(target: number): "udp" | "tcp" {
+    return this.legs[Math.floor(target / this.servers.length)]!;
+  }
+
+  private serverOf(slot: number): number {
+    return this.targetOf(slot) % this.servers.length;
   }
 
   // --- UDP ---------------------------------------------------------------------------------------------
 
   /**
-   * The query for a job with the given ID. Every server is asked the same question, so each question is
-   * encoded once and copied with its ID written in.
+   * A query with the given ID. Every server is asked the same questions, so each is encoded once and
+   * copied with its ID written in.
    */
-  private query(job: Job, id: number, edns: boolean): Buffer {
-    const slot = job.group * 2 + (edns ? 0 : 1);
-    let template = this.templates.get(slot);
+  private query(question: number, id: number, edns: boolean): Buffer {
+    const key = question * 2 + (edns ? 0 : 1);
+    let template = this.templates.get(key);
     if (template === undefined) {
-      template = encodeQuery(0, job.name, job.qtype, edns);
-      // Kept until the group's last server has answered (finishJob drops it).
-      this.templates.set(slot, template);
+      const q = this.questions[question]!;
+      template = encodeQuery(0, q.name, q.qtype, edns);
+      // Kept until every slot of the question has its record (finish drops it).
+      this.templates.set(key, template);
     }
     const q = Buffer.allocUnsafe(template.length);
     template.copy(q);
     q.writeUInt16BE(id, 0);
     return q;
-  }
-
-  private key(server: number, id: number): number {
-    return server * 65536 + id;
   }
 
   private randomId(server: number): number {
@@ -379,127 +437,106 @@ class DnsRun {
         this.idNext = 0;
       }
       const id = this.ids[this.idNext++]!;
-      if (!this.pending.has(this.key(server, id))) return id;
+      if (!this.sentQueries.has(server * 65536 + id)) return id;
     }
   }
 
-  private sendUdp(job: Job): void {
-    const id = this.randomId(job.server);
-    job.phase = UDP_WAITING;
-    job.sends++;
-    job.currentSend = job.sends;
-    const p: Pending = { job, attempt: job.sends, id, sentAt: 0, edns: job.edns };
-    this.pending.set(this.key(job.server, id), p);
-    job.ids.push(id);
-    this.outgoing.push(p);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+  /** A UDP query for `slot` with a fresh ID, registered so that its answer finds the slot. */
+  private newQuery(slot: number, sentAt: number): Buffer {
+    const server = this.serverOf(slot);
+    const edns = (this.state[slot]! & NO_EDNS) === 0;
+    const id = this.randomId(server);
+    const key = server * 65536 + id;
+    this.sentQueries.set(key, { slot, sentAt, edns });
+    const keys = this.queryKeys.get(slot);
+    if (keys === undefined) this.queryKeys.set(slot, [key]);
+    else keys.push(key);
+    this.attempts[slot]!++;
+    return this.query(slot - this.targetOf(slot) * this.items, id, edns);
   }
 
-  /** Sends the queued queries in sendmmsg batches. */
-  private flush(): void {
-    this.flushScheduled = false;
-    if (this.finished || !this.udp) return;
-    // Queries whose job already ended (an ICMP error came first) need not go out.
-    const queue = this.outgoing.filter((p) => p.job.phase === UDP_WAITING);
-    this.outgoing = [];
-    let i = 0;
-    while (i < queue.length) {
-      const chunk = queue.slice(i, i + SEND_CHUNK);
-      const packets = chunk.map((p) => this.query(p.job, p.id, p.edns));
-      const addresses = chunk.map((p) => this.servers[p.job.server]!);
-      const ports = chunk.map(() => this.port);
-      const now = native.monotonicMs();
+  /** The newest query of `slot` did not go out: forget it. */
+  private unsent(slot: number): void {
+    const key = this.queryKeys.get(slot)?.pop();
+    if (key !== undefined) this.sentQueries.delete(key);
+    this.attempts[slot]!--;
+  }
+
+  /**
+   * Sends the UDP slots `slots[from..to)` in sendmmsg batches; returns how many were handled: sent, or
+   * refused by the kernel (their records made). Fewer than asked: the socket buffer is full.
+   */
+  private sendUdp(slots: Int32Array, from: number, to: number): number {
+    const n = to - from;
+    const at = native.monotonicMs();
+    const packets = new Array<Buffer>(n);
+    const addresses = new Array<string>(n);
+    for (let k = 0; k < n; k++) {
+      const slot = slots[from + k]!;
+      packets[k] = this.newQuery(slot, at);
+      addresses[k] = this.servers[this.serverOf(slot)]!;
+    }
+    const ports = new Array<number>(n).fill(this.port);
+    let k = 0;
+    while (k < n) {
       let sent: number;
       let failed: NativeError | null = null;
       try {
-        sent = this.udp.send(packets, addresses, ports);
+        sent =
+          k === 0
+            ? this.udp!.send(packets, addresses, ports)
+            : this.udp!.send(packets.slice(k), addresses.slice(k), ports.slice(k));
       } catch (err) {
         failed = err as NativeError;
         sent = failed.sent ?? 0;
       }
-      for (let k = 0; k < sent; k++) this.markSent(chunk[k]!, now);
-      this.sent += sent;
+      k += sent;
       if (failed) {
         // That one query could not leave (no route, prohibited, ...); the rest go on.
-        this.onSendError(chunk[sent]!, failed);
-        i += sent + 1;
+        this.refused++;
+        this.onSendError(slots[from + k]!, failed);
+        k++;
         continue;
       }
-      if (sent < chunk.length) {
-        // Socket buffer full: keep the rest, in order, and try again shortly.
-        this.outgoing = [...queue.slice(i + sent), ...this.outgoing];
-        this.flushScheduled = true;
-        setTimeout(() => this.flush(), 1);
+      if (k < n) {
+        for (let j = k; j < n; j++) this.unsent(slots[from + j]!);
+        return k;
+      }
+    }
+    return n;
+  }
+
+  /** A server that does not know EDNS answered FORMERR: ask again without it, within the same slot. */
+  private askWithoutEdns(slot: number): void {
+    this.state[slot]! |= NO_EDNS;
+    const server = this.serverOf(slot);
+    const packet = this.newQuery(slot, native.monotonicMs());
+    try {
+      if (this.udp!.send([packet], [this.servers[server]!], [this.port]) === 1) {
+        this.followUps++;
         return;
       }
-      i += chunk.length;
+    } catch (err) {
+      this.onSendError(slot, err as NativeError);
+      return;
     }
+    // The socket buffer is full: the engine's next attempt asks without EDNS.
+    this.unsent(slot);
   }
 
-  private markSent(p: Pending, now: number): void {
-    p.sentAt = now;
-    this.timeouts.push({ job: p.job, send: p.attempt, deadline: now + this.timeoutMs });
-    this.armTimer();
-  }
-
-  private onSendError(p: Pending, err: NativeError): void {
-    const job = p.job;
-    if (job.phase !== UDP_WAITING) return;
-    const routeType = this.refusals?.routeType(this.serverInts[job.server]!) ?? null;
+  private onSendError(slot: number, err: NativeError): void {
+    const routeType = this.refusals?.routeType(this.serverInts[this.serverOf(slot)]!) ?? null;
     if (routeType !== null) {
       // The route refused it (blackhole, prohibit, unreachable, broadcast): that names it, not the errno.
-      this.finishJob(job, { status: "unreachable", reason: routeType, from: null });
+      this.finish(slot, { status: "unreachable", reason: routeType, from: null });
       return;
     }
     const reason = sendErrorReason(err.code);
     if (["no-route", "host-unreach", "prohibited", "blocked-locally"].includes(reason)) {
-      this.finishJob(job, { status: "unreachable", reason, from: null });
+      this.finish(slot, { status: "unreachable", reason, from: null });
     } else {
-      this.finishJob(job, { status: "error", error: `cannot send the query: ${err.message}` });
+      this.finish(slot, { status: "error", error: `cannot send the query: ${err.message}` });
     }
-  }
-
-  private armTimer(): void {
-    if (this.timer !== null || this.timeoutHead >= this.timeouts.length) return;
-    const wait = Math.max(0, this.timeouts[this.timeoutHead]!.deadline - native.monotonicMs());
-    this.timer = setTimeout(() => this.onTimer(), Math.ceil(wait));
-  }
-
-  private onTimer(): void {
-    this.timer = null;
-    if (this.finished) return;
-    const now = native.monotonicMs();
-    while (this.timeoutHead < this.timeouts.length && this.timeouts[this.timeoutHead]!.deadline <= now) {
-      const { job, send } = this.timeouts[this.timeoutHead++]!;
-      if (job.phase !== UDP_WAITING || job.currentSend !== send) continue;
-      job.triesLeft--;
-      if (job.triesLeft > 0) {
-        this.sendUdp(job);
-      } else {
-        this.finishUnanswered(job);
-      }
-    }
-    if (this.timeoutHead > 4096 && this.timeoutHead * 2 > this.timeouts.length) {
-      this.timeouts.splice(0, this.timeoutHead);
-      this.timeoutHead = 0;
-    }
-    this.armTimer();
-  }
-
-  /** No answer after every attempt: an error if only bad answers came, the server's ICMP verdict, or timeout. */
-  private finishUnanswered(job: Job): void {
-    if (job.lastError !== null) {
-      this.finishJob(job, { status: "error", error: job.lastError });
-      return;
-    }
-    // ICMP errors are rate limited (per peer, about one a second after a burst of six), so of many queries
-    // to a dead server only some get theirs: the server's verdict speaks for the rest.
-    const verdict = job.leg === "udp" && !job.truncated ? this.verdicts[job.server] : null;
-    if (verdict) this.finishJob(job, { ...verdict });
-    else this.finishJob(job, { status: "timeout" });
   }
 
   private onPackets(data: Buffer, meta: Float64Array, count: number): void {
@@ -512,42 +549,42 @@ class DnsRun {
       const length = meta[base + 1]!;
       const id = peekId(data, offset, length);
       if (id < 0) continue;
-      const pending = this.pending.get(this.key(s, id));
-      if (!pending || pending.job.phase !== UDP_WAITING) continue;
-      const job = pending.job;
+      const query = this.sentQueries.get(s * 65536 + id);
+      if (query === undefined) continue;
+      const question = this.questions[query.slot - this.targetOf(query.slot) * this.items]!;
       const message = data.subarray(offset, offset + length);
-      const check = checkAnswer(message, { id, name: job.name, qtype: job.qtype }, pending.edns);
-      this.onUdpAnswer(job, pending, check, meta[base + 2]!);
+      const check = checkAnswer(message, { id, name: question.name, qtype: question.qtype }, query.edns);
+      this.onUdpAnswer(query, check, meta[base + 2]!);
     }
   }
 
-  private onUdpAnswer(job: Job, pending: Pending, check: AnswerCheck, at: number): void {
+  private onUdpAnswer(query: SentQuery, check: AnswerCheck, at: number): void {
+    const slot = query.slot;
     if (check.kind === "bad") {
       // Possibly spoofed or garbled: keep waiting for the real answer until the attempt times out.
-      job.lastError = check.error;
+      this.errors.set(slot, check.error);
       return;
     }
     this.received++;
     if (check.ednsRejected) {
-      // A server without EDNS: ask again without it, once; later copies of this FORMERR change nothing.
-      if (job.edns) {
-        job.edns = false;
-        this.sendUdp(job);
-      }
+      // Later copies of this FORMERR change nothing.
+      if ((this.state[slot]! & NO_EDNS) === 0) this.askWithoutEdns(slot);
       return;
     }
+    this.engine.answer(slot, at);
     if (check.truncated) {
-      this.releaseIds(job);
-      job.truncated = true;
-      void this.runTcp(job, pending.sentAt);
+      this.releaseQueries(slot);
+      this.state[slot]! |= TRUNCATED;
+      this.startTcp(slot, query.sentAt);
       return;
     }
-    this.finishJob(job, {
+    this.finish(slot, {
       status: "ok",
       rcode: check.rcode,
       answers: check.answers,
       flags: check.flags,
-      rttMs: Math.max(0, at - pending.sentAt),
+      // From this very query (its ID says which attempt was answered), not the slot's latest send.
+      rttMs: Math.max(0, at - query.sentAt),
     });
   }
 
@@ -558,45 +595,90 @@ class DnsRun {
     const verdict: ServerVerdict = { status: e.status, reason: e.reason, from: e.from };
     this.verdicts[s] = verdict;
     // The error is about the server, not one query: every query to it waiting over UDP has its answer.
-    const waiting = new Set<Job>();
-    for (const p of this.pending.values()) {
-      if (p.job.server === s && p.job.phase === UDP_WAITING) waiting.add(p.job);
+    const waiting = new Set<number>();
+    for (const [key, query] of this.sentQueries) {
+      if (Math.floor(key / 65536) === s) waiting.add(query.slot);
     }
-    for (const job of waiting) this.finishJob(job, { ...verdict });
+    for (const slot of waiting) this.finish(slot, { ...verdict });
   }
 
-  private releaseIds(job: Job): void {
-    for (const id of job.ids) this.pending.delete(this.key(job.server, id));
-    job.ids = [];
+  private releaseQueries(slot: number): void {
+    const keys = this.queryKeys.get(slot);
+    if (keys === undefined) return;
+    for (const key of keys) this.sentQueries.delete(key);
+    this.queryKeys.delete(slot);
   }
 
   // --- TCP ---------------------------------------------------------------------------------------------
 
-  /** A TCP leg, or (udpSentAt set) the retry of a truncated UDP answer. */
-  private async runTcp(job: Job, udpSentAt: number | null): Promise<void> {
-    job.phase = TCP_RUNNING;
-    if (udpSentAt !== null) job.triesLeft = this.retries + 1;
-    while (!this.finished) {
-      const id = this.randomId(job.server);
-      const edns = job.edns;
+  /** A TCP leg's query (udpSentAt null: one engine send), or the retries after a truncated UDP answer. */
+  private startTcp(slot: number, udpSentAt: number | null): void {
+    const exchange: Promise<void> = this.overTcp(slot, udpSentAt)
+      .catch((err: unknown) => {
+        this.failure ??= err;
+        this.engine.fail(err);
+      })
+      .finally(() => this.exchanges.delete(exchange));
+    this.exchanges.add(exchange);
+  }
+
+  private async overTcp(slot: number, udpSentAt: number | null): Promise<void> {
+    const truncated = udpSentAt !== null;
+    const server = this.serverOf(slot);
+    if (!truncated) return this.tcpTries(slot, server, null, 1);
+    // Retries after truncation wait for one of the server's TCP connections, as TCP legs do in the engine.
+    if (this.followUpsOpen[server]! >= Math.min(this.concurrency, TCP_CONCURRENCY)) {
+      await new Promise<void>((resolve) => this.followUpsWaiting[server]!.push(resolve));
+    } else {
+      this.followUpsOpen[server]!++;
+    }
+    try {
+      await this.tcpTries(slot, server, udpSentAt, this.retries + 1);
+    } finally {
+      const next = this.followUpsWaiting[server]!.shift();
+      if (next !== undefined) next();
+      else this.followUpsOpen[server]!--;
+    }
+  }
+
+  /**
+   * Up to `tries` TCP exchanges for `slot`. A TCP leg has one (the engine's passes are its retries, and
+   * without an answer the engine reports it); after truncation every retry is the slot's own.
+   */
+  private async tcpTries(
+    slot: number,
+    server: number,
+    udpSentAt: number | null,
+    tries: number,
+  ): Promise<void> {
+    const prefix = udpSentAt !== null ? "the UDP answer was truncated; over TCP: " : "";
+    const question = slot - this.targetOf(slot) * this.items;
+    const { name, qtype } = this.questions[question]!;
+    // The engine counted a TCP leg's first exchange as its send; every other one is the slot's own.
+    let engineSend = udpSentAt === null;
+    let outcome: TcpOutcome | null = null;
+    while (tries > 0) {
+      if (this.finished || (this.state[slot]! & FINAL) !== 0) return;
+      const id = this.randomId(server);
+      const edns = (this.state[slot]! & NO_EDNS) === 0;
       // A TCP leg's time counts from its own connect; a retry after truncation from the UDP query.
       const asked = udpSentAt ?? native.monotonicMs();
-      job.sends++;
-      this.sent++;
-      const outcome = await tcpExchange({
-        server: this.servers[job.server]!,
+      this.attempts[slot]!++;
+      if (!engineSend) this.followUps++;
+      engineSend = false;
+      outcome = await tcpExchange({
+        server: this.servers[server]!,
         port: this.port,
-        query: this.query(job, id, edns),
+        query: this.query(question, id, edns),
         timeoutMs: this.timeoutMs,
         ...(this.netns === undefined ? {} : { netns: this.netns }),
         ...(this.options.interface === undefined ? {} : { device: this.options.interface }),
         signal: this.stopTcp.signal,
       });
-      if (this.finished) return;
-      const prefix = udpSentAt !== null ? "the UDP answer was truncated; over TCP: " : "";
-      const routeType = this.tcpRefusal(job, outcome);
+      if (this.finished || (this.state[slot]! & FINAL) !== 0) return;
+      const routeType = this.tcpRefusal(server, outcome);
       if (routeType !== null) {
-        this.finishJob(job, {
+        this.finish(slot, {
           status: "unreachable",
           reason: routeType,
           from: null,
@@ -605,25 +687,27 @@ class DnsRun {
         return;
       }
       if (outcome.kind === "answer") {
-        const check = checkAnswer(outcome.message, { id, name: job.name, qtype: job.qtype }, edns);
+        const check = checkAnswer(outcome.message, { id, name, qtype }, edns);
         if (check.kind === "answer") {
           this.received++;
-          if (check.ednsRejected && job.edns) {
-            job.edns = false;
+          if (check.ednsRejected && edns) {
+            this.state[slot]! |= NO_EDNS;
             continue;
           }
-          this.finishJob(job, {
+          const now = native.monotonicMs();
+          this.engine.answer(slot, now);
+          this.finish(slot, {
             status: "ok",
             rcode: check.rcode,
             answers: check.answers,
             flags: check.flags,
-            rttMs: native.monotonicMs() - asked,
+            rttMs: now - asked,
           });
           return;
         }
-        job.lastError = prefix + check.error;
+        this.errors.set(slot, prefix + check.error);
       } else if (outcome.kind === "refused" || outcome.kind === "unreachable") {
-        this.finishJob(job, {
+        this.finish(slot, {
           status: outcome.kind,
           reason: outcome.reason,
           from: null,
@@ -631,109 +715,96 @@ class DnsRun {
         });
         return;
       } else if (outcome.kind === "error") {
-        job.lastError = prefix + outcome.error;
+        this.errors.set(slot, prefix + outcome.error);
       }
-      job.triesLeft--;
-      if (job.triesLeft <= 0) {
-        if (outcome.kind === "timeout" && prefix) {
-          this.finishJob(job, { status: "timeout", error: `${prefix}no answer` });
-        } else {
-          this.finishUnanswered(job);
-        }
-        return;
-      }
+      tries--;
     }
+    if (udpSentAt === null) return;
+    if (outcome?.kind === "timeout") this.finish(slot, { status: "timeout", error: `${prefix}no answer` });
+    else this.finishUnanswered(slot);
   }
 
   /**
    * A connect that failed because a route refuses the server (blackhole, prohibit, unreachable, broadcast):
    * its route type, named as for UDP; null for every other outcome.
    */
-  private tcpRefusal(job: Job, outcome: TcpOutcome): string | null {
+  private tcpRefusal(server: number, outcome: TcpOutcome): string | null {
     if (outcome.kind !== "unreachable" && outcome.kind !== "error") return null;
-    return this.refusals?.routeType(this.serverInts[job.server]!) ?? null;
+    return this.refusals?.routeType(this.serverInts[server]!) ?? null;
   }
 
   // --- results -----------------------------------------------------------------------------------------
 
-  private finishJob(job: Job, fields: Partial<DnsRecord> & Pick<DnsRecord, "status">): void {
-    if (job.phase === DONE || this.finished) return;
-    const wasTcpLeg = job.leg === "tcp";
-    job.phase = DONE;
-    this.releaseIds(job);
+  /** No answer after every attempt: an error if only bad answers came, the server's ICMP verdict, or timeout. */
+  private finishUnanswered(slot: number): void {
+    const error = this.errors.get(slot);
+    if (error !== undefined) {
+      this.finish(slot, { status: "error", error });
+      return;
+    }
+    // ICMP errors are rate limited (per peer, about one a second after a burst of six), so of many queries
+    // to a dead server only some get theirs: the server's verdict speaks for the rest.
+    const udp = this.legOf(this.targetOf(slot)) === "udp" && (this.state[slot]! & TRUNCATED) === 0;
+    const verdict = udp ? this.verdicts[this.serverOf(slot)] : null;
+    this.finish(slot, verdict ? { ...verdict } : { status: "timeout" });
+  }
+
+  /** The slot's exchange is over: its record, and its name's consistency verdict once every server has one. */
+  private finish(slot: number, outcome: Outcome): void {
+    if (this.finished || (this.state[slot]! & FINAL) !== 0) return;
+    this.state[slot]! |= FINAL;
+    this.releaseQueries(slot);
+    this.engine.settle(slot);
+    const target = this.targetOf(slot);
+    const question = slot - target * this.items;
+    const server = target % this.servers.length;
+    const leg = Math.floor(target / this.servers.length);
+    const { name, qtype } = this.questions[question]!;
     const record: DnsRecord = {
       type: "dns",
-      server: this.servers[job.server]!,
+      server: this.servers[server]!,
       port: this.port,
-      name: job.name,
-      qtype: job.qtype,
-      status: fields.status,
-      rcode: fields.rcode ?? null,
-      answers: fields.answers ?? [],
-      transport: job.leg,
+      name,
+      qtype,
+      status: outcome.status,
+      rcode: outcome.rcode ?? null,
+      answers: outcome.answers ?? [],
+      transport: this.legs[leg]!,
       rttMs:
-        fields.rttMs === undefined || fields.rttMs === null ? null : Math.round(fields.rttMs * 1000) / 1000,
-      truncated: job.truncated,
-      flags: fields.flags ?? [],
-      attempts: job.sends,
-      reason: fields.reason ?? null,
-      from: fields.from ?? null,
-      error: fields.error ?? (fields.status === "error" ? job.lastError : null),
+        outcome.rttMs === undefined || outcome.rttMs === null
+          ? null
+          : Math.round(outcome.rttMs * 1000) / 1000,
+      truncated: (this.state[slot]! & TRUNCATED) !== 0,
+      flags: outcome.flags ?? [],
+      attempts: this.attempts[slot]!,
+      reason: outcome.reason ?? null,
+      from: outcome.from ?? null,
+      error: outcome.error ?? (outcome.status === "error" ? (this.errors.get(slot) ?? null) : null),
     };
+    this.errors.delete(slot);
     this.counts[record.status] = (this.counts[record.status] ?? 0) + 1;
     this.queue.push(record);
-    const records = this.groupRecords[job.group]!;
-    records[job.server] = record;
-    if (--this.groupLeft[job.group]! === 0) {
-      if (this.servers.length > 1) this.queue.push(consistencyOf(records as DnsRecord[]));
-      this.groupRecords[job.group] = [];
-      this.templates.delete(job.group * 2);
-      this.templates.delete(job.group * 2 + 1);
+    const group = leg * this.items + question;
+    let records = this.groupRecords.get(group);
+    if (records === undefined) {
+      records = new Array<DnsRecord>(this.servers.length);
+      this.groupRecords.set(group, records);
     }
-    this.done++;
-    if (wasTcpLeg) this.tcpInFlight[job.server]!--;
-    else this.udpInFlight[job.server]!--;
-    this.pump(job.server);
-    this.checkDone();
-  }
-
-  private checkDone(): void {
-    if (this.done === this.jobs.length) this.finishRun(false);
-  }
-
-  private finishRun(aborted: boolean): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.options.signal?.removeEventListener("abort", this.onAbort);
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    const durationMs = native.monotonicMs() - this.start;
-    let drops = 0;
-    try {
-      drops = this.udp?.stats().drops ?? 0;
-    } catch {
-      drops = 0;
+    records[server] = record;
+    if (--this.groupLeft[group]! === 0) {
+      if (this.servers.length > 1) this.queue.push(consistencyOf(records));
+      this.groupRecords.delete(group);
     }
-    this.summary = {
-      type: "summary",
-      command: "dns",
-      targets: this.jobs.length,
-      states: { ...this.counts },
-      packetsSent: this.sent,
-      packetsReceived: this.received,
-      packetsDropped: drops,
-      durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((this.sent * 1000) / durationMs) : 0,
-      ...(aborted ? { aborted: true } : {}),
-    };
-    this.resolveDone?.();
+    if (--this.questionLeft[question]! === 0) {
+      this.templates.delete(question * 2);
+      this.templates.delete(question * 2 + 1);
+    }
   }
 
   private closeAll(): void {
     this.finished = true;
+    this.stopEngine.abort();
     this.stopTcp.abort();
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
     this.udp?.close();
     this.icmp?.close();
     this.refusals?.close();

@@ -6,7 +6,7 @@
 // and from Linux routers the DNS ID too) ties it to our queries.
 
 import { META_STRIDE, native } from "../../native/binding";
-import type { NativeInetSocket } from "../../native/types";
+import type { NativeError, NativeInetSocket } from "../../native/types";
 import { icmpErrorFilter, icmpErrorVerdict } from "../../net/icmp-errors";
 import * as icmp from "../../packet/icmp";
 import * as ipv4 from "../../packet/ipv4";
@@ -24,12 +24,14 @@ export interface IcmpUdpError {
 }
 
 /**
- * Opens the raw ICMP socket in `netns` and calls `onError` for each ICMP error quoting a UDP datagram.
- * Throws the addon's error (EPERM without CAP_NET_RAW) for the caller to decide what to do without it.
+ * Opens the raw ICMP socket in `netns` and calls `onError` for each ICMP error quoting a UDP datagram, and
+ * `onFail` if receiving fails (the socket is unusable). Throws the addon's error (EPERM without
+ * CAP_NET_RAW) for the caller to decide what to do without it.
  */
 export function watchIcmpUdpErrors(
   netns: string | undefined,
   onError: (error: IcmpUdpError) => void,
+  onFail: (error: NativeError) => void,
 ): NativeInetSocket {
   const socket = new native.InetSocket({
     type: "raw",
@@ -44,7 +46,7 @@ export function watchIcmpUdpErrors(
       const error = decodeUdpError(data, offset, length);
       if (error) onError(error);
     }
-  });
+  }, onFail);
   return socket;
 }
 

@@ -45,6 +45,11 @@ export interface ProbeModule {
   send(batch: SendBatch): SendResult | Promise<SendResult>;
   /** A slot of a probed target got no answer after its last attempt and its wait. */
   unanswered(slot: number): void;
+  /**
+   * With `maxOutstanding`: an attempt of the slot went past its timeout without an answer (it may be sent
+   * again in a later pass). A probe that holds something per attempt (a connection) releases it here.
+   */
+  expired?(slot: number): void;
 }
 
 export interface EngineOptions {
@@ -61,6 +66,11 @@ export interface EngineOptions {
   batch: number;
   /** sends under way at once (a worker thread each); the next batch is built meanwhile */
   inFlight?: number;
+  /**
+   * at most this many slots waiting at once (sent, neither answered nor past their timeout): nothing more is
+   * sent until one is answered or times out (a connect scan's open connections). Default: no limit.
+   */
+  maxOutstanding?: number;
   /**
    * the longest a probe waits for its answer, ms (the user's --timeout). Each target's own wait adapts to its
    * round trips below that, as nmap's does (see TargetTimeouts), unless `fixedTimeout`.
@@ -83,6 +93,9 @@ export interface EngineOptions {
   /** the monotonic clock, ms (the addon's, which kernel timestamps are on) */
   now: () => number;
 }
+
+/** Where a run is: sending a pass (or round), waiting for its answers, or settled. */
+export type EngineStage = "idle" | "sending" | "waiting" | "done";
 
 /** What the engine counted, for the summary. */
 export interface EngineCounters {
@@ -124,6 +137,13 @@ export class Engine {
   private readonly windows: TargetWindows | null;
   /** windows: slots of a short send that did not go out; they keep their places and go first */
   private carried: number[] = [];
+  private stageNow: EngineStage = "idle";
+  /** maxOutstanding: the attempts waiting (slot, when it went), unordered */
+  private readonly windowSlots: Int32Array | null;
+  private readonly windowSent: Float64Array;
+  private windowCount = 0;
+  /** ends a pause for room in the window early when an answer arrives */
+  private wake: (() => void) | null = null;
 
   constructor(
     private readonly module: ProbeModule,
@@ -146,9 +166,20 @@ export class Engine {
       options.maxOutstandingPerTarget === undefined
         ? null
         : new TargetWindows(module.targets, size, module.items, this.timeouts);
+    if (options.maxOutstanding !== undefined && options.maxOutstandingPerTarget !== undefined)
+      throw new RangeError("maxOutstanding and maxOutstandingPerTarget are one or the other");
+    const window = options.maxOutstanding ?? 0;
+    if (!Number.isInteger(window) || window < 0) throw new RangeError(`bad maxOutstanding ${window}`);
+    this.windowSlots = window > 0 ? new Int32Array(window) : null;
+    this.windowSent = new Float64Array(window);
   }
 
-  /** Whether a slot has had its answer. */
+  /** Where the run is (for a progress display). */
+  get stage(): EngineStage {
+    return this.stageNow;
+  }
+
+  /** Whether a slot has had its answer (or, once reported unanswered, its verdict). */
   isAnswered(slot: number): boolean {
     return (this.answeredBits[slot >>> 3]! & (1 << (slot & 7))) !== 0;
   }
@@ -191,6 +222,12 @@ export class Engine {
 
   private markDone(slot: number): void {
     this.answeredBits[slot >>> 3]! |= 1 << (slot & 7);
+    // A sender paused for room in the window goes on at once.
+    if (this.wake !== null) {
+      const wake = this.wake;
+      this.wake = null;
+      wake();
+    }
     const target = Math.floor(slot / this.module.items);
     if (this.outstanding[target]! > 0) {
       this.outstanding[target]!--;
@@ -219,6 +256,7 @@ export class Engine {
       return completed && !this.aborted();
     } finally {
       while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+      this.stageNow = "done";
     }
   }
 
@@ -265,11 +303,17 @@ export class Engine {
     const retry = pass > 0 && options.order !== "rounds";
     let position = from;
     let stalls = 0;
+    this.stageNow = "sending";
     while (position < to) {
       if (this.aborted()) return false;
       this.throwIfFailed();
       if (options.room) await options.room();
-      const allowed = pacer.allowance(slots.length);
+      const room = this.windowRoom();
+      if (room === 0) {
+        await this.pauseForWindow();
+        continue;
+      }
+      const allowed = pacer.allowance(Math.min(slots.length, room));
       if (allowed === 0) {
         await sleep(pacer.waitMs());
         continue;
@@ -302,6 +346,7 @@ export class Engine {
       const logged = this.sendLog.record(first, position, at);
       const sent = await this.dispatch({ channel, slots, count, pass }, logged);
       pacer.take(sent);
+      this.enterWindow(slots, sent, at);
       this.counters.sent += sent;
       if (retry) this.counters.retransmissions += sent;
       if (sent < count) {
@@ -490,6 +535,14 @@ export class Engine {
    * or all are answered. Targets that answer meanwhile shorten the wait; false when aborted.
    */
   private async waitForAnswers(): Promise<boolean> {
+    this.stageNow = "waiting";
+    const done = await this.waitForDeadlines();
+    // every attempt still in the window is past its timeout now
+    if (done) this.expireWindow(true);
+    return done;
+  }
+
+  private async waitForDeadlines(): Promise<boolean> {
     let waiting = this.targetsWaiting();
     for (;;) {
       if (this.aborted()) return false;
@@ -511,6 +564,65 @@ export class Engine {
       if (kept === 0 || now >= deadline) return true;
       await sleep(Math.max(1, Math.min(20, deadline - now)));
     }
+  }
+
+  /** How many more slots may be sent now under maxOutstanding (the expired leave the window first). */
+  private windowRoom(): number {
+    if (this.windowSlots === null) return this.slots.length;
+    this.expireWindow(false);
+    return this.windowSlots.length - this.windowCount;
+  }
+
+  /** Drops the answered attempts from the window, and those past their timeout (all: every one unanswered). */
+  private expireWindow(all: boolean): void {
+    const ws = this.windowSlots;
+    if (ws === null) return;
+    const sentAt = this.windowSent;
+    const items = this.module.items;
+    const now = this.options.now();
+    let kept = 0;
+    for (let k = 0; k < this.windowCount; k++) {
+      const slot = ws[k]!;
+      if (this.isAnswered(slot)) continue;
+      if (all || now >= sentAt[k]! + this.timeouts.timeoutOf(Math.floor(slot / items))) {
+        this.module.expired?.(slot);
+        continue;
+      }
+      ws[kept] = slot;
+      sentAt[kept] = sentAt[k]!;
+      kept++;
+    }
+    this.windowCount = kept;
+  }
+
+  private enterWindow(slots: Int32Array, count: number, at: number): void {
+    const ws = this.windowSlots;
+    if (ws === null) return;
+    for (let k = 0; k < count; k++) {
+      ws[this.windowCount] = slots[k]!;
+      this.windowSent[this.windowCount++] = at;
+    }
+  }
+
+  /** The window is full: waits for an answer or for the first attempt in it to time out. */
+  private pauseForWindow(): Promise<void> {
+    const items = this.module.items;
+    let first = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < this.windowCount; k++) {
+      const d = this.windowSent[k]! + this.timeouts.timeoutOf(Math.floor(this.windowSlots![k]! / items));
+      if (d < first) first = d;
+    }
+    const ms = Math.max(1, Math.min(20, first - this.options.now()));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private targetsWaiting(): Int32Array {
@@ -539,6 +651,8 @@ export class Engine {
       for (let i = 0; i < items; i++) {
         const slot = t * items + i;
         if (this.isAnswered(slot)) continue;
+        // An answer that still comes after the verdict is a duplicate: the slot has its record.
+        this.answeredBits[slot >>> 3]! |= 1 << (slot & 7);
         module.unanswered(slot);
         if (++reported % 1024 === 0 && this.options.room) await this.options.room();
       }

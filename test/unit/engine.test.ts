@@ -36,6 +36,12 @@ class FakeModule implements ProbeModule {
   readonly sends: Array<{ slot: number; pass: number; at: number }> = [];
   readonly answers: Array<{ slot: number; rtt: number; at: number }> = [];
   readonly unansweredSlots: number[] = [];
+  readonly expiredSlots: number[] = [];
+  /** sent and neither answered nor expired yet, and the most there ever were at once */
+  readonly waiting = new Set<number>();
+  mostWaiting = 0;
+  /** expiries of slots that were not waiting (answered, or never sent) */
+  strayExpiries = 0;
   readonly classified: number[] = [];
   sendsUnderWay = 0;
   sendCalls = 0;
@@ -58,6 +64,8 @@ class FakeModule implements ProbeModule {
     for (let k = 0; k < n; k++) {
       const slot = batch.slots[k]!;
       this.sends.push({ slot, pass: batch.pass, at: start });
+      this.waiting.add(slot);
+      this.mostWaiting = Math.max(this.mostWaiting, this.waiting.size);
       const target = Math.floor(slot / this.items);
       const tries = (this.attempts.get(slot) ?? 0) + 1;
       this.attempts.set(slot, tries);
@@ -70,6 +78,7 @@ class FakeModule implements ProbeModule {
       setTimeout(() => {
         const at = now();
         const rtt = this.engine.answer(slot, at);
+        this.waiting.delete(slot);
         if (rtt !== -1) this.answers.push({ slot, rtt, at });
       }, delay);
     }
@@ -86,6 +95,12 @@ class FakeModule implements ProbeModule {
 
   unanswered(slot: number): void {
     this.unansweredSlots.push(slot);
+  }
+
+  expired(slot: number): void {
+    if (!this.waiting.has(slot)) this.strayExpiries++;
+    this.waiting.delete(slot);
+    this.expiredSlots.push(slot);
   }
 }
 
@@ -405,4 +420,59 @@ t.test("maxOutstandingPerTarget as a function: each target's own window", async 
     ),
   );
   t.same(peaks, [0, 3], "target 0 one at a time, target 1 all four at once");
+});
+
+t.test("maxOutstanding: no more slots waiting at once; answers and timeouts make room", async (t) => {
+  const { module, engine } = setUp(
+    { delays: Array.from({ length: 60 }, () => 5), items: 2 },
+    { maxOutstanding: 7, retries: 0 },
+  );
+  t.equal(await engine.run(), true);
+  t.equal(module.answers.length, 120, "every slot answered");
+  t.ok(module.mostWaiting <= 7, `at most 7 waiting at once (${module.mostWaiting})`);
+  t.ok(module.mostWaiting >= 6, "and the window is used");
+  t.same(module.expiredSlots, [], "nothing expired");
+
+  // Silent targets: each attempt leaves the window when its timeout runs out, and is said to have expired
+  // once per attempt, before the slot is sent again or reported unanswered.
+  const silent = setUp(
+    { delays: Array.from({ length: 12 }, () => null) },
+    { maxOutstanding: 4, retries: 1, timeoutMs: 60 },
+  );
+  const started = now();
+  t.equal(await silent.engine.run(), true);
+  t.ok(silent.module.mostWaiting <= 4, `at most 4 waiting (${silent.module.mostWaiting})`);
+  t.equal(silent.module.sends.length, 24, "two attempts each");
+  t.equal(silent.module.expiredSlots.length, 24, "each attempt expired once");
+  t.same([...new Set(silent.module.expiredSlots)].sort(), [...silent.module.unansweredSlots].sort());
+  t.equal(silent.module.waiting.size, 0, "nothing left waiting");
+  t.equal(silent.module.strayExpiries + module.strayExpiries, 0, "only waiting attempts expire");
+  // 12 slots through a window of 4 with 60 ms timeouts: three rounds of timeouts per pass
+  t.ok(now() - started >= 5 * 55, `sending waited for room (${Math.round(now() - started)} ms)`);
+});
+
+t.test("an answer after the slot was reported unanswered is a duplicate", async (t) => {
+  const { module, engine } = setUp({ delays: [1, null] }, { retries: 0, timeoutMs: 50 });
+  await engine.run();
+  t.same(module.unansweredSlots, [1]);
+  t.equal(engine.answer(1, now()), -1, "too late: the slot has its record");
+  t.equal(engine.counters.answered, 1, "and it is not counted");
+});
+
+t.test("stage: sending, then waiting, then done", async (t) => {
+  const stages: string[] = [];
+  const { engine } = setUp({ delays: [30, 30] }, { retries: 0 });
+  t.equal(engine.stage, "idle");
+  const watch = setInterval(() => {
+    if (stages.at(-1) !== engine.stage) stages.push(engine.stage);
+  }, 1);
+  const running = engine.run();
+  stages.push(engine.stage);
+  await running;
+  clearInterval(watch);
+  stages.push(engine.stage);
+  t.same(
+    stages.filter((s, i) => s !== stages[i - 1]),
+    ["sending", "waiting", "done"],
+  );
 });

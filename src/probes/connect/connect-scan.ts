@@ -1,8 +1,7 @@
 import { closeSync } from "node:fs";
 import { Socket } from "node:net";
 import { intToIpv4 } from "../../addr/address";
-import { Pacer } from "../../engine/pacer";
-import { Permutation } from "../../engine/permutation";
+import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { EnvironmentError, environmentErrorFrom } from "../../errors";
 import { native } from "../../native/binding";
 import type { LinkInfo } from "../../native/types";
@@ -19,10 +18,12 @@ import {
 } from "../../port-outcomes";
 import type { ScanContext } from "../scan/scan-context";
 
-// The TCP connect scan (nmap -sT): what a scan can do without CAP_NET_RAW. Each target x port pair gets a
-// full connect() in the same random order as the SYN scan; the kernel's answer is the errno. An accepted
-// connection is reset at once (no FIN handshake, no TIME_WAIT left behind). With a namespace (root only),
-// each socket is created inside it by the addon and connected from Node.
+// The TCP connect scan (nmap -sT) as a probe module: what a scan can do without CAP_NET_RAW. A slot is a
+// target x port pair, as in the SYN scan, and its probe a full connect(); the kernel's answer is the errno.
+// An accepted connection is reset at once (no FIN handshake, no TIME_WAIT left behind). With a namespace
+// (root only) or an interface, each socket is created by the addon (inside the namespace, bound to the
+// interface) and connected from Node. The engine keeps at most CONNECT_CONCURRENCY connects waiting; an
+// attempt past its timeout is destroyed, so no socket outlives its wait.
 
 export interface ConnectScanOptions {
   /** namespace file path (resolved), undefined for the process's own */
@@ -37,8 +38,8 @@ export interface ConnectScanOptions {
 
 /** Connections in flight at once: well under the 1024 descriptors an unprivileged process usually gets. */
 export const CONNECT_CONCURRENCY = 256;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** A local failure (out of descriptors or ports) is tried again after this long. */
+const LOCAL_RETRY_MS = 50;
 
 /** nmap's reading of connect() errors (scan_engine_connect.cc). OUTCOME_NONE: try again (a timeout). */
 export function connectOutcome(code: string | undefined): number {
@@ -62,67 +63,79 @@ export function connectOutcome(code: string | undefined): number {
 /** Errors that say nothing about the target: the attempt is repeated after a pause. */
 const LOCAL_TROUBLE = new Set(["EMFILE", "ENFILE", "EADDRNOTAVAIL", "ENOBUFS", "EAGAIN"]);
 
-export class ConnectScan {
-  private readonly p: number;
-  private readonly size: number;
-  private pending!: Uint8Array;
-  /** attempts started and not finished, including those waiting to be repeated */
-  private inFlight = 0;
-  private readonly sockets = new Set<Socket>();
-  private wake: (() => void) | null = null;
+/** One slot's current connect: its socket, or the timer that starts it again after a local failure. */
+interface Attempt {
+  socket: Socket | null;
+  retry: NodeJS.Timeout | null;
+}
+
+const monotonicMs = () => native.monotonicMs();
+
+export class ConnectScan implements ProbeModule {
+  readonly targets: number;
+  readonly items: number;
+  private engine!: Engine;
+  /** per target: 1 when it gets no probe (no route through the pinned interface) */
+  private down: Uint8Array | null = null;
+  private readonly attempts = new Map<number, Attempt>();
+  private stopped = false;
 
   constructor(
     private readonly ctx: ScanContext,
     private readonly options: ConnectScanOptions,
   ) {
-    this.p = ctx.ports.length;
-    this.size = ctx.targets.size * this.p;
+    this.targets = ctx.targets.size;
+    this.items = ctx.ports.length;
   }
 
   async run(): Promise<boolean> {
     const { ctx, options } = this;
-    const signal = options.signal;
-    const perm = new Permutation(this.size);
-    // probes still to try in the next pass: set after a timeout, cleared by an answer
-    this.pending = new Uint8Array(Math.ceil(this.size / 8)).fill(0xff);
     const downCount = options.interface === undefined ? 0 : this.reportOffInterface(options.interface);
-    ctx.progress.probesTotal = this.size - downCount * this.p;
-    ctx.progress.phase = "scanning";
-    const pacer = new Pacer(options.rate);
+    this.engine = new Engine(this, {
+      order: "permuted",
+      retries: options.retries,
+      rate: options.rate,
+      batch: CONNECT_CONCURRENCY,
+      maxOutstanding: CONNECT_CONCURRENCY,
+      timeoutMs: options.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+      room: () => ctx.room(),
+      now: monotonicMs,
+    });
+    ctx.probing(this.engine, (this.targets - downCount) * this.items);
     try {
-      for (let pass = 0; pass <= options.retries; pass++) {
-        let any = false;
-        for (let position = 0; position < perm.domain; position++) {
-          const k = perm.at(position);
-          if (k >= this.size || !this.isPending(k)) continue;
-          any = true;
-          while (this.inFlight >= CONNECT_CONCURRENCY || pacer.allowance(1) === 0) {
-            if (signal?.aborted) return false;
-            await (this.inFlight >= CONNECT_CONCURRENCY ? this.slot() : sleep(pacer.waitMs()));
-          }
-          if (signal?.aborted) return false;
-          await ctx.room();
-          pacer.take(1);
-          this.attempt(k, pass === options.retries);
-          if (pass === 0) ctx.progress.probesSent++;
-          else ctx.progress.retransmissions++;
-        }
-        while (this.inFlight > 0) {
-          if (signal?.aborted) return false;
-          await this.slot();
-        }
-        if (!any) break;
-      }
-      ctx.progress.phase = "done";
-      return !signal?.aborted;
+      return await this.engine.run();
     } finally {
-      for (const s of this.sockets) s.destroy();
+      this.stopped = true;
+      for (const slot of [...this.attempts.keys()]) this.drop(slot);
     }
   }
 
+  channelOf(target: number): number {
+    return this.down?.[target] ? 0 : 1;
+  }
+
+  /** Starts the batch's connects; their outcomes come as events. */
+  send(batch: SendBatch): SendResult {
+    const startMs = native.monotonicMs();
+    for (let k = 0; k < batch.count; k++) this.connect(batch.slots[k]!);
+    return { sent: batch.count, startMs, endMs: native.monotonicMs() };
+  }
+
+  expired(slot: number): void {
+    this.drop(slot);
+  }
+
+  unanswered(slot: number): void {
+    this.drop(slot);
+    const { ctx } = this;
+    const t = Math.floor(slot / this.items);
+    ctx.port(ctx.targets.at(t), ctx.ports[slot - t * this.items]!, FILTERED_NO_RESPONSE, null, null);
+  }
+
   /**
-   * Pinned to an interface: targets it has no route for are down (no-route), as in the SYN scan, and their
-   * probes are settled before the first pass. Returns how many targets that is.
+   * Pinned to an interface: targets it has no route for are down (no-route), as in the SYN scan, and get no
+   * probe. Returns how many targets that is.
    */
   private reportOffInterface(name: string): number {
     const { ctx } = this;
@@ -135,118 +148,92 @@ export class ConnectScan {
     }
     if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
     const resolver = createRouteResolver(this.options.netns, { link });
-    let down = 0;
+    const down = new Uint8Array(ctx.targets.size);
+    let count = 0;
     try {
       for (let t = 0; t < ctx.targets.size; t++) {
         const ip = ctx.targets.at(t);
         if (resolver.resolve(ip).kind !== "other-link") continue;
-        for (let pi = 0; pi < this.p; pi++) this.settle(t * this.p + pi);
+        down[t] = 1;
         ctx.host(intToIpv4(ip), "no-route", ctx.names.get(ip));
-        down++;
+        count++;
       }
     } finally {
       resolver.close();
     }
-    return down;
+    this.down = down;
+    return count;
   }
 
-  private isPending(k: number): boolean {
-    return (this.pending[Math.floor(k / 8)]! & (1 << (k % 8))) !== 0;
+  /** Ends the slot's attempt, if any: its socket destroyed, its retry cancelled. */
+  private drop(slot: number): void {
+    const attempt = this.attempts.get(slot);
+    if (attempt === undefined) return;
+    this.attempts.delete(slot);
+    if (attempt.retry !== null) clearTimeout(attempt.retry);
+    attempt.socket?.destroy();
   }
 
-  private settle(k: number): void {
-    this.pending[Math.floor(k / 8)]! &= ~(1 << (k % 8));
-  }
-
-  private slot(): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-    });
-  }
-
-  private release(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
-  }
-
-  private attempt(k: number, last: boolean): void {
-    const { ctx } = this;
-    const t = Math.floor(k / this.p);
-    const ip = ctx.targets.at(t);
-    const port = ctx.ports[k - t * this.p]!;
-    let socket: Socket;
+  private openSocket(): Socket {
     const { netns, interface: device } = this.options;
-    if (netns === undefined && device === undefined) socket = new Socket();
-    else {
-      let fd: number;
-      try {
-        fd = native.openSocketFd({
-          type: "stream",
-          protocol: 6,
-          ...(netns === undefined ? {} : { netns }),
-          ...(device === undefined ? {} : { device }),
-        });
-      } catch (err) {
-        // Entering the namespace was refused (or it is gone): the environment, not a bug.
-        throw environmentErrorFrom(err, "opening a TCP socket");
-      }
-      try {
-        socket = new Socket({ fd, readable: true, writable: true });
-      } catch (err) {
-        closeSync(fd);
-        throw err;
-      }
+    if (netns === undefined && device === undefined) return new Socket();
+    let fd: number;
+    try {
+      fd = native.openSocketFd({
+        type: "stream",
+        protocol: 6,
+        ...(netns === undefined ? {} : { netns }),
+        ...(device === undefined ? {} : { device }),
+      });
+    } catch (err) {
+      // Entering the namespace was refused (or it is gone): the environment, not a bug.
+      throw environmentErrorFrom(err, "opening a TCP socket");
     }
-    const started = performance.now();
-    this.inFlight++;
-    this.sockets.add(socket);
-    ctx.packetsSent++;
-    let done = false;
-    const finish = (outcome: number) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      this.sockets.delete(socket);
-      this.inFlight--;
-      if (outcome !== OUTCOME_NONE) {
-        this.settle(k);
-        ctx.packetsReceived++;
-        ctx.progress.answered++;
-        ctx.port(ip, port, outcome, null, performance.now() - started);
-      } else if (last) {
-        this.settle(k);
-        ctx.port(ip, port, FILTERED_NO_RESPONSE, null, null);
-      }
-      this.release();
-    };
-    const timer = setTimeout(() => {
-      socket.destroy();
-      finish(OUTCOME_NONE);
-    }, this.options.timeoutMs);
+    try {
+      return new Socket({ fd, readable: true, writable: true });
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  private connect(slot: number): void {
+    // A slot sent again replaces its earlier attempt.
+    this.drop(slot);
+    const { ctx } = this;
+    const t = Math.floor(slot / this.items);
+    const ip = ctx.targets.at(t);
+    const port = ctx.ports[slot - t * this.items]!;
+    const socket = this.openSocket();
+    const attempt: Attempt = { socket, retry: null };
+    this.attempts.set(slot, attempt);
+    const current = () => this.attempts.get(slot) === attempt;
     socket.once("connect", () => {
       socket.resetAndDestroy();
-      finish(OPEN_SYN_ACK);
+      if (current()) this.settle(slot, ip, port, OPEN_SYN_ACK);
     });
-    socket.once("error", (err: NodeJS.ErrnoException) => {
+    socket.on("error", (err: NodeJS.ErrnoException) => {
       socket.destroy();
-      if (!LOCAL_TROUBLE.has(err.code ?? "")) {
-        finish(connectOutcome(err.code));
+      if (!current()) return;
+      attempt.socket = null;
+      if (LOCAL_TROUBLE.has(err.code ?? "")) {
+        // Out of descriptors or local ports: nothing was learnt about the target. The same attempt is made
+        // again a little later (while its wait lasts: expiring drops the retry).
+        attempt.retry = setTimeout(() => {
+          if (current() && !this.stopped) this.connect(slot);
+        }, LOCAL_RETRY_MS);
         return;
       }
-      // Out of descriptors or local ports: nothing was learnt about the target. Try the same probe again
-      // a little later, still counted in flight so the scan waits for it.
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      this.sockets.delete(socket);
-      ctx.packetsSent--;
-      setTimeout(() => {
-        this.inFlight--;
-        if (this.options.signal?.aborted) this.release();
-        else this.attempt(k, last);
-      }, 50);
+      const outcome = connectOutcome(err.code);
+      // no outcome (the kernel gave up, ETIMEDOUT): left to the engine's timeout
+      if (outcome !== OUTCOME_NONE) this.settle(slot, ip, port, outcome);
     });
     socket.connect({ host: intToIpv4(ip), port });
+  }
+
+  private settle(slot: number, ip: number, port: number, outcome: number): void {
+    this.attempts.delete(slot);
+    const rtt = this.engine.answer(slot, native.monotonicMs());
+    if (rtt !== -1) this.ctx.port(ip, port, outcome, null, rtt);
   }
 }

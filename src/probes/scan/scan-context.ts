@@ -1,33 +1,38 @@
 import { intToIpv4 } from "../../addr/address";
 import type { TargetSet } from "../../addr/target-set";
+import type { Engine, EngineStage } from "../../engine/engine";
 import type { ScanProgress } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { outcomeReason, outcomeState } from "../../port-outcomes";
 import type { HostRecord, PortRecord, SummaryRecord } from "../../records";
 
-// What both scan engines (SYN and connect) share: the record queue, the counters the summary and the
-// progress line read, and the one place where port and host records are made.
+// What both scan modules (SYN and connect) share: the record queue, the counts that are the scan's own (port
+// states, hosts down, packets dropped or ignored), the progress and the summary (read from the engine's
+// counters once the probing has started), and the one place where port and host records are made.
 
 /** records waiting for the reader before the scan stops sending until it catches up */
 export const QUEUE_LIMIT = 8192;
+
+const PHASE_OF_STAGE: Readonly<Record<EngineStage, ScanProgress["phase"]>> = {
+  idle: "scanning",
+  sending: "scanning",
+  waiting: "waiting",
+  done: "done",
+};
 
 /** Live counters of a running scan (for progress displays). */
 export class ScanContext {
   readonly queue = new ResultQueue<PortRecord | HostRecord>();
   readonly states: Record<PortRecord["state"], number> = { open: 0, closed: 0, filtered: 0 };
-  readonly progress: ScanProgress = {
-    phase: "resolving",
-    probesTotal: 0,
-    probesSent: 0,
-    answered: 0,
-    retransmissions: 0,
-  };
+  /** before the probing starts: resolving targets, finding next hops; then the engine says */
+  phase: "resolving" | "arp" | "done" = "resolving";
   hostsDown = 0;
-  packetsSent = 0;
-  packetsReceived = 0;
   packetsDropped = 0;
   packetsIgnored = 0;
   readonly startMs: number;
+  private engine: Engine | null = null;
+  /** target x port pairs to probe (targets found down excluded) */
+  private probesTotal = 0;
 
   constructor(
     readonly targets: TargetSet,
@@ -38,6 +43,25 @@ export class ScanContext {
     this.startMs = now;
   }
 
+  /** The probing starts: `probes` pairs to probe, the engine that sends them and counts. */
+  probing(engine: Engine, probes: number): void {
+    this.engine = engine;
+    this.probesTotal = probes;
+  }
+
+  get progress(): ScanProgress {
+    const e = this.engine;
+    const c = e?.counters;
+    return {
+      phase: e === null || this.phase === "done" ? this.phase : PHASE_OF_STAGE[e.stage],
+      probesTotal: this.probesTotal,
+      probesSent: c === undefined ? 0 : c.sent - c.retransmissions,
+      answered: c?.answered ?? 0,
+      retransmissions: c?.retransmissions ?? 0,
+    };
+  }
+
+  /** A port's record; `rttMs` null or NaN when the round trip is not known. */
   port(ip: number, port: number, outcome: number, ttl: number | null, rttMs: number | null, from = ip): void {
     const state = outcomeState(outcome);
     const record: PortRecord = {
@@ -49,7 +73,7 @@ export class ScanContext {
       state,
       reason: outcomeReason(outcome),
       ttl,
-      rttMs: rttMs === null ? null : Math.round(rttMs * 1000) / 1000,
+      rttMs: rttMs === null || Number.isNaN(rttMs) ? null : Math.round(rttMs * 1000) / 1000,
       ...(from !== ip ? { reasonIp: intToIpv4(from) } : {}),
     };
     this.states[state]++;
@@ -74,22 +98,24 @@ export class ScanContext {
 
   summary(method: "syn" | "connect", nowMs: number, aborted: boolean, unresolved: number): SummaryRecord {
     const durationMs = nowMs - this.startMs;
+    const counters = this.engine?.counters;
+    const sent = counters?.sent ?? 0;
     return {
       type: "summary",
       command: "scan",
       targets: this.targets.size + unresolved,
       states: { ...this.states },
-      packetsSent: this.packetsSent,
-      packetsReceived: this.packetsReceived,
+      packetsSent: sent,
+      packetsReceived: counters?.answered ?? 0,
       packetsDropped: this.packetsDropped,
       durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((this.packetsSent * 1000) / durationMs) : 0,
+      rate: durationMs > 0 ? Math.round((sent * 1000) / durationMs) : 0,
       ...(aborted ? { aborted: true } : {}),
       method,
       ports: this.ports.length,
-      probes: this.progress.probesTotal,
+      probes: this.probesTotal,
       hostsDown: this.hostsDown,
-      retransmissions: this.progress.retransmissions,
+      retransmissions: counters?.retransmissions ?? 0,
       packetsIgnored: this.packetsIgnored,
     };
   }

@@ -124,7 +124,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
   let summary: SummaryRecord | undefined;
   let chosen: "syn" | "connect" | undefined;
   let started = false;
-  const progress: ScanProgress = {
+  const resolving: ScanProgress = {
     phase: "resolving",
     probesTotal: 0,
     probesSent: 0,
@@ -162,9 +162,8 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     }
     const context = new ScanContext(set, ports, resolved.names, native.monotonicMs());
     ctx = context;
-    Object.assign(context.progress, progress);
     for (const u of resolved.unresolved) context.host(u.name, "unresolved", u.name);
-    // The engine stops on the caller's signal, and also when the reader stops iterating early.
+    // The probing stops on the caller's signal, and also when the reader stops iterating early.
     const stop = new AbortController();
     const onAbort = () => stop.abort(options.signal?.reason);
     if (options.signal?.aborted) stop.abort(options.signal.reason);
@@ -175,7 +174,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       timeoutMs: options.timeoutMs ?? SCAN_DEFAULTS.timeoutMs,
       signal: stop.signal,
     };
-    const engine =
+    const probe =
       chosen === "syn"
         ? new SynScan(context, {
             ...common,
@@ -186,7 +185,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         : new ConnectScan(context, { ...common, netns, interface: options.interface });
     let completed = false;
     let settled = false;
-    const driving = (set.size === 0 ? Promise.resolve(true) : engine.run()).then(
+    const driving = (set.size === 0 ? Promise.resolve(true) : probe.run()).then(
       (ok) => {
         completed = ok;
         settled = true;
@@ -206,7 +205,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         stop.abort(new Error("the reader stopped"));
         await driving;
       }
-      context.progress.phase = "done";
+      context.phase = "done";
       summary = context.summary(chosen, native.monotonicMs(), !completed, resolved.unresolved.length);
     }
   }
@@ -217,7 +216,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       return chosen;
     },
     get progress() {
-      return ctx?.progress ?? progress;
+      return ctx?.progress ?? resolving;
     },
     get summary() {
       return summary;

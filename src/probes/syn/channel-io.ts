@@ -1,6 +1,6 @@
 import { environmentErrorFrom } from "../../errors";
 import { type BatchCallback, native } from "../../native/binding";
-import type { NativeInetSocket, NativePacketSocket } from "../../native/types";
+import type { NativeError, NativeInetSocket, NativePacketSocket } from "../../native/types";
 import { tcpScanReplyFilter } from "../../net/bpf";
 import type { Channel } from "../scan/route-plan";
 
@@ -24,7 +24,8 @@ export interface ChannelIo {
    * reused at once); resolves with how many went out and when the last did.
    */
   sendAsync?(data: Buffer, frameLength: number, count: number): Promise<{ sent: number; doneMs: number }>;
-  startReceive(callback: BatchCallback): void;
+  /** Delivers answers to `callback`; a receive error (the socket is unusable) goes to `onError`. */
+  startReceive(callback: BatchCallback, onError: (error: NativeError) => void): void;
   /** answers the kernel dropped for us since the last call */
   drops(): number;
   close(): void;
@@ -63,7 +64,7 @@ export function openChannel(
             else resolve({ sent, doneMs });
           });
         }),
-      startReceive: (callback) => socket.startReceive(callback),
+      startReceive: (callback, onError) => socket.startReceive(callback, onError),
       drops: () => safeDrops(socket),
       close: () => socket.close(),
     };
@@ -101,9 +102,9 @@ export function openChannel(
         count === buffers.length ? buffers : buffers.slice(0, count),
         count === destinations.length ? destinations : destinations.slice(0, count),
       ),
-    startReceive: (callback) => {
-      tcp.startReceive(callback);
-      icmp.startReceive(callback);
+    startReceive: (callback, onError) => {
+      tcp.startReceive(callback, onError);
+      icmp.startReceive(callback, onError);
     },
     drops: () => safeDrops(tcp) + safeDrops(icmp),
     close: () => {

@@ -214,6 +214,14 @@ export interface SummaryRecord {
   retransmissions?: number;
   /** scan: packets that passed the kernel filter but matched no probe (bad cookie, repeated answer, late) */
   packetsIgnored?: number;
+  /**
+   * scan: how the probes were paced. adaptive (the default): a congestion window, as nmap's, grown by answers
+   * and cut on loss, with at least 1,000 probes/s while nothing answers; ceiling: the same under `--rate`;
+   * unlimited (`--rate 0`): as fast as the interfaces take them. `rate` says what came of it.
+   */
+  pacing?: "adaptive" | "ceiling" | "unlimited";
+  /** scan, adaptive pacing: the largest congestion window reached, probes in flight */
+  peakWindow?: number;
 }
 
 /** One finding behind a verdict: what was looked at, and what was seen. */

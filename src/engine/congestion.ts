@@ -1,27 +1,34 @@
 // How many probes may be out at once when the user set no rate: a congestion window over the probes in
 // flight, grown by answers and cut by loss, as nmap's scan engine does after TCP's (RFC 2581; nmap timing.cc).
-// It starts small and doubles per round trip while answers come (slow start), then grows by about one probe
-// per round trip; a sign of loss (a retransmitted probe answered, the interface refusing packets, the
-// kernel dropping answers) halves it. The window counts a probe as in flight from its send until its answer
-// or its timeout, so a silent range cannot pile up probes either: then the floor rate applies.
-//
-// The bookkeeping is per send batch, not per probe: memory is a few numbers per batch still in flight.
+// It grows by one probe per answer (slow start: doubling per round trip) up to a threshold, then by about one
+// probe per round trip; a sign of loss (a retransmitted probe answered, the interface refusing packets) halves
+// it, at most once per burst. When few probes get answers (a mostly filtered scan), each answer counts for
+// more, as nmap's cc_scale does, so a quiet network does not keep the window small for nothing. The engine
+// counts the probes in flight (sent, neither answered nor past their timeout); this only sizes the window.
 
 export interface CongestionOptions {
-  /** the window to start with, probes (nmap: 10) */
+  /** the window to start with, probes */
   initialWindow: number;
-  /** the largest window, probes */
+  /** never below this, probes */
+  minWindow: number;
+  /** never above this, probes */
   maxWindow: number;
-  /** slow start ends at this window until the first loss (nmap: 75) */
+  /** slow start ends at this window until the first loss */
   initialSsthresh: number;
   /** the largest scale of a window increment when few probes get answers (nmap's cc_scale_max: 50) */
   maxScale: number;
 }
 
+/**
+ * The scan's defaults. Larger than nmap's (10 to start, 300 at most): wireprobe's answers are matched
+ * statelessly, so a big window costs nothing but packets, and on a LAN a window of 300 would hold a one-host
+ * scan below what the link and the host take.
+ */
 export const CONGESTION_DEFAULTS: CongestionOptions = {
-  initialWindow: 10,
-  maxWindow: 2000,
-  initialSsthresh: 75,
+  initialWindow: 64,
+  minWindow: 16,
+  maxWindow: 16384,
+  initialSsthresh: 4096,
   maxScale: 50,
 };
 
@@ -31,89 +38,63 @@ const LOSS_SPACING_MS = 50;
 export class Congestion {
   /** the window, probes (fractional: congestion avoidance adds 1/window per answer) */
   window: number;
+  /** the largest window reached */
+  peakWindow: number;
+  /** losses seen */
+  losses = 0;
   private ssthresh: number;
-  /** probes sent whose answer or timeout has not come yet */
-  private inFlight = 0;
   /** answers that could have come (answered + timed out), and answers that came: they scale increments */
   private expected = 0;
   private received = 0;
-  /** batches in flight: positions [from, to), when they went, what is still unanswered */
-  private readonly batches: Array<{ from: number; to: number; at: number; open: number }> = [];
-  private head = 0;
-  /** losses seen, for the summary */
-  drops = 0;
   private lastLoss = Number.NEGATIVE_INFINITY;
-  /** the largest window reached */
-  peakWindow: number;
 
   constructor(private readonly options: CongestionOptions = CONGESTION_DEFAULTS) {
-    this.window = options.initialWindow;
+    this.window = clamp(options.initialWindow, options.minWindow, options.maxWindow);
     this.ssthresh = options.initialSsthresh;
     this.peakWindow = this.window;
   }
 
-  /** How many more probes may go now. */
-  allowance(): number {
-    return Math.max(0, Math.floor(this.window) - this.inFlight);
-  }
-
-  /** `count` probes at positions [from, to) of the order went out at `at`. */
-  sent(from: number, to: number, count: number, at: number): void {
-    if (count <= 0) return;
-    this.batches.push({ from, to, at, open: count });
-    this.inFlight += count;
+  /** The window as a whole number of probes. */
+  limit(): number {
+    return Math.floor(this.window);
   }
 
   /**
-   * The probe at `position` was answered at `now`. `retransmitted`: it had been sent more than once, so an
-   * earlier attempt went unanswered: nmap takes that as a loss.
+   * A probe was answered at `now`. `retransmitted`: it had been sent more than once, so an earlier attempt
+   * went unanswered, which nmap takes as a loss; `inFlight`: probes in flight at that moment.
    */
-  answered(position: number, retransmitted: boolean, now: number): void {
+  answered(retransmitted: boolean, now: number, inFlight: number): void {
     this.received++;
     this.expected++;
-    for (let k = this.batches.length - 1; k >= this.head; k--) {
-      const b = this.batches[k]!;
-      if (position >= b.from && position < b.to && b.open > 0) {
-        b.open--;
-        this.inFlight--;
-        break;
-      }
-    }
     if (retransmitted) {
-      this.loss(now);
+      this.loss(now, inFlight);
       return;
     }
     const scale = Math.min(this.options.maxScale, this.expected / this.received);
-    if (this.window < this.ssthresh) this.window += scale;
-    else this.window += scale / this.window;
+    this.window += this.window < this.ssthresh ? scale : scale / this.window;
     if (this.window > this.options.maxWindow) this.window = this.options.maxWindow;
     if (this.window > this.peakWindow) this.peakWindow = this.window;
   }
 
-  /** Probes sent before `deadline` that are still unanswered have timed out: they leave the window. */
-  expire(deadline: number): void {
-    while (this.head < this.batches.length && this.batches[this.head]!.at <= deadline) {
-      const b = this.batches[this.head++]!;
-      this.inFlight -= b.open;
-      this.expected += b.open;
-      b.open = 0;
-    }
-    if (this.head > 1024 && this.head * 2 > this.batches.length) {
-      this.batches.splice(0, this.head);
-      this.head = 0;
-    }
+  /** `count` probes went past their timeout unanswered. */
+  timedOut(count: number): void {
+    this.expected += count;
   }
 
   /**
-   * A loss at `now`: the interface refused packets, the kernel dropped answers, or a retransmission was
-   * answered. One burst of losses is one reaction: the window is cut at most once per LOSS_SPACING_MS (a round
-   * trip's worth of answers to the same overload would otherwise cut it to nothing).
+   * A loss at `now` (see answered; also a full interface queue). One burst of losses is one reaction: the
+   * window is cut at most once per LOSS_SPACING_MS, or a round trip's worth of answers to one overload would
+   * cut it to nothing.
    */
-  loss(now: number): void {
-    this.drops++;
+  loss(now: number, inFlight: number): void {
+    this.losses++;
     if (now - this.lastLoss < LOSS_SPACING_MS) return;
     this.lastLoss = now;
-    this.ssthresh = Math.max(2, Math.floor(this.inFlight / 1.5));
-    this.window = Math.max(1, this.window / 2);
+    this.ssthresh = Math.max(this.options.minWindow, Math.floor(inFlight / 1.5));
+    this.window = Math.max(this.options.minWindow, this.window / 2);
   }
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.min(hi, Math.max(lo, x));
 }

@@ -1,3 +1,4 @@
+import { Congestion, type CongestionOptions } from "./congestion";
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
 import { SendLog } from "./send-log";
@@ -72,6 +73,13 @@ export interface EngineOptions {
    */
   maxOutstanding?: number;
   /**
+   * a congestion window instead of a fixed one: the slots waiting at once grow with answers and shrink on
+   * loss (see Congestion); `rate` stays the ceiling. Not with maxOutstanding or maxOutstandingPerTarget.
+   */
+  congestion?: CongestionOptions;
+  /** with `congestion`: probes per second that go even when the window is full (a silent range) */
+  minRate?: number;
+  /**
    * the longest a probe waits for its answer, ms (the user's --timeout). Each target's own wait adapts to its
    * round trips below that, as nmap's does (see TargetTimeouts), unless `fixedTimeout`.
    */
@@ -138,6 +146,10 @@ export class Engine {
   /** windows: slots of a short send that did not go out; they keep their places and go first */
   private carried: number[] = [];
   private stageNow: EngineStage = "idle";
+  /** the congestion window (option congestion), null without */
+  readonly congestion: Congestion | null;
+  /** the floor rate that goes when the congestion window is full, null without */
+  private readonly floor: Pacer | null;
   /** maxOutstanding: the attempts waiting (slot, when it went), unordered */
   private readonly windowSlots: Int32Array | null;
   private readonly windowSent: Float64Array;
@@ -166,9 +178,12 @@ export class Engine {
       options.maxOutstandingPerTarget === undefined
         ? null
         : new TargetWindows(module.targets, size, module.items, this.timeouts);
-    if (options.maxOutstanding !== undefined && options.maxOutstandingPerTarget !== undefined)
-      throw new RangeError("maxOutstanding and maxOutstandingPerTarget are one or the other");
-    const window = options.maxOutstanding ?? 0;
+    const windowOptions = [options.maxOutstanding, options.maxOutstandingPerTarget, options.congestion];
+    if (windowOptions.filter((o) => o !== undefined).length > 1)
+      throw new RangeError("maxOutstanding, maxOutstandingPerTarget and congestion are one or the other");
+    this.congestion = options.congestion ? new Congestion(options.congestion) : null;
+    this.floor = options.congestion && (options.minRate ?? 0) > 0 ? new Pacer(options.minRate!) : null;
+    const window = options.congestion ? options.congestion.maxWindow : (options.maxOutstanding ?? 0);
     if (!Number.isInteger(window) || window < 0) throw new RangeError(`bad maxOutstanding ${window}`);
     this.windowSlots = window > 0 ? new Int32Array(window) : null;
     this.windowSent = new Float64Array(window);
@@ -206,6 +221,7 @@ export class Engine {
     const sentOnce =
       this.options.order === "rounds" || (this.sendLog.reached(position) ? this.pass === 0 : this.pass === 1);
     if (sentOnce) this.timeouts.sample(target, rtt);
+    this.congestion?.answered(!sentOnce, atMs, this.windowCount);
     return rtt;
   }
 
@@ -308,7 +324,10 @@ export class Engine {
       if (this.aborted()) return false;
       this.throwIfFailed();
       if (options.room) await options.room();
-      const room = this.windowRoom();
+      let room = this.windowRoom();
+      // A full congestion window still lets the floor rate through: a silent range must not stall.
+      if (room === 0 && this.floor)
+        room = this.floor.allowance(Math.min(slots.length, this.windowSlots!.length - this.windowCount));
       if (room === 0) {
         await this.pauseForWindow();
         continue;
@@ -346,12 +365,14 @@ export class Engine {
       const logged = this.sendLog.record(first, position, at);
       const sent = await this.dispatch({ channel, slots, count, pass }, logged);
       pacer.take(sent);
+      this.floor?.take(sent);
       this.enterWindow(slots, sent, at);
       this.counters.sent += sent;
       if (retry) this.counters.retransmissions += sent;
       if (sent < count) {
         // The interface queue is full: the rest goes again from the first slot that did not go out.
         if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
+        this.congestion?.loss(options.now(), this.windowCount);
         position = order.positionOf(slots[sent]!);
         await sleep(1);
         continue;
@@ -570,7 +591,8 @@ export class Engine {
   private windowRoom(): number {
     if (this.windowSlots === null) return this.slots.length;
     this.expireWindow(false);
-    return this.windowSlots.length - this.windowCount;
+    const limit = this.congestion ? this.congestion.limit() : this.windowSlots.length;
+    return Math.max(0, limit - this.windowCount);
   }
 
   /** Drops the answered attempts from the window, and those past their timeout (all: every one unanswered). */
@@ -586,6 +608,7 @@ export class Engine {
       if (this.isAnswered(slot)) continue;
       if (all || now >= sentAt[k]! + this.timeouts.timeoutOf(Math.floor(slot / items))) {
         this.module.expired?.(slot);
+        this.congestion?.timedOut(1);
         continue;
       }
       ws[kept] = slot;

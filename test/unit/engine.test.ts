@@ -476,3 +476,35 @@ t.test("stage: sending, then waiting, then done", async (t) => {
     ["sending", "waiting", "done"],
   );
 });
+
+t.test(
+  "congestion: the window grows with answers, and a silent range still goes at the floor rate",
+  async (t) => {
+    const congestion = { initialWindow: 4, minWindow: 2, maxWindow: 64, initialSsthresh: 64, maxScale: 50 };
+    const fast = setUp({ delays: Array.from({ length: 200 }, () => 1) }, { congestion, retries: 0 });
+    t.equal(await fast.engine.run(), true);
+    t.equal(fast.module.answers.length, 200, "every slot answered");
+    t.ok(
+      fast.module.mostWaiting <= 64,
+      `never more waiting than the largest window (${fast.module.mostWaiting})`,
+    );
+    t.ok(fast.engine.congestion!.peakWindow > 4, `the window grew (${fast.engine.congestion!.peakWindow})`);
+
+    const silent = setUp(
+      { delays: Array.from({ length: 40 }, () => null) },
+      { congestion, minRate: 200, retries: 0, timeoutMs: 100 },
+    );
+    const started = now();
+    t.equal(await silent.engine.run(), true);
+    t.equal(silent.module.unansweredSlots.length, 40, "every silent slot reported");
+    t.ok(
+      now() - started < 1500,
+      `the floor rate kept it going past the full window (${Math.round(now() - started)} ms)`,
+    );
+    t.throws(
+      () => setUp({ delays: [1] }, { congestion, maxOutstanding: 4 }),
+      /one or the other/,
+      "a fixed window and a congestion window exclude each other",
+    );
+  },
+);

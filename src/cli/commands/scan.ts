@@ -18,6 +18,7 @@ import { startProgress } from "../../output/scan-progress";
 import { scanReport } from "../../output/scan-report";
 import { ScanStore } from "../../output/scan-store";
 import { SCAN_DEFAULTS, type ScanOptions, type ScanRun, scan } from "../../probes/scan/scan";
+import { ADAPTIVE_MIN_RATE } from "../../probes/syn/syn-scan";
 import type { SummaryRecord } from "../../records";
 import {
   formatOptions,
@@ -76,7 +77,7 @@ const options: OptionSpec[] = [
     min: 0,
     max: 100_000_000,
     valueName: "PPS",
-    help: `packets per second, 0 = unlimited (default ${SCAN_DEFAULTS.rate})`,
+    help: "the most packets per second (default: adaptive, no ceiling); 0 = unlimited, no adaptation",
   },
   {
     name: "retries",
@@ -165,9 +166,11 @@ filtered (no answer, or an ICMP error); a target whose next hop does not answer 
 Options:
 ${formatOptions(options)}
 
-The default rate, ${SCAN_DEFAULTS.rate} packets/s (about 6 Mbit/s of SYNs), is zmap's default: gentle on a
-shared network. Raise it (or 0 for unlimited) on links you own. Without CAP_NET_RAW the scan
-falls back to TCP connects (-sT), says so on stderr and marks the summary "method":"connect".
+The pace adapts as nmap's does: the probes in flight grow with the answers and are cut when
+packets are lost, with at least ${ADAPTIVE_MIN_RATE} probes/s while nothing answers (a silent /16 takes about
+a minute per port); --rate N keeps that under N packets/s, --rate 0 sends as fast as the
+interface takes them. The summary says how ("pacing") and at what rate. Without CAP_NET_RAW the
+scan falls back to TCP connects (-sT), says so on stderr and marks the summary "method":"connect".
 
 Exit codes: 0 scan completed, 1 --expect not met, 2 bad usage, 3 missing privilege or environment.`;
 

@@ -29,6 +29,8 @@ export class ScanContext {
   hostsDown = 0;
   packetsDropped = 0;
   packetsIgnored = 0;
+  /** how the probes were paced, for the summary (set by scan()) */
+  pacing: NonNullable<SummaryRecord["pacing"]> = "adaptive";
   readonly startMs: number;
   private engine: Engine | null = null;
   /** target x port pairs to probe (targets found down excluded) */
@@ -117,6 +119,8 @@ export class ScanContext {
       hostsDown: this.hostsDown,
       retransmissions: counters?.retransmissions ?? 0,
       packetsIgnored: this.packetsIgnored,
+      pacing: this.pacing,
+      ...(this.engine?.congestion ? { peakWindow: Math.floor(this.engine.congestion.peakWindow) } : {}),
     };
   }
 }

@@ -26,7 +26,12 @@ export interface ScanOptions {
    * targets it has no route for (neither on-link there nor via a gateway on it) are down (no-route)
    */
   interface?: string;
-  /** packets per second, ARP included; 0 = as fast as the interfaces take them (default 10,000) */
+  /**
+   * packets per second at most, ARP included; 0 = as fast as the interfaces take them, with no congestion
+   * window. Unset (the default): adaptive, as nmap's congestion control: the probes in flight grow with the
+   * answers and are cut on loss, with at least 1,000 probes/s while nothing answers; a number keeps that,
+   * with the number as the ceiling.
+   */
   rate?: number;
   /** extra attempts for probes without an answer (default 1) */
   retries?: number;
@@ -62,7 +67,7 @@ export interface ScanRun extends ProbeRun<ScanRecord> {
   readonly progress: ScanProgress;
 }
 
-export const SCAN_DEFAULTS = { rate: 10_000, retries: 1, timeoutMs: 1000 } as const;
+export const SCAN_DEFAULTS = { retries: 1, timeoutMs: 1000 } as const;
 
 function checkRange(name: string, value: number | undefined, min: number, max: number): void {
   if (value === undefined) return;
@@ -168,8 +173,12 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     const onAbort = () => stop.abort(options.signal?.reason);
     if (options.signal?.aborted) stop.abort(options.signal.reason);
     options.signal?.addEventListener("abort", onAbort, { once: true });
+    // No rate: adaptive, without a ceiling. A rate: adaptive under that ceiling. 0: unlimited, no window.
+    const adaptive = options.rate !== 0;
+    context.pacing = adaptive ? (options.rate === undefined ? "adaptive" : "ceiling") : "unlimited";
     const common = {
-      rate: options.rate ?? SCAN_DEFAULTS.rate,
+      rate: options.rate ?? 0,
+      adaptive,
       retries: options.retries ?? SCAN_DEFAULTS.retries,
       timeoutMs: options.timeoutMs ?? SCAN_DEFAULTS.timeoutMs,
       signal: stop.signal,

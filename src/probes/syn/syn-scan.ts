@@ -1,4 +1,5 @@
 import { intToIpv4 } from "../../addr/address";
+import { CONGESTION_DEFAULTS } from "../../engine/congestion";
 import { CookieJar } from "../../engine/cookie";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { META_STRIDE, native } from "../../native/binding";
@@ -18,12 +19,23 @@ import { type ChannelIo, openChannel } from "./channel-io";
 export interface SynScanOptions {
   netns: string | undefined;
   interface: string | undefined;
+  /** packets per second: the ceiling when `adaptive`, else the fixed rate; 0 = unlimited */
   rate: number;
+  /** a congestion window sizes the burst, as nmap's does (see Congestion); off with rate 0 */
+  adaptive: boolean;
   retries: number;
   timeoutMs: number;
   sourcePort: number;
   signal: AbortSignal | undefined;
 }
+
+/**
+ * With the adaptive default: probes per second that go even while the congestion window is full (a silent
+ * range, where no answer grows the window): a /16 of silent addresses takes about a minute per port.
+ */
+export const ADAPTIVE_MIN_RATE = 1000;
+/** With the adaptive default and no ceiling: the rate of the next hops' ARP requests. */
+const ADAPTIVE_ARP_RATE = 10_000;
 
 /** Probes handed to the kernel in one go (one sendmmsg per batch). */
 const BATCH = 1024;
@@ -78,7 +90,8 @@ export class SynScan implements ProbeModule {
       ...(options.interface === undefined ? {} : { interface: options.interface }),
       timeoutMs: options.timeoutMs,
       retries: options.retries,
-      rate: options.rate,
+      // The ARP for next hops is a handful of requests: at the ceiling, or zmap's default rate when adaptive.
+      rate: options.adaptive && options.rate === 0 ? ADAPTIVE_ARP_RATE : options.rate,
       ...(signal ? { signal } : {}),
     });
     const aborted = signal?.aborted === true;
@@ -92,6 +105,7 @@ export class SynScan implements ProbeModule {
       batch: BATCH,
       inFlight: this.plan.channels.some((c) => used[c.id] && c.kind === "ethernet") ? ETHERNET_IN_FLIGHT : 1,
       timeoutMs: options.timeoutMs,
+      ...(options.adaptive ? { congestion: CONGESTION_DEFAULTS, minRate: ADAPTIVE_MIN_RATE } : {}),
       ...(signal ? { signal } : {}),
       room: () => ctx.room(),
       now: monotonicMs,

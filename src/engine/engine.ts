@@ -25,6 +25,12 @@ export interface SendBatch {
 export interface SendResult {
   /** how many of the batch went out (the first `sent` slots) */
   sent: number;
+  /**
+   * how many slots after the sent ones the kernel refused for good (no route, a blackhole): they are not sent
+   * again in this pass and not counted as sent; the module settles them (engine.answer) or they end up
+   * unanswered. Default 0: a short send means a full interface queue, and the rest goes again.
+   */
+  refused?: number;
   /** when the first and the last of them went out, ms on the monotonic clock */
   startMs: number;
   endMs: number;
@@ -69,6 +75,11 @@ export interface EngineOptions {
   fixedTimeout?: boolean;
   /** rounds: the least time from the start of one round to the start of the next */
   roundGapMs?: number;
+  /**
+   * the run ends no sooner than this long after the latest first answer, so a second answerer's reply (an
+   * ARP address conflict) is still seen when every slot is answered; default 0
+   */
+  lingerMs?: number;
   signal?: AbortSignal;
   /** resolves when the reader has room for more records (backpressure) */
   room?: () => Promise<void>;
@@ -111,6 +122,8 @@ export class Engine {
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown = null;
   private outstandingTotal = 0;
+  /** when the latest first answer arrived (its timestamp), -Infinity before any */
+  private lastAnswerMs = Number.NEGATIVE_INFINITY;
   private started = false;
 
   constructor(
@@ -145,6 +158,7 @@ export class Engine {
     if (this.isAnswered(slot)) return -1;
     this.answeredBits[slot >>> 3]! |= 1 << (slot & 7);
     this.counters.answered++;
+    if (atMs > this.lastAnswerMs) this.lastAnswerMs = atMs;
     const target = Math.floor(slot / this.module.items);
     if (this.outstanding[target]! > 0) {
       this.outstanding[target]!--;
@@ -175,7 +189,8 @@ export class Engine {
     if (this.started) throw new Error("an engine runs once");
     this.started = true;
     try {
-      const completed = await this.passes();
+      let completed = await this.passes();
+      if (completed) completed = await this.linger();
       this.throwIfFailed();
       if (completed) await this.reportUnanswered();
       return completed && !this.aborted();
@@ -190,6 +205,12 @@ export class Engine {
 
   private throwIfFailed(): void {
     if (this.failure !== null) throw this.failure;
+  }
+
+  private linger(): Promise<boolean> {
+    const ms = this.options.lingerMs ?? 0;
+    if (!(ms > 0) || this.lastAnswerMs === Number.NEGATIVE_INFINITY) return Promise.resolve(true);
+    return this.waitUntil(this.lastAnswerMs + ms);
   }
 
   private async passes(): Promise<boolean> {
@@ -260,14 +281,14 @@ export class Engine {
       const at = options.now();
       for (let k = 0; k < count; k++) this.lastSent[Math.floor(slots[k]! / items)] = at;
       const logged = this.sendLog.record(first, position, at);
-      const sent = await this.dispatch({ channel, slots, count, pass }, logged);
+      const { sent, refused } = await this.dispatch({ channel, slots, count, pass }, logged);
       pacer.take(sent);
       this.counters.sent += sent;
       if (retry) this.counters.retransmissions += sent;
-      if (sent < count) {
+      if (sent + refused < count) {
         // The interface queue is full: the rest goes again from the first slot that did not go out.
         if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
-        position = order.positionOf(slots[sent]!);
+        position = order.positionOf(slots[sent + refused]!);
         await sleep(1);
         continue;
       }
@@ -297,21 +318,24 @@ export class Engine {
    * that completes later is awaited, so a full interface queue is retried. With more, the next batch is built
    * while the kernel sends: the batch counts as sent now, and a shortfall fails the run.
    */
-  private async dispatch(batch: SendBatch, logged: ReturnType<SendLog["record"]>): Promise<number> {
+  private async dispatch(
+    batch: SendBatch,
+    logged: ReturnType<SendLog["record"]>,
+  ): Promise<{ sent: number; refused: number }> {
     const limit = this.options.inFlight ?? 1;
     while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
     const pending = this.module.send(batch);
     if (!(pending instanceof Promise) || limit === 1) {
       const result = await pending;
       this.settled(logged, result);
-      return result.sent;
+      return { sent: result.sent, refused: result.refused ?? 0 };
     }
     const result = pending;
     const sending: Promise<void> = result.then(
       (r) => {
         this.inFlight.delete(sending);
         this.settled(logged, r);
-        if (r.sent < batch.count) this.fail(new Error("the interface queue stays full"));
+        if (r.sent + (r.refused ?? 0) < batch.count) this.fail(new Error("the interface queue stays full"));
       },
       (err: unknown) => {
         this.inFlight.delete(sending);
@@ -319,7 +343,7 @@ export class Engine {
       },
     );
     this.inFlight.add(sending);
-    return batch.count;
+    return { sent: batch.count, refused: 0 };
   }
 
   private settled(logged: ReturnType<SendLog["record"]>, r: SendResult): void {

@@ -175,6 +175,15 @@ export class Engine {
     return rtt;
   }
 
+  /**
+   * When the slot's latest probe went out, ms, as the send log knows it now (NaN when unknown). An answer can
+   * come in before a send on a worker thread has reported its times: a module that holds its record for a
+   * while (ARP) can ask again then.
+   */
+  sentAt(slot: number): number {
+    return this.sendLog.sentAt(this.order.positionOf(slot));
+  }
+
   /** Ends the run with an error (a receive failure on one of the module's sockets). */
   fail(error: unknown): void {
     this.failure ??= error;
@@ -347,7 +356,7 @@ export class Engine {
   }
 
   private settled(logged: ReturnType<SendLog["record"]>, r: SendResult): void {
-    this.sendLog.finished(logged, r.endMs);
+    this.sendLog.finished(logged, r.endMs, r.startMs);
   }
 
   /**

@@ -307,3 +307,22 @@ t.test("refused slots: not sent again in the pass, not counted as sent, no stall
   t.equal(engine.counters.retransmissions, 0, "and nothing is sent again");
   t.ok(now() - started < 150, "no stall, no wait for a timeout");
 });
+
+t.test("send times: the module's own start counts, and sentAt() tells them later", async (t) => {
+  // The module spends 30 ms building its batch before the send really begins: that is not round trip.
+  const { module, engine } = setUp({ delays: [null] }, { retries: 0, timeoutMs: 100 });
+  const send = module.send.bind(module);
+  module.send = (batch) => {
+    const busyUntil = now() + 30;
+    while (now() < busyUntil);
+    return send(batch);
+  };
+  const run = engine.run();
+  await new Promise((r) => setTimeout(r, 50));
+  const sentAt = module.sends[0]!.at;
+  t.ok(Math.abs(engine.sentAt(0) - sentAt) < 1, "sentAt is when the send began, not when it was handed over");
+  const rtt = engine.answer(0, sentAt + 5);
+  t.ok(rtt >= 4 && rtt <= 6, `round trip from the real start (${rtt.toFixed(2)} ms)`);
+  await run;
+  t.ok(Number.isNaN(setUp({ delays: [1] }).engine.sentAt(0)), "NaN before any send");
+});

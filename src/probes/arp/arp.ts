@@ -36,8 +36,13 @@ export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const
 /** Largest sweep: a /12. ARP does not cross routers, and no layer-2 segment is bigger in practice. */
 export const ARP_MAX_TARGETS = 1 << 20;
 
-/** requests per send; each goes to the kernel from a worker thread while this one reads the replies */
+/** requests per send; a big batch goes to the kernel from a worker thread while this one reads the replies */
 const BATCH = 512;
+/**
+ * batches up to this size are sent from this thread: the worker's hand-over costs more than it saves there,
+ * and a send that returns before its replies are read gives their round trips from when it really began
+ */
+const SYNC_BATCH = 32;
 /** replies from further MACs within this long after the first one make an address conflict */
 export const CONFLICT_WINDOW_MS = 10;
 const FRAME_LEN = 42;
@@ -101,9 +106,8 @@ class ArpSweep implements ProbeModule {
   private readonly channels: Channel[] = [];
   /** first MAC that answered each target, as a 48-bit number (strings only for what is emitted) */
   private readonly replyMac: Float64Array;
-  /** when that first reply arrived (kernel timestamp, monotonic ms) and its round trip (NaN: unknown) */
+  /** when that first reply arrived (kernel timestamp, monotonic ms) */
   private readonly replyAt: Float64Array;
-  private readonly replyRtt: Float32Array;
   /** further MACs for the few targets that more than one host answers */
   private readonly extraMacs = new Map<number, number[]>();
   /** replied targets in the order of their first reply, not yet emitted (from heldHead on) */
@@ -118,6 +122,10 @@ class ArpSweep implements ProbeModule {
     etherSrcOffset: 0,
   };
   private readonly frames = Buffer.alloc(BATCH * FRAME_LEN);
+  /** the first SYNC_BATCH frames of `frames`, for the socket's own send */
+  private readonly frameViews = Array.from({ length: SYNC_BATCH }, (_, k) =>
+    this.frames.subarray(k * FRAME_LEN, (k + 1) * FRAME_LEN),
+  );
   private readonly queue = new ResultQueue<ArpRecord>();
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, "not-on-link": 0, local: 0 };
   private engine: Engine | null = null;
@@ -147,7 +155,6 @@ class ArpSweep implements ProbeModule {
     this.channelNo = new Uint8Array(set.size);
     this.replyMac = new Float64Array(set.size);
     this.replyAt = new Float64Array(set.size);
-    this.replyRtt = new Float32Array(set.size);
   }
 
   run(): AsyncGenerator<ArpRecord> {
@@ -310,18 +317,32 @@ class ArpSweep implements ProbeModule {
   }
 
   /**
-   * Sends one batch from a libuv worker thread (on a veth the kernel's whole path to the peer and back runs
-   * in the sending call, so this thread stays free to read replies).
+   * Puts a batch on the wire: a big one from a libuv worker thread (on a veth the kernel's whole path to the
+   * peer and back runs in the sending call, so this thread stays free to read replies), a small one at once.
    */
-  send(batch: SendBatch): Promise<SendResult> {
-    const { slots, count } = batch;
+  send(batch: SendBatch): SendResult | Promise<SendResult> {
+    const { count } = batch;
     const channel = this.channels[batch.channel - 1]!;
     for (let k = 0; k < count; k++) {
-      const i = slots[k]!;
+      const i = batch.slots[k]!;
       writeArpRequestFrame(this.frames, k * FRAME_LEN, channel.mac, channel.sourceIp, this.set.at(i));
-      // Replies may come back before the batch completes: they must be taken.
+      // Replies may come back before the send reports: they must be taken.
       if (this.state[i] === IDLE) this.state[i] = ASKED;
     }
+    if (count <= SYNC_BATCH) {
+      const startMs = native.monotonicMs();
+      let sent: number;
+      try {
+        sent = channel.socket.send(count === SYNC_BATCH ? this.frameViews : this.frameViews.slice(0, count));
+      } catch (err) {
+        throw environmentErrorFrom(err, `sending on ${channel.link.name}`);
+      }
+      const endMs = native.monotonicMs();
+      this.sentReport(batch.slots, count, sent);
+      return { sent, startMs, endMs };
+    }
+    // The engine reuses batch.slots once this returns; the report comes later.
+    const slots = batch.slots.slice(0, count);
     const startMs = native.monotonicMs();
     return new Promise<SendResult>((resolve, reject) => {
       native.sendFramesAsync(channel.socket.fd, this.frames, FRAME_LEN, count, (err, n, doneMs) => {
@@ -330,18 +351,23 @@ class ArpSweep implements ProbeModule {
           return;
         }
         const sent = err ? (err.sent ?? n) : n;
-        for (let k = 0; k < count; k++) {
-          const i = slots[k]!;
-          if (k < sent) {
-            if (this.sentCount[i]! < 255) this.sentCount[i]!++;
-          } else if (this.state[i] === ASKED && this.sentCount[i] === 0) {
-            this.state[i] = IDLE;
-          }
-        }
+        this.sentReport(slots, count, sent);
         resolve({ sent, startMs, endMs: doneMs });
         this.flush(false);
       });
     });
+  }
+
+  /** The first `sent` of a batch's `count` requests went out; the others are as if never asked. */
+  private sentReport(slots: Int32Array, count: number, sent: number): void {
+    for (let k = 0; k < count; k++) {
+      const i = slots[k]!;
+      if (k < sent) {
+        if (this.sentCount[i]! < 255) this.sentCount[i]!++;
+      } else if (this.state[i] === ASKED && this.sentCount[i] === 0) {
+        this.state[i] = IDLE;
+      }
+    }
   }
 
   unanswered(i: number): void {
@@ -373,10 +399,9 @@ class ArpSweep implements ProbeModule {
         continue;
       }
       const at = meta[p * META_STRIDE + 2]!;
-      const rtt = this.engine!.answer(i, at);
+      this.engine!.answer(i, at);
       this.replyMac[i] = mac;
       this.replyAt[i] = at;
-      this.replyRtt[i] = rtt < 0 ? Number.NaN : rtt;
       this.state[i] = REPLIED;
       this.held.push(i);
     }
@@ -421,7 +446,8 @@ class ArpSweep implements ProbeModule {
     const extra = this.extraMacs.get(i);
     const macs = extra ? [first, ...extra.map(numberToMac)] : [first];
     this.extraMacs.delete(i);
-    const rtt = this.replyRtt[i]!;
+    // Asked now, not when the reply came: a send on a worker thread has reported its times by now.
+    const rtt = this.replyAt[i]! - this.engine!.sentAt(i);
     this.emit(i, {
       state: "reply",
       interface: this.channelOfTarget(i)!.link.name,

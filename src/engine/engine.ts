@@ -27,6 +27,12 @@ export interface SendBatch {
 export interface SendResult {
   /** how many of the batch went out (the first `sent` slots) */
   sent: number;
+  /**
+   * how many slots after the sent ones the kernel refused for good (no route, a blackhole): they are not sent
+   * again in this pass and not counted as sent; the module settles them (engine.answer) or they end up
+   * unanswered. Default 0: a short send means a full interface queue, and the rest goes again.
+   */
+  refused?: number;
   /** when the first and the last of them went out, ms on the monotonic clock */
   startMs: number;
   endMs: number;
@@ -88,6 +94,11 @@ export interface EngineOptions {
   fixedTimeout?: boolean;
   /** rounds: the least time from the start of one round to the start of the next */
   roundGapMs?: number;
+  /**
+   * the run ends no sooner than this long after the latest first answer, so a second answerer's reply (an
+   * ARP address conflict) is still seen when every slot is answered; default 0
+   */
+  lingerMs?: number;
   signal?: AbortSignal;
   /**
    * At most this many of a target's probes outstanding at once (sent, neither answered nor past their
@@ -140,6 +151,8 @@ export class Engine {
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown = null;
   private outstandingTotal = 0;
+  /** when the latest first answer arrived (its timestamp), -Infinity before any */
+  private lastAnswerMs = Number.NEGATIVE_INFINITY;
   private started = false;
   /** per-target windows (maxOutstandingPerTarget), null without */
   private readonly windows: TargetWindows | null;
@@ -207,6 +220,7 @@ export class Engine {
     if (this.isAnswered(slot)) return -1;
     this.markDone(slot);
     this.counters.answered++;
+    if (atMs > this.lastAnswerMs) this.lastAnswerMs = atMs;
     const target = Math.floor(slot / this.module.items);
     if (this.windows !== null) {
       const rtt = Math.max(0, atMs - this.windows.sentTime(slot));
@@ -252,6 +266,15 @@ export class Engine {
     this.windows?.leave(slot);
   }
 
+  /**
+   * When the slot's latest probe went out, ms, as the send log knows it now (NaN when unknown). An answer can
+   * come in before a send on a worker thread has reported its times: a module that holds its record for a
+   * while (ARP) can ask again then.
+   */
+  sentAt(slot: number): number {
+    return this.sendLog.sentAt(this.order.positionOf(slot));
+  }
+
   /** Ends the run with an error (a receive failure on one of the module's sockets). */
   fail(error: unknown): void {
     this.failure ??= error;
@@ -266,7 +289,8 @@ export class Engine {
     if (this.started) throw new Error("an engine runs once");
     this.started = true;
     try {
-      const completed = await this.passes();
+      let completed = await this.passes();
+      if (completed) completed = await this.linger();
       this.throwIfFailed();
       if (completed) await this.reportUnanswered();
       return completed && !this.aborted();
@@ -282,6 +306,12 @@ export class Engine {
 
   private throwIfFailed(): void {
     if (this.failure !== null) throw this.failure;
+  }
+
+  private linger(): Promise<boolean> {
+    const ms = this.options.lingerMs ?? 0;
+    if (!(ms > 0) || this.lastAnswerMs === Number.NEGATIVE_INFINITY) return Promise.resolve(true);
+    return this.waitUntil(this.lastAnswerMs + ms);
   }
 
   private async passes(): Promise<boolean> {
@@ -363,17 +393,17 @@ export class Engine {
       const at = options.now();
       for (let k = 0; k < count; k++) this.lastSent[Math.floor(slots[k]! / items)] = at;
       const logged = this.sendLog.record(first, position, at);
-      const sent = await this.dispatch({ channel, slots, count, pass }, logged);
+      const { sent, refused } = await this.dispatch({ channel, slots, count, pass }, logged);
       pacer.take(sent);
       this.floor?.take(sent);
       this.enterWindow(slots, sent, at);
       this.counters.sent += sent;
       if (retry) this.counters.retransmissions += sent;
-      if (sent < count) {
+      if (sent + refused < count) {
         // The interface queue is full: the rest goes again from the first slot that did not go out.
         if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
         this.congestion?.loss(options.now(), this.windowCount);
-        position = order.positionOf(slots[sent]!);
+        position = order.positionOf(slots[sent + refused]!);
         await sleep(1);
         continue;
       }
@@ -463,15 +493,15 @@ export class Engine {
         continue;
       }
       for (let k = 0; k < count; k++) this.lastSent[Math.floor(slots[k]! / items)] = now;
-      const sent = await this.dispatch({ channel, slots, count, pass }, null);
+      const { sent, refused } = await this.dispatch({ channel, slots, count, pass }, null);
       pacer.take(sent);
       this.counters.sent += sent;
       if (retry) this.counters.retransmissions += sent;
-      if (sent < count) {
+      if (sent + refused < count) {
         // The interface queue is full: the rest keep their places and go again first.
         if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
         const unsent: number[] = [];
-        for (let k = sent; k < count; k++) {
+        for (let k = sent + refused; k < count; k++) {
           windows.notSent(slots[k]!);
           unsent.push(slots[k]!);
         }
@@ -522,21 +552,24 @@ export class Engine {
    * that completes later is awaited, so a full interface queue is retried. With more, the next batch is built
    * while the kernel sends: the batch counts as sent now, and a shortfall fails the run.
    */
-  private async dispatch(batch: SendBatch, logged: ReturnType<SendLog["record"]> | null): Promise<number> {
+  private async dispatch(
+    batch: SendBatch,
+    logged: ReturnType<SendLog["record"]> | null,
+  ): Promise<{ sent: number; refused: number }> {
     const limit = this.options.inFlight ?? 1;
     while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
     const pending = this.module.send(batch);
     if (!(pending instanceof Promise) || limit === 1) {
       const result = await pending;
       this.settled(logged, result);
-      return result.sent;
+      return { sent: result.sent, refused: result.refused ?? 0 };
     }
     const result = pending;
     const sending: Promise<void> = result.then(
       (r) => {
         this.inFlight.delete(sending);
         this.settled(logged, r);
-        if (r.sent < batch.count) this.fail(new Error("the interface queue stays full"));
+        if (r.sent + (r.refused ?? 0) < batch.count) this.fail(new Error("the interface queue stays full"));
       },
       (err: unknown) => {
         this.inFlight.delete(sending);
@@ -544,11 +577,11 @@ export class Engine {
       },
     );
     this.inFlight.add(sending);
-    return batch.count;
+    return { sent: batch.count, refused: 0 };
   }
 
   private settled(logged: ReturnType<SendLog["record"]> | null, r: SendResult): void {
-    if (logged !== null) this.sendLog.finished(logged, r.endMs);
+    if (logged !== null) this.sendLog.finished(logged, r.endMs, r.startMs);
   }
 
   /**

@@ -8,9 +8,11 @@ export class ResultQueue<T> {
   private waiter: { resolve: () => void } | null = null;
   private roomWaiter: { resolve: () => void; limit: number } | null = null;
   private ended = false;
+  private abandoned = false;
   private error: unknown = null;
 
   push(item: T): void {
+    if (this.abandoned) return;
     this.items.push(item);
     this.wake();
   }
@@ -37,10 +39,23 @@ export class ResultQueue<T> {
    * results faster than they are read (the no-reply records at the end of a sweep) keeps memory flat.
    */
   waitForRoom(limit: number): Promise<void> {
-    if (this.length <= limit || this.ended) return Promise.resolve();
+    if (this.length <= limit || this.ended || this.abandoned) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.roomWaiter = { resolve, limit };
     });
+  }
+
+  /**
+   * The reader has stopped for good: what is queued or pushed from now on is dropped, and a producer waiting
+   * for room goes on (so it can wind down instead of waiting forever).
+   */
+  abandon(): void {
+    this.abandoned = true;
+    this.items = [];
+    this.head = 0;
+    const w = this.roomWaiter;
+    this.roomWaiter = null;
+    w?.resolve();
   }
 
   private checkRoom(): void {

@@ -77,10 +77,16 @@ export class SendLog {
     return { pass: this.current, index: this.current.add(from, to, time) };
   }
 
-  /** The last frame of a recorded batch went out at `time`. */
-  finished(batch: { pass: Checkpoints; index: number }, time: number): void {
-    if (batch.index < batch.pass.length && time > batch.pass.start[batch.index]!)
-      batch.pass.end[batch.index] = time;
+  /**
+   * The last frame of a recorded batch went out at `time`; `startMs`, when given, is when the sender really
+   * began (after it built the frames): later than the recorded time, it replaces it.
+   */
+  finished(batch: { pass: Checkpoints; index: number }, time: number, startMs = Number.NaN): void {
+    const { pass, index } = batch;
+    if (index >= pass.length) return;
+    if (startMs > pass.start[index]!) pass.start[index] = startMs;
+    if (time > pass.start[index]!) pass.end[index] = time;
+    else pass.end[index] = pass.start[index]!;
   }
 
   /** Whether the current pass has sent the probe at `position` (if it is one the pass sends). */

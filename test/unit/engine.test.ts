@@ -508,3 +508,65 @@ t.test(
     );
   },
 );
+
+t.test(
+  "lingerMs: with every slot answered, the run still waits that long after the latest answer",
+  async (t) => {
+    const { module, engine } = setUp({ delays: [1, 5] }, { retries: 0, lingerMs: 150 });
+    const started = now();
+    t.equal(await engine.run(), true);
+    t.equal(module.answers.length, 2);
+    const elapsed = now() - started;
+    t.ok(elapsed >= 145, `lingered (${elapsed.toFixed(0)} ms)`);
+    t.ok(elapsed < 900, "but not a whole timeout");
+    const quick = setUp({ delays: [1, 5] }, { retries: 0 });
+    const t0 = now();
+    await quick.engine.run();
+    t.ok(now() - t0 < 140, "without it the run ends when the last answer is in");
+  },
+);
+
+t.test("refused slots: not sent again in the pass, not counted as sent, no stall", async (t) => {
+  const { module, engine } = setUp(
+    { delays: Array.from({ length: 10 }, (_, i) => (i === 3 || i === 7 ? null : 1)) },
+    { order: "sequential", retries: 1, timeoutMs: 200 },
+  );
+  // The kernel refuses targets 3 and 7 (no route): the module answers them itself, as ping does.
+  const send = module.send.bind(module);
+  const refused: number[] = [];
+  module.send = (batch) => {
+    const bad = Array.from(batch.slots.subarray(0, batch.count)).findIndex((s) => s === 3 || s === 7);
+    if (bad < 0) return send(batch);
+    const result = send({ ...batch, count: bad }) as SendResult;
+    const slot = batch.slots[bad]!;
+    refused.push(slot);
+    engine.answer(slot, now());
+    return { ...result, sent: bad, refused: 1 };
+  };
+  const started = now();
+  t.equal(await engine.run(), true);
+  t.same(refused, [3, 7], "each refused once: the rest of the batch went on");
+  t.same(module.unansweredSlots, [], "settled by the module");
+  t.equal(engine.counters.sent, 8, "only what went out counts as sent");
+  t.equal(engine.counters.retransmissions, 0, "and nothing is sent again");
+  t.ok(now() - started < 150, "no stall, no wait for a timeout");
+});
+
+t.test("send times: the module's own start counts, and sentAt() tells them later", async (t) => {
+  // The module spends 30 ms building its batch before the send really begins: that is not round trip.
+  const { module, engine } = setUp({ delays: [null] }, { retries: 0, timeoutMs: 100 });
+  const send = module.send.bind(module);
+  module.send = (batch) => {
+    const busyUntil = now() + 30;
+    while (now() < busyUntil);
+    return send(batch);
+  };
+  const run = engine.run();
+  await new Promise((r) => setTimeout(r, 50));
+  const sentAt = module.sends[0]!.at;
+  t.ok(Math.abs(engine.sentAt(0) - sentAt) < 1, "sentAt is when the send began, not when it was handed over");
+  const rtt = engine.answer(0, sentAt + 5);
+  t.ok(rtt >= 4 && rtt <= 6, `round trip from the real start (${rtt.toFixed(2)} ms)`);
+  await run;
+  t.ok(Number.isNaN(setUp({ delays: [1] }).engine.sentAt(0)), "NaN before any send");
+});

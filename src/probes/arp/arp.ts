@@ -1,6 +1,6 @@
 import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../../addr/address";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
-import { Pacer } from "../../engine/pacer";
+import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import type { ProbeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
@@ -36,8 +36,13 @@ export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const
 /** Largest sweep: a /12. ARP does not cross routers, and no layer-2 segment is bigger in practice. */
 export const ARP_MAX_TARGETS = 1 << 20;
 
-/** requests per send; each goes to the kernel from a worker thread while this one reads the replies */
+/** requests per send; a big batch goes to the kernel from a worker thread while this one reads the replies */
 const BATCH = 512;
+/**
+ * batches up to this size are sent from this thread: the worker's hand-over costs more than it saves there,
+ * and a send that returns before its replies are read gives their round trips from when it really began
+ */
+const SYNC_BATCH = 32;
 /** replies from further MACs within this long after the first one make an address conflict */
 export const CONFLICT_WINDOW_MS = 10;
 const FRAME_LEN = 42;
@@ -46,11 +51,10 @@ const RCVBUF = 8 * 1024 * 1024;
 const QUEUE_LIMIT = 4096;
 
 // Per-target state in a Uint8Array: no object per address, so memory stays flat with the range size.
-const UNSEEN = 0;
-const ON_LINK = 1; // classified: a request will go out
-const SENT = 2; // at least one request went out, no reply yet
-const REPLIED = 3; // answered, record not yet emitted (conflict window)
-const DONE = 4; // record emitted
+const IDLE = 0; // no request handed to the kernel (yet), or no request at all
+const ASKED = 1; // a request went out (or is going out), no reply yet
+const REPLIED = 2; // answered; the record waits out the conflict window
+const DONE = 3; // record emitted
 
 interface Channel {
   id: number;
@@ -83,27 +87,33 @@ export function arp(
   };
 }
 
-class ArpSweep {
+/**
+ * The ARP probe module: one slot per target, target after target. A target the kernel would not reach
+ * directly gets its record when the engine first asks for its channel; the others get a request on the
+ * packet socket of their interface and source address.
+ */
+class ArpSweep implements ProbeModule {
   summary: SummaryRecord | undefined;
+  readonly targets: number;
+  readonly items = 1;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly conflictWindowMs: number;
   private readonly state: Uint8Array;
   private readonly sentCount: Uint8Array;
-  /** monotonic ms of the last request to each target, relative to `start` */
-  private readonly sentAt: Float32Array;
   /** channel number + 1 for each target (0: none) */
-  private readonly channelOf: Uint8Array;
+  private readonly channelNo: Uint8Array;
   private readonly channels: Channel[] = [];
   /** first MAC that answered each target, as a 48-bit number (strings only for what is emitted) */
   private readonly replyMac: Float64Array;
-  /** when that first reply arrived, ms relative to `start` */
-  private readonly replyAt: Float32Array;
+  /** when that first reply arrived (kernel timestamp, monotonic ms) */
+  private readonly replyAt: Float64Array;
   /** further MACs for the few targets that more than one host answers */
   private readonly extraMacs = new Map<number, number[]>();
-  /** targets in the order their first reply arrived, not yet emitted (from replyHead on) */
-  private replyOrder: number[] = [];
-  private replyHead = 0;
+  /** replied targets in the order of their first reply, not yet emitted (from heldHead on) */
+  private held: number[] = [];
+  private heldHead = 0;
+  private flushTimer: NodeJS.Timeout | null = null;
   private readonly view: ArpReplyView = {
     senderIp: 0,
     senderMacOffset: 0,
@@ -111,44 +121,54 @@ class ArpSweep {
     targetMacOffset: 0,
     etherSrcOffset: 0,
   };
+  private readonly frames = Buffer.alloc(BATCH * FRAME_LEN);
+  /** the first SYNC_BATCH frames of `frames`, for the socket's own send */
+  private readonly frameViews = Array.from({ length: SYNC_BATCH }, (_, k) =>
+    this.frames.subarray(k * FRAME_LEN, (k + 1) * FRAME_LEN),
+  );
   private readonly queue = new ResultQueue<ArpRecord>();
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, "not-on-link": 0, local: 0 };
+  private engine: Engine | null = null;
   private start = 0;
-  private packetsSent = 0;
   private packetsReceived = 0;
-  private outstanding = 0;
   private started = false;
+  /** the engine's run has settled: what arrives now is after the records */
+  private settled = false;
   private netns: string | undefined;
   private links: readonly LinkInfo[] = [];
   private fixedLink: LinkInfo | null = null;
   private resolver: RouteResolver | null = null;
 
   constructor(
-    private readonly targets: TargetSet,
+    private readonly set: TargetSet,
     private readonly options: ArpOptions,
   ) {
+    this.targets = set.size;
     this.timeoutMs = options.timeoutMs ?? ARP_DEFAULTS.timeoutMs;
     this.retries = options.retries ?? ARP_DEFAULTS.retries;
     if (this.retries > 250) throw new UsageError("retries must be at most 250");
     // Two hosts answering for one address reply within microseconds to milliseconds of each other on one
     // segment; waiting a whole timeout for a possible second MAC would make every result slow.
     this.conflictWindowMs = Math.min(this.timeoutMs, CONFLICT_WINDOW_MS);
-    this.state = new Uint8Array(targets.size);
-    this.sentCount = new Uint8Array(targets.size);
-    this.sentAt = new Float32Array(targets.size);
-    this.channelOf = new Uint8Array(targets.size);
-    this.replyMac = new Float64Array(targets.size);
-    this.replyAt = new Float32Array(targets.size);
+    this.state = new Uint8Array(set.size);
+    this.sentCount = new Uint8Array(set.size);
+    this.channelNo = new Uint8Array(set.size);
+    this.replyMac = new Float64Array(set.size);
+    this.replyAt = new Float64Array(set.size);
   }
 
   run(): AsyncGenerator<ArpRecord> {
     if (this.started) throw new Error("an arp() run can be iterated only once");
     this.started = true;
-    return runProbe(this.queue, {
-      setup: () => this.setup(),
-      drive: () => this.drive(),
-      close: () => this.closeAll(),
-    });
+    return runProbe(
+      this.queue,
+      {
+        setup: () => this.setup(),
+        drive: (stop) => this.drive(stop),
+        close: () => this.closeAll(),
+      },
+      this.options.signal,
+    );
   }
 
   private setup(): void {
@@ -173,115 +193,89 @@ class ArpSweep {
     this.start = native.monotonicMs();
   }
 
-  private async drive(): Promise<void> {
-    const signal = this.options.signal;
-    const pacer = new Pacer(this.options.rate ?? ARP_DEFAULTS.rate);
-    for (let round = 0; round <= this.retries; round++) {
-      let lastSend = -1;
-      let index = 0;
-      while (index < this.targets.size) {
-        if (signal?.aborted) return await this.finish(true);
-        const allowed = pacer.allowance(BATCH);
-        if (allowed === 0) {
-          await sleep(pacer.waitMs());
-          continue;
-        }
-        const batch = this.collectBatch(index, allowed, round);
-        index = batch.next;
-        if (batch.indexes.length > 0) {
-          // The replies are read and emitted on this thread while the worker sends.
-          const sent = await this.sendBatch(batch.channel!, batch.indexes);
-          pacer.take(sent);
-          lastSend = native.monotonicMs();
-          if (sent < batch.indexes.length) {
-            // The interface refused the rest: resume from the first unsent target after a short pause.
-            index = batch.indexes[sent]!;
-            await sleep(1);
-            continue;
-          }
-        } else {
-          await yieldToLoop();
-        }
-        this.flushReplies(false);
-        await this.queue.waitForRoom(QUEUE_LIMIT);
-      }
-      if (lastSend >= 0) await this.waitForReplies(lastSend + this.timeoutMs, signal);
-      if (this.outstanding === 0) break;
+  private async drive(stop: AbortSignal): Promise<void> {
+    const engine = new Engine(this, {
+      order: "sequential",
+      retries: this.retries,
+      rate: this.options.rate ?? ARP_DEFAULTS.rate,
+      batch: BATCH,
+      // Each attempt waits the whole --timeout, as arping's and arp-scan's do: a target has one probe, so
+      // there is no round trip of its own to adapt to.
+      timeoutMs: this.timeoutMs,
+      fixedTimeout: true,
+      lingerMs: this.conflictWindowMs,
+      signal: stop,
+      room: () => this.queue.waitForRoom(QUEUE_LIMIT),
+      now: native.monotonicMs,
+    });
+    this.engine = engine;
+    let completed = false;
+    try {
+      completed = await engine.run();
+    } finally {
+      this.settled = true;
+      this.stopFlushing();
     }
-    await this.finish(signal?.aborted ?? false);
+    this.flush(true);
+    if (!completed) await this.reportAsked();
+    this.summary = this.makeSummary(engine, !completed);
   }
 
-  /**
-   * The next run of targets that go out of one channel, classifying unseen targets on the way (targets that
-   * need no request get their record right here).
-   */
-  private collectBatch(from: number, max: number, round: number) {
-    const indexes: number[] = [];
-    let channel: Channel | null = null;
-    let i = from;
-    for (; i < this.targets.size && indexes.length < max; i++) {
-      let st = this.state[i]!;
-      if (st === UNSEEN) {
-        this.classify(i);
-        st = this.state[i]!;
-      }
-      if (st !== (round === 0 ? ON_LINK : SENT)) continue;
-      const ch = this.channels[this.channelOf[i]! - 1]!;
-      if (channel !== null && ch !== channel) break;
-      channel = ch;
-      indexes.push(i);
+  /** Interrupted: a target asked and not answered so far gets its no-reply ("before the interruption"). */
+  private async reportAsked(): Promise<void> {
+    for (let i = 0; i < this.targets; i++) {
+      if (this.state[i] !== ASKED) continue;
+      this.emit(i, { state: "no-reply", interface: this.channelOfTarget(i)!.link.name });
+      if (this.queue.length > QUEUE_LIMIT) await this.queue.waitForRoom(QUEUE_LIMIT / 2);
     }
-    return { indexes, channel, next: i };
   }
 
-  private classify(i: number): void {
+  channelOf(i: number): number {
     const link = this.fixedLink;
     const decision: RouteDecision =
       link && this.options.anyLink
         ? { kind: "on-link", ifname: link.name, ifindex: link.index, source: firstIpv4(link) }
-        : this.resolver!.resolve(this.targets.at(i));
+        : this.resolver!.resolve(this.set.at(i));
     switch (decision.kind) {
       case "on-link": {
         const l = this.links.find((x) => x.index === decision.ifindex);
         if (!l || l.hwType !== HW_ETHERNET) {
           // Point-to-point and tunnel links have no ARP: nobody can answer there.
           this.emit(i, { state: "no-reply", interface: decision.ifname, source: null });
-          return;
+          return 0;
         }
         const ch = this.channelFor(l, decision.source ?? firstIpv4(l));
-        this.channelOf[i] = ch.id + 1;
-        this.state[i] = ON_LINK;
-        this.outstanding++;
-        return;
+        this.channelNo[i] = ch.id + 1;
+        return ch.id + 1;
       }
       case "local":
         this.emit(i, { state: "local", interface: decision.ifname });
-        return;
+        return 0;
       case "via-gateway":
         this.emit(i, { state: "not-on-link", interface: decision.ifname, gateway: decision.gateway });
-        return;
+        return 0;
       case "special":
         this.emit(i, {
           state: decision.routeType === "broadcast" ? "no-reply" : "not-on-link",
           interface: decision.ifname,
         });
-        return;
+        return 0;
       case "unreachable":
         this.emit(i, { state: "not-on-link", interface: link?.name ?? null });
-        return;
+        return 0;
       case "other-link": {
         // Pinned to an interface without a route for it: ARPing there would ask a segment it is not on.
         const route = decision.route;
         if (route.kind === "local") {
           this.emit(i, { state: "local", interface: route.ifname });
-          return;
+          return 0;
         }
         this.emit(i, {
           state: "not-on-link",
           interface: decision.ifname,
           gateway: route.kind === "via-gateway" ? route.gateway : null,
         });
-        return;
+        return 0;
       }
     }
   }
@@ -315,58 +309,85 @@ class ArpSweep {
       socket,
     };
     this.channels.push(channel);
-    socket.startReceive((data, meta, count) => this.onPackets(channel, data, meta, count));
+    socket.startReceive(
+      (data, meta, count) => this.onPackets(channel, data, meta, count),
+      (err) => this.engine!.fail(err),
+    );
     return channel;
   }
 
-  private readonly frames = Buffer.alloc(BATCH * FRAME_LEN);
-
   /**
-   * Sends one batch from a libuv worker thread (on a veth the kernel's whole path to the peer and back runs
-   * in the sending call, so this thread stays free to read replies). Each request's send time is placed by
-   * its position between the dispatch and the end of the batch.
+   * Puts a batch on the wire: a big one from a libuv worker thread (on a veth the kernel's whole path to the
+   * peer and back runs in the sending call, so this thread stays free to read replies), a small one at once.
    */
-  private async sendBatch(channel: Channel, indexes: number[]): Promise<number> {
-    const n = indexes.length;
-    for (let k = 0; k < n; k++) {
-      const i = indexes[k]!;
-      writeArpRequestFrame(this.frames, k * FRAME_LEN, channel.mac, channel.sourceIp, this.targets.at(i));
-      // Replies may come back before the batch completes; they must be taken, with a provisional time.
-      if (this.state[i] === ON_LINK) this.state[i] = SENT;
+  send(batch: SendBatch): SendResult | Promise<SendResult> {
+    const { count } = batch;
+    const channel = this.channels[batch.channel - 1]!;
+    for (let k = 0; k < count; k++) {
+      const i = batch.slots[k]!;
+      writeArpRequestFrame(this.frames, k * FRAME_LEN, channel.mac, channel.sourceIp, this.set.at(i));
+      // Replies may come back before the send reports: they must be taken.
+      if (this.state[i] === IDLE) this.state[i] = ASKED;
     }
-    const before = native.monotonicMs();
-    const { sent, doneMs } = await new Promise<{ sent: number; doneMs: number }>((resolve, reject) => {
-      native.sendFramesAsync(channel.socket.fd, this.frames, FRAME_LEN, n, (err, count, done) => {
+    if (count <= SYNC_BATCH) {
+      const startMs = native.monotonicMs();
+      let sent: number;
+      try {
+        sent = channel.socket.send(count === SYNC_BATCH ? this.frameViews : this.frameViews.slice(0, count));
+      } catch (err) {
+        throw environmentErrorFrom(err, `sending on ${channel.link.name}`);
+      }
+      const endMs = native.monotonicMs();
+      this.sentReport(batch.slots, count, sent);
+      return { sent, startMs, endMs };
+    }
+    // The engine reuses batch.slots once this returns; the report comes later.
+    const slots = batch.slots.slice(0, count);
+    const startMs = native.monotonicMs();
+    return new Promise<SendResult>((resolve, reject) => {
+      native.sendFramesAsync(channel.socket.fd, this.frames, FRAME_LEN, count, (err, n, doneMs) => {
         if (err && !(err.code === "EAGAIN" || err.code === "ENOBUFS")) {
           reject(environmentErrorFrom(err, `sending on ${channel.link.name}`));
-        } else resolve({ sent: err ? ((err as { sent?: number }).sent ?? count) : count, doneMs: done });
+          return;
+        }
+        const sent = err ? (err.sent ?? n) : n;
+        this.sentReport(slots, count, sent);
+        resolve({ sent, startMs, endMs: doneMs });
+        this.flush(false);
       });
     });
-    const span = Math.max(0, doneMs - before);
-    for (let k = 0; k < n; k++) {
-      const i = indexes[k]!;
-      if (k >= sent) {
-        if (this.state[i] === SENT && this.sentCount[i] === 0) this.state[i] = ON_LINK;
-        continue;
+  }
+
+  /** The first `sent` of a batch's `count` requests went out; the others are as if never asked. */
+  private sentReport(slots: Int32Array, count: number, sent: number): void {
+    for (let k = 0; k < count; k++) {
+      const i = slots[k]!;
+      if (k < sent) {
+        if (this.sentCount[i]! < 255) this.sentCount[i]!++;
+      } else if (this.state[i] === ASKED && this.sentCount[i] === 0) {
+        this.state[i] = IDLE;
       }
-      this.sentAt[i] = before - this.start + (span * (k + 1)) / n;
-      if (this.sentCount[i]! < 255) this.sentCount[i]!++;
     }
-    this.packetsSent += sent;
-    return sent;
+  }
+
+  unanswered(i: number): void {
+    // The replies still held are due by now (the engine lingers): they go first, as they came first.
+    if (this.heldHead < this.held.length) this.flush(false);
+    this.emit(i, { state: "no-reply", interface: this.channelOfTarget(i)!.link.name });
   }
 
   private onPackets(channel: Channel, data: Buffer, meta: Float64Array, count: number): void {
+    if (this.settled) return;
     for (let p = 0; p < count; p++) {
       const offset = meta[p * META_STRIDE]!;
       const length = meta[p * META_STRIDE + 1]!;
       const reply = readArpReply(data, offset, length, this.view);
       if (reply === null) continue;
-      const i = this.targets.indexOf(reply.senderIp);
-      if (i < 0 || this.channelOf[i]! - 1 !== channel.id) continue;
+      const i = this.set.indexOf(reply.senderIp);
+      if (i < 0 || this.channelNo[i]! - 1 !== channel.id) continue;
       const st = this.state[i]!;
       // Anything else is unsolicited, or a late duplicate after the record went out.
-      if (st !== SENT && st !== REPLIED) continue;
+      if (st !== ASKED && st !== REPLIED) continue;
       this.packetsReceived++;
       const mac = macToNumber(data, reply.senderMacOffset);
       if (st === REPLIED) {
@@ -377,84 +398,94 @@ class ArpSweep {
         }
         continue;
       }
+      const at = meta[p * META_STRIDE + 2]!;
+      this.engine!.answer(i, at);
       this.replyMac[i] = mac;
-      this.replyAt[i] = meta[p * META_STRIDE + 2]! - this.start;
+      this.replyAt[i] = at;
       this.state[i] = REPLIED;
-      this.outstanding--;
-      this.replyOrder.push(i);
+      this.held.push(i);
+    }
+    this.flush(false);
+  }
+
+  /**
+   * Emits the replies whose conflict window has passed (all of them when `all`), and keeps a timer for the
+   * next one, so records stream while the engine waits.
+   */
+  private flush(all: boolean): void {
+    const due = native.monotonicMs() - this.conflictWindowMs;
+    const held = this.held;
+    while (this.heldHead < held.length && (all || this.replyAt[held[this.heldHead]!]! <= due)) {
+      // A reply that beat the end of its own batch waits for the batch's report (its `sent` count).
+      if (!all && this.sentCount[held[this.heldHead]!] === 0) return;
+      this.emitReply(held[this.heldHead++]!);
+    }
+    if (this.heldHead > 4096 && this.heldHead * 2 > held.length) {
+      this.held = held.slice(this.heldHead);
+      this.heldHead = 0;
+    }
+    if (this.heldHead < this.held.length && this.flushTimer === null && !all && !this.settled) {
+      const wait = this.replyAt[this.held[this.heldHead]!]! - due;
+      this.flushTimer = setTimeout(
+        () => {
+          this.flushTimer = null;
+          this.flush(false);
+        },
+        Math.max(1, Math.ceil(wait)),
+      );
     }
   }
 
-  /** Emits replies whose conflict window has passed (all of them when `all`). */
-  private flushReplies(all: boolean): void {
-    const due = native.monotonicMs() - this.start - this.conflictWindowMs;
-    const order = this.replyOrder;
-    while (this.replyHead < order.length && (all || this.replyAt[order[this.replyHead]!]! <= due)) {
-      // A reply that beat the end of its own batch waits until the batch has its send times.
-      if (!all && this.sentCount[order[this.replyHead]!] === 0) break;
-      const i = order[this.replyHead++]!;
-      const channel = this.channels[this.channelOf[i]! - 1]!;
-      const first = numberToMac(this.replyMac[i]!);
-      const extra = this.extraMacs.get(i);
-      const macs = extra ? [first, ...extra.map(numberToMac)] : [first];
-      this.extraMacs.delete(i);
-      this.emit(i, {
-        state: "reply",
-        interface: channel.link.name,
-        mac: first,
-        macs,
-        conflict: macs.length > 1,
-        rttMs: Math.round(Math.max(0, this.replyAt[i]! - this.sentAt[i]!) * 1000) / 1000,
-      });
-    }
-    if (this.replyHead > 4096 && this.replyHead * 2 > order.length) {
-      this.replyOrder = order.slice(this.replyHead);
-      this.replyHead = 0;
-    }
+  private stopFlushing(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
   }
 
-  private async waitForReplies(deadline: number, signal: AbortSignal | undefined): Promise<void> {
-    for (;;) {
-      this.flushReplies(false);
-      const now = native.monotonicMs();
-      if (signal?.aborted || now >= deadline) return;
-      if (this.outstanding === 0) {
-        // Everyone answered: wait out the conflict window of the last reply, not the whole timeout.
-        const last = this.replyOrder[this.replyOrder.length - 1];
-        if (last === undefined || now - this.start >= this.replyAt[last]! + this.conflictWindowMs) return;
-      }
-      await sleep(Math.max(1, Math.min(10, deadline - now)));
-    }
+  private emitReply(i: number): void {
+    const first = numberToMac(this.replyMac[i]!);
+    const extra = this.extraMacs.get(i);
+    const macs = extra ? [first, ...extra.map(numberToMac)] : [first];
+    this.extraMacs.delete(i);
+    // Asked now, not when the reply came: a send on a worker thread has reported its times by now.
+    const rtt = this.replyAt[i]! - this.engine!.sentAt(i);
+    this.emit(i, {
+      state: "reply",
+      interface: this.channelOfTarget(i)!.link.name,
+      mac: first,
+      macs,
+      conflict: macs.length > 1,
+      rttMs: Number.isNaN(rtt) ? null : Math.round(Math.max(0, rtt) * 1000) / 1000,
+    });
   }
 
-  private async finish(aborted: boolean): Promise<void> {
-    this.flushReplies(true);
-    for (let i = 0; i < this.targets.size; i++) {
-      if (this.state[i] !== SENT) continue;
-      this.emit(i, { state: "no-reply", interface: this.channels[this.channelOf[i]! - 1]!.link.name });
-      if (this.queue.length > QUEUE_LIMIT) await this.queue.waitForRoom(QUEUE_LIMIT / 2);
-    }
+  private channelOfTarget(i: number): Channel | undefined {
+    const c = this.channelNo[i]!;
+    return c === 0 ? undefined : this.channels[c - 1];
+  }
+
+  private makeSummary(engine: Engine, aborted: boolean): SummaryRecord {
     const durationMs = native.monotonicMs() - this.start;
+    const sent = engine.counters.sent;
     const drops = this.channels.reduce((n, c) => n + safeDrops(c.socket), 0);
-    this.summary = {
+    return {
       type: "summary",
       command: "arp",
-      targets: this.targets.size,
+      targets: this.targets,
       states: { ...this.counts },
-      packetsSent: this.packetsSent,
+      packetsSent: sent,
       packetsReceived: this.packetsReceived,
       packetsDropped: drops,
       durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((this.packetsSent * 1000) / durationMs) : 0,
+      rate: durationMs > 0 ? Math.round((sent * 1000) / durationMs) : 0,
       ...(aborted ? { aborted: true } : {}),
     };
   }
 
   private emit(i: number, fields: Partial<ArpRecord> & Pick<ArpRecord, "state" | "interface">): void {
-    const ch = this.channelOf[i] ? this.channels[this.channelOf[i]! - 1] : undefined;
+    const ch = this.channelOfTarget(i);
     const record: ArpRecord = {
       type: "arp",
-      target: intToIpv4(this.targets.at(i)),
+      target: intToIpv4(this.set.at(i)),
       interface: fields.interface,
       state: fields.state,
       mac: fields.mac ?? null,
@@ -471,6 +502,7 @@ class ArpSweep {
   }
 
   private closeAll(): void {
+    this.stopFlushing();
     for (const c of this.channels) c.socket.close();
     this.resolver?.close();
   }
@@ -482,12 +514,4 @@ function safeDrops(socket: NativePacketSocket): number {
   } catch {
     return 0;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

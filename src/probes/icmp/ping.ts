@@ -1,7 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import { intToIpv4 } from "../../addr/address";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
-import { Pacer } from "../../engine/pacer";
+import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import type { ProbeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
@@ -45,8 +45,10 @@ export const PING_MAX_TARGETS = 1 << 20;
 const MAX_PROBES = 1 << 27;
 const BATCH = 64;
 const PAYLOAD = 56; // as ping: 64-byte ICMP messages
+/** random per run, at the start of every request's payload: a reply that echoes it answers this run */
 const MAGIC_LENGTH = 8;
-const STAMP_AT = 8; // payload offset of the send time (float64, monotonic ms)
+/** records waiting for the reader before the run pauses for it */
+const QUEUE_LIMIT = 4096;
 
 /** The mode a ping() run used, once it has started (for the CLI's notes). */
 export interface PingRun extends ProbeRun<PingRecord> {
@@ -74,17 +76,26 @@ export function ping(targets: string | readonly string[] | TargetSet, options: P
   };
 }
 
-class PingSweep {
+/**
+ * The ping probe module: `count` slots per target, one per sequence number, sent round after round. A
+ * target's record is made once each of its requests is settled: answered (a reply or an ICMP error),
+ * refused by the kernel, or unanswered after its wait.
+ */
+class PingSweep implements ProbeModule {
   summary: SummaryRecord | undefined;
   mode: PingMode | undefined;
-  private readonly count: number;
+  readonly targets: number;
+  /** requests per target (the sequence numbers 0..count-1) */
+  readonly items: number;
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
-  private readonly n: number;
   private readonly sent: Uint16Array;
   private readonly received: Uint16Array;
   private readonly errors: Uint16Array;
   private readonly dups: Uint16Array;
+  /** requests settled per target; its record is made when all are */
+  private readonly settledCount: Uint16Array;
+  private readonly rttCount: Uint16Array;
   private readonly rttMin: Float64Array;
   private readonly rttMax: Float64Array;
   private readonly rttSum: Float64Array;
@@ -92,65 +103,71 @@ class PingSweep {
   private readonly reason: Uint8Array;
   private readonly from: Float64Array;
   private readonly emitted: Uint8Array;
-  /** one bit per (target, sequence): a reply or an error came for that request */
-  private readonly answered: Uint8Array;
-  /** one bit per (target, sequence): a reply came (a second one is a duplicate) */
+  /** one bit per slot: the request went out (only those can be answered) */
+  private readonly requested: Uint8Array;
+  /** one bit per slot: a reply came (a second one is a duplicate) */
   private readonly replied: Uint8Array;
   private readonly reasons: string[] = [];
   private readonly queue = new ResultQueue<PingRecord>();
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, unreachable: 0 };
   private readonly magic = randomFillSync(Buffer.alloc(MAGIC_LENGTH));
+  private readonly packets = Array.from({ length: BATCH }, () => Buffer.alloc(icmp.HEADER_LENGTH + PAYLOAD));
+  private engine: Engine | null = null;
   private sock: PingSocket | null = null;
   private refusals: SendRefusals | null = null;
-  private packetsSent = 0;
   private packetsReceived = 0;
-  private resolvedCount = 0;
   private start = 0;
   private started = false;
 
   constructor(
-    private readonly targets: TargetSet,
+    private readonly set: TargetSet,
     private readonly options: PingOptions,
   ) {
-    this.count = options.count ?? PING_DEFAULTS.count;
+    const count = options.count ?? PING_DEFAULTS.count;
     this.intervalMs = options.intervalMs ?? PING_DEFAULTS.intervalMs;
     this.timeoutMs = options.timeoutMs ?? PING_DEFAULTS.timeoutMs;
-    if (!Number.isInteger(this.count) || this.count < 1 || this.count > 65535) {
+    if (!Number.isInteger(count) || count < 1 || count > 65535) {
       throw new UsageError("count must be 1 to 65535");
     }
     if (!(this.intervalMs >= 0) || !(this.timeoutMs >= 1)) throw new UsageError("bad interval or timeout");
-    if (targets.size * this.count > MAX_PROBES) {
-      throw new UsageError(
-        `too many requests (${targets.size} targets x ${this.count}; at most ${MAX_PROBES})`,
-      );
+    if (set.size * count > MAX_PROBES) {
+      throw new UsageError(`too many requests (${set.size} targets x ${count}; at most ${MAX_PROBES})`);
     }
-    const n = targets.size;
-    this.n = n;
+    const n = set.size;
+    this.targets = n;
+    this.items = count;
     this.sent = new Uint16Array(n);
     this.received = new Uint16Array(n);
     this.errors = new Uint16Array(n);
     this.dups = new Uint16Array(n);
+    this.settledCount = new Uint16Array(n);
+    this.rttCount = new Uint16Array(n);
     this.rttMin = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
     this.rttMax = new Float64Array(n);
     this.rttSum = new Float64Array(n);
     this.reason = new Uint8Array(n);
     this.from = new Float64Array(n).fill(-1);
     this.emitted = new Uint8Array(n);
-    this.answered = new Uint8Array(Math.ceil((n * this.count) / 8));
-    this.replied = new Uint8Array(this.answered.length);
+    this.requested = new Uint8Array(Math.ceil((n * count) / 8));
+    this.replied = new Uint8Array(this.requested.length);
+    for (const p of this.packets) this.writeTemplate(p);
   }
 
   run(): AsyncGenerator<PingRecord> {
     if (this.started) throw new Error("a ping() run can be iterated only once");
     this.started = true;
-    return runProbe(this.queue, {
-      setup: () => this.setup(),
-      drive: () => this.drive(),
-      close: () => {
-        this.sock?.socket.close();
-        this.refusals?.close();
+    return runProbe(
+      this.queue,
+      {
+        setup: () => this.setup(),
+        drive: (stop) => this.drive(stop),
+        close: () => {
+          this.sock?.socket.close();
+          this.refusals?.close();
+        },
       },
-    });
+      this.options.signal,
+    );
   }
 
   private setup(): void {
@@ -167,91 +184,117 @@ class PingSweep {
       mode: this.options.mode ?? "auto",
     });
     this.mode = this.sock.mode;
-    this.sock.socket.startReceive((data, meta, count) => this.onPackets(data, meta, count));
     this.start = native.monotonicMs();
   }
 
-  private async drive(): Promise<void> {
-    const signal = this.options.signal;
-    const pacer = new Pacer(this.options.rate ?? PING_DEFAULTS.rate);
-    const packets = Array.from({ length: BATCH }, () => Buffer.alloc(icmp.HEADER_LENGTH + PAYLOAD));
-    let lastSend = native.monotonicMs();
-    for (let seq = 0; seq < this.count; seq++) {
-      const roundStart = native.monotonicMs();
-      let i = 0;
-      while (i < this.n) {
-        if (signal?.aborted) return this.finish(true);
-        const allowed = pacer.allowance(Math.min(BATCH, this.n - i));
-        if (allowed === 0) {
-          await sleep(pacer.waitMs());
-          continue;
-        }
-        const sent = this.sendBatch(packets, i, allowed, seq);
-        pacer.take(sent.accepted);
-        i += sent.consumed;
-        lastSend = native.monotonicMs();
-        if (sent.consumed < allowed)
-          await sleep(1); // interface queue full
-        else await yieldToLoop();
-      }
-      if (seq < this.count - 1) {
-        const until = roundStart + this.intervalMs;
-        while (native.monotonicMs() < until && !signal?.aborted) {
-          await sleep(Math.max(1, Math.min(50, until - native.monotonicMs())));
-        }
+  private async drive(stop: AbortSignal): Promise<void> {
+    const engine = new Engine(this, {
+      order: "rounds",
+      retries: 0,
+      rate: this.options.rate ?? PING_DEFAULTS.rate,
+      batch: BATCH,
+      // As ping -W: every request waits the whole timeout, however late its reply.
+      timeoutMs: this.timeoutMs,
+      fixedTimeout: true,
+      roundGapMs: this.intervalMs,
+      signal: stop,
+      room: () => this.queue.waitForRoom(QUEUE_LIMIT),
+      now: native.monotonicMs,
+    });
+    this.engine = engine;
+    this.sock!.socket.startReceive(
+      (data, meta, count) => this.onPackets(data, meta, count),
+      (err) => engine.fail(err),
+    );
+    const completed = await engine.run();
+    if (!completed) {
+      // Interrupted: every target gets the record of what it got so far.
+      for (let i = 0; i < this.targets; i++) {
+        if (this.emitted[i] === 0) this.emit(i);
+        if (this.queue.length > QUEUE_LIMIT) await this.queue.waitForRoom(QUEUE_LIMIT / 2);
       }
     }
-    const deadline = lastSend + this.timeoutMs;
-    while (!signal?.aborted && native.monotonicMs() < deadline && this.outstanding() > 0) {
-      await sleep(Math.max(1, Math.min(20, deadline - native.monotonicMs())));
+    const durationMs = native.monotonicMs() - this.start;
+    let drops = 0;
+    try {
+      drops = this.sock?.socket.stats().drops ?? 0;
+    } catch {
+      drops = 0;
     }
-    this.finish(signal?.aborted ?? false);
+    const packetsSent = engine.counters.sent;
+    this.summary = {
+      type: "summary",
+      command: "ping",
+      targets: this.targets,
+      states: { ...this.counts },
+      packetsSent,
+      packetsReceived: this.packetsReceived,
+      packetsDropped: drops,
+      durationMs: Math.round(durationMs * 10) / 10,
+      rate: durationMs > 0 ? Math.round((packetsSent * 1000) / durationMs) : 0,
+      ...(completed ? {} : { aborted: true }),
+    };
   }
 
-  private outstanding(): number {
-    return this.packetsSent - this.resolvedCount;
+  channelOf(): number {
+    return 1;
   }
 
-  /** Sends request `seq` to targets from..from+max-1; returns how many targets were dealt with. */
-  private sendBatch(packets: Buffer[], from: number, max: number, seq: number) {
+  /** Sends a batch of echo requests; a request the kernel refuses gives its target the reason. */
+  send(batch: SendBatch): SendResult {
+    const { slots, count } = batch;
     const socket = this.sock!.socket;
-    const addresses: string[] = [];
-    const now = native.monotonicMs();
-    for (let k = 0; k < max; k++) {
-      this.writeRequest(packets[k]!, seq, now);
-      addresses.push(intToIpv4(this.targets.at(from + k)));
+    const items = this.items;
+    const packets = this.packets.slice(0, count);
+    const addresses: string[] = new Array(count);
+    for (let k = 0; k < count; k++) {
+      const slot = slots[k]!;
+      const target = Math.floor(slot / items);
+      this.writeRequest(packets[k]!, slot - target * items);
+      addresses[k] = intToIpv4(this.set.at(target));
     }
-    let accepted: number;
+    const startMs = native.monotonicMs();
+    let sent: number;
     let failed: NativeError | null = null;
     try {
-      accepted = socket.send(packets.slice(0, max), addresses);
+      sent = socket.send(packets, addresses);
     } catch (err) {
       failed = err as NativeError;
-      accepted = failed.sent ?? 0;
+      sent = failed.sent ?? 0;
     }
-    for (let k = 0; k < accepted; k++) this.sent[from + k]!++;
-    this.packetsSent += accepted;
-    if (failed) {
-      // The kernel refused this one: the reason is the answer, named by the route that refused it
-      // (blackhole, prohibit, unreachable, broadcast: the kernel pings a broadcast address only with -b)
-      // where a route did, else by the errno.
-      const i = from + accepted;
-      const routeType = this.refusals?.routeType(this.targets.at(i)) ?? null;
-      this.noteReason(i, routeType ?? sendErrorReason(failed.code), -1);
-      return { accepted, consumed: accepted + 1 };
+    const endMs = native.monotonicMs();
+    for (let k = 0; k < sent; k++) {
+      const slot = slots[k]!;
+      this.requested[slot >> 3]! |= 1 << (slot & 7);
+      this.sent[Math.floor(slot / items)]!++;
     }
-    return { accepted, consumed: accepted };
+    if (failed === null) return { sent, startMs, endMs };
+    // The kernel refused this one: the reason is the answer, named by the route that refused it
+    // (blackhole, prohibit, unreachable, broadcast: the kernel pings a broadcast address only with -b)
+    // where a route did, else by the errno.
+    const slot = slots[sent]!;
+    const i = Math.floor(slot / items);
+    const routeType = this.refusals?.routeType(this.set.at(i)) ?? null;
+    this.noteReason(i, routeType ?? sendErrorReason(failed.code), -1);
+    if (this.engine!.answer(slot, endMs) !== -1) this.settle(i);
+    return { sent, refused: 1, startMs, endMs };
   }
 
-  private writeRequest(buf: Buffer, seq: number, now: number): void {
+  unanswered(slot: number): void {
+    this.settle(Math.floor(slot / this.items));
+  }
+
+  /** What every request has: type, identifier, the run's magic, zeros. */
+  private writeTemplate(buf: Buffer): void {
+    buf.fill(0);
     buf[0] = icmp.TYPE_ECHO_REQUEST;
-    buf[1] = 0;
+    this.magic.copy(buf, icmp.HEADER_LENGTH);
+  }
+
+  private writeRequest(buf: Buffer, seq: number): void {
     buf.writeUInt16BE(0, 2);
     buf.writeUInt16BE(this.sock!.id, 4);
     buf.writeUInt16BE(seq, 6);
-    this.magic.copy(buf, icmp.HEADER_LENGTH);
-    buf.writeDoubleLE(now, icmp.HEADER_LENGTH + STAMP_AT);
-    buf.fill(0, icmp.HEADER_LENGTH + STAMP_AT + 8);
     buf.writeUInt16BE(internetChecksum(buf, 0, buf.length), 2);
   }
 
@@ -274,60 +317,65 @@ class PingSweep {
     }
   }
 
+  /** The slot of target address `address`, sequence `seq`, if its request went out; else -1. */
+  private requestedSlot(address: number, seq: number): number {
+    if (seq >= this.items) return -1;
+    const i = this.set.indexOf(address);
+    if (i < 0) return -1;
+    const slot = i * this.items + seq;
+    return (this.requested[slot >> 3]! & (1 << (slot & 7))) !== 0 ? slot : -1;
+  }
+
   private onIcmp(data: Buffer, offset: number, length: number, source: number, at: number): void {
     const msg = icmp.decode(data, offset, length);
     if (msg.kind === "echo-reply") {
       // The datagram socket's identifier is checked by the kernel; the raw socket's by the filter and here.
       if (this.sock!.mode === "raw" && msg.id !== this.sock!.id) return;
-      if (msg.seq >= this.count || msg.payloadLength < STAMP_AT + 8) return;
+      if (msg.payloadLength < MAGIC_LENGTH) return;
       if (!this.magic.equals(data.subarray(msg.payloadOffset, msg.payloadOffset + MAGIC_LENGTH))) return;
-      const i = this.targets.indexOf(source);
-      if (i < 0) return;
-      const rtt = at - data.readDoubleLE(msg.payloadOffset + STAMP_AT);
-      if (!(rtt >= 0 && rtt <= at - this.start + 1)) return;
+      const slot = this.requestedSlot(source, msg.seq);
+      if (slot < 0) return;
       this.packetsReceived++;
-      this.onReply(i, msg.seq, rtt);
+      this.onReply(slot, at);
       return;
     }
     if (msg.kind !== "destination-unreachable" && msg.kind !== "time-exceeded") return;
     const o = msg.original;
     if (o.ipv4.protocol !== ipv4.PROTOCOL_ICMP || o.icmpType !== icmp.TYPE_ECHO_REQUEST) return;
-    if (o.icmpId !== this.sock!.id || o.icmpSeq === null || o.icmpSeq >= this.count) return;
-    const i = this.targets.indexOf(o.ipv4.dstInt);
-    if (i < 0) return;
+    if (o.icmpId !== this.sock!.id || o.icmpSeq === null) return;
+    const slot = this.requestedSlot(o.ipv4.dstInt, o.icmpSeq);
+    if (slot < 0) return;
     const verdict = icmpErrorVerdict(msg.type, msg.code);
     if (verdict === null) return;
     this.packetsReceived++;
+    const i = Math.floor(slot / this.items);
     if (this.errors[i]! < 0xffff) this.errors[i]!++;
-    this.markAnswered(i, o.icmpSeq);
     this.noteReason(i, verdict.reason, source);
+    if (this.engine!.answer(slot, at) !== -1) this.settle(i);
   }
 
-  /** Sets the request's bit in a bitmap; true when it was set already. */
-  private testAndSet(bits: Uint8Array, i: number, seq: number): boolean {
-    const bit = i * this.count + seq;
-    const mask = 1 << (bit & 7);
-    const had = (bits[bit >> 3]! & mask) !== 0;
-    bits[bit >> 3]! |= mask;
-    return had;
-  }
-
-  private markAnswered(i: number, seq: number): void {
-    if (!this.testAndSet(this.answered, i, seq)) this.resolvedCount++;
-  }
-
-  private onReply(i: number, seq: number, rtt: number): void {
-    if (this.testAndSet(this.replied, i, seq)) {
+  private onReply(slot: number, at: number): void {
+    const i = Math.floor(slot / this.items);
+    const mask = 1 << (slot & 7);
+    if ((this.replied[slot >> 3]! & mask) !== 0) {
       if (this.dups[i]! < 0xffff) this.dups[i]!++;
       return;
     }
-    this.markAnswered(i, seq);
+    this.replied[slot >> 3]! |= mask;
     this.received[i]!++;
-    this.rttSum[i]! += rtt;
-    if (rtt < this.rttMin[i]!) this.rttMin[i] = rtt;
-    if (rtt > this.rttMax[i]!) this.rttMax[i] = rtt;
-    // Everything answered: the record is final now.
-    if (this.received[i] === this.count && this.emitted[i] === 0) this.emit(i);
+    // -1: an ICMP error settled this request first; the reply still counts, its time does not.
+    const rtt = this.engine!.answer(slot, at);
+    if (rtt >= 0) {
+      this.rttCount[i]!++;
+      this.rttSum[i]! += rtt;
+      if (rtt < this.rttMin[i]!) this.rttMin[i] = rtt;
+      if (rtt > this.rttMax[i]!) this.rttMax[i] = rtt;
+    }
+    if (rtt !== -1) this.settle(i);
+  }
+
+  private settle(i: number): void {
+    if (++this.settledCount[i]! === this.items && this.emitted[i] === 0) this.emit(i);
   }
 
   private noteReason(i: number, reason: string, source: number): void {
@@ -341,46 +389,24 @@ class PingSweep {
     this.from[i] = source;
   }
 
-  private finish(aborted: boolean): void {
-    for (let i = 0; i < this.n; i++) if (this.emitted[i] === 0) this.emit(i);
-    const durationMs = native.monotonicMs() - this.start;
-    let drops = 0;
-    try {
-      drops = this.sock?.socket.stats().drops ?? 0;
-    } catch {
-      drops = 0;
-    }
-    this.summary = {
-      type: "summary",
-      command: "ping",
-      targets: this.n,
-      states: { ...this.counts },
-      packetsSent: this.packetsSent,
-      packetsReceived: this.packetsReceived,
-      packetsDropped: drops,
-      durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((this.packetsSent * 1000) / durationMs) : 0,
-      ...(aborted ? { aborted: true } : {}),
-    };
-  }
-
   private emit(i: number): void {
     this.emitted[i] = 1;
     const received = this.received[i]!;
     const reason = this.reason[i]! > 0 ? this.reasons[this.reason[i]! - 1]! : null;
     const state: PingRecord["state"] = received > 0 ? "reply" : reason !== null ? "unreachable" : "no-reply";
     const round = (x: number) => Math.round(x * 1000) / 1000;
+    const samples = this.rttCount[i]!;
     const record: PingRecord = {
       type: "ping",
-      target: intToIpv4(this.targets.at(i)),
+      target: intToIpv4(this.set.at(i)),
       state,
       sent: this.sent[i]!,
       received,
       rttMs:
-        received > 0
+        samples > 0
           ? {
               min: round(this.rttMin[i]!),
-              avg: round(this.rttSum[i]! / received),
+              avg: round(this.rttSum[i]! / samples),
               max: round(this.rttMax[i]!),
             }
           : null,
@@ -392,12 +418,4 @@ class PingSweep {
     this.counts[state] = (this.counts[state] ?? 0) + 1;
     this.queue.push(record);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function yieldToLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }

@@ -259,11 +259,15 @@ class DnsRun implements ProbeModule {
   run(): AsyncGenerator<DnsResult> {
     if (this.started) throw new Error("a dns() run can be iterated only once");
     this.started = true;
-    return runProbe(this.queue, {
-      setup: () => this.setup(),
-      drive: () => this.drive(),
-      close: () => this.closeAll(),
-    });
+    return runProbe(
+      this.queue,
+      {
+        setup: () => this.setup(),
+        drive: (stop) => this.drive(stop),
+        close: () => this.closeAll(),
+      },
+      this.options.signal,
+    );
   }
 
   private setup(): void {
@@ -319,8 +323,9 @@ class DnsRun implements ProbeModule {
     this.start = native.monotonicMs();
   }
 
-  private async drive(): Promise<void> {
-    const signal = this.options.signal;
+  /** `stop`: the caller's signal, or the reader stopping early (runProbe). */
+  private async drive(stop: AbortSignal): Promise<void> {
+    const signal = stop;
     const onAbort = () => this.stopEngine.abort();
     if (signal?.aborted) onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });

@@ -1,6 +1,7 @@
 import { intToIpv4 } from "../addr/address";
 import { TargetSet } from "../addr/target-set";
 import type { ProbeRun } from "../engine/probe-run";
+import { summaryRecord } from "../engine/summary";
 import { UsageError } from "../errors";
 import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
@@ -204,9 +205,7 @@ export function check(options: CheckOptions): CheckRun {
     yield* r.verdicts;
     r.durationMs = performance.now() - started;
     result = r;
-    const packetsSent = r.summaries.reduce((n, s) => n + s.packetsSent, 0);
-    summary = {
-      type: "summary",
+    summary = summaryRecord({
       command: "check",
       targets: nodes.length,
       states: {
@@ -214,13 +213,12 @@ export function check(options: CheckOptions): CheckRun {
         failed: r.verdicts.filter((v) => !v.ok && v.complete).length,
         incomplete: r.verdicts.filter((v) => !v.complete).length,
       },
-      packetsSent,
+      packetsSent: r.summaries.reduce((n, s) => n + s.packetsSent, 0),
       packetsReceived: r.summaries.reduce((n, s) => n + s.packetsReceived, 0),
       packetsDropped: r.summaries.reduce((n, s) => n + s.packetsDropped, 0),
-      durationMs: Math.round(r.durationMs * 10) / 10,
-      rate: r.durationMs > 0 ? Math.round((packetsSent * 1000) / r.durationMs) : 0,
-      ...(r.aborted ? { aborted: true } : {}),
-    };
+      durationMs: r.durationMs,
+      aborted: r.aborted,
+    });
   }
 
   return {

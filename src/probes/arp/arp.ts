@@ -4,6 +4,7 @@ import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../..
 import type { ProbeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
+import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import type { LinkInfo, NativePacketSocket } from "../../native/types";
@@ -466,19 +467,16 @@ class ArpSweep implements ProbeModule {
   private makeSummary(engine: Engine, aborted: boolean): SummaryRecord {
     const durationMs = native.monotonicMs() - this.start;
     const sent = engine.counters.sent;
-    const drops = this.channels.reduce((n, c) => n + safeDrops(c.socket), 0);
-    return {
-      type: "summary",
+    return summaryRecord({
       command: "arp",
       targets: this.targets,
-      states: { ...this.counts },
+      states: this.counts,
       packetsSent: sent,
       packetsReceived: this.packetsReceived,
-      packetsDropped: drops,
-      durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((sent * 1000) / durationMs) : 0,
-      ...(aborted ? { aborted: true } : {}),
-    };
+      packetsDropped: kernelDrops(...this.channels.map((c) => c.socket)),
+      durationMs,
+      aborted,
+    });
   }
 
   private emit(i: number, fields: Partial<ArpRecord> & Pick<ArpRecord, "state" | "interface">): void {
@@ -505,13 +503,5 @@ class ArpSweep implements ProbeModule {
     this.stopFlushing();
     for (const c of this.channels) c.socket.close();
     this.resolver?.close();
-  }
-}
-
-function safeDrops(socket: NativePacketSocket): number {
-  try {
-    return socket.stats().drops;
-  } catch {
-    return 0;
   }
 }

@@ -5,6 +5,7 @@ import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../..
 import type { ProbeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
+import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import type { NativeError, NativeInetSocket } from "../../native/types";
@@ -349,25 +350,16 @@ class DnsRun implements ProbeModule {
 
   private makeSummary(aborted: boolean): SummaryRecord {
     const durationMs = native.monotonicMs() - this.start;
-    let drops = 0;
-    try {
-      drops = this.udp?.stats().drops ?? 0;
-    } catch {
-      drops = 0;
-    }
-    const sent = this.engine.counters.sent - this.refused + this.followUps;
-    return {
-      type: "summary",
+    return summaryRecord({
       command: "dns",
       targets: this.targets * this.items,
-      states: { ...this.counts },
-      packetsSent: sent,
+      states: this.counts,
+      packetsSent: this.engine.counters.sent - this.refused + this.followUps,
       packetsReceived: this.received,
-      packetsDropped: drops,
-      durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((sent * 1000) / durationMs) : 0,
-      ...(aborted ? { aborted: true } : {}),
-    };
+      packetsDropped: kernelDrops(this.udp),
+      durationMs,
+      aborted,
+    });
   }
 
   // --- the module's side of the engine -----------------------------------------------------------------

@@ -5,6 +5,7 @@ import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../..
 import type { ProbeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
+import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import type { NativeError } from "../../native/types";
@@ -215,25 +216,16 @@ class PingSweep implements ProbeModule {
       }
     }
     const durationMs = native.monotonicMs() - this.start;
-    let drops = 0;
-    try {
-      drops = this.sock?.socket.stats().drops ?? 0;
-    } catch {
-      drops = 0;
-    }
-    const packetsSent = engine.counters.sent;
-    this.summary = {
-      type: "summary",
+    this.summary = summaryRecord({
       command: "ping",
       targets: this.targets,
-      states: { ...this.counts },
-      packetsSent,
+      states: this.counts,
+      packetsSent: engine.counters.sent,
       packetsReceived: this.packetsReceived,
-      packetsDropped: drops,
-      durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((packetsSent * 1000) / durationMs) : 0,
-      ...(completed ? {} : { aborted: true }),
-    };
+      packetsDropped: kernelDrops(this.sock?.socket),
+      durationMs,
+      aborted: !completed,
+    });
   }
 
   channelOf(): number {

@@ -3,6 +3,7 @@ import type { TargetSet } from "../../addr/target-set";
 import type { Engine, EngineStage } from "../../engine/engine";
 import type { ScanProgress } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
+import { summaryRecord } from "../../engine/summary";
 import { outcomeReason, outcomeState } from "../../port-outcomes";
 import type { HostRecord, PortRecord, SummaryRecord } from "../../records";
 
@@ -99,28 +100,28 @@ export class ScanContext {
   }
 
   summary(method: "syn" | "connect", nowMs: number, aborted: boolean, unresolved: number): SummaryRecord {
-    const durationMs = nowMs - this.startMs;
     const counters = this.engine?.counters;
-    const sent = counters?.sent ?? 0;
-    return {
-      type: "summary",
-      command: "scan",
-      targets: this.targets.size + unresolved,
-      states: { ...this.states },
-      packetsSent: sent,
-      packetsReceived: counters?.answered ?? 0,
-      packetsDropped: this.packetsDropped,
-      durationMs: Math.round(durationMs * 10) / 10,
-      rate: durationMs > 0 ? Math.round((sent * 1000) / durationMs) : 0,
-      ...(aborted ? { aborted: true } : {}),
-      method,
-      ports: this.ports.length,
-      probes: this.probesTotal,
-      hostsDown: this.hostsDown,
-      retransmissions: counters?.retransmissions ?? 0,
-      packetsIgnored: this.packetsIgnored,
-      pacing: this.pacing,
-      ...(this.engine?.congestion ? { peakWindow: Math.floor(this.engine.congestion.peakWindow) } : {}),
-    };
+    return summaryRecord(
+      {
+        command: "scan",
+        targets: this.targets.size + unresolved,
+        states: this.states,
+        packetsSent: counters?.sent ?? 0,
+        packetsReceived: counters?.answered ?? 0,
+        packetsDropped: this.packetsDropped,
+        durationMs: nowMs - this.startMs,
+        aborted,
+      },
+      {
+        method,
+        ports: this.ports.length,
+        probes: this.probesTotal,
+        hostsDown: this.hostsDown,
+        retransmissions: counters?.retransmissions ?? 0,
+        packetsIgnored: this.packetsIgnored,
+        pacing: this.pacing,
+        ...(this.engine?.congestion ? { peakWindow: Math.floor(this.engine.congestion.peakWindow) } : {}),
+      },
+    );
   }
 }

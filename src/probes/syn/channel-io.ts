@@ -1,3 +1,4 @@
+import { kernelDrops } from "../../engine/summary";
 import { environmentErrorFrom } from "../../errors";
 import { type BatchCallback, native } from "../../native/binding";
 import type { NativeError, NativeInetSocket, NativePacketSocket } from "../../native/types";
@@ -65,7 +66,7 @@ export function openChannel(
           });
         }),
       startReceive: (callback, onError) => socket.startReceive(callback, onError),
-      drops: () => safeDrops(socket),
+      drops: () => kernelDrops(socket),
       close: () => socket.close(),
     };
   }
@@ -106,17 +107,9 @@ export function openChannel(
       tcp.startReceive(callback, onError);
       icmp.startReceive(callback, onError);
     },
-    drops: () => safeDrops(tcp) + safeDrops(icmp),
+    drops: () => kernelDrops(tcp, icmp),
     close: () => {
       for (const s of sockets) s.close();
     },
   };
-}
-
-function safeDrops(socket: { stats(): { drops: number } }): number {
-  try {
-    return socket.stats().drops;
-  } catch {
-    return 0;
-  }
 }

@@ -19,6 +19,7 @@ namespace {
 
 // Reporting flags for the whole socket: software stamps, the id in each notification, and no copy of the packet.
 constexpr int kReportFlags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY;
+constexpr int kOptRxFilter = 1 << 17;  // SOF_TIMESTAMPING_OPT_RX_FILTER, missing from older headers
 
 // Linux 6.13 added SCM_TS_OPT_ID; on older kernels a message carrying it fails with EINVAL.
 bool KernelTakesIdsPerMessage() {
@@ -40,6 +41,10 @@ SysResult TxState::SetFlags(int fd, bool kernel_ids) {
   // With the kernel's counter every packet must be stamped (it only counts stamped ones); with ids per message
   // only the packets that ask for it are.
   int flags = kReportFlags | (kernel_ids ? SOF_TIMESTAMPING_TX_SOFTWARE : 0);
+  // Received packets keep their SO_TIMESTAMPNS stamp only, rather than a second copy of it with every packet
+  // (Linux 6.12+; older kernels refuse the flag and get the copy).
+  int filtered = flags | kOptRxFilter;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &filtered, sizeof(filtered)) == 0) return {};
   if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof(flags)) != 0) {
     return {errno, "setsockopt(SO_TIMESTAMPING)"};
   }

@@ -21,7 +21,8 @@
         "native/route_dump.cc",
         "native/socket_core.cc",
         "native/socket_fd.cc",
-        "native/sockopts.cc"
+        "native/sockopts.cc",
+        "native/tx_stamps.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

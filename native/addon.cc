@@ -9,6 +9,7 @@
 #include "packet_socket.h"
 #include "route.h"
 #include "socket_fd.h"
+#include "sockopts.h"
 
 namespace wp {
 namespace {
@@ -20,6 +21,7 @@ Napi::Value MonotonicMsJS(const Napi::CallbackInfo& info) { return Napi::Number:
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace wp;
+  KeepReceiveStampingOn();
   PacketSocket::Init(env, exports);
   InetSocket::Init(env, exports);
   NetlinkHandle::Init(env, exports);

@@ -5,11 +5,9 @@
 // bench/scan-sweep.js). The frames are copied, so the caller may reuse its buffer at once.
 #include "async_send.h"
 
-#include <poll.h>
-
-#include <cerrno>
-#include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -17,54 +15,48 @@
 #include "batch_tx.h"
 #include "clock.h"
 #include "errors.h"
+#include "tx_stamps.h"
 
 namespace wp {
 namespace {
 
 // How long a full interface queue may block a batch before the send gives up and reports what went out.
-constexpr auto kStallLimit = std::chrono::seconds(5);
+constexpr int kStallLimitMs = 5000;
 
 class SendWorker : public Napi::AsyncWorker {
  public:
-  SendWorker(Napi::Function callback, int fd, std::vector<uint8_t> data, size_t frame_length, size_t count)
+  SendWorker(Napi::Function callback, int fd, std::vector<uint8_t> data, size_t frame_length, size_t count,
+             std::shared_ptr<TxState> tx, uint32_t reserved)
       : Napi::AsyncWorker(callback, "wireprobe:sendFramesAsync"),
         fd_(fd),
         data_(std::move(data)),
         frame_length_(frame_length),
-        count_(count) {}
+        count_(count),
+        tx_(std::move(tx)),
+        reserved_(reserved) {}
 
   void Execute() override {
     std::vector<ByteView> frames(count_);
     for (size_t i = 0; i < count_; i++) frames[i] = {data_.data() + i * frame_length_, frame_length_};
-    auto deadline = std::chrono::steady_clock::now() + kStallLimit;
-    while (sent_ < count_) {
-      std::vector<ByteView> rest(frames.begin() + static_cast<std::ptrdiff_t>(sent_), frames.end());
-      SendResult r = SendBatch(fd_, rest, nullptr, 0);
-      sent_ += r.sent;
-      done_ms_ = MonotonicMs();
-      if (r.err != 0) {
-        err_ = r.err;
-        return;
-      }
-      if (sent_ == count_) return;
-      if (r.sent == 0 && std::chrono::steady_clock::now() > deadline) return;
-      // The interface queue is full (EAGAIN/ENOBUFS): wait until the socket can send again.
-      pollfd p{fd_, POLLOUT, 0};
-      poll(&p, 1, 10);
-    }
+    SendResult r = tx_ ? tx_->Send(fd_, frames, nullptr, 0, reserved_, kStallLimitMs, &first_id_)
+                       : SendBatchWaiting(fd_, frames, nullptr, 0, nullptr, kStallLimitMs);
+    sent_ = r.sent;
+    err_ = r.err;
+    done_ms_ = MonotonicMs();
   }
 
   void OnOK() override {
     Napi::Env env = Env();
     Napi::Value sent = Napi::Number::New(env, static_cast<double>(sent_));
     Napi::Value done = Napi::Number::New(env, done_ms_);
+    Napi::Value first = Napi::Number::New(env, first_id_ < 0 ? std::nan("") : first_id_);
     if (err_ != 0) {
       Napi::Error e = ErrnoError(env, "sendmmsg", err_);
       e.Value().Set("sent", sent);
-      Callback().Call({e.Value(), sent, done});
+      Callback().Call({e.Value(), sent, done, first});
       return;
     }
-    Callback().Call({env.Null(), sent, done});
+    Callback().Call({env.Null(), sent, done, first});
   }
 
  private:
@@ -72,8 +64,11 @@ class SendWorker : public Napi::AsyncWorker {
   std::vector<uint8_t> data_;
   size_t frame_length_;
   size_t count_;
+  std::shared_ptr<TxState> tx_;
+  uint32_t reserved_;
   size_t sent_ = 0;
   double done_ms_ = 0;
+  double first_id_ = -1;
   int err_ = 0;
 };
 
@@ -101,10 +96,14 @@ Napi::Value SendFramesAsync(const Napi::CallbackInfo& info) {
   }
   size_t bytes = static_cast<size_t>(frame_length * count);
   std::vector<uint8_t> copy(data.Data(), data.Data() + bytes);
+  // The ids are handed out now, in call order, so the caller knows them before any timestamp or answer arrives.
+  std::shared_ptr<TxState> tx = FindTxState(static_cast<int>(fd));
+  if (tx && !tx->enabled()) tx.reset();
+  uint32_t reserved = tx ? tx->Reserve(static_cast<size_t>(count)) : 0;
   auto* worker = new SendWorker(info[4].As<Napi::Function>(), static_cast<int>(fd), std::move(copy),
-                                static_cast<size_t>(frame_length), static_cast<size_t>(count));
+                                static_cast<size_t>(frame_length), static_cast<size_t>(count), tx, reserved);
   worker->Queue();
-  return env.Undefined();
+  return Napi::Number::New(env, tx ? static_cast<double>(reserved) : std::nan(""));
 }
 
 }  // namespace wp

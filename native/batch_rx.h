@@ -44,7 +44,8 @@ class BatchReader {
   uint64_t TakePackets();
 
  private:
-  static constexpr size_t kCmsgSize = 128;
+  // SO_TIMESTAMPNS, SO_RXQ_OVFL and, once TX timestamps are on, SO_TIMESTAMPING as well.
+  static constexpr size_t kCmsgSize = 192;
 
   void Append(unsigned i, int64_t offset_ns, Batch* out);
 

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "args.h"
@@ -14,8 +15,23 @@ struct SendResult {
   int err = 0;      // the error that stopped the batch; 0 when done or stopped by EAGAIN/ENOBUFS
 };
 
+// Asks the kernel for a software TX timestamp of a batch's first and last message, each tagged with its id
+// (SCM_TS_OPT_ID): message i of the batch is packet first_id + i. A call may send a tail of the batch: its
+// payloads[0] is message `offset` of a batch of `total`.
+struct StampRequest {
+  uint32_t first_id;
+  size_t offset;
+  size_t total;
+};
+
 // sendmmsg for the whole batch (looping over partial sends). names may be null (connected/bound
 // sockets) or hold one address per message.
-SendResult SendBatch(int fd, const std::vector<ByteView>& payloads, const sockaddr* names, socklen_t namelen);
+SendResult SendBatch(int fd, const std::vector<ByteView>& payloads, const sockaddr* names, socklen_t namelen,
+                     const StampRequest* stamp = nullptr);
+
+// As SendBatch, but while the interface queue is full (EAGAIN/ENOBUFS) waits until the socket can send again,
+// giving up when a call makes no progress after stall_ms.
+SendResult SendBatchWaiting(int fd, const std::vector<ByteView>& payloads, const sockaddr* names,
+                            socklen_t namelen, const StampRequest* stamp, int stall_ms);
 
 }  // namespace wp

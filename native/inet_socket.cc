@@ -148,7 +148,7 @@ Napi::Value InetSocket::Send(const Napi::CallbackInfo& info) {
     }
   }
   if (!core_.CheckOpen("sendmmsg")) return env.Undefined();
-  SendResult r = SendBatch(core_.fd(), packets, reinterpret_cast<const sockaddr*>(names.data()), sizeof(sockaddr_in));
+  SendResult r = core_.Send(packets, reinterpret_cast<const sockaddr*>(names.data()), sizeof(sockaddr_in));
   return SendOutcome(env, r);
 }
 

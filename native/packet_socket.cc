@@ -84,7 +84,7 @@ Napi::Value PacketSocket::Send(const Napi::CallbackInfo& info) {
   std::vector<ByteView> frames;
   if (!ReadBufferArray(env, info[0], "send(frames): frames", &frames)) return env.Undefined();
   if (!core_.CheckOpen("sendmmsg")) return env.Undefined();
-  SendResult r = SendBatch(core_.fd(), frames, nullptr, 0);
+  SendResult r = core_.Send(frames, nullptr, 0);
   return SendOutcome(env, r);
 }
 

@@ -10,9 +10,9 @@
 
 namespace wp {
 
-// The JS face every socket class shares (startReceive, stopReceive, ref, unref, close, fd), over one
-// SocketCore. A socket class derives from SocketWrap<Itself>, adds its own constructor, send and stats,
-// and passes CommonMethods() to DefineClass.
+// The JS face every socket class shares (startReceive, stopReceive, the TX timestamp methods, ref, unref, close,
+// fd, lastSendTxId), over one SocketCore. A socket class derives from SocketWrap<Itself>, adds its own
+// constructor, send and stats, and passes CommonMethods() to DefineClass.
 template <typename T>
 class SocketWrap : public Napi::ObjectWrap<T> {
  public:
@@ -27,10 +27,16 @@ class SocketWrap : public Napi::ObjectWrap<T> {
     return {
         Napi::ObjectWrap<T>::InstanceMethod("startReceive", static_cast<Method>(&SocketWrap::StartReceive)),
         Napi::ObjectWrap<T>::InstanceMethod("stopReceive", static_cast<Method>(&SocketWrap::StopReceive)),
+        Napi::ObjectWrap<T>::InstanceMethod("startTxTimestamps",
+                                            static_cast<Method>(&SocketWrap::StartTxTimestamps)),
+        Napi::ObjectWrap<T>::InstanceMethod("stopTxTimestamps", static_cast<Method>(&SocketWrap::StopTxTimestamps)),
+        Napi::ObjectWrap<T>::InstanceMethod("readTxTimestamps", static_cast<Method>(&SocketWrap::ReadTxTimestamps)),
         Napi::ObjectWrap<T>::InstanceMethod("ref", static_cast<Method>(&SocketWrap::Ref)),
         Napi::ObjectWrap<T>::InstanceMethod("unref", static_cast<Method>(&SocketWrap::Unref)),
         Napi::ObjectWrap<T>::InstanceMethod("close", static_cast<Method>(&SocketWrap::Close)),
         Napi::ObjectWrap<T>::InstanceAccessor("fd", static_cast<Method>(&SocketWrap::GetFd), nullptr),
+        Napi::ObjectWrap<T>::InstanceAccessor("lastSendTxId", static_cast<Method>(&SocketWrap::GetLastSendTxId),
+                                              nullptr),
     };
   }
 
@@ -56,6 +62,12 @@ class SocketWrap : public Napi::ObjectWrap<T> {
     core_.StopReceive();
     return info.Env().Undefined();
   }
+  Napi::Value StartTxTimestamps(const Napi::CallbackInfo& info) { return core_.StartTxTimestamps(info); }
+  Napi::Value StopTxTimestamps(const Napi::CallbackInfo& info) {
+    core_.StopTxTimestamps();
+    return info.Env().Undefined();
+  }
+  Napi::Value ReadTxTimestamps(const Napi::CallbackInfo& info) { return core_.ReadTxTimestamps(info); }
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     core_.Ref();
     return info.Env().Undefined();
@@ -69,6 +81,9 @@ class SocketWrap : public Napi::ObjectWrap<T> {
     return info.Env().Undefined();
   }
   Napi::Value GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), core_.fd()); }
+  Napi::Value GetLastSendTxId(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), core_.last_send_tx_id());
+  }
 };
 
 }  // namespace wp

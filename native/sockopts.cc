@@ -2,9 +2,11 @@
 
 #include <linux/filter.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace wp {
 namespace {
@@ -57,6 +59,17 @@ void DrainSocket(int fd) {
   for (int i = 0; i < 1 << 16; i++) {
     if (recv(fd, nullptr, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno != EINTR) return;
   }
+}
+
+void KeepReceiveStampingOn() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    int on = 1;
+    // Never closed: it only has to exist.
+    if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) != 0) close(fd);
+  });
 }
 
 }  // namespace wp

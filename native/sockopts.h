@@ -21,4 +21,10 @@ SysResult EnableRxMetadata(int fd, bool drop_counter);
 // Discards whatever was queued before a filter took effect.
 void DrainSocket(int fd);
 
+// Holds one socket with SO_TIMESTAMPNS open for the life of the process. The kernel stamps received packets
+// only while some socket asks for it, and switches that on from a work queue a moment after the first one does:
+// a probe's first answers could otherwise arrive unstamped and be stamped when read (late by the wake-up, or by
+// milliseconds). Opened when the addon loads, it is on long before the first probe. No traffic, no address.
+void KeepReceiveStampingOn();
+
 }  // namespace wp

@@ -1,7 +1,7 @@
 import { Congestion, type CongestionOptions } from "./congestion";
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
-import { SendLog } from "./send-log";
+import { type LoggedBatch, SendLog, TxStamps } from "./send-log";
 import { TargetWindows } from "./target-window";
 import { nextTurn, sleep } from "./time";
 import { TargetTimeouts } from "./timeouts";
@@ -22,6 +22,12 @@ export interface SendBatch {
   readonly count: number;
   /** 0 for the first attempt, then 1, 2, ... (for "rounds": the round number) */
   readonly pass: number;
+  /**
+   * Set by the module's send() when the socket has kernel send timestamps and the TX id of the batch's first
+   * frame is known before the send completes (sendFramesAsync returns it): answers that beat the send's
+   * completion then already get kernel times. See Engine.txTimestamps.
+   */
+  firstTxId?: number;
 }
 
 export interface SendResult {
@@ -36,6 +42,8 @@ export interface SendResult {
   /** when the first and the last of them went out, ms on the monotonic clock */
   startMs: number;
   endMs: number;
+  /** the TX id of the first frame that went out, when the socket has kernel send timestamps */
+  firstTxId?: number;
 }
 
 export interface ProbeModule {
@@ -147,6 +155,7 @@ export class Engine {
   /** the pass (or round) being sent or waited for */
   private pass = 0;
   private readonly sendLog = new SendLog();
+  private readonly txStamps = new TxStamps(this.sendLog);
   private readonly slots: Int32Array;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown = null;
@@ -275,6 +284,16 @@ export class Engine {
     return this.sendLog.sentAt(this.order.positionOf(slot));
   }
 
+  /**
+   * Kernel send timestamps of `channel`'s socket (what its TX timestamp callback got): packet ids[k] left at
+   * times[k], k < count. A batch whose first and last frame have theirs is timed by them instead of by its
+   * dispatch and the end of its send call; a one-frame batch gets its exact time. Channels without them keep
+   * those. The module passes them on before the answers read after them.
+   */
+  txTimestamps(channel: number, ids: Float64Array, times: Float64Array, count: number): void {
+    this.txStamps.stamps(channel, ids, times, count);
+  }
+
   /** Ends the run with an error (a receive failure on one of the module's sockets). */
   fail(error: unknown): void {
     this.failure ??= error;
@@ -393,7 +412,8 @@ export class Engine {
       const at = options.now();
       for (let k = 0; k < count; k++) this.lastSent[Math.floor(slots[k]! / items)] = at;
       const logged = this.sendLog.record(first, position, at);
-      const { sent, refused } = await this.dispatch({ channel, slots, count, pass }, logged);
+      const batch: SendBatch = { channel, slots, count, pass };
+      const { sent, refused } = await this.dispatch(batch, logged);
       pacer.take(sent);
       this.floor?.take(sent);
       this.enterWindow(slots, sent, at);
@@ -554,21 +574,23 @@ export class Engine {
    */
   private async dispatch(
     batch: SendBatch,
-    logged: ReturnType<SendLog["record"]> | null,
+    logged: LoggedBatch | null,
   ): Promise<{ sent: number; refused: number }> {
     const limit = this.options.inFlight ?? 1;
     while (this.inFlight.size >= limit) await Promise.race(this.inFlight);
     const pending = this.module.send(batch);
+    if (batch.firstTxId !== undefined && logged !== null)
+      this.txStamps.expect(batch.channel, logged, batch.firstTxId, batch.count);
     if (!(pending instanceof Promise) || limit === 1) {
       const result = await pending;
-      this.settled(logged, result);
+      this.settled(batch, logged, result);
       return { sent: result.sent, refused: result.refused ?? 0 };
     }
     const result = pending;
     const sending: Promise<void> = result.then(
       (r) => {
         this.inFlight.delete(sending);
-        this.settled(logged, r);
+        this.settled(batch, logged, r);
         if (r.sent + (r.refused ?? 0) < batch.count) this.fail(new Error("the interface queue stays full"));
       },
       (err: unknown) => {
@@ -580,8 +602,17 @@ export class Engine {
     return { sent: batch.count, refused: 0 };
   }
 
-  private settled(logged: ReturnType<SendLog["record"]> | null, r: SendResult): void {
-    if (logged !== null) this.sendLog.finished(logged, r.endMs, r.startMs);
+  private settled(batch: SendBatch, logged: LoggedBatch | null, r: SendResult): void {
+    if (logged === null) return;
+    // With kernel timestamps coming, the module's own start would only hide them (they are checked against
+    // the dispatch time); without, it is better than the dispatch time.
+    const stamped = batch.firstTxId !== undefined || r.firstTxId !== undefined;
+    this.sendLog.finished(logged, r.endMs, stamped ? Number.NaN : r.startMs);
+    if (r.firstTxId === undefined || (r.firstTxId === batch.firstTxId && r.sent === batch.count)) return;
+    // The ids known at dispatch were not the ones the frames got (or not all went): time it by the real ones.
+    if (batch.firstTxId !== undefined)
+      this.txStamps.forget(batch.channel, logged, batch.firstTxId, batch.count);
+    this.txStamps.expect(batch.channel, logged, r.firstTxId, r.sent);
   }
 
   /**

@@ -16,6 +16,9 @@ export const META_STRIDE = 5;
 
 export type BatchCallback = (data: Buffer, meta: Float64Array, count: number) => void;
 
+/** Kernel send timestamps: packet `ids[k]` left at `times[k]` (ms, CLOCK_MONOTONIC), k < count. */
+export type TxTimestampCallback = (ids: Float64Array, times: Float64Array, count: number) => void;
+
 /**
  * Counters since the previous stats() call. Packet sockets: PACKET_STATISTICS (packets includes drops).
  * Inet sockets: packets = packets delivered to the callback; drops = SO_RXQ_OVFL, which the kernel
@@ -51,19 +54,40 @@ export interface NativePacketSocket {
   /**
    * Starts delivering received packets in batches from the libuv loop (no thread, no busy loop): one
    * callback per wakeup, `this` = the socket, at most 4096 packets. A receiving socket is not garbage
-   * collected. An exception thrown by the callback becomes an uncaughtException. Calling it again
-   * while receiving replaces the callback.
-   */
-  /**
-   * Delivers received batches to `callback`. A receive error (the socket is unusable) stops receiving and
-   * goes to `onError`, so it ends the run that owns the socket; without one it is thrown as an uncaught
-   * exception.
+   * collected. Calling it again while receiving replaces both callbacks.
+   *
+   * A receive error (the socket is unusable: ENETDOWN when its interface went down or away), and an exception
+   * thrown by `callback` or by the TX timestamp callback, stop receiving and timestamping and go to `onError`,
+   * so they end the run that owns the socket and nothing else; the error carries code, errno and syscall
+   * ("recvmmsg"). Without `onError` they become an uncaughtException. Errors about single packets (an ICMP
+   * error for an earlier send, ENOBUFS) are not reported: receiving goes on.
    */
   startReceive(callback: BatchCallback, onError?: (error: NativeError) => void): void;
   stopReceive(): void;
   /** Keeps / stops keeping the event loop alive while receiving (default: ref'd). */
   ref(): void;
   unref(): void;
+  /**
+   * Asks the kernel for a software timestamp of the packets this socket sends from now on (SO_TIMESTAMPING:
+   * TX_SOFTWARE, OPT_ID, OPT_TSONLY) and delivers them in batches from the libuv loop, `this` = the socket:
+   * `ids[k]` is the packet's TX id, `times[k]` when the driver took it (ms, CLOCK_MONOTONIC, as the receive
+   * timestamps). Ids count the packets handed to this socket's sends (`send`, `sendFramesAsync`) since this
+   * call, from 0 (mod 2^32); `lastSendTxId` and `sendFramesAsync` say which id a batch starts at. Only the
+   * first and the last packet of each send are timestamped where the kernel takes ids per message (Linux
+   * 6.13+); older kernels timestamp every packet. Returns false, and delivers nothing, when the kernel refuses
+   * the option: callers then keep their own send times. Calling it again replaces the callback.
+   * `kernelIds` numbers the packets with the kernel's own counter even where ids per message are possible.
+   */
+  startTxTimestamps(callback: TxTimestampCallback, options?: { kernelIds?: boolean }): boolean;
+  /** Turns the kernel option off and drops what is queued. */
+  stopTxTimestamps(): void;
+  /**
+   * Reads the timestamps queued now and delivers them to the callback before returning (how many). For a
+   * reader of answers on another socket: timestamps before answers.
+   */
+  readTxTimestamps(): number;
+  /** The TX id of the first packet of the last `send()`; NaN when TX timestamps are off. */
+  readonly lastSendTxId: number;
   stats(): SocketStats;
   /** Idempotent; releases the fd and the poll handle (also done when garbage collected). */
   close(): void;
@@ -95,13 +119,14 @@ export interface NativeInetSocket {
    * errors as for NativePacketSocket.send.
    */
   send(packets: Buffer[], addresses: string[], ports?: number[]): number;
-  /**
-   * Delivers received batches to `callback`. A receive error (the socket is unusable) stops receiving and
-   * goes to `onError`, so it ends the run that owns the socket; without one it is thrown as an uncaught
-   * exception.
-   */
+  /** As NativePacketSocket.startReceive. */
   startReceive(callback: BatchCallback, onError?: (error: NativeError) => void): void;
   stopReceive(): void;
+  /** As NativePacketSocket's. */
+  startTxTimestamps(callback: TxTimestampCallback, options?: { kernelIds?: boolean }): boolean;
+  stopTxTimestamps(): void;
+  readTxTimestamps(): number;
+  readonly lastSendTxId: number;
   ref(): void;
   unref(): void;
   stats(): SocketStats;
@@ -220,15 +245,19 @@ export interface NativeBinding {
    * worker thread, so the kernel's work for them (on a veth: the whole path to the peer and back) runs on
    * another CPU. `fd` is a PacketSocket's (its frames need no address); keep the socket open until the
    * callback ran. A full interface queue is waited out (up to 5 s). The callback gets how many frames went
-   * out, when the last went (CLOCK_MONOTONIC ms), and an errno error (with `sent`) for any other failure.
+   * out, when the last went (CLOCK_MONOTONIC ms), the TX id of the first frame (as the return value; NaN
+   * without TX timestamps), and an errno error (with `sent`) for any other failure.
+   *
+   * Returns the TX id the batch's first frame gets (see startTxTimestamps), known now, before any timestamp
+   * or answer arrives; NaN when the socket has no TX timestamps on.
    */
   sendFramesAsync(
     fd: number,
     data: Buffer,
     frameLength: number,
     count: number,
-    callback: (error: NativeError | null, sent: number, doneMs: number) => void,
-  ): void;
+    callback: (error: NativeError | null, sent: number, doneMs: number, firstTxId: number) => void,
+  ): number;
   /**
    * A bare non-blocking, close-on-exec AF_INET socket created inside `netns` (and bound to `device` with
    * SO_BINDTODEVICE), returned as a file descriptor the caller owns: e.g. TCP wrapped by

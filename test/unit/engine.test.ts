@@ -570,3 +570,152 @@ t.test("send times: the module's own start counts, and sentAt() tells them later
   await run;
   t.ok(Number.isNaN(setUp({ delays: [1] }).engine.sentAt(0)), "NaN before any send");
 });
+
+/**
+ * A module over a socket with kernel send timestamps. Frame k of a batch leaves the "wire" 0.2 + 0.05 k ms after
+ * the dispatch and is answered exactly `rtt` ms after it left. The send call itself reports times far from those
+ * (as a worker thread's completion or the event loop would), so only the kernel's times give the exact RTT.
+ */
+interface Stamping {
+  rtt: number;
+  /** resolve the send 30 ms later (a worker thread); the answers come before that */
+  async?: boolean;
+  /** hand the timestamps to the engine inside send(), before it knows the batch's ids */
+  stampsFirst?: boolean;
+  /** the kernel gives no timestamps at all */
+  noStamps?: boolean;
+  /** timestamps older than the batch: another packet's */
+  staleStamps?: boolean;
+}
+
+class StampedModule implements ProbeModule {
+  readonly items = 1;
+  engine!: Engine;
+  readonly rtts = new Map<number, number>();
+  private nextId = 0;
+
+  constructor(
+    readonly targets: number,
+    private readonly how: Stamping,
+  ) {}
+
+  channelOf(): number {
+    return 1;
+  }
+
+  send(batch: SendBatch): SendResult | Promise<SendResult> {
+    const dispatch = now();
+    const firstTxId = this.nextId;
+    this.nextId += batch.count;
+    if (this.how.async) batch.firstTxId = firstTxId;
+    const ids = new Float64Array(batch.count);
+    const times = new Float64Array(batch.count);
+    const answers: Array<[number, number]> = [];
+    for (let k = 0; k < batch.count; k++) {
+      const left = dispatch + 0.2 + 0.05 * k;
+      ids[k] = firstTxId + k;
+      times[k] = this.how.staleStamps ? dispatch - 5 : left;
+      answers.push([batch.slots[k]!, left + this.how.rtt]);
+    }
+    const stamp = () => {
+      if (!this.how.noStamps) this.engine.txTimestamps(1, ids, times, batch.count);
+    };
+    const answer = () => {
+      for (const [slot, at] of answers) {
+        const rtt = this.engine.answer(slot, at);
+        if (rtt >= 0) this.rtts.set(slot, rtt);
+      }
+    };
+    // As from one socket: the timestamps are read before the answers, in the same wake-up.
+    if (this.how.stampsFirst) {
+      stamp();
+      setTimeout(answer, 2);
+    } else {
+      setTimeout(() => {
+        stamp();
+        answer();
+      }, 2);
+    }
+    const result = { sent: batch.count, startMs: dispatch + 7, endMs: dispatch + 9, firstTxId };
+    if (!this.how.async) return result;
+    return new Promise((resolve) => setTimeout(() => resolve(result), 30));
+  }
+
+  unanswered(): void {}
+}
+
+function stamped(targets: number, how: Stamping, batch = 8) {
+  const module = new StampedModule(targets, how);
+  const engine = new Engine(module, {
+    order: "sequential",
+    retries: 0,
+    rate: 0,
+    batch,
+    timeoutMs: 200,
+    now,
+  });
+  module.engine = engine;
+  return { module, engine };
+}
+
+const RTT = 0.0123;
+const close = (a: number, b: number) => Math.abs(a - b) < 1e-9;
+
+t.test("kernel send timestamps: every answer's RTT is measured from when its frame left", async (t) => {
+  for (const how of [
+    { rtt: RTT, name: "sync send, timestamps after it returned" },
+    { rtt: RTT, stampsFirst: true, name: "timestamps before the batch's ids are known" },
+    { rtt: RTT, async: true, name: "worker-thread send: answers and timestamps before it completes" },
+    { rtt: RTT, async: true, stampsFirst: true, name: "worker-thread send, timestamps first" },
+  ]) {
+    const { module, engine } = stamped(20, how);
+    await engine.run();
+    t.equal(module.rtts.size, 20, `${how.name}: every slot answered`);
+    const wrong = [...module.rtts].filter(([, rtt]) => !close(rtt, RTT));
+    t.same(wrong, [], `${how.name}: every RTT is exactly the wire's`);
+  }
+});
+
+t.test("kernel send timestamps: a one-frame batch gets its exact time", async (t) => {
+  const { module, engine } = stamped(3, { rtt: RTT, async: true }, 1);
+  await engine.run();
+  t.same(
+    [...module.rtts.values()].map((r) => close(r, RTT)),
+    [true, true, true],
+  );
+});
+
+t.test(
+  "without kernel timestamps, or with ones that cannot be the batch's, the engine's times stay",
+  async (t) => {
+    for (const how of [
+      { rtt: RTT, noStamps: true, name: "none" },
+      { rtt: RTT, staleStamps: true, name: "older than the batch" },
+    ]) {
+      const { module, engine } = stamped(8, how);
+      await engine.run();
+      const rtts = [...module.rtts.values()];
+      t.equal(rtts.length, 8, `${how.name}: answered`);
+      // The dispatch is before the frames left, so the fallback overstates the RTT (by the 0.2 ms wire delay at
+      // least for the first frame) but never makes it negative.
+      t.ok(
+        rtts.every((r) => r >= 0 && !close(r, RTT)),
+        `${how.name}: the dispatch-based times (${rtts.map((r) => r.toFixed(3))})`,
+      );
+    }
+  },
+);
+
+t.test("TxStamps keeps memory flat: batches whose timestamps never come are given up", async (t) => {
+  const { SendLog, TxStamps } = await import("../../src/engine/send-log");
+  const log = new SendLog();
+  const stamps = new TxStamps(log);
+  for (let b = 0; b < 10_000; b++) {
+    stamps.expect(1, log.record(b, b + 1, b), b, 1);
+  }
+  const one = (id: number, time: number) => stamps.stamps(1, Float64Array.of(id), Float64Array.of(time), 1);
+  one(0, 0.5); // the oldest batch's timestamp, after 10,000 others waited
+  one(9_999, 9_999.5);
+  t.equal(log.sentAt(0), 0, "the oldest waiting batch was given up: its own time stays");
+  t.equal(log.sentAt(9_999), 9_999.5, "the newest gets the kernel's time");
+});

@@ -115,7 +115,7 @@ export class SendLog {
     if (startMs > pass.start[index]! && (pass.kernel[index]! & KERNEL_START) === 0)
       pass.start[index] = startMs;
     if ((pass.kernel[index]! & KERNEL_END) !== 0) return;
-    pass.end[index] = time > pass.start[index]! ? time : pass.start[index]!;
+    pass.end[index] = Math.max(time, pass.start[index]!);
   }
 
   /**

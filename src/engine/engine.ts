@@ -1,3 +1,4 @@
+import { EnvironmentError, environmentErrorFrom, UsageError } from "../errors";
 import { Congestion, type CongestionOptions } from "./congestion";
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
@@ -296,7 +297,7 @@ export class Engine {
 
   /** Ends the run with an error (a receive failure on one of the module's sockets). */
   fail(error: unknown): void {
-    this.failure ??= error;
+    this.failure ??= asNetworkFailure(error, "receiving");
   }
 
   /**
@@ -421,7 +422,7 @@ export class Engine {
       if (retry) this.counters.retransmissions += sent;
       if (sent + refused < count) {
         // The interface queue is full: the rest goes again from the first slot that did not go out.
-        if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
+        if (++stalls > MAX_STALLS) throw queueFull();
         this.congestion?.loss(options.now(), this.windowCount);
         position = order.positionOf(slots[sent + refused]!);
         await sleep(1);
@@ -519,7 +520,7 @@ export class Engine {
       if (retry) this.counters.retransmissions += sent;
       if (sent + refused < count) {
         // The interface queue is full: the rest keep their places and go again first.
-        if (++stalls > MAX_STALLS) throw new Error("the interface queue stays full");
+        if (++stalls > MAX_STALLS) throw queueFull();
         const unsent: number[] = [];
         for (let k = sent + refused; k < count; k++) {
           windows.notSent(slots[k]!);
@@ -591,11 +592,11 @@ export class Engine {
       (r) => {
         this.inFlight.delete(sending);
         this.settled(batch, logged, r);
-        if (r.sent + (r.refused ?? 0) < batch.count) this.fail(new Error("the interface queue stays full"));
+        if (r.sent + (r.refused ?? 0) < batch.count) this.fail(queueFull());
       },
       (err: unknown) => {
         this.inFlight.delete(sending);
-        this.fail(err);
+        this.failure ??= asNetworkFailure(err, "sending");
       },
     );
     this.inFlight.add(sending);
@@ -745,4 +746,18 @@ export class Engine {
       }
     }
   }
+}
+
+/**
+ * A send or receive the kernel refused (errno and syscall kept as the cause) ends the run as the environment's
+ * failure (exit 3), whichever probe met it; an error without an errno is a bug and stays what it is.
+ */
+function asNetworkFailure(error: unknown, what: string): unknown {
+  if (error instanceof UsageError || error instanceof EnvironmentError) return error;
+  if (typeof (error as { code?: unknown }).code !== "string") return error;
+  return environmentErrorFrom(error, what);
+}
+
+function queueFull(): EnvironmentError {
+  return new EnvironmentError("sending: the interface queue stays full (ENOBUFS)", "ENOBUFS");
 }

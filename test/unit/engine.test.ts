@@ -719,3 +719,23 @@ t.test("TxStamps keeps memory flat: batches whose timestamps never come are give
   t.equal(log.sentAt(0), 0, "the oldest waiting batch was given up: its own time stays");
   t.equal(log.sentAt(9_999), 9_999.5, "the newest gets the kernel's time");
 });
+
+t.test(
+  "a send or receive the kernel refused ends the run as the environment's failure, cause kept",
+  async (t) => {
+    const { engine } = setUp({ delays: Array.from({ length: 20 }, () => null) });
+    const cause = Object.assign(new Error("recvmmsg: ENETDOWN"), { code: "ENETDOWN", syscall: "recvmmsg" });
+    setTimeout(() => engine.fail(cause), 20);
+    const err = (await engine.run().catch((e: unknown) => e)) as Error & {
+      exitCode?: number;
+      cause?: unknown;
+    };
+    t.equal(err.exitCode, 3, "exit 3, as every probe says it");
+    t.equal(err.cause, cause, "with the addon's error as its cause");
+    t.match(err.message, /receiving: .*ENETDOWN/);
+    const bug = setUp({ delays: [null] });
+    setTimeout(() => bug.engine.fail(new TypeError("a bug")), 20);
+    const e2 = (await bug.engine.run().catch((e: unknown) => e)) as Error & { exitCode?: number };
+    t.equal(e2.exitCode, undefined, "an error without an errno stays a bug (exit 4)");
+  },
+);

@@ -2,6 +2,7 @@ import { intToIpv4 } from "../../addr/address";
 import { CONGESTION_DEFAULTS } from "../../engine/congestion";
 import { CookieJar } from "../../engine/cookie";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
+import { EnvironmentError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import { type SynPacketOptions, synPacketLength, writeSynPacket } from "../../packet/tcp";
 import { FILTERED_NO_RESPONSE } from "../../port-outcomes";
@@ -142,11 +143,11 @@ export class SynScan implements ProbeModule {
     if (io.sendAsync) {
       return io.sendAsync(outbox.arena, outbox.frameLength, count).then(
         ({ sent, doneMs }) => {
-          if (sent < count) throw sendError(io, "the interface queue stays full");
+          if (sent < count) throw sendError(io, "the interface queue stays full", { code: "ENOBUFS" });
           return { sent, startMs, endMs: doneMs };
         },
         (err: Error) => {
-          throw sendError(io, err.message);
+          throw sendError(io, err.message, err);
         },
       );
     }
@@ -154,7 +155,7 @@ export class SynScan implements ProbeModule {
     try {
       sent = io.send(outbox.buffers, count, outbox.destinations);
     } catch (err) {
-      throw sendError(io, (err as Error).message);
+      throw sendError(io, (err as Error).message, err);
     }
     return { sent, startMs, endMs: native.monotonicMs() };
   }
@@ -279,6 +280,8 @@ export class SynScan implements ProbeModule {
   }
 }
 
-function sendError(io: ChannelIo, message: string): Error {
-  return new Error(`sending on ${io.channel.link.name}: ${message}`);
+function sendError(io: ChannelIo, message: string, cause?: unknown): Error {
+  // The interface refused the probes: the environment's failure (exit 3), as in every probe.
+  const code = (cause as { code?: string } | undefined)?.code;
+  return new EnvironmentError(`sending on ${io.channel.link.name}: ${message}`, code, { cause });
 }

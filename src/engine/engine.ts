@@ -179,6 +179,8 @@ export class Engine {
   private windowCount = 0;
   /** ends a pause for room in the window early when an answer arrives */
   private wake: (() => void) | null = null;
+  /** answers still to come before `wake` is called */
+  private wakeAfter = 0;
 
   constructor(
     private readonly module: ProbeModule,
@@ -263,7 +265,7 @@ export class Engine {
   private markDone(slot: number): void {
     this.answeredBits[slot >>> 3]! |= 1 << (slot & 7);
     // A sender paused for room in the window goes on at once.
-    if (this.wake !== null) {
+    if (this.wake !== null && --this.wakeAfter <= 0) {
       const wake = this.wake;
       this.wake = null;
       wake();
@@ -378,8 +380,11 @@ export class Engine {
       // A full congestion window still lets the floor rate through: a silent range must not stall.
       if (room === 0 && this.floor)
         room = this.floor.allowance(Math.min(slots.length, this.windowSlots!.length - this.windowCount));
-      if (room === 0) {
-        await this.pauseForWindow();
+      // Wait for room for a good part of the window rather than send a probe per answer: each turn of this
+      // loop costs more than a probe, and a window refilled one by one would be held to the loop's pace.
+      const worth = Math.min(slots.length, Math.max(1, Math.floor(this.windowLimit() / 4)));
+      if (room === 0 || (room < worth && this.windowCount > 0)) {
+        await this.pauseForWindow(worth - room);
         continue;
       }
       const allowed = pacer.allowance(Math.min(slots.length, room));
@@ -656,8 +661,13 @@ export class Engine {
   private windowRoom(): number {
     if (this.windowSlots === null) return this.slots.length;
     this.expireWindow(false);
-    const limit = this.congestion ? this.congestion.limit() : this.windowSlots.length;
-    return Math.max(0, limit - this.windowCount);
+    return Math.max(0, this.windowLimit() - this.windowCount);
+  }
+
+  /** the most slots that may wait at once: the congestion window, or maxOutstanding */
+  private windowLimit(): number {
+    if (this.windowSlots === null) return this.slots.length;
+    return this.congestion ? this.congestion.limit() : this.windowSlots.length;
   }
 
   /** Drops the answered attempts from the window, and those past their timeout (all: every one unanswered). */
@@ -693,7 +703,8 @@ export class Engine {
   }
 
   /** The window is full: waits for an answer or for the first attempt in it to time out. */
-  private pauseForWindow(): Promise<void> {
+  /** Waits until `answers` more answers came, or the earliest attempt in the window times out (20 ms at most). */
+  private pauseForWindow(answers: number): Promise<void> {
     const items = this.module.items;
     let first = Number.POSITIVE_INFINITY;
     for (let k = 0; k < this.windowCount; k++) {
@@ -706,6 +717,7 @@ export class Engine {
         this.wake = null;
         resolve();
       }, ms);
+      this.wakeAfter = Math.max(1, answers);
       this.wake = () => {
         clearTimeout(timer);
         resolve();

@@ -19,6 +19,7 @@
         "native/packet_socket.cc",
         "native/route.cc",
         "native/route_dump.cc",
+        "native/send_gate.cc",
         "native/socket_core.cc",
         "native/socket_fd.cc",
         "native/sockopts.cc",

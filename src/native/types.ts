@@ -243,10 +243,15 @@ export interface NativeBinding {
   /**
    * Copies `count` frames of `frameLength` bytes each from `data` and sends them with sendmmsg on a libuv
    * worker thread, so the kernel's work for them (on a veth: the whole path to the peer and back) runs on
-   * another CPU. `fd` is a PacketSocket's (its frames need no address); keep the socket open until the
-   * callback ran. A full interface queue is waited out (up to 5 s). The callback gets how many frames went
-   * out, when the last went (CLOCK_MONOTONIC ms), the TX id of the first frame (as the return value; NaN
-   * without TX timestamps), and an errno error (with `sent`) for any other failure.
+   * another CPU. `fd` is a PacketSocket's (its frames need no address). The send holds the socket it was
+   * given: it runs on a duplicate of `fd` made now (F_DUPFD_CLOEXEC), so a socket closed meanwhile, and its fd
+   * number reused by a new socket, never gets the batch sent through the new one. Closing the PacketSocket
+   * stops its sends still under way before their next sendmmsg (of at most 1024 frames): the callback then gets
+   * an EBADF error ("socket is closed") whose `sent` says how many went out. A full interface queue is waited
+   * out (up to 5 s). The callback gets how many frames went out, when the last went (CLOCK_MONOTONIC ms), the
+   * TX id of the first frame (as the return value; NaN without TX timestamps), and an errno error (with `sent`)
+   * for any other failure (syscall "fcntl(F_DUPFD_CLOEXEC)" when `fd` could not be duplicated: not open, or out
+   * of descriptors).
    *
    * Returns the TX id the batch's first frame gets (see startTxTimestamps), known now, before any timestamp
    * or answer arrives; NaN when the socket has no TX timestamps on.

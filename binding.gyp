@@ -15,6 +15,7 @@
         "native/links.cc",
         "native/netlink.cc",
         "native/netlink_handle.cc",
+        "native/netlink_job.cc",
         "native/netns.cc",
         "native/packet_socket.cc",
         "native/route.cc",

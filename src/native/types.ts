@@ -217,15 +217,52 @@ export interface RuleEntry {
   invert: boolean;
 }
 
-/** A NETLINK_ROUTE socket kept open in one namespace: many questions, one setns. */
+/** routeGet's options on a handle: `withName: false` skips the extra request that names the interface. */
+export type HandleRouteGetOptions = Omit<RouteGetOptions, "netns"> & { withName?: boolean };
+
+/**
+ * A NETLINK_ROUTE socket kept open in one namespace: many questions, one setns. Every question has a synchronous
+ * form, which blocks the event loop until the kernel has answered (a dump of a large routing table takes tens of
+ * milliseconds), and an *Async form that asks on a libuv worker thread and resolves with the same answer, or
+ * rejects with the error the synchronous form throws. Malformed arguments throw a TypeError at once either way.
+ * The requests of one handle take turns: a synchronous request waits for an asynchronous one under way.
+ */
 export interface NativeNetlink {
   listLinks(): LinkInfo[];
-  /** as NativeBinding.routeGet; `withName: false` skips the extra request that names the interface */
-  routeGet(destination: string, options?: Omit<RouteGetOptions, "netns"> & { withName?: boolean }): RouteInfo;
+  listLinksAsync(): Promise<LinkInfo[]>;
+  /** as NativeBinding.routeGet */
+  routeGet(destination: string, options?: HandleRouteGetOptions): RouteInfo;
+  routeGetAsync(destination: string, options?: HandleRouteGetOptions): Promise<RouteInfo>;
   listRoutes(): RouteEntry[];
+  listRoutesAsync(): Promise<RouteEntry[]>;
   listRules(): RuleEntry[];
+  listRulesAsync(): Promise<RuleEntry[]>;
+  /**
+   * Refuses further requests (code "EBADF"); the socket itself closes once no asynchronous request under way
+   * still holds it.
+   */
   close(): void;
 }
+
+/**
+ * A route dump as the addon hands it over (binding.ts turns it into RouteEntry[]): for route i, numbers
+ * [7i, 7i + 7) are table, protocol, scope, dstLength, ifindex, priority, multipath (1 or 0), and `strings` holds
+ * four strings per route, each ended by "\n": type, dst, gateway and prefsrc ("" for none).
+ */
+export interface PackedRoutes {
+  count: number;
+  numbers: Float64Array;
+  strings: string;
+}
+
+/** The addon's own Netlink class: NativeNetlink with the route dump packed. */
+export interface AddonNetlink extends Omit<NativeNetlink, "listRoutes" | "listRoutesAsync"> {
+  listRoutesPacked(): PackedRoutes;
+  listRoutesPackedAsync(): Promise<PackedRoutes>;
+}
+
+/** What the compiled addon exports; binding.ts makes NativeBinding of it. */
+export type AddonBinding = Omit<NativeBinding, "Netlink"> & { Netlink: new (netns?: string) => AddonNetlink };
 
 export interface NativeBinding {
   Netlink: new (netns?: string) => NativeNetlink;
@@ -233,11 +270,15 @@ export interface NativeBinding {
   InetSocket: new (options: InetSocketOptions) => NativeInetSocket;
   /** RTM_GETLINK + RTM_GETADDR dump, synchronously */
   listLinks(netns?: string): LinkInfo[];
+  /** The same on a libuv worker thread (see NativeNetlink): the event loop runs on meanwhile. */
+  listLinksAsync(netns?: string): Promise<LinkInfo[]>;
   /**
    * RTM_GETROUTE for one IPv4 destination. Throws an errno error (code "ENETUNREACH", "EHOSTUNREACH", ...,
    * syscall "RTM_GETROUTE") when the kernel has no route, and a TypeError for a malformed address.
    */
   routeGet(destination: string, options?: RouteGetOptions): RouteInfo;
+  /** The same on a libuv worker thread: rejects where routeGet throws (TypeErrors are thrown at once). */
+  routeGetAsync(destination: string, options?: RouteGetOptions): Promise<RouteInfo>;
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
   monotonicMs(): number;
   /**

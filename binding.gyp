@@ -15,10 +15,12 @@
         "native/links.cc",
         "native/netlink.cc",
         "native/netlink_handle.cc",
+        "native/netlink_job.cc",
         "native/netns.cc",
         "native/packet_socket.cc",
         "native/route.cc",
         "native/route_dump.cc",
+        "native/send_gate.cc",
         "native/socket_core.cc",
         "native/socket_fd.cc",
         "native/sockopts.cc",
@@ -26,8 +28,7 @@
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
-      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
-      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-fno-exceptions"],
       "libraries": ["-lpthread"]
     }
   ]

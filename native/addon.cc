@@ -26,7 +26,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InetSocket::Init(env, exports);
   NetlinkHandle::Init(env, exports);
   exports.Set("listLinks", Napi::Function::New<ListLinks>(env, "listLinks"));
+  exports.Set("listLinksAsync", Napi::Function::New<ListLinksAsync>(env, "listLinksAsync"));
   exports.Set("routeGet", Napi::Function::New<RouteGet>(env, "routeGet"));
+  exports.Set("routeGetAsync", Napi::Function::New<RouteGetAsync>(env, "routeGetAsync"));
   exports.Set("monotonicMs", Napi::Function::New<MonotonicMsJS>(env, "monotonicMs"));
   exports.Set("sendFramesAsync", Napi::Function::New<SendFramesAsync>(env, "sendFramesAsync"));
   exports.Set("openSocketFd", Napi::Function::New<OpenSocketFd>(env, "openSocketFd"));

@@ -3,8 +3,15 @@
 // the sending thread's softirq: a sweep's sendmmsg costs microseconds per frame. Done on a worker thread,
 // that work runs on another CPU while JavaScript builds the next batch and reads the answers (measured in
 // bench/scan-sweep.js). The frames are copied, so the caller may reuse its buffer at once.
+//
+// The worker sends on a duplicate of the fd, made when the send is called: the socket may be closed meanwhile
+// and its number given to a new socket, and a bare number would then send the batch there. The duplicate keeps
+// the socket it was given, and the socket's gate, closed with it, stops the send before its next sendmmsg.
 #include "async_send.h"
 
+#include <fcntl.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -15,7 +22,9 @@
 #include "batch_tx.h"
 #include "clock.h"
 #include "errors.h"
+#include "send_gate.h"
 #include "tx_stamps.h"
+#include "unique_fd.h"
 
 namespace wp {
 namespace {
@@ -25,23 +34,34 @@ constexpr int kStallLimitMs = 5000;
 
 class SendWorker : public Napi::AsyncWorker {
  public:
-  SendWorker(Napi::Function callback, int fd, std::vector<uint8_t> data, size_t frame_length, size_t count,
-             std::shared_ptr<TxState> tx, uint32_t reserved)
+  // fd: the duplicate to send on, or empty with dup_err saying why it could not be made.
+  SendWorker(Napi::Function callback, UniqueFd fd, int dup_err, std::shared_ptr<SendGate> gate,
+             std::vector<uint8_t> data, size_t frame_length, size_t count, std::shared_ptr<TxState> tx,
+             uint32_t reserved)
       : Napi::AsyncWorker(callback, "wireprobe:sendFramesAsync"),
-        fd_(fd),
+        fd_(std::move(fd)),
+        gate_(std::move(gate)),
         data_(std::move(data)),
         frame_length_(frame_length),
         count_(count),
         tx_(std::move(tx)),
-        reserved_(reserved) {}
+        reserved_(reserved),
+        err_(dup_err),
+        syscall_(dup_err != 0 ? "fcntl(F_DUPFD_CLOEXEC)" : "sendmmsg") {}
 
   void Execute() override {
-    std::vector<ByteView> frames(count_);
-    for (size_t i = 0; i < count_; i++) frames[i] = {data_.data() + i * frame_length_, frame_length_};
-    SendResult r = tx_ ? tx_->Send(fd_, frames, nullptr, 0, reserved_, kStallLimitMs, &first_id_)
-                       : SendBatchWaiting(fd_, frames, nullptr, 0, nullptr, kStallLimitMs);
-    sent_ = r.sent;
-    err_ = r.err;
+    if (err_ == 0) {
+      std::vector<ByteView> frames(count_);
+      for (size_t i = 0; i < count_; i++) frames[i] = {data_.data() + i * frame_length_, frame_length_};
+      const SendGate* gate = gate_.get();
+      SendResult r = tx_ ? tx_->Send(fd_.get(), frames, nullptr, 0, reserved_, kStallLimitMs, &first_id_, gate)
+                         : SendBatchWaiting(fd_.get(), frames, nullptr, 0, nullptr, kStallLimitMs, gate);
+      sent_ = r.sent;
+      err_ = r.err;
+      closed_ = gate != nullptr && gate->closed();
+    }
+    // The last reference to a socket closed meanwhile: the socket goes now, not when JS next runs.
+    fd_.reset();
     done_ms_ = MonotonicMs();
   }
 
@@ -51,7 +71,8 @@ class SendWorker : public Napi::AsyncWorker {
     Napi::Value done = Napi::Number::New(env, done_ms_);
     Napi::Value first = Napi::Number::New(env, first_id_ < 0 ? std::nan("") : first_id_);
     if (err_ != 0) {
-      Napi::Error e = ErrnoError(env, "sendmmsg", err_);
+      Napi::Error e = ErrnoError(env, syscall_, err_, "",
+                                 err_ == EBADF && closed_ ? "socket is closed" : "");
       e.Value().Set("sent", sent);
       Callback().Call({e.Value(), sent, done, first});
       return;
@@ -60,16 +81,19 @@ class SendWorker : public Napi::AsyncWorker {
   }
 
  private:
-  int fd_;
+  UniqueFd fd_;
+  std::shared_ptr<SendGate> gate_;
   std::vector<uint8_t> data_;
   size_t frame_length_;
   size_t count_;
   std::shared_ptr<TxState> tx_;
   uint32_t reserved_;
+  int err_;
+  const char* syscall_;
+  bool closed_ = false;
   size_t sent_ = 0;
   double done_ms_ = 0;
   double first_id_ = -1;
-  int err_ = 0;
 };
 
 }  // namespace
@@ -96,11 +120,14 @@ Napi::Value SendFramesAsync(const Napi::CallbackInfo& info) {
   }
   size_t bytes = static_cast<size_t>(frame_length * count);
   std::vector<uint8_t> copy(data.Data(), data.Data() + bytes);
+  UniqueFd dup(fcntl(static_cast<int>(fd), F_DUPFD_CLOEXEC, 0));
+  int dup_err = dup ? 0 : errno;
   // The ids are handed out now, in call order, so the caller knows them before any timestamp or answer arrives.
-  std::shared_ptr<TxState> tx = FindTxState(static_cast<int>(fd));
+  std::shared_ptr<TxState> tx = dup ? FindTxState(static_cast<int>(fd)) : nullptr;
   if (tx && !tx->enabled()) tx.reset();
   uint32_t reserved = tx ? tx->Reserve(static_cast<size_t>(count)) : 0;
-  auto* worker = new SendWorker(info[4].As<Napi::Function>(), static_cast<int>(fd), std::move(copy),
+  auto* worker = new SendWorker(info[4].As<Napi::Function>(), std::move(dup), dup_err,
+                                FindSendGate(static_cast<int>(fd)), std::move(copy),
                                 static_cast<size_t>(frame_length), static_cast<size_t>(count), tx, reserved);
   worker->Queue();
   return Napi::Number::New(env, tx ? static_cast<double>(reserved) : std::nan(""));

@@ -39,7 +39,7 @@ void Stamp(msghdr* h, uint8_t* space, uint32_t id) {
 }  // namespace
 
 SendResult SendBatch(int fd, const std::vector<ByteView>& payloads, const sockaddr* names, socklen_t namelen,
-                     const StampRequest* stamp) {
+                     const StampRequest* stamp, const SendGate* gate) {
   SendResult r;
   std::vector<mmsghdr> msgs(std::min(payloads.size(), kChunk));
   std::vector<iovec> iovs(msgs.size());
@@ -48,6 +48,10 @@ SendResult SendBatch(int fd, const std::vector<ByteView>& payloads, const sockad
   const size_t offset = stamp != nullptr ? stamp->offset : 0;
   const size_t last = stamp != nullptr ? stamp->total - 1 : 0;
   while (r.sent < payloads.size()) {
+    if (gate != nullptr && gate->closed()) {
+      r.err = EBADF;
+      return r;
+    }
     size_t n = std::min(payloads.size() - r.sent, kChunk);
     for (size_t i = 0; i < n; i++) {
       const ByteView& p = payloads[r.sent + i];
@@ -83,7 +87,7 @@ SendResult SendBatch(int fd, const std::vector<ByteView>& payloads, const sockad
 }
 
 SendResult SendBatchWaiting(int fd, const std::vector<ByteView>& payloads, const sockaddr* names,
-                            socklen_t namelen, const StampRequest* stamp, int stall_ms) {
+                            socklen_t namelen, const StampRequest* stamp, int stall_ms, const SendGate* gate) {
   SendResult total;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(stall_ms);
   while (total.sent < payloads.size()) {
@@ -94,7 +98,7 @@ SendResult SendBatchWaiting(int fd, const std::vector<ByteView>& payloads, const
                                                              total.sent * namelen);
     StampRequest tail{};
     if (stamp != nullptr) tail = {stamp->first_id, stamp->offset + total.sent, stamp->total};
-    SendResult r = SendBatch(fd, rest, rest_names, namelen, stamp != nullptr ? &tail : nullptr);
+    SendResult r = SendBatch(fd, rest, rest_names, namelen, stamp != nullptr ? &tail : nullptr, gate);
     total.sent += r.sent;
     if (r.err != 0) {
       total.err = r.err;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "args.h"
+#include "send_gate.h"
 
 namespace wp {
 
@@ -25,13 +26,15 @@ struct StampRequest {
 };
 
 // sendmmsg for the whole batch (looping over partial sends). names may be null (connected/bound
-// sockets) or hold one address per message.
+// sockets) or hold one address per message. With a gate, a send on a duplicate of a socket's fd stops with EBADF
+// before its next sendmmsg once the socket has been closed.
 SendResult SendBatch(int fd, const std::vector<ByteView>& payloads, const sockaddr* names, socklen_t namelen,
-                     const StampRequest* stamp = nullptr);
+                     const StampRequest* stamp = nullptr, const SendGate* gate = nullptr);
 
 // As SendBatch, but while the interface queue is full (EAGAIN/ENOBUFS) waits until the socket can send again,
 // giving up when a call makes no progress after stall_ms.
 SendResult SendBatchWaiting(int fd, const std::vector<ByteView>& payloads, const sockaddr* names,
-                            socklen_t namelen, const StampRequest* stamp, int stall_ms);
+                            socklen_t namelen, const StampRequest* stamp, int stall_ms,
+                            const SendGate* gate = nullptr);
 
 }  // namespace wp

@@ -15,6 +15,7 @@
 #include "args.h"
 #include "errors.h"
 #include "netlink.h"
+#include "netlink_job.h"
 
 namespace wp {
 namespace {
@@ -97,52 +98,57 @@ Napi::Object ToJS(Napi::Env env, const Link& l) {
   return o;
 }
 
+class ListLinksJob : public NetlinkJob {
+ public:
+  NetlinkError Run(NetlinkSocket& nl) override {
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    NetlinkRequest link_req(RTM_GETLINK, 0, &ifi, sizeof(ifi));
+    NetlinkError e = nl.Dump(
+        link_req, "RTM_GETLINK", [&] { links_.clear(); }, [&](const nlmsghdr* h) { ParseLink(h, &links_); });
+    if (e.err != 0) return e;
+
+    std::map<int, std::vector<Address>> by_link;
+    ifaddrmsg ifa{};
+    ifa.ifa_family = AF_UNSPEC;
+    NetlinkRequest addr_req(RTM_GETADDR, 0, &ifa, sizeof(ifa));
+    e = nl.Dump(
+        addr_req, "RTM_GETADDR", [&] { by_link.clear(); }, [&](const nlmsghdr* h) { ParseAddress(h, &by_link); });
+    if (e.err != 0) return e;
+    for (Link& link : links_) {
+      auto it = by_link.find(link.index);
+      if (it != by_link.end()) link.addresses = std::move(it->second);
+    }
+    return e;
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Array out = Napi::Array::New(env, links_.size());
+    for (size_t i = 0; i < links_.size(); i++) out.Set(static_cast<uint32_t>(i), ToJS(env, links_[i]));
+    return out;
+  }
+
+ private:
+  std::vector<Link> links_;
+};
+
 }  // namespace
+
+std::unique_ptr<NetlinkJob> MakeListLinksJob() { return std::make_unique<ListLinksJob>(); }
 
 Napi::Value ListLinks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string netns;
   if (!ReadNetns(env, info[0], "listLinks(netns): netns", &netns)) return env.Undefined();
-
-  NetlinkSocket nl;
-  SysResult opened = nl.Open(netns);
-  if (opened.err != 0) {
-    ThrowSysResult(env, opened, netns);
-    return env.Undefined();
-  }
-  return ListLinksOn(env, nl);
+  ListLinksJob job;
+  return RunJobNow(env, nullptr, netns, job);
 }
 
-Napi::Value ListLinksOn(Napi::Env env, NetlinkSocket& nl) {
-  std::vector<Link> links;
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  NetlinkRequest link_req(RTM_GETLINK, 0, &ifi, sizeof(ifi));
-  NetlinkError e = nl.Dump(
-      link_req, "RTM_GETLINK", [&] { links.clear(); }, [&](const nlmsghdr* h) { ParseLink(h, &links); });
-  if (e.err != 0) {
-    ThrowErrno(env, e.syscall, e.err, "", e.note);
-    return env.Undefined();
-  }
-
-  std::map<int, std::vector<Address>> by_link;
-  ifaddrmsg ifa{};
-  ifa.ifa_family = AF_UNSPEC;
-  NetlinkRequest addr_req(RTM_GETADDR, 0, &ifa, sizeof(ifa));
-  e = nl.Dump(
-      addr_req, "RTM_GETADDR", [&] { by_link.clear(); }, [&](const nlmsghdr* h) { ParseAddress(h, &by_link); });
-  if (e.err != 0) {
-    ThrowErrno(env, e.syscall, e.err, "", e.note);
-    return env.Undefined();
-  }
-
-  Napi::Array out = Napi::Array::New(env, links.size());
-  for (size_t i = 0; i < links.size(); i++) {
-    auto it = by_link.find(links[i].index);
-    if (it != by_link.end()) links[i].addresses = std::move(it->second);
-    out.Set(static_cast<uint32_t>(i), ToJS(env, links[i]));
-  }
-  return out;
+Napi::Value ListLinksAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string netns;
+  if (!ReadNetns(env, info[0], "listLinksAsync(netns): netns", &netns)) return env.Undefined();
+  return QueueJob(env, nullptr, netns, MakeListLinksJob());
 }
 
 }  // namespace wp

@@ -89,6 +89,16 @@ SysResult NetlinkSocket::Open(const std::string& netns_path) {
   return {};
 }
 
+NetlinkError NetlinkSocket::OpenIn(const std::string& netns_path) {
+  SysResult r = Open(netns_path);
+  NetlinkError e;
+  if (r.err == 0) return e;
+  e.err = r.err;
+  e.syscall = r.syscall != nullptr ? r.syscall : "unknown";
+  if (std::strcmp(e.syscall, "open") == 0 || std::strcmp(e.syscall, "setns") == 0) e.path = netns_path;
+  return e;
+}
+
 NetlinkError NetlinkSocket::Dump(NetlinkRequest& req, const char* name, const std::function<void()>& reset,
                                  const MessageFn& on_msg) {
   req.header()->nlmsg_flags |= NLM_F_DUMP;

@@ -10,13 +10,15 @@
 #include "sys_result.h"
 #include "unique_fd.h"
 
-// Synchronous NETLINK_ROUTE request/response, on a socket created inside a network namespace.
+// Blocking NETLINK_ROUTE request/response, on a socket created inside a network namespace. Not thread-safe: one
+// request at a time per socket (netlink_job.h serialises the requests of a shared one).
 namespace wp {
 
 struct NetlinkError {
   int err = 0;                    // 0 or a positive errno
   const char* syscall = nullptr;  // the failing call, or the request name for kernel errors
   std::string note;               // the kernel's extended ack message, if any
+  std::string path;               // the namespace file, when opening or entering it failed
 };
 
 // A request under construction: header, fixed family struct, then attributes.
@@ -37,6 +39,8 @@ class NetlinkSocket {
 
   // Opens the socket in the namespace at netns_path ("" = the caller's).
   SysResult Open(const std::string& netns_path);
+  // The same, as an error that names the namespace file when opening or entering it failed.
+  NetlinkError OpenIn(const std::string& netns_path);
 
   // A dump (NLM_F_DUMP is added): on_msg sees every message up to NLMSG_DONE. A dump the kernel
   // flags as inconsistent (NLM_F_DUMP_INTR) is retried; reset() runs before every attempt.

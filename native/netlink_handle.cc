@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <string>
+#include <utility>
 
 #include "args.h"
 #include "errors.h"
@@ -15,9 +16,13 @@ void NetlinkHandle::Init(Napi::Env env, Napi::Object exports) {
   Napi::Function cls = DefineClass(env, "Netlink",
                                    {
                                        InstanceMethod<&NetlinkHandle::ListLinks>("listLinks"),
+                                       InstanceMethod<&NetlinkHandle::ListLinksAsync>("listLinksAsync"),
                                        InstanceMethod<&NetlinkHandle::RouteGet>("routeGet"),
-                                       InstanceMethod<&NetlinkHandle::ListRoutes>("listRoutes"),
+                                       InstanceMethod<&NetlinkHandle::RouteGetAsync>("routeGetAsync"),
+                                       InstanceMethod<&NetlinkHandle::ListRoutes>("listRoutesPacked"),
+                                       InstanceMethod<&NetlinkHandle::ListRoutesAsync>("listRoutesPackedAsync"),
                                        InstanceMethod<&NetlinkHandle::ListRules>("listRules"),
+                                       InstanceMethod<&NetlinkHandle::ListRulesAsync>("listRulesAsync"),
                                        InstanceMethod<&NetlinkHandle::Close>("close"),
                                    });
   exports.Set("Netlink", cls);
@@ -27,44 +32,70 @@ NetlinkHandle::NetlinkHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   Napi::Env env = info.Env();
   std::string netns;
   if (!ReadNetns(env, info[0], "new Netlink(netns): netns", &netns)) return;
-  SysResult opened = nl_.Open(netns);
+  auto shared = std::make_shared<SharedNetlink>();
+  SysResult opened = shared->nl.Open(netns);
   if (opened.err != 0) {
     ThrowSysResult(env, opened, netns);
     return;
   }
-  open_ = true;
+  shared_ = std::move(shared);
 }
 
-bool NetlinkHandle::CheckOpen(Napi::Env env, const char* what) {
-  if (open_) return true;
-  ThrowErrno(env, what, EBADF, "", "netlink handle is closed");
-  return false;
+namespace {
+
+napi_value ClosedError(Napi::Env env, const char* what) {
+  return ErrnoErrorValue(env, what, EBADF, "", "netlink handle is closed");
 }
 
-Napi::Value NetlinkHandle::ListLinks(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env(), "RTM_GETLINK")) return info.Env().Undefined();
-  return ListLinksOn(info.Env(), nl_);
+std::unique_ptr<NetlinkJob> LinksJob(const Napi::CallbackInfo&) { return MakeListLinksJob(); }
+std::unique_ptr<NetlinkJob> RoutesJob(const Napi::CallbackInfo&) { return MakeListRoutesJob(); }
+std::unique_ptr<NetlinkJob> RulesJob(const Napi::CallbackInfo&) { return MakeListRulesJob(); }
+std::unique_ptr<NetlinkJob> RouteJob(const Napi::CallbackInfo& info) {
+  return MakeRouteGetJob(info.Env(), info[0], info[1]);
 }
 
-Napi::Value NetlinkHandle::RouteGet(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env(), "RTM_GETROUTE")) return info.Env().Undefined();
-  return RouteGetOn(info.Env(), nl_, info[0], info[1]);
+}  // namespace
+
+Napi::Value NetlinkHandle::Now(const Napi::CallbackInfo& info, const char* what, MakeJob make) {
+  Napi::Env env = info.Env();
+  if (!shared_) {
+    napi_value error = ClosedError(env, what);
+    if (error != nullptr) napi_throw(env, error);
+    return env.Undefined();
+  }
+  std::unique_ptr<NetlinkJob> job = make(info);
+  if (!job) return env.Undefined();  // a malformed argument: TypeError thrown
+  return RunJobNow(env, shared_.get(), "", *job);
 }
 
-Napi::Value NetlinkHandle::ListRoutes(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env(), "RTM_GETROUTE")) return info.Env().Undefined();
-  return ListRoutesOn(info.Env(), nl_);
+Napi::Value NetlinkHandle::Later(const Napi::CallbackInfo& info, const char* what, MakeJob make) {
+  Napi::Env env = info.Env();
+  if (!shared_) return RejectedPromise(env, ClosedError(env, what));
+  std::unique_ptr<NetlinkJob> job = make(info);
+  if (!job) return env.Undefined();
+  return QueueJob(env, shared_, "", std::move(job));
 }
 
-Napi::Value NetlinkHandle::ListRules(const Napi::CallbackInfo& info) {
-  if (!CheckOpen(info.Env(), "RTM_GETRULE")) return info.Env().Undefined();
-  return ListRulesOn(info.Env(), nl_);
+Napi::Value NetlinkHandle::ListLinks(const Napi::CallbackInfo& info) { return Now(info, "RTM_GETLINK", LinksJob); }
+Napi::Value NetlinkHandle::ListLinksAsync(const Napi::CallbackInfo& info) {
+  return Later(info, "RTM_GETLINK", LinksJob);
+}
+Napi::Value NetlinkHandle::RouteGet(const Napi::CallbackInfo& info) { return Now(info, "RTM_GETROUTE", RouteJob); }
+Napi::Value NetlinkHandle::RouteGetAsync(const Napi::CallbackInfo& info) {
+  return Later(info, "RTM_GETROUTE", RouteJob);
+}
+Napi::Value NetlinkHandle::ListRoutes(const Napi::CallbackInfo& info) { return Now(info, "RTM_GETROUTE", RoutesJob); }
+Napi::Value NetlinkHandle::ListRoutesAsync(const Napi::CallbackInfo& info) {
+  return Later(info, "RTM_GETROUTE", RoutesJob);
+}
+Napi::Value NetlinkHandle::ListRules(const Napi::CallbackInfo& info) { return Now(info, "RTM_GETRULE", RulesJob); }
+Napi::Value NetlinkHandle::ListRulesAsync(const Napi::CallbackInfo& info) {
+  return Later(info, "RTM_GETRULE", RulesJob);
 }
 
 void NetlinkHandle::Close(const Napi::CallbackInfo&) {
-  // The socket's fd is released with the object; closing early just refuses further requests.
-  open_ = false;
-  nl_ = NetlinkSocket();
+  // Refuses further requests; the socket closes once no request under way on a worker thread holds it.
+  shared_.reset();
 }
 
 }  // namespace wp

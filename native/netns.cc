@@ -1,15 +1,33 @@
 #include "netns.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 
 #include <cerrno>
-#include <system_error>
-#include <thread>
 
 #include "unique_fd.h"
 
 namespace wp {
+namespace {
+
+struct Job {
+  int ns_fd;
+  const std::function<int(const char** syscall)>* fn;
+  SysResult result;
+};
+
+void* RunJob(void* arg) {
+  auto* job = static_cast<Job*>(arg);
+  if (::setns(job->ns_fd, CLONE_NEWNET) != 0) {
+    job->result = {errno, "setns"};
+    return nullptr;
+  }
+  job->result.err = (*job->fn)(&job->result.syscall);
+  return nullptr;
+}
+
+}  // namespace
 
 SysResult RunInNetns(const std::string& netns_path, const std::function<int(const char** syscall)>& fn) {
   SysResult r;
@@ -18,26 +36,15 @@ SysResult RunInNetns(const std::string& netns_path, const std::function<int(cons
     return r;
   }
   UniqueFd ns(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!ns) {
-    r.err = errno;
-    r.syscall = "open";
-    return r;
-  }
-  try {
-    std::thread worker([&] {
-      if (::setns(ns.get(), CLONE_NEWNET) != 0) {
-        r.err = errno;
-        r.syscall = "setns";
-        return;
-      }
-      r.err = fn(&r.syscall);
-    });
-    worker.join();
-  } catch (const std::system_error& e) {
-    r.err = e.code().value() > 0 ? e.code().value() : EAGAIN;
-    r.syscall = "pthread_create";
-  }
-  return r;
+  if (!ns) return {errno, "open"};
+  // A thread of our own rather than std::thread: the addon is built without C++ exceptions, and a thread that
+  // cannot be made is an errno like any other failure here.
+  Job job{ns.get(), &fn, {}};
+  pthread_t thread;
+  int rc = pthread_create(&thread, nullptr, RunJob, &job);
+  if (rc != 0) return {rc, "pthread_create"};
+  pthread_join(thread, nullptr);
+  return job.result;
 }
 
 }  // namespace wp

@@ -5,7 +5,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -13,6 +15,7 @@
 #include "args.h"
 #include "errors.h"
 #include "netlink.h"
+#include "netlink_job.h"
 
 namespace wp {
 
@@ -107,89 +110,128 @@ std::string LinkName(NetlinkSocket& nl, int index) {
 
 }  // namespace
 
+namespace {
+
+struct RouteGetParams {
+  in_addr dst{};
+  std::optional<int64_t> oif;
+  bool fib_match = false;
+  bool with_name = true;
+  std::optional<in_addr> src;
+};
+
+// The arguments of routeGet(destination, options); false after throwing a TypeError.
+bool ReadRouteGetParams(Napi::Env env, Napi::Value destination, Napi::Value options, RouteGetParams* p) {
+  if (!ReadIPv4(env, destination, "routeGet(destination): destination", &p->dst)) return false;
+  if (options.IsUndefined() || options.IsNull()) return true;
+  if (!options.IsObject()) {
+    ThrowTypeError(env, "routeGet(destination, options): options must be an object");
+    return false;
+  }
+  Napi::Object o = options.As<Napi::Object>();
+  std::optional<bool> fib_match, with_name;
+  if (!ReadOptionalInt(env, o.Get("oif"), "options.oif", 0, INT32_MAX, &p->oif) ||
+      !ReadOptionalBool(env, o.Get("fibMatch"), "options.fibMatch", &fib_match) ||
+      !ReadOptionalBool(env, o.Get("withName"), "options.withName", &with_name)) {
+    return false;
+  }
+  p->fib_match = fib_match.value_or(false);
+  p->with_name = with_name.value_or(true);
+  Napi::Value s = o.Get("src");
+  if (!s.IsUndefined() && !s.IsNull()) {
+    in_addr a{};
+    if (!ReadIPv4(env, s, "options.src", &a)) return false;
+    p->src = a;
+  }
+  return true;
+}
+
+// The netns option of the free routeGet functions ("" when absent); false after throwing a TypeError.
+bool ReadRouteGetNetns(Napi::Env env, Napi::Value options, std::string* netns) {
+  netns->clear();
+  return !options.IsObject() || ReadNetns(env, options.As<Napi::Object>().Get("netns"), "options.netns", netns);
+}
+
+class RouteGetJob : public NetlinkJob {
+ public:
+  explicit RouteGetJob(const RouteGetParams& p) : p_(p) {}
+
+  NetlinkError Run(NetlinkSocket& nl) override {
+    rtmsg rtm{};
+    rtm.rtm_family = AF_INET;
+    rtm.rtm_dst_len = 32;
+    // LOOKUP_TABLE: report the table the route came from rather than main.
+    rtm.rtm_flags = RTM_F_LOOKUP_TABLE | (p_.fib_match ? RTM_F_FIB_MATCH : 0);
+    if (p_.src) rtm.rtm_src_len = 32;
+    NetlinkRequest req(RTM_GETROUTE, 0, &rtm, sizeof(rtm));
+    req.AddAttr(RTA_DST, &p_.dst, sizeof(p_.dst));
+    if (p_.src) req.AddAttr(RTA_SRC, &*p_.src, sizeof(*p_.src));
+    if (p_.oif && *p_.oif != 0) {
+      uint32_t index = static_cast<uint32_t>(*p_.oif);
+      req.AddAttr(RTA_OIF, &index, sizeof(index));
+    }
+    NetlinkError e = nl.Request(req, "RTM_GETROUTE", [&](const nlmsghdr* h) { ParseRoute(h, &route_); });
+    if (e.err != 0) return e;
+    if (!route_.found) {
+      e.err = ENETUNREACH;
+      e.syscall = "RTM_GETROUTE";
+      e.note = "no route in the kernel's reply";
+      return e;
+    }
+    // The kernel leaves RTA_PREFSRC out when the source it picked is the RTA_SRC we asked with.
+    if (route_.prefsrc.empty() && !p_.fib_match) route_.prefsrc = route_.src;
+    // The name costs a second request; callers that already hold the link list skip it.
+    if (p_.with_name && route_.oif > 0) ifname_ = LinkName(nl, route_.oif);
+    return e;
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    const Route& route = route_;
+    Napi::Object out = Napi::Object::New(env);
+    const char* type_name = RouteTypeName(route.type);
+    out.Set("type", type_name != nullptr ? Napi::String::New(env, type_name)
+                                         : Napi::String::New(env, std::to_string(route.type)));
+    out.Set("ifindex", Napi::Number::New(env, route.oif));
+    out.Set("ifname", Napi::String::New(env, ifname_));
+    out.Set("gateway", route.gateway.empty() ? env.Null() : Napi::String::New(env, route.gateway));
+    out.Set("prefsrc", route.prefsrc.empty() ? env.Null() : Napi::String::New(env, route.prefsrc));
+    out.Set("dst", Napi::String::New(env, route.dst.empty() ? "0.0.0.0" : route.dst));
+    out.Set("dstLength", Napi::Number::New(env, route.dst_len));
+    out.Set("table", Napi::Number::New(env, route.table));
+    out.Set("scope", Napi::Number::New(env, route.scope));
+    return out;
+  }
+
+ private:
+  RouteGetParams p_;
+  Route route_;
+  std::string ifname_;
+};
+
+}  // namespace
+
+std::unique_ptr<NetlinkJob> MakeRouteGetJob(Napi::Env env, Napi::Value destination, Napi::Value options) {
+  RouteGetParams p;
+  if (!ReadRouteGetParams(env, destination, options, &p)) return nullptr;
+  return std::make_unique<RouteGetJob>(p);
+}
+
 Napi::Value RouteGet(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string netns;
-  Napi::Value options = info[1];
-  if (options.IsObject() && !ReadNetns(env, options.As<Napi::Object>().Get("netns"), "options.netns", &netns)) {
-    return env.Undefined();
-  }
-  NetlinkSocket nl;
-  SysResult opened = nl.Open(netns);
-  if (opened.err != 0) {
-    ThrowSysResult(env, opened, netns);
-    return env.Undefined();
-  }
-  return RouteGetOn(env, nl, info[0], options);
+  if (!ReadRouteGetNetns(env, info[1], &netns)) return env.Undefined();
+  std::unique_ptr<NetlinkJob> job = MakeRouteGetJob(env, info[0], info[1]);
+  if (!job) return env.Undefined();
+  return RunJobNow(env, nullptr, netns, *job);
 }
 
-Napi::Value RouteGetOn(Napi::Env env, NetlinkSocket& nl, Napi::Value destination, Napi::Value options) {
-  in_addr dst{};
-  if (!ReadIPv4(env, destination, "routeGet(destination): destination", &dst)) return env.Undefined();
-  std::optional<int64_t> oif;
-  std::optional<bool> fib_match;
-  std::optional<bool> with_name;
-  std::optional<in_addr> src;
-  if (!options.IsUndefined() && !options.IsNull()) {
-    if (!options.IsObject()) {
-      ThrowTypeError(env, "routeGet(destination, options): options must be an object");
-      return env.Undefined();
-    }
-    Napi::Object o = options.As<Napi::Object>();
-    if (!ReadOptionalInt(env, o.Get("oif"), "options.oif", 0, INT32_MAX, &oif) ||
-        !ReadOptionalBool(env, o.Get("fibMatch"), "options.fibMatch", &fib_match) ||
-        !ReadOptionalBool(env, o.Get("withName"), "options.withName", &with_name)) {
-      return env.Undefined();
-    }
-    Napi::Value s = o.Get("src");
-    if (!s.IsUndefined() && !s.IsNull()) {
-      in_addr a{};
-      if (!ReadIPv4(env, s, "options.src", &a)) return env.Undefined();
-      src = a;
-    }
-  }
-
-  rtmsg rtm{};
-  rtm.rtm_family = AF_INET;
-  rtm.rtm_dst_len = 32;
-  // LOOKUP_TABLE: report the table the route came from rather than main.
-  rtm.rtm_flags = RTM_F_LOOKUP_TABLE | (fib_match.value_or(false) ? RTM_F_FIB_MATCH : 0);
-  if (src) rtm.rtm_src_len = 32;
-  NetlinkRequest req(RTM_GETROUTE, 0, &rtm, sizeof(rtm));
-  req.AddAttr(RTA_DST, &dst, sizeof(dst));
-  if (src) req.AddAttr(RTA_SRC, &*src, sizeof(*src));
-  if (oif && *oif != 0) {
-    uint32_t index = static_cast<uint32_t>(*oif);
-    req.AddAttr(RTA_OIF, &index, sizeof(index));
-  }
-  Route route;
-  NetlinkError e = nl.Request(req, "RTM_GETROUTE", [&](const nlmsghdr* h) { ParseRoute(h, &route); });
-  // The kernel leaves RTA_PREFSRC out when the source it picked is the RTA_SRC we asked with.
-  if (route.prefsrc.empty() && !fib_match.value_or(false)) route.prefsrc = route.src;
-  if (e.err != 0) {
-    ThrowErrno(env, e.syscall, e.err, "", e.note);
-    return env.Undefined();
-  }
-  if (!route.found) {
-    ThrowErrno(env, "RTM_GETROUTE", ENETUNREACH, "", "no route in the kernel's reply");
-    return env.Undefined();
-  }
-
-  Napi::Object out = Napi::Object::New(env);
-  const char* type_name = RouteTypeName(route.type);
-  out.Set("type", type_name != nullptr ? Napi::String::New(env, type_name)
-                                       : Napi::String::New(env, std::to_string(route.type)));
-  out.Set("ifindex", Napi::Number::New(env, route.oif));
-  // The name costs a second request; callers that already hold the link list skip it.
-  const bool name = with_name.value_or(true) && route.oif > 0;
-  out.Set("ifname", Napi::String::New(env, name ? LinkName(nl, route.oif) : ""));
-  out.Set("gateway", route.gateway.empty() ? env.Null() : Napi::String::New(env, route.gateway));
-  out.Set("prefsrc", route.prefsrc.empty() ? env.Null() : Napi::String::New(env, route.prefsrc));
-  out.Set("dst", Napi::String::New(env, route.dst.empty() ? "0.0.0.0" : route.dst));
-  out.Set("dstLength", Napi::Number::New(env, route.dst_len));
-  out.Set("table", Napi::Number::New(env, route.table));
-  out.Set("scope", Napi::Number::New(env, route.scope));
-  return out;
+Napi::Value RouteGetAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string netns;
+  if (!ReadRouteGetNetns(env, info[1], &netns)) return env.Undefined();
+  std::unique_ptr<NetlinkJob> job = MakeRouteGetJob(env, info[0], info[1]);
+  if (!job) return env.Undefined();
+  return QueueJob(env, nullptr, netns, std::move(job));
 }
 
 }  // namespace wp

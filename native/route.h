@@ -3,9 +3,11 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "netlink.h"
+#include "netlink_job.h"
 
 namespace wp {
 
@@ -34,8 +36,11 @@ const char* RouteTypeName(unsigned type);
 
 // routeGet(destination, options?): RTM_GETROUTE for one IPv4 /32 (RouteInfo in types.ts).
 Napi::Value RouteGet(const Napi::CallbackInfo& info);
+// routeGetAsync(destination, options?): the same on a libuv worker thread; a promise.
+Napi::Value RouteGetAsync(const Napi::CallbackInfo& info);
 
-// The same on an open netlink socket; options as RouteGetOptions without netns.
-Napi::Value RouteGetOn(Napi::Env env, NetlinkSocket& nl, Napi::Value destination, Napi::Value options);
+// The job behind them, for a NetlinkHandle's own socket; options as RouteGetOptions (netns ignored) plus
+// withName. Null after throwing a TypeError for a malformed argument.
+std::unique_ptr<NetlinkJob> MakeRouteGetJob(Napi::Env env, Napi::Value destination, Napi::Value options);
 
 }  // namespace wp

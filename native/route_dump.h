@@ -1,16 +1,17 @@
 #pragma once
 
-#include <napi.h>
+#include <memory>
 
-#include "netlink.h"
+#include "netlink_job.h"
 
 namespace wp {
 
-// RTM_GETROUTE dump of every IPv4 route in every table (RouteEntry[] in types.ts). Lets a prober
-// answer most destinations of a sweep from one snapshot of the tables instead of one request each.
-Napi::Value ListRoutesOn(Napi::Env env, NetlinkSocket& nl);
+// RTM_GETROUTE dump of every IPv4 route in every table, packed (PackedRoutes in types.ts; binding.ts makes the
+// RouteEntry[] of it). Lets a prober answer most destinations of a sweep from one snapshot of the tables instead
+// of one request each.
+std::unique_ptr<NetlinkJob> MakeListRoutesJob();
 
 // RTM_GETRULE dump of the IPv4 policy rules (RuleEntry[] in types.ts).
-Napi::Value ListRulesOn(Napi::Env env, NetlinkSocket& nl);
+std::unique_ptr<NetlinkJob> MakeListRulesJob();
 
 }  // namespace wp

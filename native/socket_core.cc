@@ -62,6 +62,7 @@ SocketCore::~SocketCore() { Close(); }
 
 void SocketCore::Adopt(int fd) {
   fd_ = fd;
+  gate_ = OpenSendGate(fd);
   res_ = new Resources;
   res_->owner = this;
   // An async cleanup hook rather than a plain one: at environment teardown (worker exit) Node then
@@ -282,7 +283,11 @@ void SocketCore::StopAll() {
 void SocketCore::Close() {
   StopAll();
   if (res_ == nullptr) return;
-  // The poll is stopped before the fd is closed: libuv must not watch a closed (reusable) fd number.
+  // The poll is stopped before the fd is closed: libuv must not watch a closed (reusable) fd number. Sends
+  // still under way on worker threads hold a duplicate of the fd, so they cannot reach the socket that gets the
+  // number next; the gate stops them before their next sendmmsg.
+  CloseSendGate(fd_, gate_);
+  gate_.reset();
   ::close(fd_);
   fd_ = -1;
   Resources* res = res_;

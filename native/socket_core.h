@@ -9,6 +9,7 @@
 #include "args.h"
 #include "batch_rx.h"
 #include "batch_tx.h"
+#include "send_gate.h"
 #include "tx_stamps.h"
 
 namespace wp {
@@ -104,6 +105,7 @@ class SocketCore {
   std::unique_ptr<BatchReader> reader_;  // allocated on first receive: send-only sockets need no arena
   Batch batch_;
   std::shared_ptr<TxState> tx_ = std::make_shared<TxState>();
+  std::shared_ptr<SendGate> gate_;  // closed with the socket: stops its sends still under way on worker threads
   std::unique_ptr<TxReader> tx_reader_;
   std::vector<double> tx_ids_;
   std::vector<double> tx_times_;

@@ -86,14 +86,15 @@ uint32_t TxState::Reserve(size_t count) {
 }
 
 SendResult TxState::Send(int fd, const std::vector<ByteView>& payloads, const sockaddr* names, socklen_t namelen,
-                         uint32_t reserved, int stall_ms, double* first_id) {
+                         uint32_t reserved, int stall_ms, double* first_id, const SendGate* gate) {
   *first_id = -1;
   auto send = [&](const std::vector<ByteView>& p, const sockaddr* n, const StampRequest* s) {
-    return stall_ms > 0 ? SendBatchWaiting(fd, p, n, namelen, s, stall_ms) : SendBatch(fd, p, n, namelen, s);
+    return stall_ms > 0 ? SendBatchWaiting(fd, p, n, namelen, s, stall_ms, gate)
+                        : SendBatch(fd, p, n, namelen, s, gate);
   };
   if (payloads.empty() || !enabled()) return send(payloads, names, nullptr);
   if (!explicit_ids_.load(std::memory_order_relaxed)) {
-    return SendKernelIds(fd, payloads, names, namelen, reserved, stall_ms, first_id);
+    return SendKernelIds(fd, payloads, names, namelen, reserved, stall_ms, first_id, gate);
   }
   StampRequest stamp{reserved, 0, payloads.size()};
   SendResult r = send(payloads, names, &stamp);
@@ -114,7 +115,8 @@ SendResult TxState::Send(int fd, const std::vector<ByteView>& payloads, const so
                                                 : reinterpret_cast<const sockaddr*>(
                                                       reinterpret_cast<const uint8_t*>(names) + done * namelen);
   double ignored;
-  SendResult tail = rest.empty() ? SendResult{} : SendKernelIds(fd, rest, rest_names, namelen, 0, stall_ms, &ignored);
+  SendResult tail =
+      rest.empty() ? SendResult{} : SendKernelIds(fd, rest, rest_names, namelen, 0, stall_ms, &ignored, gate);
   return {done + tail.sent, tail.err};
 }
 
@@ -136,11 +138,12 @@ bool TxState::FallBackToKernelIds(int fd, const ByteView& payload, const sockadd
 }
 
 SendResult TxState::SendKernelIds(int fd, const std::vector<ByteView>& payloads, const sockaddr* names,
-                                  socklen_t namelen, uint32_t reserved, int stall_ms, double* first_id) {
+                                  socklen_t namelen, uint32_t reserved, int stall_ms, double* first_id,
+                                  const SendGate* gate) {
   std::lock_guard<std::mutex> lock(kernel_mu_);
   uint32_t first = kernel_next_;
-  SendResult r = stall_ms > 0 ? SendBatchWaiting(fd, payloads, names, namelen, nullptr, stall_ms)
-                              : SendBatch(fd, payloads, names, namelen, nullptr);
+  SendResult r = stall_ms > 0 ? SendBatchWaiting(fd, payloads, names, namelen, nullptr, stall_ms, gate)
+                              : SendBatch(fd, payloads, names, namelen, nullptr, gate);
   kernel_next_ += static_cast<uint32_t>(r.sent);
   // Packets that did not go out took no id: later reservations move back by as many.
   if (r.sent < payloads.size()) reserved_.fetch_sub(static_cast<uint32_t>(payloads.size() - r.sent));

@@ -41,12 +41,14 @@ class TxState {
   // Sends a batch whose first packet was given id `reserved` by Reserve (with SendBatchWaiting when stall_ms > 0,
   // else SendBatch). *first_id: the id its first packet really got, or -1 when that is not known (timestamps off,
   // or the batch that found the kernel too old for ids per message).
+  // gate: as for SendBatch.
   SendResult Send(int fd, const std::vector<ByteView>& payloads, const sockaddr* names, socklen_t namelen,
-                  uint32_t reserved, int stall_ms, double* first_id);
+                  uint32_t reserved, int stall_ms, double* first_id, const SendGate* gate = nullptr);
 
  private:
   SendResult SendKernelIds(int fd, const std::vector<ByteView>& payloads, const sockaddr* names,
-                           socklen_t namelen, uint32_t reserved, int stall_ms, double* first_id);
+                           socklen_t namelen, uint32_t reserved, int stall_ms, double* first_id,
+                           const SendGate* gate);
   // After the kernel refused an id per message: true when it takes the message without one, and from then on
   // the socket uses the kernel's counter.
   bool FallBackToKernelIds(int fd, const ByteView& payload, const sockaddr* name, socklen_t namelen);

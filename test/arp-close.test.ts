@@ -6,11 +6,7 @@
 // certain rather than a matter of microseconds, the test fills the pool with blocked opens of FIFOs right
 // after the first record, holds the pool for a while after the run was told to end, and then frees it.
 
-import { execFileSync } from "node:child_process";
-import { closeSync, constants, mkdtempSync, openSync, readdirSync, readlinkSync, rmSync } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdirSync, readlinkSync } from "node:fs";
 import t from "tap";
 import { native } from "../src/native/binding";
 import type { NativePacketSocket } from "../src/native/types";
@@ -19,8 +15,8 @@ import { arp } from "../src/probes/arp/arp";
 import type { ArpRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
 import { withLab } from "./helpers/lab";
+import { threadPoolBlocker } from "./helpers/pool-blocker";
 
-const POOL = Number(process.env.UV_THREADPOOL_SIZE) || 4;
 /** how long the pool stays blocked after the run was told to end */
 const HOLD_MS = 700;
 
@@ -36,37 +32,6 @@ function socketFds(): Map<number, string> {
     }
   }
   return out;
-}
-
-/**
- * FIFOs without a writer: block() occupies every thread of libuv's pool with an open() of one (it waits for
- * a writer), so work queued afterwards waits; release() opens the write ends and lets everything run.
- * The FIFOs are made beforehand, so block() itself takes no time.
- */
-function threadPoolBlocker(): { block(): void; release(): Promise<void> } {
-  const dir = mkdtempSync(join(tmpdir(), "wp-pool-"));
-  const fifos = Array.from({ length: POOL }, (_, k) => join(dir, `f${k}`));
-  for (const f of fifos) execFileSync("mkfifo", [f]);
-  let opens: Promise<FileHandle>[] | null = null;
-  let released: Promise<void> | null = null;
-  return {
-    block() {
-      opens ??= fifos.map((f) => open(f, "r"));
-    },
-    release() {
-      released ??= (async () => {
-        if (opens !== null) {
-          // O_NONBLOCK: succeeds at once because a reader is waiting, and wakes it.
-          const writers = fifos.map((f) => openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
-          const readers = await Promise.all(opens);
-          for (const w of writers) closeSync(w);
-          await Promise.all(readers.map((r) => r.close()));
-        }
-        rmSync(dir, { recursive: true, force: true });
-      })();
-      return released;
-    },
-  };
 }
 
 t.test("an ARP sweep ended early sends nothing after it has settled", async (t) => {

@@ -2,8 +2,11 @@ import type { ResultQueue } from "./result-queue";
 
 /** The three phases every probe has. */
 export interface ProbeSteps {
-  /** checks and opens what the probe needs; throws UsageError / EnvironmentError before anything is sent */
-  setup(): void;
+  /**
+   * checks and opens what the probe needs; throws (or rejects with) UsageError / EnvironmentError before anything
+   * is sent. May be async, so that what it asks the kernel (links, routes) is asked off the JS thread.
+   */
+  setup(): void | Promise<void>;
   /**
    * sends, receives and pushes records into the queue; resolves when the probe is done. `stop` aborts when
    * the caller's signal does or when the reader stops iterating early: the drive then winds down (the
@@ -32,7 +35,7 @@ export async function* runProbe<T>(
   try {
     if (signal?.aborted) stop.abort(signal.reason);
     else signal?.addEventListener("abort", onAbort, { once: true });
-    steps.setup();
+    await steps.setup();
     driving = steps.drive(stop.signal).then(
       () => {
         settled = true;

@@ -1,7 +1,8 @@
 // Loads the compiled addon and types it. Everything that touches the kernel goes through `native`.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { NativeBinding } from "./types";
+import { unpackRoutes, unpackRoutesAsync } from "./packed";
+import type { AddonBinding, NativeBinding, RouteEntry } from "./types";
 
 export * from "./types";
 
@@ -13,9 +14,9 @@ export const addonCandidates: readonly string[] = [
   path.join(packageRoot, "build", "Debug", "wireprobe.node"),
 ];
 
-function loadBinding(): NativeBinding {
+function loadAddon(): AddonBinding {
   for (const file of addonCandidates) {
-    if (fs.existsSync(file)) return require(file) as NativeBinding;
+    if (fs.existsSync(file)) return require(file) as AddonBinding;
   }
   const error = new Error(
     `native addon not built: run npm install (looked for ${addonCandidates.join(" and ")})`,
@@ -24,7 +25,20 @@ function loadBinding(): NativeBinding {
   throw error;
 }
 
-export const native: NativeBinding = loadBinding();
+const addon = loadAddon();
+
+/** The addon's Netlink with its route dump made into RouteEntry objects (see packed.ts). */
+class Netlink extends addon.Netlink {
+  listRoutes(): RouteEntry[] {
+    return unpackRoutes(this.listRoutesPacked());
+  }
+
+  async listRoutesAsync(): Promise<RouteEntry[]> {
+    return unpackRoutesAsync(await this.listRoutesPackedAsync());
+  }
+}
+
+export const native: NativeBinding = { ...addon, Netlink };
 
 /** Directory where `ip netns add NAME` puts its namespace files. */
 export const NETNS_RUN_DIR = "/run/netns";

@@ -217,15 +217,52 @@ export interface RuleEntry {
   invert: boolean;
 }
 
-/** A NETLINK_ROUTE socket kept open in one namespace: many questions, one setns. */
+/** routeGet's options on a handle: `withName: false` skips the extra request that names the interface. */
+export type HandleRouteGetOptions = Omit<RouteGetOptions, "netns"> & { withName?: boolean };
+
+/**
+ * A NETLINK_ROUTE socket kept open in one namespace: many questions, one setns. Every question has a synchronous
+ * form, which blocks the event loop until the kernel has answered (a dump of a large routing table takes tens of
+ * milliseconds), and an *Async form that asks on a libuv worker thread and resolves with the same answer, or
+ * rejects with the error the synchronous form throws. Malformed arguments throw a TypeError at once either way.
+ * The requests of one handle take turns: a synchronous request waits for an asynchronous one under way.
+ */
 export interface NativeNetlink {
   listLinks(): LinkInfo[];
-  /** as NativeBinding.routeGet; `withName: false` skips the extra request that names the interface */
-  routeGet(destination: string, options?: Omit<RouteGetOptions, "netns"> & { withName?: boolean }): RouteInfo;
+  listLinksAsync(): Promise<LinkInfo[]>;
+  /** as NativeBinding.routeGet */
+  routeGet(destination: string, options?: HandleRouteGetOptions): RouteInfo;
+  routeGetAsync(destination: string, options?: HandleRouteGetOptions): Promise<RouteInfo>;
   listRoutes(): RouteEntry[];
+  listRoutesAsync(): Promise<RouteEntry[]>;
   listRules(): RuleEntry[];
+  listRulesAsync(): Promise<RuleEntry[]>;
+  /**
+   * Refuses further requests (code "EBADF"); the socket itself closes once no asynchronous request under way
+   * still holds it.
+   */
   close(): void;
 }
+
+/**
+ * A route dump as the addon hands it over (binding.ts turns it into RouteEntry[]): for route i, numbers
+ * [7i, 7i + 7) are table, protocol, scope, dstLength, ifindex, priority, multipath (1 or 0), and `strings` holds
+ * four strings per route, each ended by "\n": type, dst, gateway and prefsrc ("" for none).
+ */
+export interface PackedRoutes {
+  count: number;
+  numbers: Float64Array;
+  strings: string;
+}
+
+/** The addon's own Netlink class: NativeNetlink with the route dump packed. */
+export interface AddonNetlink extends Omit<NativeNetlink, "listRoutes" | "listRoutesAsync"> {
+  listRoutesPacked(): PackedRoutes;
+  listRoutesPackedAsync(): Promise<PackedRoutes>;
+}
+
+/** What the compiled addon exports; binding.ts makes NativeBinding of it. */
+export type AddonBinding = Omit<NativeBinding, "Netlink"> & { Netlink: new (netns?: string) => AddonNetlink };
 
 export interface NativeBinding {
   Netlink: new (netns?: string) => NativeNetlink;
@@ -233,20 +270,29 @@ export interface NativeBinding {
   InetSocket: new (options: InetSocketOptions) => NativeInetSocket;
   /** RTM_GETLINK + RTM_GETADDR dump, synchronously */
   listLinks(netns?: string): LinkInfo[];
+  /** The same on a libuv worker thread (see NativeNetlink): the event loop runs on meanwhile. */
+  listLinksAsync(netns?: string): Promise<LinkInfo[]>;
   /**
    * RTM_GETROUTE for one IPv4 destination. Throws an errno error (code "ENETUNREACH", "EHOSTUNREACH", ...,
    * syscall "RTM_GETROUTE") when the kernel has no route, and a TypeError for a malformed address.
    */
   routeGet(destination: string, options?: RouteGetOptions): RouteInfo;
+  /** The same on a libuv worker thread: rejects where routeGet throws (TypeErrors are thrown at once). */
+  routeGetAsync(destination: string, options?: RouteGetOptions): Promise<RouteInfo>;
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
   monotonicMs(): number;
   /**
    * Copies `count` frames of `frameLength` bytes each from `data` and sends them with sendmmsg on a libuv
    * worker thread, so the kernel's work for them (on a veth: the whole path to the peer and back) runs on
-   * another CPU. `fd` is a PacketSocket's (its frames need no address); keep the socket open until the
-   * callback ran. A full interface queue is waited out (up to 5 s). The callback gets how many frames went
-   * out, when the last went (CLOCK_MONOTONIC ms), the TX id of the first frame (as the return value; NaN
-   * without TX timestamps), and an errno error (with `sent`) for any other failure.
+   * another CPU. `fd` is a PacketSocket's (its frames need no address). The send holds the socket it was
+   * given: it runs on a duplicate of `fd` made now (F_DUPFD_CLOEXEC), so a socket closed meanwhile, and its fd
+   * number reused by a new socket, never gets the batch sent through the new one. Closing the PacketSocket
+   * stops its sends still under way before their next sendmmsg (of at most 1024 frames): the callback then gets
+   * an EBADF error ("socket is closed") whose `sent` says how many went out. A full interface queue is waited
+   * out (up to 5 s). The callback gets how many frames went out, when the last went (CLOCK_MONOTONIC ms), the
+   * TX id of the first frame (as the return value; NaN without TX timestamps), and an errno error (with `sent`)
+   * for any other failure (syscall "fcntl(F_DUPFD_CLOEXEC)" when `fd` could not be duplicated: not open, or out
+   * of descriptors).
    *
    * Returns the TX id the batch's first frame gets (see startTxTimestamps), known now, before any timestamp
    * or answer arrives; NaN when the socket has no TX timestamps on.

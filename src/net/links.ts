@@ -16,6 +16,15 @@ export function listLinks(netns?: string): LinkInfo[] {
   }
 }
 
+/** As listLinks, asked on a worker thread: the event loop runs on meanwhile. */
+export async function listLinksAsync(netns?: string): Promise<LinkInfo[]> {
+  try {
+    return await native.listLinksAsync(netns);
+  } catch (err) {
+    throw environmentErrorFrom(err, "listing interfaces");
+  }
+}
+
 /** The named link, or an EnvironmentError (exit code 3) naming what exists. */
 export function findLink(links: readonly LinkInfo[], name: string): LinkInfo {
   const link = links.find((l) => l.name === name);

@@ -1,7 +1,7 @@
 import { intToIpv4, ipv4ToInt } from "../addr/address";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
-import type { LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
+import type { LinkInfo, NativeNetlink, RouteEntry, RouteInfo, RuleEntry } from "../native/types";
 import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route";
 
 // Route decisions for a whole sweep. Asking the kernel once per destination costs ~9 µs, which is more
@@ -65,15 +65,56 @@ function mergeSpans(spans: Span[]): Span[] {
   return out;
 }
 
-export function createRouteResolver(netns?: string, options: RouteResolverOptions = {}): RouteResolver {
-  let nl: NativeNetlink;
+/** What a resolver starts from: one snapshot of the namespace's links, routes and rules. */
+interface Snapshot {
+  links: LinkInfo[];
+  routes: RouteEntry[];
+  rules: RuleEntry[];
+}
+
+function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    nl = new native.Netlink(netns);
+    return new native.Netlink(netns);
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
+}
+
+/**
+ * A resolver for the namespace (a path) or the caller's. Its snapshot is read on the JS thread: the event loop
+ * waits for the dumps (tens of milliseconds for a table of 20,000 routes). Where the caller can wait for a
+ * promise, createRouteResolverAsync reads it off the JS thread.
+ */
+export function createRouteResolver(netns?: string, options: RouteResolverOptions = {}): RouteResolver {
+  const nl = openHandle(netns);
   try {
-    return new CachingResolver(nl, options.link);
+    return new CachingResolver(nl, options.link, {
+      links: nl.listLinks(),
+      routes: nl.listRoutes(),
+      rules: nl.listRules(),
+    });
+  } catch (err) {
+    nl.close();
+    throw environmentErrorFrom(err, "reading the routing tables");
+  }
+}
+
+/**
+ * As createRouteResolver, with the snapshot read on a worker thread. Its lookups (resolve) stay synchronous:
+ * a sweep makes a handful (one or two per distinct route entry it meets; the cache answers the rest), each a
+ * single netlink request of a few microseconds.
+ */
+export async function createRouteResolverAsync(
+  netns?: string,
+  options: RouteResolverOptions = {},
+): Promise<RouteResolver> {
+  const nl = openHandle(netns);
+  try {
+    // One after the other: the handle's requests take turns anyway, and each would hold a thread of the pool.
+    const links = await nl.listLinksAsync();
+    const routes = await nl.listRoutesAsync();
+    const rules = await nl.listRulesAsync();
+    return new CachingResolver(nl, options.link, { links, routes, rules });
   } catch (err) {
     nl.close();
     throw environmentErrorFrom(err, "reading the routing tables");
@@ -93,11 +134,10 @@ class CachingResolver implements RouteResolver {
   constructor(
     private readonly nl: NativeNetlink,
     private readonly link: LinkInfo | undefined,
+    { links, routes, rules }: Snapshot,
   ) {
-    this.links = nl.listLinks();
+    this.links = links;
     this.names = new Map(this.links.map((l) => [l.index, l.name]));
-    const routes = nl.listRoutes();
-    const rules = nl.listRules();
     this.boundaries = [
       ...routes.map((r) => prefixSpan(r.dst, r.dstLength)),
       ...rules.filter((r) => r.dst !== null).map((r) => prefixSpan(r.dst!, r.dstLength)),

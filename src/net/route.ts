@@ -1,6 +1,6 @@
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
-import type { LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
+import type { HandleRouteGetOptions, LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
 
 // What the kernel would do with a packet to one destination, reduced to what a prober needs to know.
 
@@ -27,9 +27,53 @@ export type UnpinnedRoute = Extract<RouteDecision, { kind: "on-link" | "via-gate
 
 /** Where the lookups go: a netlink handle kept open in the namespace. */
 export type RouteSource = Pick<NativeNetlink, "routeGet">;
+/** The same, asked off the JS thread. */
+export type AsyncRouteSource = Pick<NativeNetlink, "routeGetAsync">;
 
 /** Interface names by index, from the caller's link list (saves a request per lookup). */
 export type NameOf = (ifindex: number) => string;
+
+/** One RTM_GETROUTE question; the answer is its RouteInfo, or the request's error thrown into the lookup. */
+interface RouteQuery {
+  destination: string;
+  options: HandleRouteGetOptions;
+}
+
+/**
+ * A route decision as the questions it asks the kernel, written once and answered either at once (answerNow: a
+ * sweep's cached resolver asks a few per run) or off the JS thread (answerLater).
+ */
+type Lookup<T> = Generator<RouteQuery, T, RouteInfo>;
+
+function answerNow<T>(nl: RouteSource, lookup: Lookup<T>): T {
+  let step = lookup.next();
+  while (!step.done) {
+    let answer: RouteInfo;
+    try {
+      answer = nl.routeGet(step.value.destination, step.value.options);
+    } catch (err) {
+      step = lookup.throw(err);
+      continue;
+    }
+    step = lookup.next(answer);
+  }
+  return step.value;
+}
+
+async function answerLater<T>(nl: AsyncRouteSource, lookup: Lookup<T>): Promise<T> {
+  let step = lookup.next();
+  while (!step.done) {
+    let answer: RouteInfo;
+    try {
+      answer = await nl.routeGetAsync(step.value.destination, step.value.options);
+    } catch (err) {
+      step = lookup.throw(err);
+      continue;
+    }
+    step = lookup.next(answer);
+  }
+  return step.value;
+}
 
 function fromRoute(r: RouteInfo, nameOf: NameOf): RouteDecision {
   const ifname = r.ifname || nameOf(r.ifindex);
@@ -47,10 +91,9 @@ function noRouteCode(err: unknown): string | null {
     : null;
 }
 
-/** The kernel's own route lookup (RTM_GETROUTE) for one destination, on an open handle. */
-export function lookupOn(nl: RouteSource, destination: string, nameOf: NameOf): RouteDecision {
+function* lookupSteps(destination: string, nameOf: NameOf): Lookup<RouteDecision> {
   try {
-    return fromRoute(nl.routeGet(destination, { withName: false }), nameOf);
+    return fromRoute(yield { destination, options: { withName: false } }, nameOf);
   } catch (err) {
     const code = noRouteCode(err);
     if (code) return { kind: "unreachable", code };
@@ -58,18 +101,43 @@ export function lookupOn(nl: RouteSource, destination: string, nameOf: NameOf): 
   }
 }
 
-/** The matched table entry for a destination (RTM_F_FIB_MATCH), or null when nothing matched. */
-export function matchedRoute(nl: RouteSource, destination: string, oif?: number): RouteInfo | null {
+function* matchedSteps(destination: string, oif?: number): Lookup<RouteInfo | null> {
   try {
-    return nl.routeGet(destination, {
-      fibMatch: true,
-      withName: false,
-      ...(oif === undefined ? {} : { oif }),
-    });
+    return yield {
+      destination,
+      options: { fibMatch: true, withName: false, ...(oif === undefined ? {} : { oif }) },
+    };
   } catch (err) {
     if (noRouteCode(err)) return null;
     throw err;
   }
+}
+
+function* viaSteps(destination: string, link: LinkInfo, nameOf: NameOf): Lookup<RouteDecision> {
+  const matched = yield* matchedSteps(destination, link.index);
+  const d = matched ? fromRoute(matched, nameOf) : null;
+  if (d && (d.kind === "on-link" || d.kind === "via-gateway") && d.ifindex === link.index) {
+    // The matched entry carries the route's own preferred source only; ask for the one the kernel picks.
+    let source: string | null = null;
+    try {
+      source = (yield { destination, options: { oif: link.index, withName: false } }).prefsrc;
+    } catch {
+      source = null;
+    }
+    return { ...d, ifname: link.name, source: source ?? firstIpv4(link) };
+  }
+  if (d && (d.kind === "local" || d.kind === "special")) return d;
+  return otherLink(yield* lookupSteps(destination, nameOf), link);
+}
+
+/** The kernel's own route lookup (RTM_GETROUTE) for one destination, on an open handle. */
+export function lookupOn(nl: RouteSource, destination: string, nameOf: NameOf): RouteDecision {
+  return answerNow(nl, lookupSteps(destination, nameOf));
+}
+
+/** The matched table entry for a destination (RTM_F_FIB_MATCH), or null when nothing matched. */
+export function matchedRoute(nl: RouteSource, destination: string, oif?: number): RouteInfo | null {
+  return answerNow(nl, matchedSteps(destination, oif));
 }
 
 /** ARPHRD_LOOPBACK */
@@ -93,20 +161,7 @@ export function lookupViaOn(
   link: LinkInfo,
   nameOf: NameOf,
 ): RouteDecision {
-  const matched = matchedRoute(nl, destination, link.index);
-  const d = matched ? fromRoute(matched, nameOf) : null;
-  if (d && (d.kind === "on-link" || d.kind === "via-gateway") && d.ifindex === link.index) {
-    // The matched entry carries the route's own preferred source only; ask for the one the kernel picks.
-    let source: string | null = null;
-    try {
-      source = nl.routeGet(destination, { oif: link.index, withName: false }).prefsrc;
-    } catch {
-      source = null;
-    }
-    return { ...d, ifname: link.name, source: source ?? firstIpv4(link) };
-  }
-  if (d && (d.kind === "local" || d.kind === "special")) return d;
-  return otherLink(lookupOn(nl, destination, nameOf), link);
+  return answerNow(nl, viaSteps(destination, link, nameOf));
 }
 
 /** The pinned answer for a destination the link has no route for, from the kernel's unpinned decision. */
@@ -127,13 +182,16 @@ function otherLink(d: RouteDecision, link: LinkInfo): RouteDecision {
   return { kind: "other-link", ifname: link.name, ifindex: link.index, route: d };
 }
 
-function withHandle<T>(netns: string | undefined, fn: (nl: NativeNetlink) => T): T {
-  let nl: NativeNetlink;
+function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    nl = new native.Netlink(netns);
+    return new native.Netlink(netns);
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
+}
+
+function withHandle<T>(netns: string | undefined, fn: (nl: NativeNetlink) => T): T {
+  const nl = openHandle(netns);
   try {
     return fn(nl);
   } finally {
@@ -141,22 +199,49 @@ function withHandle<T>(netns: string | undefined, fn: (nl: NativeNetlink) => T):
   }
 }
 
-const noName: NameOf = () => "";
+async function withHandleAsync<T>(
+  netns: string | undefined,
+  fn: (nl: NativeNetlink) => Promise<T>,
+): Promise<T> {
+  const nl = openHandle(netns);
+  try {
+    return await fn(nl);
+  } finally {
+    nl.close();
+  }
+}
+
+function namesOf(links: readonly LinkInfo[]): NameOf {
+  const names = new Map(links.map((l) => [l.index, l.name]));
+  return (i) => names.get(i) ?? "";
+}
 
 /** The kernel's route decision for one IPv4 destination, in a namespace (a path) or the caller's. */
 export function lookupRoute(destination: string, netns?: string): RouteDecision {
-  return withHandle(netns, (nl) => {
-    const names = new Map(nl.listLinks().map((l) => [l.index, l.name]));
-    return lookupOn(nl, destination, (i) => names.get(i) ?? noName(i));
-  });
+  return withHandle(netns, (nl) => lookupOn(nl, destination, namesOf(nl.listLinks())));
 }
 
 /** As lookupRoute, relative to one interface (see lookupViaOn). */
 export function lookupRouteVia(destination: string, link: LinkInfo, netns?: string): RouteDecision {
-  return withHandle(netns, (nl) => {
-    const names = new Map(nl.listLinks().map((l) => [l.index, l.name]));
-    return lookupViaOn(nl, destination, link, (i) => names.get(i) ?? noName(i));
-  });
+  return withHandle(netns, (nl) => lookupViaOn(nl, destination, link, namesOf(nl.listLinks())));
+}
+
+/** As lookupRoute, asked on a worker thread: the event loop runs on meanwhile. */
+export function lookupRouteAsync(destination: string, netns?: string): Promise<RouteDecision> {
+  return withHandleAsync(netns, async (nl) =>
+    answerLater(nl, lookupSteps(destination, namesOf(await nl.listLinksAsync()))),
+  );
+}
+
+/** As lookupRouteVia, asked on a worker thread. */
+export function lookupRouteViaAsync(
+  destination: string,
+  link: LinkInfo,
+  netns?: string,
+): Promise<RouteDecision> {
+  return withHandleAsync(netns, async (nl) =>
+    answerLater(nl, viaSteps(destination, link, namesOf(await nl.listLinksAsync()))),
+  );
 }
 
 export function firstIpv4(link: LinkInfo): string | null {

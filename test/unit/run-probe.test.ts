@@ -15,7 +15,9 @@ function fakeProbe(count: number, windDownMs: number, signal?: AbortSignal) {
   const gen = runProbe(
     queue,
     {
-      setup: () => events.push("setup"),
+      setup: () => {
+        events.push("setup");
+      },
       drive: async (stop) => {
         for (let i = 0; i < count; i++) {
           if (stop.aborted) {

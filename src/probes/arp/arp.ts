@@ -12,7 +12,7 @@ import { arpReplyFilter } from "../../net/bpf";
 import { findLink, HW_ETHERNET } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
 import { firstIpv4, type RouteDecision } from "../../net/route";
-import { createRouteResolver, type RouteResolver } from "../../net/route-resolver";
+import { createRouteResolverAsync, type RouteResolver } from "../../net/route-resolver";
 import { type ArpReplyView, readArpReply, writeArpRequestFrame } from "../../packet/arp";
 import type { ArpRecord, SummaryRecord } from "../../records";
 
@@ -172,9 +172,9 @@ class ArpSweep implements ProbeModule {
     );
   }
 
-  private setup(): void {
+  private async setup(): Promise<void> {
     this.netns = namespacePath(this.options.netns);
-    this.resolver = createRouteResolver(this.netns);
+    this.resolver = await createRouteResolverAsync(this.netns);
     this.links = this.resolver.links;
     if (this.options.interface !== undefined) {
       const link = findLink(this.links, this.options.interface);
@@ -187,7 +187,7 @@ class ArpSweep implements ProbeModule {
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
       this.fixedLink = link;
       this.resolver.close();
-      this.resolver = createRouteResolver(this.netns, { link });
+      this.resolver = await createRouteResolverAsync(this.netns, { link });
     } else if (this.options.anyLink) {
       throw new UsageError("--any-link needs an interface (-i)");
     }

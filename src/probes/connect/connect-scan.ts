@@ -6,7 +6,7 @@ import { EnvironmentError, environmentErrorFrom } from "../../errors";
 import { native } from "../../native/binding";
 import type { LinkInfo } from "../../native/types";
 import { findLink } from "../../net/links";
-import { createRouteResolver } from "../../net/route-resolver";
+import { createRouteResolverAsync } from "../../net/route-resolver";
 import {
   CLOSED_CONN_REFUSED,
   FILTERED_HOST_UNREACH,
@@ -90,7 +90,7 @@ export class ConnectScan implements ProbeModule {
 
   async run(): Promise<boolean> {
     const { ctx, options } = this;
-    const downCount = options.interface === undefined ? 0 : this.reportOffInterface(options.interface);
+    const downCount = options.interface === undefined ? 0 : await this.reportOffInterface(options.interface);
     this.engine = new Engine(this, {
       order: "permuted",
       retries: options.retries,
@@ -137,9 +137,9 @@ export class ConnectScan implements ProbeModule {
    * Pinned to an interface: targets it has no route for are down (no-route), as in the SYN scan, and get no
    * probe. Returns how many targets that is.
    */
-  private reportOffInterface(name: string): number {
+  private async reportOffInterface(name: string): Promise<number> {
     const { ctx } = this;
-    const plain = createRouteResolver(this.options.netns);
+    const plain = await createRouteResolverAsync(this.options.netns);
     let link: LinkInfo;
     try {
       link = findLink(plain.links, name);
@@ -147,7 +147,7 @@ export class ConnectScan implements ProbeModule {
       plain.close();
     }
     if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
-    const resolver = createRouteResolver(this.options.netns, { link });
+    const resolver = await createRouteResolverAsync(this.options.netns, { link });
     const down = new Uint8Array(ctx.targets.size);
     let count = 0;
     try {

@@ -10,7 +10,7 @@ import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors
 import { META_STRIDE, native } from "../../native/binding";
 import type { NativeError, NativeInetSocket } from "../../native/types";
 import { sendErrorReason } from "../../net/icmp-errors";
-import { findLink, listLinks } from "../../net/links";
+import { findLink, listLinksAsync } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
 import { SendRefusals } from "../../net/refused-route";
 import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../../records";
@@ -271,12 +271,12 @@ class DnsRun implements ProbeModule {
     );
   }
 
-  private setup(): void {
+  private async setup(): Promise<void> {
     this.netns = namespacePath(this.options.netns);
     this.refusals = new SendRefusals(this.netns);
     const device = this.options.interface;
     if (device !== undefined) {
-      const link = findLink(listLinks(this.netns), device);
+      const link = findLink(await listLinksAsync(this.netns), device);
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
     }
     if (this.legs.includes("udp")) {

@@ -10,7 +10,7 @@ import { EnvironmentError, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import type { NativeError } from "../../native/types";
 import { icmpErrorVerdict, sendErrorReason } from "../../net/icmp-errors";
-import { findLink, listLinks } from "../../net/links";
+import { findLink, listLinksAsync } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
 import { SendRefusals } from "../../net/refused-route";
 import { internetChecksum } from "../../packet/checksum";
@@ -171,12 +171,12 @@ class PingSweep implements ProbeModule {
     );
   }
 
-  private setup(): void {
+  private async setup(): Promise<void> {
     const netns = namespacePath(this.options.netns);
     this.refusals = new SendRefusals(netns);
     const device = this.options.interface;
     if (device !== undefined) {
-      const link = findLink(listLinks(netns), device);
+      const link = findLink(await listLinksAsync(netns), device);
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
     }
     this.sock = openPingSocket({

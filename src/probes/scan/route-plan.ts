@@ -5,7 +5,7 @@ import type { LinkInfo } from "../../native/types";
 import { findLink, HW_ETHERNET } from "../../net/links";
 import { refusingRouteType } from "../../net/refused-route";
 import { firstIpv4, type RouteDecision } from "../../net/route";
-import { createRouteResolver } from "../../net/route-resolver";
+import { createRouteResolverAsync, type RouteResolver } from "../../net/route-resolver";
 import { arp } from "../arp/arp";
 
 // Where each target's probes go: the kernel's route decision for it (from the route resolver's cache, so a
@@ -76,7 +76,7 @@ function refusedReason(d: RouteDecision): number {
 
 /** Classifies every target and ARPs for every distinct next hop. */
 export async function planRoutes(targets: TargetSet, options: PlanOptions): Promise<RoutePlan> {
-  const resolver = createRouteResolver(options.netns);
+  const resolver = await createRouteResolverAsync(options.netns);
   const channels: Channel[] = [];
   const size = targets.size;
   const channelOf = new Uint8Array(size);
@@ -89,11 +89,11 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
   try {
     let links = resolver.links;
     let resolve = (ip: number): RouteDecision => resolver.resolve(ip);
-    let pinned: ReturnType<typeof createRouteResolver> | null = null;
+    let pinned: RouteResolver | null = null;
     if (options.interface !== undefined) {
       const link = findLink(links, options.interface);
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
-      pinned = createRouteResolver(options.netns, { link });
+      pinned = await createRouteResolverAsync(options.netns, { link });
       const p = pinned;
       resolve = (ip) => p.resolve(ip);
       links = p.links;

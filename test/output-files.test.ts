@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
 import type { SummaryRecord } from "../src/records";
+import { unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
@@ -55,7 +56,8 @@ function cli(
         "NODE_OPTIONS",
         ...(options.prefix ?? []),
         process.execPath,
-        BIN,
+        // uid 65534 cannot read a checkout in a 0700 directory: it runs a world-readable copy
+        options.prefix ? unprivilegedBin() : BIN,
         ...args,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },

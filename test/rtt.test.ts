@@ -15,10 +15,11 @@
 // just before its sendmsg() (user space) to the reply's receive stamp, so its RTT also holds its own send path
 // (tens of µs on a loaded VM) and bounds the wire's round trip from above; arping times from after its write()
 // returned to when it read the reply, and on a veth the reply is queued before write() returns, so its figure is
-// its own wake-up, not a round trip. nmap's srtt (-oX times) is timed from before its send call to the reply's
-// capture stamp, so it too holds its own send path; dig says whole milliseconds, shown only. wireprobe is checked
-// against iputils and nmap as upper bounds (1.5x or 20 µs allowed) and the arping, iputils and nmap medians are
-// reported. `wireprobe ping` reports min/avg/max, not each sample, so its figures are checked against the same
+// its own wake-up, not a round trip. nmap's srtt (-oX times) is timed in user space around its send call to the
+// reply's capture stamp: against the captures of its own exchanges it is sometimes above, sometimes below the
+// wire's round trip, so it is held to the issue's goal both ways (within 1.5x, or 20 µs). dig says whole
+// milliseconds: shown only. wireprobe is checked against iputils as an upper bound (1.5x or 20 µs allowed), and
+// the arping, iputils, nmap and dig figures are reported. `wireprobe ping` reports min/avg/max, not each sample, so its figures are checked against the same
 // statistic of the two captures' bounds (a minimum of samples each between their bounds lies between the bounds'
 // minima, and so on).
 import { join } from "node:path";
@@ -39,7 +40,7 @@ const IF = "rtt0";
 const PEER_IF = "rtt1";
 const SAMPLES = 20;
 const GAP_MS = 50;
-/** "within 1.5x (or 20 µs)" of iputils, as an upper bound */
+/** "within 1.5x (or 20 µs)": the issue's goal against the peers' figures */
 const FACTOR = 1.5;
 const SLACK_MS = 0.02;
 const OUR_ICMP_ID = 0x5750;
@@ -496,7 +497,7 @@ function synExchange(f: Buffer, request: boolean): string | null {
   return `${f.readUInt16BE(tcp + 2)}/${(f.readUInt32BE(tcp + 8) - 1) >>> 0}`;
 }
 
-/** nmap's srtt (ms) in NMAP_RUNS runs of one SYN to B:22: its srtt after one probe is that probe's round trip */
+/** nmap's srtt (ms) in NMAP_RUNS runs of one SYN to B:22: its srtt after one probe is that probe's time */
 async function nmapSrtts(a: Host): Promise<number[]> {
   const srtts: number[] = [];
   for (let i = 0; i < NMAP_RUNS; i++) {
@@ -537,9 +538,10 @@ t.test(
       },
       CLI_SLACK_MS,
     );
+    const nmap = median(captures.peer);
     t.ok(
-      median(ours) <= median(captures.peer) * FACTOR + SLACK_MS,
-      "the median is not above nmap's srtt (whose interval holds its own send path), 1.5x or 20 µs allowed",
+      median(ours) <= nmap * FACTOR + SLACK_MS && median(ours) >= nmap / FACTOR - SLACK_MS,
+      `the median is within 1.5x (or 20 µs) of nmap's srtt median (${us(nmap)}), both ways`,
     );
   },
 );

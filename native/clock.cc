@@ -1,5 +1,7 @@
 #include "clock.h"
 
+#include <cstdint>
+
 namespace wp {
 namespace {
 
@@ -14,11 +16,23 @@ double MonotonicMs() {
 }
 
 int64_t RealtimeOffsetNs() {
-  timespec m1, rt, m2;
-  clock_gettime(CLOCK_MONOTONIC, &m1);
-  clock_gettime(CLOCK_REALTIME, &rt);
-  clock_gettime(CLOCK_MONOTONIC, &m2);
-  return Ns(rt) - (Ns(m1) + (Ns(m2) - Ns(m1)) / 2);
+  // The realtime clock read between two monotonic reads; an interruption between them (a preemption, a VM
+  // exit: milliseconds at times) would put the offset off by half the gap, so the narrowest of a few tries
+  // counts, and a gap under a microsecond ends the search.
+  int64_t best_offset = 0;
+  int64_t best_gap = INT64_MAX;
+  for (int i = 0; i < 8 && best_gap > 1000; i++) {
+    timespec m1, rt, m2;
+    clock_gettime(CLOCK_MONOTONIC, &m1);
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &m2);
+    const int64_t gap = Ns(m2) - Ns(m1);
+    if (gap < best_gap) {
+      best_gap = gap;
+      best_offset = Ns(rt) - (Ns(m1) + gap / 2);
+    }
+  }
+  return best_offset;
 }
 
 double RealtimeToMonotonicMs(const timespec& ts, int64_t offset_ns) {

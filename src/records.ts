@@ -20,7 +20,7 @@ export interface ArpRecord {
   macs: string[];
   /** true when more than one MAC answered for the address (address conflict) */
   conflict: boolean;
-  /** round-trip time of the first reply in milliseconds, null without reply */
+  /** round-trip time of the first reply in milliseconds (kernel send and receive timestamps), null without reply */
   rttMs: number | null;
   /** the sender address used in the requests (null when nothing was sent) */
   source: string | null;
@@ -159,7 +159,10 @@ export interface PortRecord {
   reason: string;
   /** IPv4 TTL of the answer, null without one (and in a connect scan) */
   ttl: number | null;
-  /** from sending the probe to the answer (kernel receive timestamp), ms; null without an answer */
+  /**
+   * from sending the probe to the answer (kernel send and receive timestamps; -sT: from the connect), ms; null
+   * without an answer
+   */
   rttMs: number | null;
   /** the address the ICMP error came from, when it was not the target itself (a router or firewall) */
   reasonIp?: string;

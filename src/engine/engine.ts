@@ -26,7 +26,8 @@ export interface SendBatch {
   /**
    * Set by the module's send() when the socket has kernel send timestamps and the TX id of the batch's first
    * frame is known before the send completes (sendFramesAsync returns it): answers that beat the send's
-   * completion then already get kernel times. See Engine.txTimestamps.
+   * completion then already get kernel times. See Engine.txTimestamps. NaN (what the addon says for a socket
+   * whose timestamps the kernel refused) is as if unset.
    */
   firstTxId?: number;
 }
@@ -43,7 +44,7 @@ export interface SendResult {
   /** when the first and the last of them went out, ms on the monotonic clock */
   startMs: number;
   endMs: number;
-  /** the TX id of the first frame that went out, when the socket has kernel send timestamps */
+  /** the TX id of the first frame that went out, when the socket has kernel send timestamps (else NaN or unset) */
   firstTxId?: number;
 }
 
@@ -612,7 +613,8 @@ export class Engine {
     if (logged === null) return;
     // With kernel timestamps coming, the module's own start would only hide them (they are checked against
     // the dispatch time); without, it is better than the dispatch time.
-    const stamped = batch.firstTxId !== undefined || r.firstTxId !== undefined;
+    // NaN: the socket has no kernel send timestamps (the kernel refused them), as when the id is not given.
+    const stamped = Number.isFinite(batch.firstTxId) || Number.isFinite(r.firstTxId);
     this.sendLog.finished(logged, r.endMs, stamped ? Number.NaN : r.startMs);
     if (r.firstTxId === undefined || (r.firstTxId === batch.firstTxId && r.sent === batch.count)) return;
     // The ids known at dispatch were not the ones the frames got (or not all went): time it by the real ones.

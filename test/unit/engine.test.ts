@@ -586,6 +586,10 @@ interface Stamping {
   noStamps?: boolean;
   /** timestamps older than the batch: another packet's */
   staleStamps?: boolean;
+  /** the socket has none: the ids are NaN, as the addon gives them then (implies noStamps) */
+  nanIds?: boolean;
+  /** the send call says it began this long after the dispatch (default 7 ms) */
+  startAfter?: number;
 }
 
 class StampedModule implements ProbeModule {
@@ -605,9 +609,9 @@ class StampedModule implements ProbeModule {
 
   send(batch: SendBatch): SendResult | Promise<SendResult> {
     const dispatch = now();
-    const firstTxId = this.nextId;
+    const firstTxId = this.how.nanIds ? Number.NaN : this.nextId;
     this.nextId += batch.count;
-    if (this.how.async) batch.firstTxId = firstTxId;
+    if (this.how.async && !this.how.noStamps) batch.firstTxId = firstTxId;
     const ids = new Float64Array(batch.count);
     const times = new Float64Array(batch.count);
     const answers: Array<[number, number]> = [];
@@ -618,7 +622,7 @@ class StampedModule implements ProbeModule {
       answers.push([batch.slots[k]!, left + this.how.rtt]);
     }
     const stamp = () => {
-      if (!this.how.noStamps) this.engine.txTimestamps(1, ids, times, batch.count);
+      if (!this.how.noStamps && !this.how.nanIds) this.engine.txTimestamps(1, ids, times, batch.count);
     };
     const answer = () => {
       for (const [slot, at] of answers) {
@@ -636,7 +640,12 @@ class StampedModule implements ProbeModule {
         answer();
       }, 2);
     }
-    const result = { sent: batch.count, startMs: dispatch + 7, endMs: dispatch + 9, firstTxId };
+    const result = {
+      sent: batch.count,
+      startMs: dispatch + (this.how.startAfter ?? 7),
+      endMs: dispatch + 9,
+      ...(this.how.noStamps ? {} : { firstTxId }),
+    };
     if (!this.how.async) return result;
     return new Promise((resolve) => setTimeout(() => resolve(result), 30));
   }
@@ -703,6 +712,32 @@ t.test(
         `${how.name}: the dispatch-based times (${rtts.map((r) => r.toFixed(3))})`,
       );
     }
+  },
+);
+
+t.test(
+  "a NaN TX id (the kernel refused timestamps) leaves the send call's own times, as no id does",
+  async (t) => {
+    const runs = [];
+    for (const how of [{ noStamps: true }, { nanIds: true }]) {
+      const { module, engine } = stamped(8, { rtt: RTT, startAfter: 0.1, ...how });
+      await engine.run();
+      runs.push([...module.rtts].sort(([a], [b]) => a - b));
+    }
+    const [none, nan] = runs as [Array<[number, number]>, Array<[number, number]>];
+    t.equal(nan.length, 8, "answered");
+    t.ok(
+      nan.every(([slot, rtt], k) => none[k]![0] === slot && Math.abs(rtt - none[k]![1]) < 1e-6),
+      `the same RTTs (${nan.map(([, r]) => r.toFixed(4))})`,
+    );
+    // The send call's start (0.1 ms after the dispatch) times the first frame: 0.2 + RTT - 0.1 before its answer.
+    t.ok(Math.abs(nan[0]![1] - (0.1 + RTT)) < 1e-6, "the first frame is timed from the send call's start");
+    const { module, engine } = stamped(8, { rtt: RTT, async: true, nanIds: true });
+    await engine.run();
+    t.ok(
+      module.rtts.size === 8 && [...module.rtts.values()].every((r) => r >= 0),
+      "a worker-thread send with a NaN id: answered, from the engine's own times",
+    );
   },
 );
 

@@ -310,6 +310,9 @@ class ArpSweep implements ProbeModule {
       socket,
     };
     this.channels.push(channel);
+    // Send times from the kernel too: when the driver took a batch's first and last request (or, where the
+    // kernel refuses, the engine's own times).
+    socket.startTxTimestamps((ids, times, n) => this.engine!.txTimestamps(channel.id + 1, ids, times, n));
     socket.startReceive(
       (data, meta, count) => this.onPackets(channel, data, meta, count),
       (err) => this.engine!.fail(err),
@@ -340,22 +343,29 @@ class ArpSweep implements ProbeModule {
       }
       const endMs = native.monotonicMs();
       this.sentReport(batch.slots, count, sent);
-      return { sent, startMs, endMs };
+      return { sent, startMs, endMs, firstTxId: channel.socket.lastSendTxId };
     }
     // The engine reuses batch.slots once this returns; the report comes later.
     const slots = batch.slots.slice(0, count);
     const startMs = native.monotonicMs();
     return new Promise<SendResult>((resolve, reject) => {
-      native.sendFramesAsync(channel.socket.fd, this.frames, FRAME_LEN, count, (err, n, doneMs) => {
-        if (err && !(err.code === "EAGAIN" || err.code === "ENOBUFS")) {
-          reject(environmentErrorFrom(err, `sending on ${channel.link.name}`));
-          return;
-        }
-        const sent = err ? (err.sent ?? n) : n;
-        this.sentReport(slots, count, sent);
-        resolve({ sent, startMs, endMs: doneMs });
-        this.flush(false);
-      });
+      // The TX id is known now: replies that beat the send's report are timed by the kernel already.
+      batch.firstTxId = native.sendFramesAsync(
+        channel.socket.fd,
+        this.frames,
+        FRAME_LEN,
+        count,
+        (err, n, doneMs, firstTxId) => {
+          if (err && !(err.code === "EAGAIN" || err.code === "ENOBUFS")) {
+            reject(environmentErrorFrom(err, `sending on ${channel.link.name}`));
+            return;
+          }
+          const sent = err ? (err.sent ?? n) : n;
+          this.sentReport(slots, count, sent);
+          resolve({ sent, startMs, endMs: doneMs, firstTxId });
+          this.flush(false);
+        },
+      );
     });
   }
 

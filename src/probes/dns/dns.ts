@@ -19,6 +19,7 @@ import { type IcmpUdpError, watchIcmpUdpErrors } from "./icmp-watch";
 import { type AnswerCheck, checkAnswer, encodeQuery, peekId } from "./message";
 import { parseQTypes, type QType, queryName } from "./names";
 import { readNameservers, resolvConfFor } from "./resolv-conf";
+import { QuerySendTimes } from "./send-times";
 import { type TcpOutcome, tcpExchange } from "./tcp-exchange";
 
 export interface DnsOptions {
@@ -75,6 +76,8 @@ const TRUNCATED = 4;
 /** A UDP query that may still be answered. */
 interface SentQuery {
   slot: number;
+  id: number;
+  /** when it left: the kernel's send timestamp once known (QuerySendTimes), until then the time before the send */
   sentAt: number;
   edns: boolean;
 }
@@ -165,6 +168,7 @@ class DnsRun implements ProbeModule {
   /** per question: slots without their record yet (its encoded query is kept until then) */
   private readonly questionLeft: Int32Array;
   private readonly templates = new Map<number, Buffer>();
+  private readonly sendTimes = new QuerySendTimes();
   /** TCP exchanges under way: awaited before the summary */
   private readonly exchanges = new Set<Promise<void>>();
   /** per server: retries over TCP after truncation connected now, and those waiting for their turn */
@@ -293,6 +297,9 @@ class DnsRun implements ProbeModule {
         throw environmentErrorFrom(err, "opening a UDP socket");
       }
       this.localPort = this.udp.localAddress().port;
+      // Each query's send time from the kernel, as its answer's is; the same socket reads the timestamps before
+      // the answers. Where the kernel refuses, a query keeps the time taken before its send.
+      this.udp.startTxTimestamps((ids, times, n) => this.sendTimes.stamps(ids, times, n));
       this.udp.startReceive(
         (data, meta, count) => this.onPackets(data, meta, count),
         (err) => this.engine.fail(err),
@@ -439,17 +446,22 @@ class DnsRun implements ProbeModule {
   }
 
   /** A UDP query for `slot` with a fresh ID, registered so that its answer finds the slot. */
-  private newQuery(slot: number, sentAt: number): Buffer {
+  private newQuery(slot: number, sentAt: number): SentQuery {
     const server = this.serverOf(slot);
     const edns = (this.state[slot]! & NO_EDNS) === 0;
     const id = this.randomId(server);
     const key = server * 65536 + id;
-    this.sentQueries.set(key, { slot, sentAt, edns });
+    const query: SentQuery = { slot, id, sentAt, edns };
+    this.sentQueries.set(key, query);
     const keys = this.queryKeys.get(slot);
     if (keys === undefined) this.queryKeys.set(slot, [key]);
     else keys.push(key);
     this.attempts[slot]!++;
-    return this.query(slot - this.targetOf(slot) * this.items, id, edns);
+    return query;
+  }
+
+  private packetOf(query: SentQuery): Buffer {
+    return this.query(query.slot - this.targetOf(query.slot) * this.items, query.id, query.edns);
   }
 
   /** The newest query of `slot` did not go out: forget it. */
@@ -466,11 +478,13 @@ class DnsRun implements ProbeModule {
   private sendUdp(slots: Int32Array, from: number, to: number): number {
     const n = to - from;
     const at = native.monotonicMs();
+    const queries = new Array<SentQuery>(n);
     const packets = new Array<Buffer>(n);
     const addresses = new Array<string>(n);
     for (let k = 0; k < n; k++) {
       const slot = slots[from + k]!;
-      packets[k] = this.newQuery(slot, at);
+      queries[k] = this.newQuery(slot, at);
+      packets[k] = this.packetOf(queries[k]!);
       addresses[k] = this.servers[this.serverOf(slot)]!;
     }
     const ports = new Array<number>(n).fill(this.port);
@@ -487,6 +501,7 @@ class DnsRun implements ProbeModule {
         failed = err as NativeError;
         sent = failed.sent ?? 0;
       }
+      this.sendTimes.sent(this.udp!.lastSendTxId, queries, k, k + sent);
       k += sent;
       if (failed) {
         // That one query could not leave (no route, prohibited, ...); the rest go on.
@@ -507,9 +522,10 @@ class DnsRun implements ProbeModule {
   private askWithoutEdns(slot: number): void {
     this.state[slot]! |= NO_EDNS;
     const server = this.serverOf(slot);
-    const packet = this.newQuery(slot, native.monotonicMs());
+    const query = this.newQuery(slot, native.monotonicMs());
     try {
-      if (this.udp!.send([packet], [this.servers[server]!], [this.port]) === 1) {
+      if (this.udp!.send([this.packetOf(query)], [this.servers[server]!], [this.port]) === 1) {
+        this.sendTimes.sent(this.udp!.lastSendTxId, [query], 0, 1);
         this.followUps++;
         return;
       }

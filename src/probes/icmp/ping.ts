@@ -203,6 +203,8 @@ class PingSweep implements ProbeModule {
       now: native.monotonicMs,
     });
     this.engine = engine;
+    // Send times from the kernel, as the replies' are (where it refuses, the engine's own times).
+    this.sock!.socket.startTxTimestamps((ids, times, n) => engine.txTimestamps(1, ids, times, n));
     this.sock!.socket.startReceive(
       (data, meta, count) => this.onPackets(data, meta, count),
       (err) => engine.fail(err),
@@ -260,7 +262,8 @@ class PingSweep implements ProbeModule {
       this.requested[slot >> 3]! |= 1 << (slot & 7);
       this.sent[Math.floor(slot / items)]!++;
     }
-    if (failed === null) return { sent, startMs, endMs };
+    const firstTxId = socket.lastSendTxId;
+    if (failed === null) return { sent, startMs, endMs, firstTxId };
     // The kernel refused this one: the reason is the answer, named by the route that refused it
     // (blackhole, prohibit, unreachable, broadcast: the kernel pings a broadcast address only with -b)
     // where a route did, else by the errno.
@@ -269,7 +272,7 @@ class PingSweep implements ProbeModule {
     const routeType = this.refusals?.routeType(this.set.at(i)) ?? null;
     this.noteReason(i, routeType ?? sendErrorReason(failed.code), -1);
     if (this.engine!.answer(slot, endMs) !== -1) this.settle(i);
-    return { sent, refused: 1, startMs, endMs };
+    return { sent, refused: 1, startMs, endMs, firstTxId };
   }
 
   unanswered(slot: number): void {

@@ -1,7 +1,12 @@
 import { kernelDrops } from "../../engine/summary";
 import { environmentErrorFrom } from "../../errors";
 import { type BatchCallback, native } from "../../native/binding";
-import type { NativeError, NativeInetSocket, NativePacketSocket } from "../../native/types";
+import type {
+  NativeError,
+  NativeInetSocket,
+  NativePacketSocket,
+  TxTimestampCallback,
+} from "../../native/types";
 import { tcpScanReplyFilter } from "../../net/bpf";
 import type { Channel } from "../scan/route-plan";
 
@@ -20,11 +25,24 @@ export interface ChannelIo {
   readonly linkHeaderLength: 14 | 0;
   /** Sends the first `count` buffers (for ip channels to `destinations`); returns how many went out. */
   send(buffers: Buffer[], count: number, destinations: string[]): number;
+  /** The TX id of the first packet of the last send(); NaN without kernel send timestamps. */
+  readonly lastSendTxId: number;
   /**
    * Ethernet only: sends `count` frames of `frameLength` bytes from `data` on a worker thread (data may be
-   * reused at once); resolves with how many went out and when the last did.
+   * reused at once); `done` gets how many went out, when the last did and the first one's TX id. Returns that
+   * id, known now (NaN without kernel send timestamps).
    */
-  sendAsync?(data: Buffer, frameLength: number, count: number): Promise<{ sent: number; doneMs: number }>;
+  sendAsync?(
+    data: Buffer,
+    frameLength: number,
+    count: number,
+    done: (error: NativeError | null, sent: number, doneMs: number, firstTxId: number) => void,
+  ): number;
+  /**
+   * Kernel send timestamps of the sending socket, to `callback` (before the answers read after them); false
+   * when the kernel refuses them. Call before startReceive.
+   */
+  startTxTimestamps(callback: TxTimestampCallback): boolean;
   /** Delivers answers to `callback`; a receive error (the socket is unusable) goes to `onError`. */
   startReceive(callback: BatchCallback, onError: (error: NativeError) => void): void;
   /** answers the kernel dropped for us since the last call */
@@ -58,13 +76,13 @@ export function openChannel(
       channel,
       linkHeaderLength: 14,
       send: (buffers, count) => socket.send(count === buffers.length ? buffers : buffers.slice(0, count)),
-      sendAsync: (data, frameLength, count) =>
-        new Promise((resolve, reject) => {
-          native.sendFramesAsync(socket.fd, data, frameLength, count, (err, sent, doneMs) => {
-            if (err) reject(err);
-            else resolve({ sent, doneMs });
-          });
-        }),
+      get lastSendTxId() {
+        return socket.lastSendTxId;
+      },
+      sendAsync: (data, frameLength, count, done) =>
+        native.sendFramesAsync(socket.fd, data, frameLength, count, done),
+      // One socket sends and receives: the addon reads its timestamps before the answers of the same wake-up.
+      startTxTimestamps: (callback) => socket.startTxTimestamps(callback),
       startReceive: (callback, onError) => socket.startReceive(callback, onError),
       drops: () => kernelDrops(socket),
       close: () => socket.close(),
@@ -95,6 +113,7 @@ export function openChannel(
     throw environmentErrorFrom(err, what);
   }
   const [sender, tcp, icmp] = sockets as [NativeInetSocket, NativeInetSocket, NativeInetSocket];
+  let stamping = false;
   return {
     channel,
     linkHeaderLength: 0,
@@ -103,9 +122,24 @@ export function openChannel(
         count === buffers.length ? buffers : buffers.slice(0, count),
         count === destinations.length ? destinations : destinations.slice(0, count),
       ),
+    get lastSendTxId() {
+      return sender.lastSendTxId;
+    },
+    startTxTimestamps: (callback) => {
+      stamping = sender.startTxTimestamps(callback);
+      return stamping;
+    },
     startReceive: (callback, onError) => {
-      tcp.startReceive(callback, onError);
-      icmp.startReceive(callback, onError);
+      // The answers come in on other sockets than the sender's: its timestamps are read first, so an answer
+      // never finds its probe's batch without the kernel's send time (one syscall per wake-up, not per answer).
+      const receive: BatchCallback = stamping
+        ? (data, meta, count) => {
+            sender.readTxTimestamps();
+            callback(data, meta, count);
+          }
+        : callback;
+      tcp.startReceive(receive, onError);
+      icmp.startReceive(receive, onError);
     },
     drops: () => kernelDrops(tcp, icmp),
     close: () => {

@@ -141,15 +141,21 @@ export class SynScan implements ProbeModule {
     const io = outbox.io;
     const startMs = native.monotonicMs();
     if (io.sendAsync) {
-      return io.sendAsync(outbox.arena, outbox.frameLength, count).then(
-        ({ sent, doneMs }) => {
-          if (sent < count) throw sendError(io, "the interface queue stays full", { code: "ENOBUFS" });
-          return { sent, startMs, endMs: doneMs };
-        },
-        (err: Error) => {
-          throw sendError(io, err.message, err);
-        },
-      );
+      const sendAsync = io.sendAsync;
+      return new Promise((resolve, reject) => {
+        // The TX id is known now: answers that beat the send's completion are timed by the kernel already.
+        batch.firstTxId = sendAsync(
+          outbox.arena,
+          outbox.frameLength,
+          count,
+          (err, sent, doneMs, firstTxId) => {
+            if (err) reject(sendError(io, err.message, err));
+            else if (sent < count)
+              reject(sendError(io, "the interface queue stays full", { code: "ENOBUFS" }));
+            else resolve({ sent, startMs, endMs: doneMs, firstTxId });
+          },
+        );
+      });
     }
     let sent: number;
     try {
@@ -157,7 +163,7 @@ export class SynScan implements ProbeModule {
     } catch (err) {
       throw sendError(io, (err as Error).message, err);
     }
-    return { sent, startMs, endMs: native.monotonicMs() };
+    return { sent, startMs, endMs: native.monotonicMs(), firstTxId: io.lastSendTxId };
   }
 
   unanswered(slot: number): void {
@@ -216,6 +222,9 @@ export class SynScan implements ProbeModule {
         destinations: new Array<string>(BATCH).fill(""),
       };
       this.outboxes.push(outbox);
+      // Send times from the kernel, as the answers' are (where it refuses, the engine's own times).
+      const id = channel.id + 1;
+      io.startTxTimestamps((ids, times, n) => this.engine.txTimestamps(id, ids, times, n));
       io.startReceive(
         (data, meta, count) => this.onPackets(outbox, data, meta, count),
         (err) => this.engine.fail(err),

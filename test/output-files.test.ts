@@ -153,10 +153,17 @@ t.test("output files", async (t) => {
   const nodeIf = await node.connect(seg, { address: "203.0.113.10/24" });
   const target = await lab.host("target");
   await target.connect(seg, { address: `${TARGET}/24` });
-  // Every ARP or IPv4 packet from the prober that reaches the target is counted: "nothing was probed" is
-  // a counter that stayed at zero.
+  // Every probe from the prober that reaches the target is counted: "nothing was probed" is a counter that
+  // stayed at zero.
   await target.nft(
-    `table netdev wpcount {\n  counter probes {}\n  chain in {\n    type filter hook ingress device "eth0" priority 0;\n    ether saddr ${nodeIf.mac} meta protocol { arp, ip } counter name probes\n  }\n}\n`,
+    // What a probe sends, and the kernel never does on its own: broadcast ARP requests (its neighbour
+    // re-checks of the target are unicast), SYNs without ACK (its own TCP only answers with RSTs here),
+    // UDP and ICMP echo.
+    `table netdev wpcount {\n  counter probes {}\n  chain in {\n    type filter hook ingress device "eth0" priority 0;\n` +
+      `    ether saddr ${nodeIf.mac} ether daddr ff:ff:ff:ff:ff:ff meta protocol arp counter name probes\n` +
+      `    ether saddr ${nodeIf.mac} meta protocol ip tcp flags & (syn | ack) == syn counter name probes\n` +
+      `    ether saddr ${nodeIf.mac} meta protocol ip meta l4proto udp counter name probes\n` +
+      `    ether saddr ${nodeIf.mac} meta protocol ip icmp type echo-request counter name probes\n  }\n}\n`,
   );
   const probes = async (): Promise<number> => {
     const out = await target.exec("nft", ["-j", "list", "counter", "netdev", "wpcount", "probes"]);

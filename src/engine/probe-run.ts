@@ -5,6 +5,19 @@ export interface ProbeRun<T> extends AsyncIterable<T> {
   readonly summary: SummaryRecord | undefined;
 }
 
+/** The public face of a probe module: its records to iterate (once), and its summary when done. */
+export function probeRun<T>(module: {
+  readonly summary: SummaryRecord | undefined;
+  run(): AsyncGenerator<T>;
+}): ProbeRun<T> {
+  return {
+    get summary() {
+      return module.summary;
+    },
+    [Symbol.asyncIterator]: () => module.run(),
+  };
+}
+
 /** Live counters of a scan (`ScanRun.progress`), for a progress line. */
 export interface ScanProgress {
   phase: "resolving" | "arp" | "scanning" | "waiting" | "done";

@@ -1,7 +1,7 @@
 import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../../addr/address";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
-import type { ProbeRun } from "../../engine/probe-run";
+import { type ProbeRun, probeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
 import { kernelDrops, summaryRecord } from "../../engine/summary";
@@ -79,13 +79,7 @@ export function arp(
   if (set.size > ARP_MAX_TARGETS) {
     throw new UsageError(`too many targets for ARP (${set.size}; at most ${ARP_MAX_TARGETS}, a /12)`);
   }
-  const sweep = new ArpSweep(set, options);
-  return {
-    get summary() {
-      return sweep.summary;
-    },
-    [Symbol.asyncIterator]: () => sweep.run(),
-  };
+  return probeRun(new ArpSweep(set, options));
 }
 
 /**

@@ -2,7 +2,7 @@ import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
 import { ipv4ToInt, isValidIpv4 } from "../../addr/address";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
-import type { ProbeRun } from "../../engine/probe-run";
+import { type ProbeRun, probeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { runProbe } from "../../engine/run-probe";
 import { kernelDrops, summaryRecord } from "../../engine/summary";
@@ -121,13 +121,7 @@ export function resolveServers(options: DnsOptions): {
 export function dns(names: string | readonly string[], options: DnsOptions = {}): ProbeRun<DnsResult> {
   const list = typeof names === "string" ? [names] : [...names];
   if (list.length === 0) throw new UsageError("no names");
-  const run = new DnsRun(list, options);
-  return {
-    get summary() {
-      return run.summary;
-    },
-    [Symbol.asyncIterator]: () => run.run(),
-  };
+  return probeRun(new DnsRun(list, options));
 }
 
 /**

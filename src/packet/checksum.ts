@@ -84,3 +84,40 @@ export function transportChecksum(
 ): number {
   return finishChecksum(sumWords(buf, offset, length, pseudoHeaderSum(srcIp, dstIp, protocol, length)));
 }
+
+/**
+ * Unfolded sum of the IPv6 pseudo-header (RFC 8200 section 8.1) used by TCP, UDP and ICMPv6: the 16-byte
+ * source and destination at the given offsets, the upper-layer length (32 bits) and the next header value.
+ */
+export function pseudoHeaderSum6(
+  src: Uint8Array,
+  dst: Uint8Array,
+  protocol: number,
+  length: number,
+  srcOffset = 0,
+  dstOffset = 0,
+): number {
+  return (
+    sumWords(src, srcOffset, 16, 0) +
+    sumWords(dst, dstOffset, 16, 0) +
+    Math.floor(length / 0x10000) +
+    (length & 0xffff) +
+    (protocol & 0xff)
+  );
+}
+
+/** TCP/UDP/ICMPv6 checksum over IPv6: the pseudo-header plus buf[offset, offset + length). */
+export function transportChecksum6(
+  buf: Uint8Array,
+  offset: number,
+  length: number,
+  src: Uint8Array,
+  dst: Uint8Array,
+  protocol: number,
+  srcOffset = 0,
+  dstOffset = 0,
+): number {
+  return finishChecksum(
+    sumWords(buf, offset, length, pseudoHeaderSum6(src, dst, protocol, length, srcOffset, dstOffset)),
+  );
+}

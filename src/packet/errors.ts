@@ -1,11 +1,21 @@
 /** The layer whose bytes a decoder refused. "frame" is decodeFrame itself (bad arguments, internal faults). */
-export type DecodeLayer = "ethernet" | "arp" | "ipv4" | "icmp" | "tcp" | "udp" | "frame";
+export type DecodeLayer =
+  | "ethernet"
+  | "arp"
+  | "ipv4"
+  | "icmp"
+  | "tcp"
+  | "udp"
+  | "frame"
+  | "ipv6"
+  | "icmpv6"
+  | "ndp";
 
 /**
  * Why a decoder refused its input.
  * - truncated: fewer bytes than the header, or than a length field promises
  * - bad-length: a length field contradicts itself or the header (e.g. IPv4 total length < header length)
- * - bad-version: IPv4 version nibble is not 4
+ * - bad-version: IPv4 version nibble is not 4 (IPv6: not 6)
  * - bad-checksum: checksum verification was asked for and failed
  * - bad-option: a TCP option runs past the header or has an impossible length
  * - unsupported: well formed, but not a kind this decoder handles (e.g. ARP for non-Ethernet hardware)

@@ -4,13 +4,19 @@ import * as arp from "./arp";
 import { DecodeError } from "./errors";
 import * as ethernet from "./ethernet";
 import * as icmp from "./icmp";
+import * as icmpv6 from "./icmpv6";
 import { decodeRange } from "./internal";
 import * as ipv4 from "./ipv4";
+import * as ipv6 from "./ipv6";
+import * as ndp from "./ndp";
 import * as tcp from "./tcp";
 import * as udp from "./udp";
 
-/** "ethernet": frames from an AF_PACKET socket or a DLT_EN10MB capture; "ipv4": raw IP (DLT_RAW, raw sockets). */
-export type LinkType = "ethernet" | "ipv4";
+/**
+ * "ethernet": frames from an AF_PACKET socket or a DLT_EN10MB capture; "ipv4": raw IP (DLT_RAW, raw sockets);
+ * "ipv6": raw IPv6 (decoded as with `ipv6: true`).
+ */
+export type LinkType = "ethernet" | "ipv4" | "ipv6";
 
 export interface DecodeFrameOptions {
   linkType: LinkType;
@@ -23,6 +29,13 @@ export interface DecodeFrameOptions {
   offset?: number;
   /** frame length, default the rest of the buffer */
   length?: number;
+  /**
+   * Default false: an Ethernet frame of ethertype 0x86dd is left undecoded (its payload reported, as for
+   * any unknown ethertype). True: it is decoded as IPv6 -> ICMPv6 (neighbour solicitations and
+   * advertisements as `ndp`) | TCP | UDP, checksums over the IPv6 pseudo-header. Opt-in so that the IPv4
+   * probes' receive loops see exactly what they saw before.
+   */
+  ipv6?: boolean;
 }
 
 export interface DecodedFrame {
@@ -31,6 +44,10 @@ export interface DecodedFrame {
   arp?: arp.ArpPacket;
   ipv4?: ipv4.Ipv4Header;
   icmp?: icmp.IcmpPacket;
+  ipv6?: ipv6.Ipv6Header;
+  /** ICMPv6 messages other than neighbour solicitations and advertisements */
+  icmpv6?: icmpv6.Icmpv6Packet;
+  ndp?: ndp.NdpMessage;
   tcp?: tcp.TcpHeader;
   udp?: udp.UdpHeader;
   /**
@@ -43,7 +60,7 @@ export interface DecodedFrame {
 
 function walk(buf: Buffer, options: DecodeFrameOptions): DecodedFrame {
   const { linkType } = options;
-  if (linkType !== "ethernet" && linkType !== "ipv4") {
+  if (linkType !== "ethernet" && linkType !== "ipv4" && linkType !== "ipv6") {
     throw new DecodeError("frame", "bad-argument", `unknown link type ${String(linkType)}`);
   }
   const start = options.offset ?? 0;
@@ -53,6 +70,10 @@ function walk(buf: Buffer, options: DecodeFrameOptions): DecodedFrame {
 
   let ipOffset = start;
   let ipLength = end - start;
+  if (linkType === "ipv6") {
+    walk6(buf, frame, ipOffset, ipLength, verify);
+    return frame;
+  }
   if (linkType === "ethernet") {
     const eth = ethernet.decode(buf, start, end - start);
     frame.ethernet = eth;
@@ -60,6 +81,10 @@ function walk(buf: Buffer, options: DecodeFrameOptions): DecodedFrame {
     if (eth.ethertype === ethernet.ETHERTYPE_ARP) {
       frame.arp = arp.decode(buf, eth.payloadOffset, eth.payloadLength);
       frame.payload = { offset: eth.payloadOffset + arp.LENGTH, length: 0 };
+      return frame;
+    }
+    if (eth.ethertype === ethernet.ETHERTYPE_IPV6 && options.ipv6 === true) {
+      walk6(buf, frame, eth.payloadOffset, eth.payloadLength, verify);
       return frame;
     }
     if (eth.ethertype !== ethernet.ETHERTYPE_IPV4) return frame;
@@ -95,6 +120,45 @@ function walk(buf: Buffer, options: DecodeFrameOptions): DecodedFrame {
     }
   }
   return frame;
+}
+
+function walk6(buf: Buffer, frame: DecodedFrame, offset: number, length: number, verify: boolean): void {
+  const ip = ipv6.decode(buf, offset, length);
+  frame.ipv6 = ip;
+  frame.payload = { offset: ip.upperOffset, length: ip.upperLength };
+  // Not the first fragment, or a first fragment whose upper-layer checksum covers bytes not here.
+  if (ip.fragmentId !== null) return;
+  const o = ip.upperOffset;
+  const n = ip.upperLength;
+  const src = ip.srcBytes;
+  const dst = ip.dstBytes;
+  switch (ip.protocol) {
+    case ipv6.NEXT_HEADER_ICMPV6: {
+      const type = n > 0 ? buf[o] : -1;
+      if (type === ndp.TYPE_NEIGHBOR_SOLICITATION || type === ndp.TYPE_NEIGHBOR_ADVERTISEMENT) {
+        const m = ndp.decode(buf, o, n, { src, dst, verifyChecksum: verify });
+        frame.ndp = m;
+        frame.payload = { offset: o + n, length: 0 };
+        break;
+      }
+      const m = icmpv6.decode(buf, o, n, { src, dst, verifyChecksum: verify });
+      frame.icmpv6 = m;
+      frame.payload = { offset: m.payloadOffset, length: m.payloadLength };
+      break;
+    }
+    case ipv6.NEXT_HEADER_TCP: {
+      const seg = tcp.decode(buf, o, n, { srcIp6: src, dstIp6: dst, verifyChecksum: verify });
+      frame.tcp = seg;
+      frame.payload = { offset: seg.payloadOffset, length: seg.payloadLength };
+      break;
+    }
+    case ipv6.NEXT_HEADER_UDP: {
+      const d = udp.decode(buf, o, n, { srcIp6: src, dstIp6: dst, verifyChecksum: verify });
+      frame.udp = d;
+      frame.payload = { offset: d.payloadOffset, length: d.payloadLength };
+      break;
+    }
+  }
 }
 
 /**

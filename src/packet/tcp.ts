@@ -1,10 +1,16 @@
 // TCP header (RFC 9293) with options, and a one-call IPv4+TCP SYN writer for scans.
 
 import { toIpv4Int } from "../addr/address";
-import { internetChecksum, type PseudoHeaderAddresses, transportChecksum } from "./checksum";
+import {
+  internetChecksum,
+  type PseudoHeaderAddresses,
+  transportChecksum,
+  transportChecksum6,
+} from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";
 import { PROTOCOL_TCP } from "./ipv4";
+import { NEXT_HEADER_TCP, writeHeader as writeIpv6Header } from "./ipv6";
 
 export const HEADER_LENGTH = 20;
 export const MAX_HEADER_LENGTH = 60;
@@ -89,6 +95,9 @@ export interface TcpDecodeOptions {
   /** with both addresses (unsigned 32-bit) the checksum is verified, unless verifyChecksum is false */
   srcIp?: number;
   dstIp?: number;
+  /** over IPv6: both 16-byte addresses, used instead of srcIp/dstIp */
+  srcIp6?: Uint8Array;
+  dstIp6?: Uint8Array;
   verifyChecksum?: boolean;
 }
 
@@ -294,9 +303,11 @@ export function decode(buf: Buffer, offset = 0, length?: number, options?: TcpDe
   const checksum = u16(buf, offset + 16);
   if (
     options?.verifyChecksum !== false &&
-    options?.srcIp !== undefined &&
-    options.dstIp !== undefined &&
-    transportChecksum(buf, offset, available, options.srcIp, options.dstIp, PROTOCOL_TCP) !== 0
+    (options?.srcIp6 !== undefined && options.dstIp6 !== undefined
+      ? transportChecksum6(buf, offset, available, options.srcIp6, options.dstIp6, NEXT_HEADER_TCP) !== 0
+      : options?.srcIp !== undefined &&
+        options.dstIp !== undefined &&
+        transportChecksum(buf, offset, available, options.srcIp, options.dstIp, PROTOCOL_TCP) !== 0)
   ) {
     throw new DecodeError("tcp", "bad-checksum", `checksum 0x${checksum.toString(16)} is wrong`);
   }
@@ -415,5 +426,82 @@ export function writeSynPacket(buf: Buffer, offset: number, p: SynPacketOptions)
     w16(buf, t + 22, 1460);
   }
   w16(buf, t + 16, transportChecksum(buf, t, tcpLength, srcIp, dstIp, PROTOCOL_TCP));
+  return total;
+}
+
+export interface Syn6PacketOptions {
+  /** 16-byte addresses */
+  src: Uint8Array;
+  dst: Uint8Array;
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  /** default 64 */
+  hopLimit?: number;
+  /** default 0 */
+  flowLabel?: number;
+  /** default 1024, as nmap sends */
+  window?: number;
+  /** as for writeSynPacket; default MSS 1440 (1500 - 40 - 20), empty for none */
+  options?: Uint8Array;
+}
+
+/** Length of the packet writeSyn6Packet writes with these options: 40 + 20 + options (64 by default). */
+export function syn6PacketLength(options?: Uint8Array): number {
+  return 60 + (options ? options.length : 4);
+}
+
+/**
+ * Writes a complete IPv6 + TCP SYN packet (no extension headers) into `buf` at `offset`, with the TCP
+ * checksum over the IPv6 pseudo-header, and returns its length. Allocates nothing, like writeSynPacket.
+ * Throws RangeError when it does not fit or a field is out of range.
+ */
+export function writeSyn6Packet(buf: Buffer, offset: number, p: Syn6PacketOptions): number {
+  const opts = p.options;
+  const optLen = opts ? opts.length : 4;
+  if ((optLen & 3) !== 0 || optLen > 40) {
+    throw new RangeError(
+      `writeSyn6Packet: options must be a multiple of 4 bytes, at most 40 (got ${optLen})`,
+    );
+  }
+  const tcpLength = HEADER_LENGTH + optLen;
+  const total = 40 + tcpLength;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + total > buf.length) {
+    throw new RangeError(`writeSyn6Packet: no room for ${total} bytes at offset ${offset}`);
+  }
+  if (p.src.length !== 16 || p.dst.length !== 16) {
+    throw new RangeError(`writeSyn6Packet: addresses must be 16 bytes (${p.src.length}, ${p.dst.length})`);
+  }
+  if (p.seq >>> 0 !== p.seq) throw new RangeError(`writeSyn6Packet: seq must be an unsigned 32-bit integer`);
+  const hopLimit = p.hopLimit ?? 64;
+  const flowLabel = p.flowLabel ?? 0;
+  const window = p.window ?? 1024;
+  if ((p.srcPort & 0xffff) !== p.srcPort || (p.dstPort & 0xffff) !== p.dstPort) {
+    throw new RangeError(`writeSyn6Packet: ports must be 0..65535 (${p.srcPort}, ${p.dstPort})`);
+  }
+  if ((hopLimit & 0xff) !== hopLimit || (flowLabel & 0xfffff) !== flowLabel || (window & 0xffff) !== window) {
+    throw new RangeError(
+      `writeSyn6Packet: hopLimit, flowLabel or window out of range (${hopLimit}, ${flowLabel}, ${window})`,
+    );
+  }
+  writeIpv6Header(buf, offset, tcpLength, NEXT_HEADER_TCP, hopLimit, p.src, p.dst, 0, flowLabel);
+  const t = offset + 40;
+  w16(buf, t, p.srcPort);
+  w16(buf, t + 2, p.dstPort);
+  w32(buf, t + 4, p.seq);
+  w32(buf, t + 8, 0);
+  buf[t + 12] = (tcpLength >>> 2) << 4;
+  buf[t + 13] = FLAG_SYN;
+  w16(buf, t + 14, window);
+  w16(buf, t + 16, 0);
+  w16(buf, t + 18, 0);
+  if (opts) {
+    buf.set(opts, t + 20);
+  } else {
+    buf[t + 20] = OPTION_MSS;
+    buf[t + 21] = 4;
+    w16(buf, t + 22, 1440);
+  }
+  w16(buf, t + 16, transportChecksum6(buf, t, tcpLength, buf, buf, NEXT_HEADER_TCP, offset + 8, offset + 24));
   return total;
 }

@@ -1,10 +1,11 @@
 // UDP header (RFC 768) with the IPv4 pseudo-header checksum.
 
 import { toIpv4Int } from "../addr/address";
-import { type PseudoHeaderAddresses, transportChecksum } from "./checksum";
+import { type PseudoHeaderAddresses, transportChecksum, transportChecksum6 } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, w16 } from "./internal";
 import { PROTOCOL_UDP } from "./ipv4";
+import { NEXT_HEADER_UDP, writeHeader as writeIpv6Header } from "./ipv6";
 
 export const HEADER_LENGTH = 8;
 
@@ -32,6 +33,12 @@ export interface UdpDecodeOptions {
   /** with both addresses (unsigned 32-bit) a non-zero checksum is verified, unless verifyChecksum is false */
   srcIp?: number;
   dstIp?: number;
+  /**
+   * over IPv6: both 16-byte addresses, used instead of srcIp/dstIp; a zero checksum is then wrong too
+   * (RFC 8200 8.1: mandatory over IPv6)
+   */
+  srcIp6?: Uint8Array;
+  dstIp6?: Uint8Array;
   verifyChecksum?: boolean;
 }
 
@@ -87,7 +94,14 @@ export function decode(buf: Buffer, offset = 0, length?: number, options?: UdpDe
     );
   }
   const checksum = u16(buf, offset + 6);
-  if (
+  if (options?.verifyChecksum !== false && options?.srcIp6 !== undefined && options.dstIp6 !== undefined) {
+    if (
+      checksum === 0 ||
+      transportChecksum6(buf, offset, udpLength, options.srcIp6, options.dstIp6, NEXT_HEADER_UDP) !== 0
+    ) {
+      throw new DecodeError("udp", "bad-checksum", `checksum 0x${checksum.toString(16)} is wrong over IPv6`);
+    }
+  } else if (
     checksum !== 0 &&
     options?.verifyChecksum !== false &&
     options?.srcIp !== undefined &&
@@ -104,4 +118,58 @@ export function decode(buf: Buffer, offset = 0, length?: number, options?: UdpDe
     payloadOffset: offset + HEADER_LENGTH,
     payloadLength: udpLength - HEADER_LENGTH,
   };
+}
+
+export interface Udp6PacketOptions {
+  /** 16-byte addresses */
+  src: Uint8Array;
+  dst: Uint8Array;
+  srcPort: number;
+  dstPort: number;
+  /** default empty */
+  payload?: Uint8Array;
+  /** default 64 */
+  hopLimit?: number;
+  /** default 0 */
+  flowLabel?: number;
+}
+
+/** Length of the packet writeUdp6Packet writes: 40 + 8 + payload. */
+export function udp6PacketLength(payload?: Uint8Array): number {
+  return 48 + (payload ? payload.length : 0);
+}
+
+/**
+ * Writes a complete IPv6 + UDP datagram (no extension headers) into `buf` at `offset`, with the mandatory
+ * checksum over the IPv6 pseudo-header (a computed 0 sent as 0xffff), and returns its length. Allocates
+ * nothing. Throws RangeError when it does not fit or a field is out of range.
+ */
+export function writeUdp6Packet(buf: Buffer, offset: number, p: Udp6PacketOptions): number {
+  const udpLength = HEADER_LENGTH + (p.payload ? p.payload.length : 0);
+  const total = 40 + udpLength;
+  if (udpLength > 0xffff) throw new RangeError(`writeUdp6Packet: length ${udpLength} exceeds 65535`);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + total > buf.length) {
+    throw new RangeError(`writeUdp6Packet: no room for ${total} bytes at offset ${offset}`);
+  }
+  if (p.src.length !== 16 || p.dst.length !== 16) {
+    throw new RangeError(`writeUdp6Packet: addresses must be 16 bytes (${p.src.length}, ${p.dst.length})`);
+  }
+  const hopLimit = p.hopLimit ?? 64;
+  const flowLabel = p.flowLabel ?? 0;
+  if ((p.srcPort & 0xffff) !== p.srcPort || (p.dstPort & 0xffff) !== p.dstPort) {
+    throw new RangeError(`writeUdp6Packet: ports must be 0..65535 (${p.srcPort}, ${p.dstPort})`);
+  }
+  if ((hopLimit & 0xff) !== hopLimit || (flowLabel & 0xfffff) !== flowLabel) {
+    throw new RangeError(`writeUdp6Packet: hopLimit or flowLabel out of range (${hopLimit}, ${flowLabel})`);
+  }
+  writeIpv6Header(buf, offset, udpLength, NEXT_HEADER_UDP, hopLimit, p.src, p.dst, 0, flowLabel);
+  const u = offset + 40;
+  w16(buf, u, p.srcPort);
+  w16(buf, u + 2, p.dstPort);
+  w16(buf, u + 4, udpLength);
+  w16(buf, u + 6, 0);
+  if (p.payload) buf.set(p.payload, u + HEADER_LENGTH);
+  const sum = transportChecksum6(buf, u, udpLength, buf, buf, NEXT_HEADER_UDP, offset + 8, offset + 24);
+  w16(buf, u + 6, sum === 0 ? 0xffff : sum);
+  return total;
 }

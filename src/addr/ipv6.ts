@@ -425,7 +425,7 @@ export function parseIpv6Prefix(spec: string): Ipv6Block {
   const last = new Uint8Array(p.bytes);
   for (let i = 0; i < 16; i++) {
     const keep = Math.max(0, Math.min(8, length - i * 8));
-    const mask = (0xff00 >>> keep) & 0xff; // host bits of this byte
+    const mask = 0xff >>> keep; // host bits of this byte
     first[i] = (first[i] as number) & ~mask & 0xff;
     last[i] = (first[i] as number) | mask;
   }

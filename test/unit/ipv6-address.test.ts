@@ -95,7 +95,11 @@ t.test("parse: zone index, IPv4-mapped flag, dotted tails", async (t) => {
   t.throws(() => toIpv6Bytes("fe80::1%eth0"), /zone index is not allowed/);
   const into = Buffer.alloc(20, 0xaa);
   t.ok(parseIpv6Into("2001:db8::2", into, 2));
-  t.equal(into.toString("hex"), "aaaa20010db8000000000000000000000002aaaa", "written in place, neighbours kept");
+  t.equal(
+    into.toString("hex"),
+    "aaaa20010db8000000000000000000000002aaaa",
+    "written in place, neighbours kept",
+  );
   t.notOk(parseIpv6Into("2001:db8::g", into, 2));
   t.notOk(parseIpv6Into("::1", into, 5), "no room");
 });
@@ -164,14 +168,11 @@ t.test("prefixes: host bits cleared as for IPv4 CIDRs and in nmap", async (t) =>
   t.equal(prefixSize(64), 1n << 64n);
   t.equal(prefixSize(112), 65536n);
   const big = parseIpv6Prefix("2001:db8::/64");
-  t.throws(
-    () => checkBlockSize("2001:db8::/64", big, 65536),
-    {
-      name: "TypeError",
-      message:
-        'IPv6 target "2001:db8::/64" is too large: a /64 holds 18446744073709551616 addresses, more than the cap of 65536',
-    },
-  );
+  t.throws(() => checkBlockSize("2001:db8::/64", big, 65536), {
+    name: "TypeError",
+    message:
+      'IPv6 target "2001:db8::/64" is too large: a /64 holds 18446744073709551616 addresses, more than the cap of 65536',
+  });
   t.doesNotThrow(() => checkBlockSize("2001:db8::/112", parseIpv6Prefix("2001:db8::/112"), 65536));
   t.doesNotThrow(() => checkBlockSize("2001:db8::/64", big, 1n << 64n), "an explicit cap lets it through");
   for (const [bad, why] of [
@@ -214,11 +215,7 @@ t.test("solicited-node group, its MAC, and address classes", async (t) => {
   const sn = solicitedNodeAddress(target);
   t.equal(formatIpv6(sn), "ff02::1:ff0e:8c6c");
   t.equal(Buffer.from(multicastMac(sn)).toString("hex"), "3333ff0e8c6c", "33:33:ff:0e:8c:6c (RFC 2464 7)");
-  t.equal(
-    Buffer.from(multicastMac(parseIpv6("ff02::1").bytes)).toString("hex"),
-    "333300000001",
-    "all-nodes",
-  );
+  t.equal(Buffer.from(multicastMac(parseIpv6("ff02::1").bytes)).toString("hex"), "333300000001", "all-nodes");
   t.ok(isLinkLocal(parseIpv6("fe80::1").bytes));
   t.ok(isLinkLocal(parseIpv6("febf:ffff::1").bytes), "fe80::/10 upper end");
   t.notOk(isLinkLocal(parseIpv6("fec0::1").bytes), "site-local is not link-local");
@@ -272,7 +269,12 @@ t.test("agrees with glibc inet_pton and Python's ipaddress over generated addres
   const texts: string[] = [];
   for (const b of samples) {
     const groups = Array.from({ length: 8 }, (_, g) => ((b[g * 2]! << 8) | b[g * 2 + 1]!).toString(16));
-    texts.push(formatIpv6(b), groups.join(":"), formatIpv6(b).toUpperCase(), groups.map((g) => g.padStart(4, "0")).join(":"));
+    texts.push(
+      formatIpv6(b),
+      groups.join(":"),
+      formatIpv6(b).toUpperCase(),
+      groups.map((g) => g.padStart(4, "0")).join(":"),
+    );
   }
   const tricky = [
     "1::2:3:4:5:6:7",
@@ -317,7 +319,8 @@ t.test("agrees with glibc inet_pton and Python's ipaddress over generated addres
   const want = formatted.split("\n");
   let formatMismatch = 0;
   samples.forEach((b, i) => {
-    if (formatIpv6(b) !== want[i] && formatMismatch++ < 5) t.fail(`${hexOf(b)}: ${formatIpv6(b)} vs ${want[i]}`);
+    if (formatIpv6(b) !== want[i] && formatMismatch++ < 5)
+      t.fail(`${hexOf(b)}: ${formatIpv6(b)} vs ${want[i]}`);
   });
   t.equal(formatMismatch, 0, `formatIpv6 equals ipaddress .compressed for ${samples.length} addresses`);
   const pton = parsed.split("\n");
@@ -326,5 +329,9 @@ t.test("agrees with glibc inet_pton and Python's ipaddress over generated addres
     const ours = isValidIpv6(s) ? hexOf(parseIpv6(s).bytes) : "invalid";
     if (ours !== pton[i] && parseMismatch++ < 5) t.fail(`${s}: ours ${ours}, inet_pton ${pton[i]}`);
   });
-  t.equal(parseMismatch, 0, `parseIpv6 equals inet_pton for ${allTexts.length} texts (accepts and refuses alike)`);
+  t.equal(
+    parseMismatch,
+    0,
+    `parseIpv6 equals inet_pton for ${allTexts.length} texts (accepts and refuses alike)`,
+  );
 });

@@ -18,7 +18,10 @@ import {
   decodeFrame,
   ethernet,
   icmp,
+  icmpv6,
   ipv4,
+  ipv6,
+  ndp,
   tcp,
   udp,
 } from "../../src/packet";
@@ -41,7 +44,7 @@ const random = mulberry32(SEED);
 const int = (n: number): number => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
 
-type LinkType = "ethernet" | "ipv4";
+type LinkType = "ethernet" | "ipv4" | "ipv6";
 type FieldKind = "u8" | "u16" | "hi4" | "lo4";
 
 interface Template {
@@ -54,6 +57,8 @@ interface Template {
   l4: number;
   /** length-like fields to set to 0 / small / huge values */
   lengths: Array<{ at: number; kind: FieldKind }>;
+  /** an IPv6 packet starts at `ip` */
+  v6?: boolean;
 }
 
 // ---- valid frames of each kind, built with the encoders ------------------------------------------------
@@ -250,7 +255,145 @@ function buildTemplates(): Template[] {
   }
   out.push(template("eth-vlan-udp", "ethernet", Buffer.concat([eth(0x0800, true), udpSmall]), { ip: 18 }));
   out.push(template("eth-vlan-tcp-synack", "ethernet", Buffer.concat([eth(0x0800, true), sa]), { ip: 18 }));
+  out.push(...buildIpv6Templates());
   return out;
+}
+
+// IPv6 addresses (2001:db8::1, 2001:db8::2) and a router on the way (2001:db8:ffff::fe).
+const IP6_A = Buffer.from("20010db8000000000000000000000001", "hex");
+const IP6_B = Buffer.from("20010db8000000000000000000000002", "hex");
+const IP6_R = Buffer.from("20010db8ffff000000000000000000fe", "hex");
+
+function ip6Packet(nh: number, upper: Buffer, src = IP6_A, dst = IP6_B, ext = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([
+    ipv6.encode({ nextHeader: nh, src, dst, payloadLength: ext.length + upper.length }),
+    ext,
+    upper,
+  ]);
+}
+
+function buildIpv6Templates(): Template[] {
+  const syn = Buffer.alloc(64);
+  tcp.writeSyn6Packet(syn, 0, { src: IP6_A, dst: IP6_B, srcPort: 40000, dstPort: 443, seq: 0xabcdef01 });
+  const dgram = Buffer.alloc(48 + 11);
+  udp.writeUdp6Packet(dgram, 0, {
+    src: IP6_A,
+    dst: IP6_B,
+    srcPort: 5353,
+    dstPort: 53,
+    payload: Buffer.from("odd payload"),
+  });
+  const ns = Buffer.alloc(ndp.SOLICITATION_FRAME_LENGTH);
+  ndp.writeNeighborSolicitationFrame(ns, 0, address.parseMac(MAC_A), IP6_A, IP6_B);
+  const na = ip6Packet(
+    58,
+    ndp.encode(
+      {
+        kind: "neighbor-advertisement",
+        target: IP6_B,
+        solicited: true,
+        override: true,
+        targetLinkLayer: MAC_B,
+      },
+      undefined,
+      0,
+      { src: IP6_B, dst: IP6_A },
+    ),
+    IP6_B,
+    IP6_A,
+  );
+  const icmp6 = (fields: icmpv6.Icmpv6Fields, src = IP6_B): Buffer =>
+    ip6Packet(58, icmpv6.encode(fields, undefined, 0, { src, dst: IP6_A }), src, IP6_A);
+  const echo = icmp6({ kind: "echo-request", id: 0x77, seq: 9, payload: Buffer.alloc(32, 0x61) });
+  const portUnreach = icmp6({ kind: "destination-unreachable", code: 4, payload: dgram });
+  const tooBig = icmp6({ kind: "packet-too-big", mtu: 1280, payload: syn });
+  const hopLimit = icmp6({ kind: "time-exceeded", code: 0, payload: echo }, IP6_R);
+  const withExt = icmpv6.encode({
+    kind: "destination-unreachable",
+    code: 1,
+    payload: Buffer.concat([
+      syn,
+      Buffer.alloc(128 - syn.length),
+      Buffer.from("20000008000101020000000a", "hex"),
+    ]),
+  });
+  withExt[4] = 16;
+  withExt.writeUInt16BE(0, 2);
+  withExt.writeUInt16BE(checksum.transportChecksum6(withExt, 0, withExt.length, IP6_R, IP6_A, 58), 2);
+  const rfc4884 = ip6Packet(58, withExt, IP6_R, IP6_A);
+  // hop-by-hop (router alert) and destination options in front of the UDP datagram
+  const chainExt = Buffer.from("3c0005020000010011000104" + "00000000", "hex");
+  const chain = ip6Packet(0, dgram.subarray(40), IP6_A, IP6_B, chainExt);
+  const fragment = ip6Packet(44, dgram.subarray(40), IP6_A, IP6_B, Buffer.from("1100000112345678", "hex"));
+
+  const v6 = (name: string, pkt: Buffer, l4Extra = 0): Array<[string, Buffer, number]> => [
+    [name, pkt, l4Extra],
+  ];
+  const list: Array<[string, Buffer, number]> = [
+    ...v6("ipv6-tcp-syn", syn.subarray(0, 64)),
+    ...v6("ipv6-udp", dgram),
+    ...v6("ipv6-ndp-na", na),
+    ...v6("ipv6-icmp-echo", echo),
+    ...v6("ipv6-icmp-port-unreach", portUnreach),
+    ...v6("ipv6-icmp-too-big", tooBig),
+    ...v6("ipv6-icmp-hop-limit", hopLimit),
+    ...v6("ipv6-icmp-rfc4884", rfc4884),
+    ...v6("ipv6-ext-chain-udp", chain, 16),
+    ...v6("ipv6-fragment", fragment, 8),
+  ];
+  const out: Template[] = [];
+  const make = (name: string, linkType: LinkType, bytes: Buffer, ip: number, l4Extra: number): Template => {
+    const l4 = ip + 40 + l4Extra;
+    const nh = bytes[ip + 6];
+    const lengths: Template["lengths"] = [{ at: ip + 4, kind: "u16" }];
+    if (l4Extra > 0 && nh !== 44) lengths.push({ at: ip + 41, kind: "u8" }, { at: ip + 49, kind: "u8" });
+    const proto = l4Extra > 0 ? 17 : nh;
+    if (proto === 17) lengths.push({ at: l4 + 4, kind: "u16" });
+    if (proto === 6) lengths.push({ at: l4 + 12, kind: "hi4" });
+    if (proto === 58) {
+      const type = bytes[l4];
+      if (type === 136 || type === 135) lengths.push({ at: l4 + 25, kind: "u8" });
+      if (type === 1 || type === 3) lengths.push({ at: l4 + 4, kind: "u8" }, { at: l4 + 12, kind: "u16" });
+      if (type === 2) lengths.push({ at: l4 + 12, kind: "u16" });
+    }
+    return {
+      name,
+      linkType,
+      bytes,
+      arp: ip,
+      ip,
+      l4,
+      lengths: lengths.filter((f) => f.at < bytes.length),
+      v6: true,
+    };
+  };
+  out.push(make("eth-ipv6-ndp-ns", "ethernet", ns, 14, 0));
+  for (const [name, pkt, extra] of list) {
+    out.push(make(`eth-${name}`, "ethernet", Buffer.concat([eth(0x86dd), pkt]), 14, extra));
+    out.push(make(`raw-${name}`, "ipv6", pkt, 0, extra));
+  }
+  out.push(make("eth-vlan-ipv6-udp", "ethernet", Buffer.concat([eth(0x86dd, true), dgram]), 18, 0));
+  return out;
+}
+
+/** Recomputes the upper-layer checksum of an IPv6 frame whose fixed header leads straight to it. */
+function fixChecksums6(f: Buffer, tpl: Template): void {
+  const ip = tpl.ip;
+  if (f.length < ip + 40 || f[ip] >>> 4 !== 6) return;
+  const l4 = ip + 40;
+  const n = Math.min(f.readUInt16BE(ip + 4), f.length - l4);
+  const src = f.subarray(ip + 8, ip + 24);
+  const dst = f.subarray(ip + 24, ip + 40);
+  const at = { 58: 2, 6: 16, 17: 6 }[f[ip + 6] as 58 | 6 | 17];
+  if (at === undefined || n < at + 2) return;
+  let len = n;
+  if (f[ip + 6] === 17) {
+    len = f.readUInt16BE(l4 + 4);
+    if (len < 8 || len > n) return;
+  }
+  f.writeUInt16BE(0, l4 + at);
+  const sum = checksum.transportChecksum6(f, l4, len, src, dst, f[ip + 6]);
+  f.writeUInt16BE(f[ip + 6] === 17 && sum === 0 ? 0xffff : sum, l4 + at);
 }
 
 // ---- mutations -------------------------------------------------------------------------------------------
@@ -352,7 +495,7 @@ function makeCase(templates: readonly Template[]): Case {
     return {
       gen: "random",
       tpl: null,
-      linkType: random() < 0.5 ? "ethernet" : "ipv4",
+      linkType: pick(["ethernet", "ipv4", "ipv6"] as const),
       frame: randomBytes(randomLength()),
     };
   }
@@ -368,6 +511,9 @@ function makeCase(templates: readonly Template[]): Case {
     // Make the IPv4 total length cover the garbage so that the transport decoders get to read it.
     if (!tpl.name.includes("arp") && frame.length >= tpl.ip + 4 && frame[tpl.ip] >>> 4 === 4) {
       frame.writeUInt16BE(Math.min(0xffff, frame.length - tpl.ip), tpl.ip + 2);
+    }
+    if (tpl.v6 && frame.length >= tpl.ip + 40) {
+      frame.writeUInt16BE(Math.min(0xffff, frame.length - tpl.ip - 40), tpl.ip + 4);
     }
   } else if (r < 0.6) {
     gen = "bit-flips";
@@ -385,7 +531,8 @@ function makeCase(templates: readonly Template[]): Case {
   }
   if (random() < 0.5) {
     gen += "+fixed";
-    fixChecksums(frame, tpl);
+    if (tpl.v6) fixChecksums6(frame, tpl);
+    else fixChecksums(frame, tpl);
   }
   return { gen, tpl, linkType: tpl.linkType, frame };
 }
@@ -486,6 +633,9 @@ function decodersFor(c: Case): Array<[string, Decoder]> {
   const allowTruncated = random() < 0.5;
   const srcIp = c.frame.length >= ipAt + 20 ? c.frame.readUInt32BE(ipAt + 12) : IP_A;
   const dstIp = c.frame.length >= ipAt + 20 ? c.frame.readUInt32BE(ipAt + 16) : IP_B;
+  const srcIp6 = c.frame.length >= ipAt + 40 ? Buffer.from(c.frame.subarray(ipAt + 8, ipAt + 24)) : IP6_A;
+  const dstIp6 = c.frame.length >= ipAt + 40 ? Buffer.from(c.frame.subarray(ipAt + 24, ipAt + 40)) : IP6_B;
+  const l4At6 = tpl ? tpl.l4 : pick([0, 40, 54, 58]);
   const at = (layerAt: number, fn: Decoder): Decoder => {
     // The layer decoders get the frame from their layer's start; a too-short frame gives them length 0.
     return (buf, offset, length) => {
@@ -506,6 +656,28 @@ function decodersFor(c: Case): Array<[string, Decoder]> {
     ["icmp.decode", at(l4At, (b, o, l) => icmp.decode(b, o, l, { verifyChecksum: verify }))],
     ["tcp.decode", at(l4At, (b, o, l) => tcp.decode(b, o, l, { srcIp, dstIp, verifyChecksum: verify }))],
     ["udp.decode", at(l4At, (b, o, l) => udp.decode(b, o, l, { srcIp, dstIp, verifyChecksum: verify }))],
+    [
+      "decodeFrame(ipv6)",
+      (b, o, l) =>
+        decodeFrame(b, { linkType: c.linkType, offset: o, length: l, ipv6: true, verifyChecksums: verify }),
+    ],
+    ["ipv6.decode", at(ipAt, (b, o, l) => ipv6.decode(b, o, l, { allowTruncated }))],
+    [
+      "icmpv6.decode",
+      at(l4At6, (b, o, l) => icmpv6.decode(b, o, l, { src: srcIp6, dst: dstIp6, verifyChecksum: verify })),
+    ],
+    [
+      "ndp.decode",
+      at(l4At6, (b, o, l) => ndp.decode(b, o, l, { src: srcIp6, dst: dstIp6, verifyChecksum: verify })),
+    ],
+    [
+      "udp.decode(ipv6)",
+      at(l4At6, (b, o, l) => udp.decode(b, o, l, { srcIp6, dstIp6, verifyChecksum: verify })),
+    ],
+    [
+      "tcp.decode(ipv6)",
+      at(l4At6, (b, o, l) => tcp.decode(b, o, l, { srcIp6, dstIp6, verifyChecksum: verify })),
+    ],
   ];
 }
 
@@ -521,7 +693,24 @@ t.test("decoders survive random and mutated frames", async (t) => {
   const arena = Buffer.alloc(4096);
   const failures: string[] = [];
   const outcomes = new Map<string, number>();
-  const deep = { arp: 0, ipv4: 0, tcp: 0, udp: 0, echo: 0, unreachable: 0, timeExceeded: 0, arpReplies: 0 };
+  const deep = {
+    arp: 0,
+    ipv4: 0,
+    tcp: 0,
+    udp: 0,
+    echo: 0,
+    unreachable: 0,
+    timeExceeded: 0,
+    arpReplies: 0,
+    ipv6: 0,
+    tcp6: 0,
+    udp6: 0,
+    echo6: 0,
+    unreachable6: 0,
+    tooBig6: 0,
+    timeExceeded6: 0,
+    ndp: 0,
+  };
   const count = (k: string): void => {
     outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
   };
@@ -595,6 +784,19 @@ t.test("decoders survive random and mutated frames", async (t) => {
           if (f.icmp?.kind === "echo-request" || f.icmp?.kind === "echo-reply") deep.echo++;
           if (f.icmp?.kind === "destination-unreachable") deep.unreachable++;
           if (f.icmp?.kind === "time-exceeded") deep.timeExceeded++;
+        }
+      }
+      if (name === "decodeFrame(ipv6)" && inPlace.ok) {
+        const f = inPlace.value as ReturnType<typeof decodeFrame>;
+        if (f.ipv6) {
+          deep.ipv6++;
+          if (f.tcp) deep.tcp6++;
+          if (f.udp) deep.udp6++;
+          if (f.ndp) deep.ndp++;
+          if (f.icmpv6?.kind === "echo-request" || f.icmpv6?.kind === "echo-reply") deep.echo6++;
+          if (f.icmpv6?.kind === "destination-unreachable") deep.unreachable6++;
+          if (f.icmpv6?.kind === "packet-too-big") deep.tooBig6++;
+          if (f.icmpv6?.kind === "time-exceeded") deep.timeExceeded6++;
         }
       }
       if (name === "arp.readArpReply" && inPlace.ok && inPlace.value !== null) deep.arpReplies++;

@@ -193,7 +193,7 @@ export function parseIpv6(s: string): ParsedIpv6 {
   return r;
 }
 
-/** The 16 bytes of an address given as text (zone not allowed) or as bytes (checked, copied). TypeError. */
+/** The 16 bytes of an address given as text (zone not allowed) or as bytes (length checked, not copied). */
 export function toIpv6Bytes(addr: string | Uint8Array): Uint8Array {
   if (addr instanceof Uint8Array) {
     if (addr.length !== 16)
@@ -209,11 +209,6 @@ export function toIpv6Bytes(addr: string | Uint8Array): Uint8Array {
 /** True when parseIpv6 would accept the value. */
 export function isValidIpv6(s: unknown): boolean {
   return typeof s === "string" && tryParseIpv6(s) !== null;
-}
-
-const HEX4: readonly string[] = [];
-function hex4(v: number): string {
-  return (HEX4 as string[])[v] ?? v.toString(16);
 }
 
 /**
@@ -250,7 +245,7 @@ export function formatIpv6(buf: Uint8Array, offset = 0): string {
       continue;
     }
     if (out !== "" && !out.endsWith(":")) out += ":";
-    out += hex4((buf[offset + g * 2] << 8) | buf[offset + g * 2 + 1]);
+    out += ((buf[offset + g * 2] << 8) | buf[offset + g * 2 + 1]).toString(16);
   }
   if (mapped) {
     if (!out.endsWith(":")) out += ":";
@@ -468,5 +463,3 @@ export function parseIpv6Range(spec: string): Ipv6Block {
   last[15] = hi & 255;
   return { first: p.bytes, last, size: BigInt(hi - lo + 1), prefixLength: null, zone: null };
 }
-
-for (let v = 0; v < 0x10000; v++) (HEX4 as string[]).push(v.toString(16));

@@ -1,4 +1,5 @@
-// Whole-frame decoding: walks Ethernet [802.1Q] -> ARP | IPv4 -> ICMP | TCP | UDP, leaving the rest as payload.
+// Whole-frame decoding: walks Ethernet [802.1Q] -> ARP | IPv4 -> ICMP | TCP | UDP, and with `ipv6: true`
+// IPv6 -> ICMPv6 | NDP | TCP | UDP, leaving the rest as payload.
 
 import * as arp from "./arp";
 import { DecodeError } from "./errors";

@@ -4,7 +4,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import t from "tap";
-import { packAddressText } from "../src/addr/ip";
+import { ipv4ToInt } from "../src/addr/address";
+import { formatIp, packAddressText } from "../src/addr/ip";
 import {
   addonCandidates,
   META_STRIDE,
@@ -278,6 +279,23 @@ t.test("routeGet", async (t) => {
     t.match(native.routeGet(IP_B, { netns: A, fibMatch: true }), { dst: "198.51.100.0", dstLength: 25 });
   });
 
+  t.test("the answer's addresses come as numbers too, and a destination may be one", async (t) => {
+    const v4 = (s: string) => ({ family: 4, v4: ipv4ToInt(s) });
+    const viaText = native.routeGet(OFF_LINK, { netns: A });
+    t.same(native.routeGet(ipv4ToInt(OFF_LINK), { netns: A }), viaText, "the number asks the same question");
+    t.same(viaText.gatewayIp, v4(IP_B));
+    t.same(viaText.prefsrcIp, v4(viaText.prefsrc!));
+    t.same(viaText.dstIp, v4(OFF_LINK));
+    const onLink = native.routeGet(IP_B, { netns: A });
+    t.equal(onLink.gatewayIp, null);
+    t.same(native.routeGet(OFF_LINK, { netns: A, fibMatch: true }).dstIp, v4("0.0.0.0"), "the default route");
+    const veth = native.listLinks(A).find((l) => l.name === VETH_A)!;
+    for (const a of veth.addresses) {
+      if (a.family === 4) t.same(a.ip, v4(a.address), `link address ${a.address}`);
+      else t.equal(formatIp(a.ip), a.address, `link address ${a.address}`);
+    }
+  });
+
   t.test("own address is local", async (t) => {
     t.match(native.routeGet(IP_A, { netns: A }), { type: "local", ifname: "lo" });
   });
@@ -305,7 +323,11 @@ t.test("routeGet", async (t) => {
     t.throws(() => native.routeGet("198.51.100"), TypeError);
     t.throws(() => native.routeGet("198.51.100.300"), TypeError);
     t.throws(() => native.routeGet("2001:db8::1"), TypeError);
-    t.throws(() => native.routeGet(42 as unknown as string), TypeError);
+    // an IPv4 address may also be given as its number, but only an unsigned 32-bit integer
+    t.throws(() => native.routeGet(-1), TypeError);
+    t.throws(() => native.routeGet(2 ** 32), TypeError);
+    t.throws(() => native.routeGet(1.5), TypeError);
+    t.throws(() => native.routeGet({} as unknown as string), TypeError);
     t.throws(() => native.routeGet(IP_B, { src: "nope" }), TypeError);
     t.throws(() => native.routeGet(IP_B, { oif: -1 }), TypeError);
     t.throws(() => native.routeGet(IP_B, { netns: "" }), TypeError);

@@ -84,10 +84,6 @@ export function formatIp(address: IpAddress): string {
   const b = address.bytes;
   const words: number[] = [];
   for (let i = 0; i < 16; i += 2) words.push((b[i]! << 8) | b[i + 1]!);
-  // An IPv4-mapped address keeps its dotted tail, as inet_ntop writes it.
-  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) {
-    return `::ffff:${intToIpv4(((words[6]! << 16) | words[7]!) >>> 0)}`;
-  }
   // The longest run of two or more zero words becomes "::" (the first such run on a tie).
   let bestStart = -1;
   let bestLen = 1;
@@ -110,6 +106,10 @@ export function formatIp(address: IpAddress): string {
       .map((w) => w.toString(16))
       .join(":");
   if (bestStart < 0) return hex(0, 8);
+  // IPv4-mapped and IPv4-compatible addresses keep a dotted tail, as inet_ntop writes them.
+  if (bestStart === 0 && (bestLen === 6 || (bestLen === 5 && words[5] === 0xffff))) {
+    return `::${bestLen === 5 ? "ffff:" : ""}${intToIpv4(((words[6]! << 16) | words[7]!) >>> 0)}`;
+  }
   return `${hex(0, bestStart)}::${hex(bestStart + bestLen, 8)}`;
 }
 

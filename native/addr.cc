@@ -14,10 +14,6 @@ std::string FormatIP(const uint8_t* bytes, size_t len) {
   return buf;
 }
 
-std::string FormatIPv4(uint32_t network_order) {
-  return FormatIP(reinterpret_cast<const uint8_t*>(&network_order), 4);
-}
-
 std::string FormatMac(const uint8_t* b) {
   char buf[18];
   std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);

@@ -277,10 +277,6 @@ export function lookupRouteViaAsync(
   );
 }
 
-export function firstIpv4(link: LinkInfo): string | null {
-  return firstIpv4Address(link)?.address ?? null;
-}
-
 /** The link's first IPv4 address (text and number), or null. */
 export function firstIpv4Address(link: LinkInfo): LinkAddress | null {
   return link.addresses.find((a) => a.family === 4) ?? null;

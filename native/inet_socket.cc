@@ -41,19 +41,22 @@ InetSocket::InetSocket(const Napi::CallbackInfo& info)
   std::string netns;
   std::optional<bool> hdrincl;
   std::optional<std::vector<uint8_t>> filter;
-  std::optional<int64_t> bind_port, rcvbuf, sndbuf, family;
+  std::optional<int64_t> bind_port, rcvbuf, sndbuf;
   if (!ReadOptionalString(env, opts.Get("type"), "options.type", &type)) return;
   if (!type || (*type != "raw" && *type != "dgram")) {
     ThrowTypeError(env, "options.type must be \"raw\" or \"dgram\"");
     return;
   }
   raw_ = *type == "raw";
-  if (!ReadOptionalInt(env, opts.Get("family"), "options.family", 4, 6, &family)) return;
-  if (family && *family == 5) {
-    ThrowTypeError(env, "options.family must be 4 or 6");
-    return;
+  Napi::Value family = opts.Get("family");
+  if (!family.IsUndefined() && !family.IsNull()) {
+    double f = family.IsNumber() ? family.As<Napi::Number>().DoubleValue() : 0;
+    if (f != 4 && f != 6) {
+      ThrowTypeError(env, "options.family must be 4 or 6");
+      return;
+    }
+    family_ = f == 6 ? AF_INET6 : AF_INET;
   }
-  family_ = family.value_or(4) == 6 ? AF_INET6 : AF_INET;
   if (!ReadRequiredInt(env, opts.Get("protocol"), "options.protocol", 0, 255, &protocol) ||
       !ReadNetns(env, opts.Get("netns"), "options.netns", &netns) ||
       !ReadOptionalString(env, opts.Get("device"), "options.device", &device) ||
@@ -68,7 +71,7 @@ InetSocket::InetSocket(const Napi::CallbackInfo& info)
     ThrowTypeError(env, "options.hdrincl needs type \"raw\"");
     return;
   }
-  if (hdrincl && family_ != AF_INET) {
+  if (hdrincl.value_or(false) && family_ != AF_INET) {
     ThrowTypeError(env, "options.hdrincl needs family 4");
     return;
   }
@@ -99,12 +102,14 @@ InetSocket::InetSocket(const Napi::CallbackInfo& info)
     return;
   }
   r = SetBufferSizes(fd.get(), rcvbuf, sndbuf);
-  if (r.err == 0 && hdrincl) {
+  // IPv6 sockets have no IP_HDRINCL to turn off (only false gets here for them).
+  if (r.err == 0 && hdrincl && family_ == AF_INET) {
     int on = *hdrincl ? 1 : 0;
     if (setsockopt(fd.get(), IPPROTO_IP, IP_HDRINCL, &on, sizeof(on)) != 0) r = {errno, "setsockopt(IP_HDRINCL)"};
   }
-  if (r.err == 0 && family_ == AF_INET6) {
-    // One family per socket: no IPv4-mapped peers, so every name it sends to or hears from is an IPv6 one.
+  if (r.err == 0 && family_ == AF_INET6 && !raw_) {
+    // One family per socket: no IPv4-mapped peers, so every name it sends to or hears from is an IPv6 one (a raw
+    // IPv6 socket has none anyway, and refuses the option).
     int on = 1;
     if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0) r = {errno, "setsockopt(IPV6_V6ONLY)"};
   }

@@ -238,10 +238,15 @@ t.test("packed numeric destinations reach the right peers, IPv4 and IPv6", async
           message: "options.hdrincl needs family 4",
         },
       );
-      t.throws(
-        () => new native.InetSocket({ type: "dgram", protocol: 17, family: 5 as 4, netns: ns }),
-        TypeError,
-      );
+      for (const family of [5, 0, "6", 4.5]) {
+        t.throws(
+          () => new native.InetSocket({ type: "dgram", protocol: 17, family: family as 4, netns: ns }),
+          { name: "TypeError", message: "options.family must be 4 or 6" },
+          `family ${JSON.stringify(family)}`,
+        );
+      }
+      // hdrincl: false asks for nothing IPv4-only
+      new native.InetSocket({ type: "raw", protocol: 255, family: 6, hdrincl: false, netns: ns }).close();
       t.throws(
         () =>
           new native.InetSocket({

@@ -22,6 +22,7 @@
         "native/route_dump.cc",
         "native/send_gate.cc",
         "native/socket_core.cc",
+        "native/sockaddr.cc",
         "native/socket_fd.cc",
         "native/sockopts.cc",
         "native/tx_stamps.cc"

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "clock.h"
+#include "sockaddr.h"
 
 namespace wp {
 
@@ -98,10 +99,18 @@ void BatchReader::Append(unsigned i, int64_t offset_ns, Batch* out) {
     a = h.msg_namelen >= offsetof(sockaddr_ll, sll_pkttype) + 1 ? ll->sll_pkttype : 0;
     b = static_cast<double>(wire_len);
   } else {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&names_[i]);
-    if (h.msg_namelen >= sizeof(sockaddr_in) && in->sin_family == AF_INET) {
-      a = static_cast<double>(ntohl(in->sin_addr.s_addr));
-      b = ntohs(in->sin_port);
+    int family = 0;
+    uint8_t source[16];
+    uint16_t port = 0;
+    if (ReadSockaddr(names_[i], h.msg_namelen, &family, source, &port)) {
+      if (family == AF_INET) {
+        a = (static_cast<double>(source[0]) * 16777216.0) + ((source[1] << 16) | (source[2] << 8) | source[3]);
+      } else {
+        // 16 bytes do not fit a double: they follow the packet in the batch buffer, [3] says where.
+        a = static_cast<double>(out->data.size());
+        out->data.insert(out->data.end(), source, source + 16);
+      }
+      b = port;
     }
   }
   const double m[kMetaStride] = {static_cast<double>(offset), static_cast<double>(captured), ts, a, b};

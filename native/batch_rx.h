@@ -15,7 +15,7 @@ constexpr size_t kMetaStride = 5;
 
 enum class MetaKind {
   kPacket,  // [3] sll_pkttype, [4] wire length
-  kInet,    // [3] source IPv4 as uint32, [4] source port
+  kInet,    // [3] source IPv4 as uint32, or (AF_INET6) the batch offset of its 16 bytes; [4] source port
 };
 
 struct Batch {

@@ -2,11 +2,13 @@
 
 #include <napi.h>
 
+#include <sys/socket.h>
+
 #include "socket_wrap.h"
 
 namespace wp {
 
-// AF_INET SOCK_RAW / SOCK_DGRAM socket (NativeInetSocket in types.ts).
+// AF_INET or AF_INET6 SOCK_RAW / SOCK_DGRAM socket (NativeInetSocket in types.ts).
 class InetSocket : public SocketWrap<InetSocket> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
@@ -18,6 +20,7 @@ class InetSocket : public SocketWrap<InetSocket> {
   Napi::Value LocalAddress(const Napi::CallbackInfo& info);
 
   bool raw_ = false;
+  int family_ = AF_INET;  // AF_INET or AF_INET6: the family of every name it sends to
 };
 
 }  // namespace wp

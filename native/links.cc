@@ -23,6 +23,7 @@ namespace {
 struct Address {
   int family;
   std::string address;
+  RawIp ip;
   unsigned prefix_length;
   std::string broadcast;
   unsigned scope;
@@ -61,15 +62,23 @@ void ParseAddress(const nlmsghdr* h, std::map<int, std::vector<Address>>* by_lin
   if (h->nlmsg_type != RTM_NEWADDR || h->nlmsg_len < NLMSG_LENGTH(sizeof(ifaddrmsg))) return;
   const auto* ifa = static_cast<const ifaddrmsg*>(NLMSG_DATA(h));
   if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6) return;
-  Address a{ifa->ifa_family == AF_INET ? 4 : 6, "", ifa->ifa_prefixlen, "", ifa->ifa_scope};
+  Address a{ifa->ifa_family == AF_INET ? 4 : 6, "", RawIp{}, ifa->ifa_prefixlen, "", ifa->ifa_scope};
   std::string local, address;
+  RawIp local_ip, address_ip;
   ForEachAttr(IFA_RTA(ifa), static_cast<int>(IFA_PAYLOAD(h)), [&](uint16_t type, const uint8_t* data, size_t len) {
-    if (type == IFA_LOCAL) local = FormatIP(data, len);
-    if (type == IFA_ADDRESS) address = FormatIP(data, len);
+    if (type == IFA_LOCAL) {
+      local = FormatIP(data, len);
+      local_ip.Set(data, len);
+    }
+    if (type == IFA_ADDRESS) {
+      address = FormatIP(data, len);
+      address_ip.Set(data, len);
+    }
     if (type == IFA_BROADCAST) a.broadcast = FormatIP(data, len);
   });
   // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is ours.
   a.address = local.empty() ? address : local;
+  a.ip = local.empty() ? address_ip : local_ip;
   if (a.address.empty()) return;
   (*by_link)[static_cast<int>(ifa->ifa_index)].push_back(std::move(a));
 }
@@ -89,6 +98,7 @@ Napi::Object ToJS(Napi::Env env, const Link& l) {
     Napi::Object ao = Napi::Object::New(env);
     ao.Set("family", Napi::Number::New(env, a.family));
     ao.Set("address", Napi::String::New(env, a.address));
+    ao.Set("ip", IpValue(env, a.ip));
     ao.Set("prefixLength", Napi::Number::New(env, a.prefix_length));
     ao.Set("broadcast", a.broadcast.empty() ? env.Null() : Napi::String::New(env, a.broadcast));
     ao.Set("scope", Napi::Number::New(env, a.scope));

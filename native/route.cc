@@ -41,8 +41,10 @@ const char* RouteTypeName(unsigned type) {
 static void ParseNextHopAttr(uint16_t type, const uint8_t* data, size_t len, Route* r) {
   if (type == RTA_GATEWAY) {
     r->gateway = FormatIP(data, len);
+    r->gateway_ip.Set(data, len);
   } else if (type == RTA_VIA && len >= sizeof(rtvia)) {
     r->gateway = FormatIP(data + sizeof(rtvia), len - sizeof(rtvia));
+    r->gateway_ip.Set(data + sizeof(rtvia), len - sizeof(rtvia));
   }
 }
 
@@ -57,9 +59,18 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
   r->protocol = rtm->rtm_protocol;
   ForEachAttr(RTM_RTA(rtm), static_cast<int>(RTM_PAYLOAD(h)), [&](uint16_t type, const uint8_t* data, size_t len) {
     switch (type) {
-      case RTA_DST: r->dst = FormatIP(data, len); break;
-      case RTA_PREFSRC: r->prefsrc = FormatIP(data, len); break;
-      case RTA_SRC: r->src = FormatIP(data, len); break;
+      case RTA_DST:
+        r->dst = FormatIP(data, len);
+        r->dst_ip.Set(data, len);
+        break;
+      case RTA_PREFSRC:
+        r->prefsrc = FormatIP(data, len);
+        r->prefsrc_ip.Set(data, len);
+        break;
+      case RTA_SRC:
+        r->src = FormatIP(data, len);
+        r->src_ip.Set(data, len);
+        break;
       case RTA_TABLE:
         if (len >= 4) std::memcpy(&r->table, data, 4);
         break;
@@ -122,7 +133,14 @@ struct RouteGetParams {
 
 // The arguments of routeGet(destination, options); false after throwing a TypeError.
 bool ReadRouteGetParams(Napi::Env env, Napi::Value destination, Napi::Value options, RouteGetParams* p) {
-  if (!ReadIPv4(env, destination, "routeGet(destination): destination", &p->dst)) return false;
+  if (destination.IsNumber()) {
+    // An IPv4 address held as its number, as the sweeps hold them: no text on the way.
+    std::optional<int64_t> n;
+    if (!ReadOptionalInt(env, destination, "routeGet(destination): destination", 0, 0xffffffff, &n)) return false;
+    p->dst.s_addr = htonl(static_cast<uint32_t>(*n));
+  } else if (!ReadIPv4(env, destination, "routeGet(destination): destination", &p->dst)) {
+    return false;
+  }
   if (options.IsUndefined() || options.IsNull()) return true;
   if (!options.IsObject()) {
     ThrowTypeError(env, "routeGet(destination, options): options must be an object");
@@ -179,7 +197,10 @@ class RouteGetJob : public NetlinkJob {
       return e;
     }
     // The kernel leaves RTA_PREFSRC out when the source it picked is the RTA_SRC we asked with.
-    if (route_.prefsrc.empty() && !p_.fib_match) route_.prefsrc = route_.src;
+    if (route_.prefsrc.empty() && !p_.fib_match) {
+      route_.prefsrc = route_.src;
+      route_.prefsrc_ip = route_.src_ip;
+    }
     // The name costs a second request; callers that already hold the link list skip it.
     if (p_.with_name && route_.oif > 0) ifname_ = LinkName(nl, route_.oif);
     return e;
@@ -197,6 +218,11 @@ class RouteGetJob : public NetlinkJob {
     out.Set("prefsrc", route.prefsrc.empty() ? env.Null() : Napi::String::New(env, route.prefsrc));
     out.Set("dst", Napi::String::New(env, route.dst.empty() ? "0.0.0.0" : route.dst));
     out.Set("dstLength", Napi::Number::New(env, route.dst_len));
+    out.Set("gatewayIp", IpValue(env, route.gateway_ip));
+    out.Set("prefsrcIp", IpValue(env, route.prefsrc_ip));
+    RawIp dst = route.dst_ip;
+    if (dst.empty()) dst.len = 4;  // the default route: 0.0.0.0, as "dst" says (the request is AF_INET)
+    out.Set("dstIp", IpValue(env, dst));
     out.Set("table", Napi::Number::New(env, route.table));
     out.Set("scope", Napi::Number::New(env, route.scope));
     return out;

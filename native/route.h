@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "addr.h"
 #include "netlink.h"
 #include "netlink_job.h"
 
@@ -25,6 +26,11 @@ struct Route {
   std::string gateway;
   std::string prefsrc;
   std::string src;
+  // The same addresses as numbers (dst empty for the default route: 0.0.0.0).
+  RawIp dst_ip;
+  RawIp gateway_ip;
+  RawIp prefsrc_ip;
+  RawIp src_ip;
   int oif = 0;
 };
 

@@ -21,8 +21,15 @@ namespace {
 // A dump is handed to JS packed: kRouteNumbers numbers per route in one Float64Array and kRouteStrings strings per
 // route, each ended by '\n', in one string. Packing happens on the worker thread and JS builds the objects
 // (src/native/packed.ts), which costs the event loop a fraction of what creating 20,000 objects through N-API does.
-constexpr size_t kRouteNumbers = 7;  // table, protocol, scope, dstLength, ifindex, priority, multipath
+// table, protocol, scope, dstLength, ifindex, priority, multipath, dst (an IPv4 dump: its uint32, 0 for default)
+constexpr size_t kRouteNumbers = 8;
 //                                      strings: type, dst, gateway ("" = none), prefsrc ("" = none)
+
+double DstV4(const Route& r) {
+  if (r.dst_ip.len != 4) return 0;
+  const uint8_t* b = r.dst_ip.bytes;
+  return static_cast<double>(b[0]) * 16777216.0 + ((b[1] << 16) | (b[2] << 8) | b[3]);
+}
 
 class ListRoutesJob : public NetlinkJob {
  public:
@@ -45,7 +52,7 @@ class ListRoutesJob : public NetlinkJob {
     for (const Route& r : routes) {
       for (double v : {static_cast<double>(r.table), static_cast<double>(r.protocol), static_cast<double>(r.scope),
                        static_cast<double>(r.dst_len), static_cast<double>(r.oif), static_cast<double>(r.priority),
-                       r.multipath ? 1.0 : 0.0}) {
+                       r.multipath ? 1.0 : 0.0, DstV4(r)}) {
         numbers_.push_back(v);
       }
       const char* name = RouteTypeName(r.type);
@@ -92,6 +99,8 @@ struct Rule {
   unsigned src_len = 0;
   std::string dst;
   std::string src;
+  RawIp dst_ip;
+  RawIp src_ip;
   // any selector besides the addresses: iif, oif, fwmark, tos, uid range, protocol, ports, l3mdev
   bool other_selectors = false;
   bool invert = false;
@@ -118,6 +127,8 @@ class ListRulesJob : public NetlinkJob {
       o.Set("dstLength", Napi::Number::New(env, r.dst_len));
       o.Set("src", r.src.empty() ? env.Null() : Napi::String::New(env, r.src));
       o.Set("srcLength", Napi::Number::New(env, r.src_len));
+      o.Set("dstIp", IpValue(env, r.dst_ip));
+      o.Set("srcIp", IpValue(env, r.src_ip));
       o.Set("otherSelectors", Napi::Boolean::New(env, r.other_selectors));
       o.Set("invert", Napi::Boolean::New(env, r.invert));
       out.Set(static_cast<uint32_t>(i), o);
@@ -140,8 +151,14 @@ class ListRulesJob : public NetlinkJob {
     const int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof(fib_rule_hdr)));
     ForEachAttr(attrs, len, [&](uint16_t type, const uint8_t* data, size_t alen) {
       switch (type) {
-        case FRA_DST: r.dst = FormatIP(data, alen); break;
-        case FRA_SRC: r.src = FormatIP(data, alen); break;
+        case FRA_DST:
+          r.dst = FormatIP(data, alen);
+          r.dst_ip.Set(data, alen);
+          break;
+        case FRA_SRC:
+          r.src = FormatIP(data, alen);
+          r.src_ip.Set(data, alen);
+          break;
         case FRA_PRIORITY:
           if (alen >= 4) std::memcpy(&r.priority, data, 4);
           break;

@@ -4,6 +4,7 @@
 import { spawnSync } from "node:child_process";
 import t from "tap";
 import { ipv4ToInt, parseMac } from "../src/addr/address";
+import { packAddressText } from "../src/addr/ip";
 import type { Host } from "../src/lab";
 import { type NativeError, type NativePacketSocket, native } from "../src/native/binding";
 import { readArpReply, writeArpRequestFrame } from "../src/packet/arp";
@@ -159,12 +160,15 @@ t.test("a throwing callback with onError ends its socket's receiving, not the pr
     (err) => errors.push(err),
   );
   const port = thrower.localAddress().port;
-  thrower.send([Buffer.from("x"), Buffer.from("y")], ["127.0.0.1", "127.0.0.1"], [port, port]);
+  thrower.send([Buffer.from("x"), Buffer.from("y")], packAddressText(["127.0.0.1", "127.0.0.1"]), [
+    port,
+    port,
+  ]);
   await until("onError", () => errors[0]);
   t.equal(errors[0], boom, "onError gets the thrown exception");
-  other.send([Buffer.from("z")], ["127.0.0.1"], [other.localAddress().port]);
+  other.send([Buffer.from("z")], packAddressText(["127.0.0.1"]), [other.localAddress().port]);
   await until("the other socket's packet", () => (otherGot > 0 ? true : undefined));
-  thrower.send([Buffer.from("again")], ["127.0.0.1"], [port]);
+  thrower.send([Buffer.from("again")], packAddressText(["127.0.0.1"]), [port]);
   await new Promise((r) => setTimeout(r, 200));
   t.equal(calls, 1, "the throwing socket stopped receiving");
   t.equal(errors.length, 1, "one error");

@@ -4,6 +4,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import t from "tap";
+import { ipv4ToInt } from "../src/addr/address";
+import { formatIp, packAddressText } from "../src/addr/ip";
 import {
   addonCandidates,
   META_STRIDE,
@@ -277,6 +279,23 @@ t.test("routeGet", async (t) => {
     t.match(native.routeGet(IP_B, { netns: A, fibMatch: true }), { dst: "198.51.100.0", dstLength: 25 });
   });
 
+  t.test("the answer's addresses come as numbers too, and a destination may be one", async (t) => {
+    const v4 = (s: string) => ({ family: 4, v4: ipv4ToInt(s) });
+    const viaText = native.routeGet(OFF_LINK, { netns: A });
+    t.same(native.routeGet(ipv4ToInt(OFF_LINK), { netns: A }), viaText, "the number asks the same question");
+    t.same(viaText.gatewayIp, v4(IP_B));
+    t.same(viaText.prefsrcIp, v4(viaText.prefsrc!));
+    t.same(viaText.dstIp, v4(OFF_LINK));
+    const onLink = native.routeGet(IP_B, { netns: A });
+    t.equal(onLink.gatewayIp, null);
+    t.same(native.routeGet(OFF_LINK, { netns: A, fibMatch: true }).dstIp, v4("0.0.0.0"), "the default route");
+    const veth = native.listLinks(A).find((l) => l.name === VETH_A)!;
+    for (const a of veth.addresses) {
+      if (a.family === 4) t.same(a.ip, v4(a.address), `link address ${a.address}`);
+      else t.equal(formatIp(a.ip), a.address, `link address ${a.address}`);
+    }
+  });
+
   t.test("own address is local", async (t) => {
     t.match(native.routeGet(IP_A, { netns: A }), { type: "local", ifname: "lo" });
   });
@@ -304,7 +323,11 @@ t.test("routeGet", async (t) => {
     t.throws(() => native.routeGet("198.51.100"), TypeError);
     t.throws(() => native.routeGet("198.51.100.300"), TypeError);
     t.throws(() => native.routeGet("2001:db8::1"), TypeError);
-    t.throws(() => native.routeGet(42 as unknown as string), TypeError);
+    // an IPv4 address may also be given as its number, but only an unsigned 32-bit integer
+    t.throws(() => native.routeGet(-1), TypeError);
+    t.throws(() => native.routeGet(2 ** 32), TypeError);
+    t.throws(() => native.routeGet(1.5), TypeError);
+    t.throws(() => native.routeGet({} as unknown as string), TypeError);
     t.throws(() => native.routeGet(IP_B, { src: "nope" }), TypeError);
     t.throws(() => native.routeGet(IP_B, { oif: -1 }), TypeError);
     t.throws(() => native.routeGet(IP_B, { netns: "" }), TypeError);
@@ -412,7 +435,7 @@ t.test("InetSocket raw ICMP gets an echo reply from the other namespace", async 
       const ihl = (p.data[0]! & 0x0f) * 4;
       return p.data[ihl] === 0 && p.data.readUInt16BE(ihl + 4) === id;
     },
-    () => t.equal(sock.send([icmpEcho(id, ++seq, Buffer.from("wireprobe"))], [IP_B]), 1),
+    () => t.equal(sock.send([icmpEcho(id, ++seq, Buffer.from("wireprobe"))], packAddressText([IP_B])), 1),
   );
   t.equal(match.meta[3], ipNumber(IP_B));
   t.equal(match.meta[3], 0xc6336402);
@@ -441,7 +464,7 @@ t.test("InetSocket raw with IP_HDRINCL and SO_BINDTODEVICE", async (t) => {
   const { match } = await receiveUntil(
     sock,
     (p) => p.data[20] === 0 && p.data.readUInt16BE(24) === id,
-    () => sock.send([packet], [IP_B]),
+    () => sock.send([packet], packAddressText([IP_B])),
   );
   t.equal(match.meta[3], ipNumber(IP_B));
   t.throws(() => new native.InetSocket({ type: "dgram", protocol: 17, hdrincl: true }), TypeError);
@@ -471,7 +494,7 @@ t.test("InetSocket dgram UDP exchange", async (t) => {
   const request = await receiveUntil(
     server,
     (p) => p.data.toString() === "ping",
-    () => client.send([Buffer.from("ping")], [IP_B], [serverAddr.port]),
+    () => client.send([Buffer.from("ping")], packAddressText([IP_B]), [serverAddr.port]),
   );
   const clientAddr = client.localAddress();
   t.ok(clientAddr.port > 0, "bound by the first send");
@@ -482,7 +505,7 @@ t.test("InetSocket dgram UDP exchange", async (t) => {
   const reply = await receiveUntil(
     client,
     (p) => p.data.toString() === "pong",
-    () => server.send([Buffer.from("pong")], [IP_A], [request.match.meta[4]!]),
+    () => server.send([Buffer.from("pong")], packAddressText([IP_A]), [request.match.meta[4]!]),
   );
   t.equal(reply.match.meta[3], ipNumber(IP_B));
   t.equal(reply.match.meta[4], serverAddr.port);
@@ -500,7 +523,7 @@ t.test("InetSocket dgram UDP exchange", async (t) => {
       if (seen.size === 0)
         client.send(
           many,
-          many.map(() => IP_B),
+          packAddressText(many.map(() => IP_B)),
           many.map(() => serverAddr.port),
         );
     },
@@ -533,7 +556,7 @@ t.test("InetSocket stats count drops (SO_RXQ_OVFL)", async (t) => {
   t.equal(
     client.send(
       flood,
-      flood.map(() => IP_B),
+      packAddressText(flood.map(() => IP_B)),
       flood.map(() => port),
     ),
     300,
@@ -543,7 +566,7 @@ t.test("InetSocket stats count drops (SO_RXQ_OVFL)", async (t) => {
   await receiveUntil(
     server,
     (p) => p.data.toString() === "last",
-    () => client.send([Buffer.from("last")], [IP_B], [port]),
+    () => client.send([Buffer.from("last")], packAddressText([IP_B]), [port]),
   );
   const stats = server.stats();
   t.ok(stats.drops > 0 && stats.drops < 300, `drops ${stats.drops}`);
@@ -554,11 +577,29 @@ t.test("InetSocket stats count drops (SO_RXQ_OVFL)", async (t) => {
 t.test("send arguments are checked", async (t) => {
   const sock = new native.InetSocket({ type: "dgram", protocol: 17, netns: A });
   t.teardown(() => sock.close());
-  t.throws(() => sock.send([Buffer.from("x")], []), TypeError);
-  t.throws(() => sock.send([Buffer.from("x")], ["nope"], [1]), TypeError);
-  t.throws(() => sock.send([Buffer.from("x")], [IP_B], [70000]), TypeError);
-  t.throws(() => sock.send(["x" as unknown as Buffer], [IP_B], [1]), TypeError);
-  t.equal(sock.send([], [], []), 0);
+  // Addresses are packed numbers, 4 bytes per packet on an IPv4 socket: anything else is a TypeError that says so.
+  const packedError = /addresses must be a Buffer of 4 bytes per packet \(packed IPv4 addresses/;
+  t.throws(() => sock.send([Buffer.from("x")], [] as unknown as Uint8Array), packedError);
+  t.throws(() => sock.send([Buffer.from("x")], [IP_B] as unknown as Uint8Array, [1]), packedError);
+  t.throws(
+    () => sock.send([Buffer.from("x")], new Uint16Array(2) as unknown as Uint8Array, [1]),
+    packedError,
+  );
+  t.throws(() => sock.send([Buffer.from("x")], Buffer.alloc(3), [1]), {
+    name: "TypeError",
+    message: /got 3 bytes for 1 packets/,
+  });
+  t.throws(() => sock.send([Buffer.from("x")], Buffer.alloc(16), [1]), {
+    name: "TypeError",
+    message: /got 16 bytes for 1 packets/,
+  });
+  t.throws(
+    () => sock.send([Buffer.from("x"), Buffer.from("y")], packAddressText([IP_B]), [1, 1]),
+    /got 4 bytes for 2 packets/,
+  );
+  t.throws(() => sock.send([Buffer.from("x")], packAddressText([IP_B]), [70000]), TypeError);
+  t.throws(() => sock.send(["x" as unknown as Buffer], packAddressText([IP_B]), [1]), TypeError);
+  t.equal(sock.send([], Buffer.alloc(0), []), 0);
   const packet = new native.PacketSocket({ ifindex: linkIn(A, VETH_A).index, protocol: 0, netns: A });
   t.teardown(() => packet.close());
   t.throws(() => packet.send("x" as unknown as Buffer[]), TypeError);
@@ -619,7 +660,7 @@ t.test("close is idempotent and later use is a clear error", async (t) => {
     const err =
       sock instanceof native.PacketSocket
         ? thrown(() => sock.send([Buffer.alloc(60)]))
-        : thrown(() => (sock as NativeInetSocket).send([Buffer.alloc(4)], [IP_B], [9]));
+        : thrown(() => (sock as NativeInetSocket).send([Buffer.alloc(4)], packAddressText([IP_B]), [9]));
     t.match(err, { code: "EBADF", syscall: "sendmmsg" });
     t.match(err.message, /socket is closed/);
     t.match(
@@ -711,7 +752,7 @@ t.test("a throwing callback becomes an uncaught exception", async (t) => {
       s.close();
     });
     s.startReceive(() => { throw new Error("boom from callback"); });
-    s.send([Buffer.from("x")], ["127.0.0.1"], [s.localAddress().port]);
+    s.send([Buffer.from("x")], Buffer.from([127, 0, 0, 1]), [s.localAddress().port]);
   `);
   t.equal(child.status, 0, child.stderr);
   t.match(child.stdout, /caught boom from callback/);
@@ -719,7 +760,7 @@ t.test("a throwing callback becomes an uncaught exception", async (t) => {
     const native = require(process.env.ADDON);
     const s = new native.InetSocket({ type: "dgram", protocol: 17, netns: process.env.NS_A, bindAddress: "127.0.0.1" });
     s.startReceive(() => { throw new Error("boom unhandled"); });
-    s.send([Buffer.from("x")], ["127.0.0.1"], [s.localAddress().port]);
+    s.send([Buffer.from("x")], Buffer.from([127, 0, 0, 1]), [s.localAddress().port]);
   `);
   t.not(unhandled.status, 0);
   t.match(unhandled.stderr, /boom unhandled/);
@@ -739,7 +780,7 @@ t.test("workers can exit or be terminated with sockets open and receiving", asyn
         parentPort.postMessage(data.toString());
         if (data.toString() === "exit") process.exit(0);
       });
-      parentPort.on("message", (m) => s.send([Buffer.from(m)], ["127.0.0.1"], [s.localAddress().port]));
+      parentPort.on("message", (m) => s.send([Buffer.from(m)], Buffer.from([127, 0, 0, 1]), [s.localAddress().port]));
     \`;
     const run = (how) => new Promise((resolve) => {
       const w = new Worker(workerCode, { eval: true });

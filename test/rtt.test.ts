@@ -25,6 +25,7 @@
 import { join } from "node:path";
 import t, { type Test } from "tap";
 import { ipv4ToInt, parseMac } from "../src/addr/address";
+import { packAddressText } from "../src/addr/ip";
 import type { Host } from "../src/lab";
 import { META_STRIDE, type NativeInetSocket, type NativePacketSocket, native } from "../src/native/binding";
 import { readArpReply, writeArpRequestFrame } from "../src/packet/arp";
@@ -179,7 +180,7 @@ t.test("TX timestamps: the ids of each send, and the times its frames left", asy
   t.teardown(() => dgram.close());
   const { on, stamps } = collectStamps(dgram);
   t.equal(on, true, "a UDP socket takes it too");
-  dgram.send([Buffer.from("a"), Buffer.from("b")], [B_IP, B_IP], [9, 9]);
+  dgram.send([Buffer.from("a"), Buffer.from("b")], packAddressText([B_IP, B_IP]), [9, 9]);
   t.equal(dgram.lastSendTxId, 0);
   await until("the UDP socket's timestamps", () => (stamps.has(1) ? true : undefined));
   t.ok(stamps.get(1)! >= stamps.get(0)!, "in order");
@@ -364,7 +365,7 @@ t.test("ICMP echo: wireprobe's RTT against the captured exchanges and iputils pi
     echo.writeUInt16BE(seq, 6);
     echo.writeUInt16BE(internetChecksum(echo), 2);
     // As the ping probe sends: from the JS thread.
-    socket.send([echo], [B_IP]);
+    socket.send([echo], packAddressText([B_IP]));
     const id = socket.lastSendTxId;
     const rx = await until("the echo reply", () => replies.get(seq));
     const tx = await until("the request's TX timestamp", () => stamps.get(id));

@@ -182,3 +182,20 @@ export function macToNumber(buf: Uint8Array, offset = 0): number {
     ((buf[offset + 2] << 24) | (buf[offset + 3] << 16) | (buf[offset + 4] << 8) | buf[offset + 5]) >>> 0;
   return hi * 0x100000000 + lo;
 }
+
+/** Writes a MAC held as a 48-bit number (macToNumber's) as 6 bytes at `offset`. */
+export function writeMacNumber(n: number, buf: Uint8Array, offset = 0): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + 6 > buf.length) {
+    throw new RangeError(
+      `writeMacNumber: no room for 6 bytes at offset ${offset} in a ${buf.length}-byte buffer`,
+    );
+  }
+  const hi = Math.floor(n / 0x100000000);
+  const lo = n >>> 0;
+  buf[offset] = (hi >>> 8) & 255;
+  buf[offset + 1] = hi & 255;
+  buf[offset + 2] = lo >>> 24;
+  buf[offset + 3] = (lo >>> 16) & 255;
+  buf[offset + 4] = (lo >>> 8) & 255;
+  buf[offset + 5] = lo & 255;
+}

@@ -6,7 +6,7 @@ import type { PackedRoutes, RouteEntry } from "./types";
 // the event loop, so that a table of tens of thousands of routes holds up no timer or socket for long.
 
 /** Numbers per route in PackedRoutes.numbers. */
-const ROUTE_NUMBERS = 7;
+const ROUTE_NUMBERS = 8;
 /** Routes made per turn of the event loop by unpackRoutesAsync. */
 const SLICE = 1024;
 
@@ -46,6 +46,7 @@ class RouteUnpacker {
         ifindex: numbers[k + 4]!,
         priority: numbers[k + 5]!,
         multipath: numbers[k + 6] === 1,
+        dstIp: { family: 4, v4: numbers[k + 7]! },
       };
     }
     this.next = end;

@@ -1,5 +1,6 @@
 // The shape of the compiled addon (build/Release/wireprobe.node). The addon is deliberately thin:
 // sockets, batched I/O, BPF, netlink and namespaces. Everything else lives in TypeScript.
+import type { IpAddress } from "../addr/ip";
 
 /**
  * Per-packet metadata in a received batch, STRIDE numbers per packet in a Float64Array:
@@ -8,8 +9,9 @@
  *   [2] kernel receive timestamp, in milliseconds on the CLOCK_MONOTONIC scale
  *       (comparable with Number(process.hrtime.bigint()) / 1e6)
  *   [3] packet socket: the sll_pkttype (0 host, 1 broadcast, 2 multicast, 3 otherhost, 4 outgoing);
- *       inet socket: the source IPv4 address as an unsigned 32-bit integer (network byte order value,
- *       i.e. 198.51.100.1 === 0xc6336401)
+ *       IPv4 inet socket: the source IPv4 address as an unsigned 32-bit integer (network byte order value,
+ *       i.e. 198.51.100.1 === 0xc6336401); IPv6 inet socket (family 6): the byte offset in the batch buffer of
+ *       the source's 16 bytes, which follow the packet (ipFromMeta in src/addr/ip.ts reads either)
  *   [4] packet socket: the original (wire) length; inet socket: the source port (0 for raw sockets)
  */
 export const META_STRIDE = 5;
@@ -98,15 +100,17 @@ export interface NativePacketSocket {
 export interface InetSocketOptions {
   /** "raw" (SOCK_RAW) or "dgram" (SOCK_DGRAM: UDP, or unprivileged ICMP echo with protocol 1) */
   type: "raw" | "dgram";
+  /** AF_INET (4, the default) or AF_INET6 (6, IPV6_V6ONLY): the family of every address it sends to */
+  family?: 4 | 6;
   /** IPPROTO_* (1 ICMP, 6 TCP, 17 UDP, 255 RAW) */
   protocol: number;
   netns?: string;
   /** SO_BINDTODEVICE */
   device?: string;
-  /** IP_HDRINCL: the caller writes the IPv4 header (raw only) */
+  /** IP_HDRINCL: the caller writes the IPv4 header (raw, family 4 only) */
   hdrincl?: boolean;
   filter?: Buffer;
-  /** local address/port to bind (dgram); default any/ephemeral */
+  /** local address (text of the socket's family) and port to bind (dgram); default any/ephemeral */
   bindAddress?: string;
   bindPort?: number;
   rcvbuf?: number;
@@ -115,10 +119,12 @@ export interface InetSocketOptions {
 
 export interface NativeInetSocket {
   /**
-   * sendmmsg to the given IPv4 destinations (ports ignored for raw). Returns how many were accepted;
-   * errors as for NativePacketSocket.send.
+   * sendmmsg, packet k to the k-th address of `addresses`: packed in network order, 4 bytes per packet on an
+   * IPv4 socket, 16 on an IPv6 one (PackedAddresses / packIpv4 in src/addr/ip.ts); another length throws a
+   * TypeError. `ports` (one per packet) are ignored for raw sockets. Returns how many were accepted; errors as
+   * for NativePacketSocket.send.
    */
-  send(packets: Buffer[], addresses: string[], ports?: number[]): number;
+  send(packets: Buffer[], addresses: Uint8Array, ports?: number[]): number;
   /** As NativePacketSocket.startReceive. */
   startReceive(callback: BatchCallback, onError?: (error: NativeError) => void): void;
   stopReceive(): void;
@@ -131,7 +137,7 @@ export interface NativeInetSocket {
   unref(): void;
   stats(): SocketStats;
   /** the bound local address and port (after bind / first send) */
-  localAddress(): { address: string; port: number };
+  localAddress(): { family: 4 | 6; address: string; port: number };
   close(): void;
   readonly fd: number;
 }
@@ -139,6 +145,8 @@ export interface NativeInetSocket {
 export interface LinkAddress {
   family: 4 | 6;
   address: string;
+  /** the same address as a number (IPv4) or its bytes (IPv6) */
+  ip: IpAddress;
   prefixLength: number;
   broadcast: string | null;
   scope: number;
@@ -183,6 +191,10 @@ export interface RouteInfo {
   dstLength: number;
   table: number;
   scope: number;
+  /** gateway, prefsrc and dst as numbers (IPv4) or bytes (an IPv6 next hop: RTA_VIA), for code that computes */
+  gatewayIp: IpAddress | null;
+  prefsrcIp: IpAddress | null;
+  dstIp: IpAddress;
 }
 
 /** One IPv4 route from a dump of every table (`ip -4 route show table all`). */
@@ -200,6 +212,8 @@ export interface RouteEntry {
   priority: number;
   /** several next hops: the kernel picks one per flow, so no single answer holds for a whole prefix */
   multipath: boolean;
+  /** dst as a number (the dump is of IPv4 routes) */
+  dstIp: IpAddress;
 }
 
 /** One IPv4 policy rule (`ip -4 rule`). */
@@ -212,6 +226,9 @@ export interface RuleEntry {
   dstLength: number;
   src: string | null;
   srcLength: number;
+  /** dst and src as numbers, null when absent */
+  dstIp: IpAddress | null;
+  srcIp: IpAddress | null;
   /** selects on something besides addresses (iif, oif, fwmark, tos, uid, protocol, ports, l3mdev) */
   otherSelectors: boolean;
   invert: boolean;
@@ -231,8 +248,8 @@ export interface NativeNetlink {
   listLinks(): LinkInfo[];
   listLinksAsync(): Promise<LinkInfo[]>;
   /** as NativeBinding.routeGet */
-  routeGet(destination: string, options?: HandleRouteGetOptions): RouteInfo;
-  routeGetAsync(destination: string, options?: HandleRouteGetOptions): Promise<RouteInfo>;
+  routeGet(destination: string | number, options?: HandleRouteGetOptions): RouteInfo;
+  routeGetAsync(destination: string | number, options?: HandleRouteGetOptions): Promise<RouteInfo>;
   listRoutes(): RouteEntry[];
   listRoutesAsync(): Promise<RouteEntry[]>;
   listRules(): RuleEntry[];
@@ -246,7 +263,8 @@ export interface NativeNetlink {
 
 /**
  * A route dump as the addon hands it over (binding.ts turns it into RouteEntry[]): for route i, numbers
- * [7i, 7i + 7) are table, protocol, scope, dstLength, ifindex, priority, multipath (1 or 0), and `strings` holds
+ * [8i, 8i + 8) are table, protocol, scope, dstLength, ifindex, priority, multipath (1 or 0) and dst (its IPv4
+ * number), and `strings` holds
  * four strings per route, each ended by "\n": type, dst, gateway and prefsrc ("" for none).
  */
 export interface PackedRoutes {
@@ -273,12 +291,13 @@ export interface NativeBinding {
   /** The same on a libuv worker thread (see NativeNetlink): the event loop runs on meanwhile. */
   listLinksAsync(netns?: string): Promise<LinkInfo[]>;
   /**
-   * RTM_GETROUTE for one IPv4 destination. Throws an errno error (code "ENETUNREACH", "EHOSTUNREACH", ...,
-   * syscall "RTM_GETROUTE") when the kernel has no route, and a TypeError for a malformed address.
+   * RTM_GETROUTE for one IPv4 destination, a dotted quad or its unsigned 32-bit number. Throws an errno error
+   * (code "ENETUNREACH", "EHOSTUNREACH", ..., syscall "RTM_GETROUTE") when the kernel has no route, and a
+   * TypeError for a malformed address.
    */
-  routeGet(destination: string, options?: RouteGetOptions): RouteInfo;
+  routeGet(destination: string | number, options?: RouteGetOptions): RouteInfo;
   /** The same on a libuv worker thread: rejects where routeGet throws (TypeErrors are thrown at once). */
-  routeGetAsync(destination: string, options?: RouteGetOptions): Promise<RouteInfo>;
+  routeGetAsync(destination: string | number, options?: RouteGetOptions): Promise<RouteInfo>;
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
   monotonicMs(): number;
   /**

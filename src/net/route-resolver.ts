@@ -1,4 +1,4 @@
-import { intToIpv4, ipv4ToInt } from "../addr/address";
+import { formatIp, type IpAddress } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo, NativeNetlink, RouteEntry, RouteInfo, RuleEntry } from "../native/types";
@@ -36,8 +36,10 @@ interface CacheEntry extends Span {
   holes: Span[];
 }
 
-function prefixSpan(dst: string, length: number): Span & { length: number } {
-  const start = length === 0 ? 0 : (ipv4ToInt(dst) & (0xffffffff << (32 - length))) >>> 0;
+/** The span of an IPv4 prefix (the dumps are of IPv4 routes and rules). */
+function prefixSpan(dst: IpAddress, length: number): Span & { length: number } {
+  if (dst.family !== 4) throw new TypeError(`an IPv${dst.family} prefix in an IPv4 routing table`);
+  const start = length === 0 ? 0 : (dst.v4 & (0xffffffff << (32 - length))) >>> 0;
   return { start, end: start + 2 ** (32 - length) - 1, length };
 }
 
@@ -63,6 +65,11 @@ function mergeSpans(spans: Span[]): Span[] {
     else out.push({ ...s });
   }
   return out;
+}
+
+/** A table entry's identity: the table and the prefix. */
+function multipathKey(r: { table: number; dstIp: IpAddress; dstLength: number }): string {
+  return `${r.table}/${r.dstIp.family === 4 ? r.dstIp.v4 : formatIp(r.dstIp)}/${r.dstLength}`;
 }
 
 /** What a resolver starts from: one snapshot of the namespace's links, routes and rules. */
@@ -139,25 +146,22 @@ class CachingResolver implements RouteResolver {
     this.links = links;
     this.names = new Map(this.links.map((l) => [l.index, l.name]));
     this.boundaries = [
-      ...routes.map((r) => prefixSpan(r.dst, r.dstLength)),
-      ...rules.filter((r) => r.dst !== null).map((r) => prefixSpan(r.dst!, r.dstLength)),
+      ...routes.map((r) => prefixSpan(r.dstIp, r.dstLength)),
+      ...rules.filter((r) => r.dstIp !== null).map((r) => prefixSpan(r.dstIp!, r.dstLength)),
     ];
-    this.multipath = new Set(
-      routes.filter((r) => r.multipath).map((r) => `${r.table}/${r.dst}/${r.dstLength}`),
-    );
+    this.multipath = new Set(routes.filter((r) => r.multipath).map((r) => multipathKey(r)));
   }
 
   resolve(address: number): RouteDecision {
     const hit = this.cached(address);
     if (hit) return hit;
-    const text = intToIpv4(address);
     this.lookups += 2;
     const decision = this.link
-      ? lookupViaOn(this.nl, text, this.link, this.nameOf)
-      : lookupOn(this.nl, text, this.nameOf);
-    if (decision.kind === "on-link" || decision.kind === "via-gateway") this.remember(text, decision);
+      ? lookupViaOn(this.nl, address, this.link, this.nameOf)
+      : lookupOn(this.nl, address, this.nameOf);
+    if (decision.kind === "on-link" || decision.kind === "via-gateway") this.remember(address, decision);
     else if (decision.kind === "other-link" && decision.route.kind !== "local")
-      this.rememberOtherLink(text, decision);
+      this.rememberOtherLink(address, decision);
     return decision;
   }
 
@@ -174,7 +178,7 @@ class CachingResolver implements RouteResolver {
     return null;
   }
 
-  private remember(destination: string, decision: RouteDecision): void {
+  private remember(destination: number, decision: RouteDecision): void {
     // Pinned to a link, only answers that came from that link's own table entry hold for a whole prefix.
     if (this.link && "ifindex" in decision && decision.ifindex !== this.link.index) return;
     this.rememberFor(matchedRoute(this.nl, destination, this.link?.index), decision);
@@ -185,15 +189,15 @@ class CachingResolver implements RouteResolver {
    * unpinned table entry outside its holes (a route through the link would either cover that whole entry, so
    * cover this destination too, or be a more specific prefix inside it, which is a hole).
    */
-  private rememberOtherLink(destination: string, decision: RouteDecision): void {
+  private rememberOtherLink(destination: number, decision: RouteDecision): void {
     if (matchedRoute(this.nl, destination, this.link!.index) !== null) return;
     this.rememberFor(matchedRoute(this.nl, destination), decision);
   }
 
   private rememberFor(matched: RouteInfo | null, decision: RouteDecision): void {
     if (!matched || matched.dstLength === 32) return;
-    if (this.multipath.has(`${matched.table}/${matched.dst}/${matched.dstLength}`)) return;
-    const span = prefixSpan(matched.dst, matched.dstLength);
+    if (this.multipath.has(multipathKey(matched))) return;
+    const span = prefixSpan(matched.dstIp, matched.dstLength);
     const holes = mergeSpans(
       this.boundaries
         .filter((b) => b.length > span.length && b.start >= span.start && b.end <= span.end)

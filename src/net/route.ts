@@ -1,6 +1,7 @@
+import type { IpAddress } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
-import type { HandleRouteGetOptions, LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
+import type { HandleRouteGetOptions, LinkAddress, LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
 
 // What the kernel would do with a packet to one destination, reduced to what a prober needs to know.
 
@@ -8,9 +9,25 @@ export type RouteDecision =
   /** the destination is one of this host's own addresses */
   | { kind: "local"; ifname: string; ifindex: number }
   /** directly connected: frames go to the destination's own MAC */
-  | { kind: "on-link"; ifname: string; ifindex: number; source: string | null }
+  | {
+      kind: "on-link";
+      ifname: string;
+      ifindex: number;
+      source: string | null;
+      /** `source` as a number (IPv4) or bytes (IPv6) */
+      sourceIp: IpAddress | null;
+    }
   /** routed: frames go to the gateway's MAC */
-  | { kind: "via-gateway"; ifname: string; ifindex: number; gateway: string; source: string | null }
+  | {
+      kind: "via-gateway";
+      ifname: string;
+      ifindex: number;
+      gateway: string;
+      source: string | null;
+      /** `gateway` and `source` as numbers (IPv4) or bytes (IPv6) */
+      gatewayIp: IpAddress;
+      sourceIp: IpAddress | null;
+    }
   /** broadcast, multicast, blackhole, prohibit, unreachable route types */
   | { kind: "special"; routeType: string; ifname: string; ifindex: number }
   /** no route at all (ENETUNREACH / EHOSTUNREACH) */
@@ -35,7 +52,8 @@ export type NameOf = (ifindex: number) => string;
 
 /** One RTM_GETROUTE question; the answer is its RouteInfo, or the request's error thrown into the lookup. */
 interface RouteQuery {
-  destination: string;
+  /** a dotted quad, or the IPv4 address as its number */
+  destination: string | number;
   options: HandleRouteGetOptions;
 }
 
@@ -79,9 +97,18 @@ function fromRoute(r: RouteInfo, nameOf: NameOf): RouteDecision {
   const ifname = r.ifname || nameOf(r.ifindex);
   if (r.type === "local") return { kind: "local", ifname, ifindex: r.ifindex };
   if (r.type !== "unicast") return { kind: "special", routeType: r.type, ifname, ifindex: r.ifindex };
-  if (r.gateway)
-    return { kind: "via-gateway", ifname, ifindex: r.ifindex, gateway: r.gateway, source: r.prefsrc };
-  return { kind: "on-link", ifname, ifindex: r.ifindex, source: r.prefsrc };
+  if (r.gateway && r.gatewayIp) {
+    return {
+      kind: "via-gateway",
+      ifname,
+      ifindex: r.ifindex,
+      gateway: r.gateway,
+      source: r.prefsrc,
+      gatewayIp: r.gatewayIp,
+      sourceIp: r.prefsrcIp,
+    };
+  }
+  return { kind: "on-link", ifname, ifindex: r.ifindex, source: r.prefsrc, sourceIp: r.prefsrcIp };
 }
 
 function noRouteCode(err: unknown): string | null {
@@ -91,7 +118,7 @@ function noRouteCode(err: unknown): string | null {
     : null;
 }
 
-function* lookupSteps(destination: string, nameOf: NameOf): Lookup<RouteDecision> {
+function* lookupSteps(destination: string | number, nameOf: NameOf): Lookup<RouteDecision> {
   try {
     return fromRoute(yield { destination, options: { withName: false } }, nameOf);
   } catch (err) {
@@ -101,7 +128,7 @@ function* lookupSteps(destination: string, nameOf: NameOf): Lookup<RouteDecision
   }
 }
 
-function* matchedSteps(destination: string, oif?: number): Lookup<RouteInfo | null> {
+function* matchedSteps(destination: string | number, oif?: number): Lookup<RouteInfo | null> {
   try {
     return yield {
       destination,
@@ -113,30 +140,36 @@ function* matchedSteps(destination: string, oif?: number): Lookup<RouteInfo | nu
   }
 }
 
-function* viaSteps(destination: string, link: LinkInfo, nameOf: NameOf): Lookup<RouteDecision> {
+function* viaSteps(destination: string | number, link: LinkInfo, nameOf: NameOf): Lookup<RouteDecision> {
   const matched = yield* matchedSteps(destination, link.index);
   const d = matched ? fromRoute(matched, nameOf) : null;
   if (d && (d.kind === "on-link" || d.kind === "via-gateway") && d.ifindex === link.index) {
     // The matched entry carries the route's own preferred source only; ask for the one the kernel picks.
-    let source: string | null = null;
+    let picked: RouteInfo | null = null;
     try {
-      source = (yield { destination, options: { oif: link.index, withName: false } }).prefsrc;
+      picked = yield { destination, options: { oif: link.index, withName: false } };
     } catch {
-      source = null;
+      picked = null;
     }
-    return { ...d, ifname: link.name, source: source ?? firstIpv4(link) };
+    const first = firstIpv4Address(link);
+    return {
+      ...d,
+      ifname: link.name,
+      source: picked?.prefsrc ?? first?.address ?? null,
+      sourceIp: picked?.prefsrcIp ?? first?.ip ?? null,
+    };
   }
   if (d && (d.kind === "local" || d.kind === "special")) return d;
   return otherLink(yield* lookupSteps(destination, nameOf), link);
 }
 
 /** The kernel's own route lookup (RTM_GETROUTE) for one destination, on an open handle. */
-export function lookupOn(nl: RouteSource, destination: string, nameOf: NameOf): RouteDecision {
+export function lookupOn(nl: RouteSource, destination: string | number, nameOf: NameOf): RouteDecision {
   return answerNow(nl, lookupSteps(destination, nameOf));
 }
 
 /** The matched table entry for a destination (RTM_F_FIB_MATCH), or null when nothing matched. */
-export function matchedRoute(nl: RouteSource, destination: string, oif?: number): RouteInfo | null {
+export function matchedRoute(nl: RouteSource, destination: string | number, oif?: number): RouteInfo | null {
   return answerNow(nl, matchedSteps(destination, oif));
 }
 
@@ -157,7 +190,7 @@ export function isLoopback(link: LinkInfo): boolean {
  */
 export function lookupViaOn(
   nl: RouteSource,
-  destination: string,
+  destination: string | number,
   link: LinkInfo,
   nameOf: NameOf,
 ): RouteDecision {
@@ -244,6 +277,13 @@ export function lookupRouteViaAsync(
   );
 }
 
-export function firstIpv4(link: LinkInfo): string | null {
-  return link.addresses.find((a) => a.family === 4)?.address ?? null;
+/** The link's first IPv4 address (text and number), or null. */
+export function firstIpv4Address(link: LinkInfo): LinkAddress | null {
+  return link.addresses.find((a) => a.family === 4) ?? null;
+}
+
+/** The link's first IPv4 address as its number, or null. */
+export function firstIpv4Number(link: LinkInfo): number | null {
+  const ip = firstIpv4Address(link)?.ip;
+  return ip?.family === 4 ? ip.v4 : null;
 }

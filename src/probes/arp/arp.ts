@@ -1,4 +1,5 @@
-import { intToIpv4, ipv4ToInt, macToNumber, numberToMac, parseMac } from "../../addr/address";
+import { intToIpv4, macToNumber, numberToMac, parseMac } from "../../addr/address";
+import { formatIp, type IpAddress } from "../../addr/ip";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { type ProbeRun, probeRun } from "../../engine/probe-run";
@@ -11,7 +12,7 @@ import type { LinkInfo, NativePacketSocket } from "../../native/types";
 import { arpReplyFilter } from "../../net/bpf";
 import { findLink, HW_ETHERNET } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
-import { firstIpv4, type RouteDecision } from "../../net/route";
+import { firstIpv4Address, firstIpv4Number, type RouteDecision } from "../../net/route";
 import { createRouteResolverAsync, type RouteResolver } from "../../net/route-resolver";
 import { type ArpReplyView, readArpReply, writeArpRequestFrame } from "../../packet/arp";
 import type { ArpRecord, SummaryRecord } from "../../records";
@@ -67,6 +68,68 @@ interface Channel {
 }
 
 /**
+ * One target's outcome as the sweep knows it, in numbers. The edge makes what the caller gets of it: arp() a
+ * public record, arpReplies() the replies alone.
+ */
+interface ArpOutcome {
+  state: ArpRecord["state"];
+  interface: string | null;
+  /** replies: the MACs that answered, as 48-bit numbers, the first first */
+  macs?: readonly number[];
+  rttMs?: number | null;
+  /** a link without ARP: no source address (else the channel's) */
+  noSource?: boolean;
+  /** not-on-link: the gateway the kernel would use */
+  gateway?: IpAddress | null;
+}
+
+/** Where the outcome belongs: the target (its index in the set and its address), the channel's source, sends. */
+interface OutcomeContext {
+  index: number;
+  target: number;
+  /** the source address of the target's channel (0 when the link has none), null without a channel */
+  source: number | null;
+  sent: number;
+}
+
+/** Makes what a run yields of an outcome; undefined: nothing. */
+type ArpEdge<T> = (outcome: ArpOutcome, at: OutcomeContext) => T | undefined;
+
+/** The public edge: a record per target, addresses and MACs as text. */
+function arpRecord(o: ArpOutcome, at: OutcomeContext): ArpRecord {
+  const macs = o.macs ? o.macs.map(numberToMac) : [];
+  return {
+    type: "arp",
+    target: intToIpv4(at.target),
+    interface: o.interface,
+    state: o.state,
+    mac: macs[0] ?? null,
+    macs,
+    conflict: macs.length > 1,
+    rttMs: o.rttMs ?? null,
+    source: o.noSource || at.source === null ? null : intToIpv4(at.source),
+    gateway: o.gateway ? formatIp(o.gateway) : null,
+    sent: at.sent,
+  };
+}
+
+/** A reply, in numbers: the target (index in the set, address) and the MAC that answered first (48 bits). */
+export interface ArpReply {
+  index: number;
+  target: number;
+  mac: number;
+}
+
+function checkedSet(targets: string | readonly string[] | TargetSet): TargetSet {
+  const set = toTargetSet(targets);
+  if (set.size === 0) throw new UsageError("no targets");
+  if (set.size > ARP_MAX_TARGETS) {
+    throw new UsageError(`too many targets for ARP (${set.size}; at most ${ARP_MAX_TARGETS}, a /12)`);
+  }
+  return set;
+}
+
+/**
  * ARP requests to every target: who answers at layer 2, with which MAC, and which targets the kernel would
  * not reach directly (not-on-link). Exactly one record per target.
  */
@@ -74,12 +137,19 @@ export function arp(
   targets: string | readonly string[] | TargetSet,
   options: ArpOptions = {},
 ): ProbeRun<ArpRecord> {
-  const set = toTargetSet(targets);
-  if (set.size === 0) throw new UsageError("no targets");
-  if (set.size > ARP_MAX_TARGETS) {
-    throw new UsageError(`too many targets for ARP (${set.size}; at most ${ARP_MAX_TARGETS}, a /12)`);
-  }
-  return probeRun(new ArpSweep(set, options));
+  return probeRun(new ArpSweep(checkedSet(targets), options, arpRecord));
+}
+
+/**
+ * The same sweep for code that computes with its answers (the scan's next hops): only the replies, as numbers,
+ * with no record or text made. The summary is arp()'s.
+ */
+export function arpReplies(targets: TargetSet, options: ArpOptions = {}): ProbeRun<ArpReply> {
+  return probeRun(
+    new ArpSweep<ArpReply>(checkedSet(targets), options, (o, at) =>
+      o.state === "reply" && o.macs ? { index: at.index, target: at.target, mac: o.macs[0]! } : undefined,
+    ),
+  );
 }
 
 /**
@@ -87,7 +157,7 @@ export function arp(
  * directly gets its record when the engine first asks for its channel; the others get a request on the
  * packet socket of their interface and source address.
  */
-class ArpSweep implements ProbeModule {
+class ArpSweep<T> implements ProbeModule {
   summary: SummaryRecord | undefined;
   readonly targets: number;
   readonly items = 1;
@@ -121,7 +191,7 @@ class ArpSweep implements ProbeModule {
   private readonly frameViews = Array.from({ length: SYNC_BATCH }, (_, k) =>
     this.frames.subarray(k * FRAME_LEN, (k + 1) * FRAME_LEN),
   );
-  private readonly queue = new ResultQueue<ArpRecord>();
+  private readonly queue = new ResultQueue<T>();
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, "not-on-link": 0, local: 0 };
   private engine: Engine | null = null;
   private start = 0;
@@ -137,6 +207,7 @@ class ArpSweep implements ProbeModule {
   constructor(
     private readonly set: TargetSet,
     private readonly options: ArpOptions,
+    private readonly edge: ArpEdge<T>,
   ) {
     this.targets = set.size;
     this.timeoutMs = options.timeoutMs ?? ARP_DEFAULTS.timeoutMs;
@@ -152,7 +223,7 @@ class ArpSweep implements ProbeModule {
     this.replyAt = new Float64Array(set.size);
   }
 
-  run(): AsyncGenerator<ArpRecord> {
+  run(): AsyncGenerator<T> {
     if (this.started) throw new Error("an arp() run can be iterated only once");
     this.started = true;
     return runProbe(
@@ -229,17 +300,24 @@ class ArpSweep implements ProbeModule {
     const link = this.fixedLink;
     const decision: RouteDecision =
       link && this.options.anyLink
-        ? { kind: "on-link", ifname: link.name, ifindex: link.index, source: firstIpv4(link) }
+        ? {
+            kind: "on-link",
+            ifname: link.name,
+            ifindex: link.index,
+            source: firstIpv4Address(link)?.address ?? null,
+            sourceIp: firstIpv4Address(link)?.ip ?? null,
+          }
         : this.resolver!.resolve(this.set.at(i));
     switch (decision.kind) {
       case "on-link": {
         const l = this.links.find((x) => x.index === decision.ifindex);
         if (!l || l.hwType !== HW_ETHERNET) {
           // Point-to-point and tunnel links have no ARP: nobody can answer there.
-          this.emit(i, { state: "no-reply", interface: decision.ifname, source: null });
+          this.emit(i, { state: "no-reply", interface: decision.ifname, noSource: true });
           return 0;
         }
-        const ch = this.channelFor(l, decision.source ?? firstIpv4(l));
+        const source = decision.sourceIp?.family === 4 ? decision.sourceIp.v4 : firstIpv4Number(l);
+        const ch = this.channelFor(l, source);
         this.channelNo[i] = ch.id + 1;
         return ch.id + 1;
       }
@@ -247,7 +325,7 @@ class ArpSweep implements ProbeModule {
         this.emit(i, { state: "local", interface: decision.ifname });
         return 0;
       case "via-gateway":
-        this.emit(i, { state: "not-on-link", interface: decision.ifname, gateway: decision.gateway });
+        this.emit(i, { state: "not-on-link", interface: decision.ifname, gateway: decision.gatewayIp });
         return 0;
       case "special":
         this.emit(i, {
@@ -268,20 +346,20 @@ class ArpSweep implements ProbeModule {
         this.emit(i, {
           state: "not-on-link",
           interface: decision.ifname,
-          gateway: route.kind === "via-gateway" ? route.gateway : null,
+          gateway: route.kind === "via-gateway" ? route.gatewayIp : null,
         });
         return 0;
       }
     }
   }
 
-  private channelFor(link: LinkInfo, source: string | null): Channel {
+  private channelFor(link: LinkInfo, source: number | null): Channel {
     const key = `${link.index}/${source ?? ""}`;
     const existing = this.channels.find((c) => c.key === key);
     if (existing) return existing;
     if (this.channels.length >= 255) throw new EnvironmentError("too many interfaces and source addresses");
     if (!link.mac) throw new EnvironmentError(`interface "${link.name}" has no MAC address`);
-    const sourceIp = source === null ? 0 : ipv4ToInt(source);
+    const sourceIp = source ?? 0;
     let socket: NativePacketSocket;
     try {
       socket = new native.PacketSocket({
@@ -447,18 +525,16 @@ class ArpSweep implements ProbeModule {
   }
 
   private emitReply(i: number): void {
-    const first = numberToMac(this.replyMac[i]!);
+    const first = this.replyMac[i]!;
     const extra = this.extraMacs.get(i);
-    const macs = extra ? [first, ...extra.map(numberToMac)] : [first];
+    const macs = extra ? [first, ...extra] : [first];
     this.extraMacs.delete(i);
     // Asked now, not when the reply came: a send on a worker thread has reported its times by now.
     const rtt = this.replyAt[i]! - this.engine!.sentAt(i);
     this.emit(i, {
       state: "reply",
       interface: this.channelOfTarget(i)!.link.name,
-      mac: first,
       macs,
-      conflict: macs.length > 1,
       rttMs: Number.isNaN(rtt) ? null : Math.round(Math.max(0, rtt) * 1000) / 1000,
     });
   }
@@ -483,24 +559,17 @@ class ArpSweep implements ProbeModule {
     });
   }
 
-  private emit(i: number, fields: Partial<ArpRecord> & Pick<ArpRecord, "state" | "interface">): void {
+  private emit(i: number, outcome: ArpOutcome): void {
     const ch = this.channelOfTarget(i);
-    const record: ArpRecord = {
-      type: "arp",
-      target: intToIpv4(this.set.at(i)),
-      interface: fields.interface,
-      state: fields.state,
-      mac: fields.mac ?? null,
-      macs: fields.macs ?? [],
-      conflict: fields.conflict ?? false,
-      rttMs: fields.rttMs ?? null,
-      source: fields.source !== undefined ? fields.source : ch ? intToIpv4(ch.sourceIp) : null,
-      gateway: fields.gateway ?? null,
-      sent: this.sentCount[i]!,
-    };
     this.state[i] = DONE;
-    this.counts[record.state] = (this.counts[record.state] ?? 0) + 1;
-    this.queue.push(record);
+    this.counts[outcome.state] = (this.counts[outcome.state] ?? 0) + 1;
+    const item = this.edge(outcome, {
+      index: i,
+      target: this.set.at(i),
+      source: ch ? ch.sourceIp : null,
+      sent: this.sentCount[i]!,
+    });
+    if (item !== undefined) this.queue.push(item);
   }
 
   private closeAll(): void {

@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
 import { ipv4ToInt, isValidIpv4 } from "../../addr/address";
+import { PackedAddresses, packIpv4 } from "../../addr/ip";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { type ProbeRun, probeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
@@ -474,12 +475,12 @@ class DnsRun implements ProbeModule {
     const at = native.monotonicMs();
     const queries = new Array<SentQuery>(n);
     const packets = new Array<Buffer>(n);
-    const addresses = new Array<string>(n);
+    const addresses = new PackedAddresses(4, n);
     for (let k = 0; k < n; k++) {
       const slot = slots[from + k]!;
       queries[k] = this.newQuery(slot, at);
       packets[k] = this.packetOf(queries[k]!);
-      addresses[k] = this.servers[this.serverOf(slot)]!;
+      addresses.setV4(k, this.serverInts[this.serverOf(slot)]!);
     }
     const ports = new Array<number>(n).fill(this.port);
     let k = 0;
@@ -489,8 +490,8 @@ class DnsRun implements ProbeModule {
       try {
         sent =
           k === 0
-            ? this.udp!.send(packets, addresses, ports)
-            : this.udp!.send(packets.slice(k), addresses.slice(k), ports.slice(k));
+            ? this.udp!.send(packets, addresses.buffer, ports)
+            : this.udp!.send(packets.slice(k), addresses.slice(k, n), ports.slice(k));
       } catch (err) {
         failed = err as NativeError;
         sent = failed.sent ?? 0;
@@ -518,7 +519,7 @@ class DnsRun implements ProbeModule {
     const server = this.serverOf(slot);
     const query = this.newQuery(slot, native.monotonicMs());
     try {
-      if (this.udp!.send([this.packetOf(query)], [this.servers[server]!], [this.port]) === 1) {
+      if (this.udp!.send([this.packetOf(query)], packIpv4([this.serverInts[server]!]), [this.port]) === 1) {
         this.sendTimes.sent(this.udp!.lastSendTxId, [query], 0, 1);
         this.followUps++;
         return;

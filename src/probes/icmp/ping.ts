@@ -1,5 +1,6 @@
 import { randomFillSync } from "node:crypto";
 import { intToIpv4 } from "../../addr/address";
+import { PackedAddresses } from "../../addr/ip";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import type { ProbeRun } from "../../engine/probe-run";
@@ -113,6 +114,8 @@ class PingSweep implements ProbeModule {
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, unreachable: 0 };
   private readonly magic = randomFillSync(Buffer.alloc(MAGIC_LENGTH));
   private readonly packets = Array.from({ length: BATCH }, () => Buffer.alloc(icmp.HEADER_LENGTH + PAYLOAD));
+  /** each batch's destinations, packed for the socket */
+  private readonly destinations = new PackedAddresses(4, BATCH);
   private engine: Engine | null = null;
   private sock: PingSocket | null = null;
   private refusals: SendRefusals | null = null;
@@ -240,18 +243,18 @@ class PingSweep implements ProbeModule {
     const socket = this.sock!.socket;
     const items = this.items;
     const packets = this.packets.slice(0, count);
-    const addresses: string[] = new Array(count);
+    const destinations = this.destinations;
     for (let k = 0; k < count; k++) {
       const slot = slots[k]!;
       const target = Math.floor(slot / items);
       this.writeRequest(packets[k]!, slot - target * items);
-      addresses[k] = intToIpv4(this.set.at(target));
+      destinations.setV4(k, this.set.at(target));
     }
     const startMs = native.monotonicMs();
     let sent: number;
     let failed: NativeError | null = null;
     try {
-      sent = socket.send(packets, addresses);
+      sent = socket.send(packets, destinations.view(count));
     } catch (err) {
       failed = err as NativeError;
       sent = failed.sent ?? 0;

@@ -1,12 +1,12 @@
-import { ipv4ToInt, parseMac } from "../../addr/address";
+import { parseMac, writeMacNumber } from "../../addr/address";
 import { TargetSet } from "../../addr/target-set";
 import { EnvironmentError } from "../../errors";
 import type { LinkInfo } from "../../native/types";
 import { findLink, HW_ETHERNET } from "../../net/links";
 import { refusingRouteType } from "../../net/refused-route";
-import { firstIpv4, type RouteDecision } from "../../net/route";
+import { firstIpv4Number, type RouteDecision } from "../../net/route";
 import { createRouteResolverAsync, type RouteResolver } from "../../net/route-resolver";
-import { arp } from "../arp/arp";
+import { arpReplies } from "../arp/arp";
 
 // Where each target's probes go: the kernel's route decision for it (from the route resolver's cache, so a
 // /16 costs a handful of netlink lookups), reduced to a channel (interface + source address, and whether
@@ -140,16 +140,22 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
           channelOf[t] = channelFor(loopback(links) ?? link, "ip", ip).id + 1;
           continue;
         }
-        const source = d.source ?? firstIpv4(link);
+        const source = d.sourceIp?.family === 4 ? d.sourceIp.v4 : firstIpv4Number(link);
         if (source === null) {
           down[t] = DOWN_CODE["no-route"]!;
           continue;
         }
         const ethernet = link.hwType === HW_ETHERNET && link.mac !== null;
-        const channel = channelFor(link, ethernet ? "ethernet" : "ip", ipv4ToInt(source));
+        const channel = channelFor(link, ethernet ? "ethernet" : "ip", source);
         channelOf[t] = channel.id + 1;
         if (!ethernet) continue;
-        const hop = d.kind === "on-link" ? ip : ipv4ToInt(d.gateway);
+        // An IPv6 next hop (RTA_VIA) has no ARP: that target has no route this scan can take.
+        const hop = d.kind === "on-link" ? ip : d.gatewayIp.family === 4 ? d.gatewayIp.v4 : -1;
+        if (hop < 0) {
+          down[t] = DOWN_CODE["no-route"]!;
+          channelOf[t] = 0;
+          continue;
+        }
         const known = hopIndex[channel.id]!;
         let h = known.get(hop);
         if (h === undefined) {
@@ -174,7 +180,7 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
     const hops = hopIndex[channel.id]!;
     if (hops.size === 0) continue;
     const set = TargetSet.fromIntervals([...hops.keys()].map((ip) => [ip, ip]));
-    const sweep = arp(set, {
+    const sweep = arpReplies(set, {
       ...(options.netns === undefined ? {} : { netns: options.netns }),
       interface: channel.link.name,
       anyLink: true,
@@ -184,10 +190,9 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
       ...(options.signal ? { signal: options.signal } : {}),
     });
     for await (const r of sweep) {
-      if (r.state !== "reply" || r.mac === null) continue;
-      const h = hops.get(ipv4ToInt(r.target));
+      const h = hops.get(r.target);
       if (h === undefined) continue;
-      parseMac(r.mac, hopMacs, h * 6);
+      writeMacNumber(r.mac, hopMacs, h * 6);
       answered[h] = 1;
     }
   }

@@ -1,3 +1,4 @@
+import type { PackedAddresses } from "../../addr/ip";
 import { kernelDrops } from "../../engine/summary";
 import { environmentErrorFrom } from "../../errors";
 import { type BatchCallback, native } from "../../native/binding";
@@ -23,8 +24,8 @@ export interface ChannelIo {
   readonly channel: Channel;
   /** 14 for Ethernet frames, 0 for IPv4 packets */
   readonly linkHeaderLength: 14 | 0;
-  /** Sends the first `count` buffers (for ip channels to `destinations`); returns how many went out. */
-  send(buffers: Buffer[], count: number, destinations: string[]): number;
+  /** Sends the first `count` buffers (for ip channels to the first `count` destinations); returns how many went out. */
+  send(buffers: Buffer[], count: number, destinations: PackedAddresses): number;
   /** The TX id of the first packet of the last send(); NaN without kernel send timestamps. */
   readonly lastSendTxId: number;
   /**
@@ -118,10 +119,7 @@ export function openChannel(
     channel,
     linkHeaderLength: 0,
     send: (buffers, count, destinations) =>
-      sender.send(
-        count === buffers.length ? buffers : buffers.slice(0, count),
-        count === destinations.length ? destinations : destinations.slice(0, count),
-      ),
+      sender.send(count === buffers.length ? buffers : buffers.slice(0, count), destinations.view(count)),
     get lastSendTxId() {
       return sender.lastSendTxId;
     },

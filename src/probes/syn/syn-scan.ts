@@ -1,4 +1,5 @@
 import { intToIpv4 } from "../../addr/address";
+import { PackedAddresses } from "../../addr/ip";
 import { CONGESTION_DEFAULTS } from "../../engine/congestion";
 import { CookieJar } from "../../engine/cookie";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
@@ -52,7 +53,8 @@ interface Outbox {
   frameLength: number;
   /** views of the arena, one per frame (for the synchronous send) */
   buffers: Buffer[];
-  destinations: string[];
+  /** ip channels: each frame's destination, packed for the raw socket */
+  destinations: PackedAddresses;
 }
 
 const monotonicMs = () => native.monotonicMs();
@@ -219,7 +221,7 @@ export class SynScan implements ProbeModule {
         arena,
         frameLength,
         buffers,
-        destinations: new Array<string>(BATCH).fill(""),
+        destinations: new PackedAddresses(4, BATCH),
       };
       this.outboxes.push(outbox);
       // Send times from the kernel, as the answers' are (where it refuses, the engine's own times).
@@ -252,7 +254,7 @@ export class SynScan implements ProbeModule {
       writeSynPacket(buf, ETH_HEADER, probe);
     } else {
       writeSynPacket(buf, 0, probe);
-      outbox.destinations[k] = intToIpv4(dstIp);
+      outbox.destinations.setV4(k, dstIp);
     }
   }
 

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { topPorts } from "../../addr/ports";
 import { splitTargetList } from "../../addr/resolve";
+import { readBatches } from "../../engine/probe-run";
 import { UsageError } from "../../errors";
 import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
 import { nmapGrepable } from "../../output/nmap-grepable";
@@ -365,11 +366,13 @@ async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Prom
   let unmet = false;
   let failure: unknown = null;
   try {
-    for await (const r of run) {
-      if (expect !== undefined && (r.type === "host" || r.state !== expect)) unmet = true;
-      store?.add(r);
-      if (openOnly && r.type === "port" && r.state !== "open") continue;
-      for (const w of streams) w.write(r);
+    for await (const batch of readBatches(run)) {
+      for (const r of batch) {
+        if (expect !== undefined && (r.type === "host" || r.state !== expect)) unmet = true;
+        store?.add(r);
+        if (openOnly && r.type === "port" && r.state !== "open") continue;
+        for (const w of streams) w.write(r);
+      }
       for (const w of streams) await w.drained();
     }
   } catch (err) {

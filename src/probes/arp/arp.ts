@@ -3,7 +3,7 @@ import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { type ProbeRun, probeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
-import { runProbe } from "../../engine/run-probe";
+import { type ProbeSteps, runProbe, runProbeBatches } from "../../engine/run-probe";
 import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
@@ -153,17 +153,21 @@ class ArpSweep implements ProbeModule {
   }
 
   run(): AsyncGenerator<ArpRecord> {
+    return runProbe(this.queue, this.steps(), this.options.signal);
+  }
+
+  batches(): AsyncGenerator<ArpRecord[]> {
+    return runProbeBatches(this.queue, this.steps(), this.options.signal);
+  }
+
+  private steps(): ProbeSteps {
     if (this.started) throw new Error("an arp() run can be iterated only once");
     this.started = true;
-    return runProbe(
-      this.queue,
-      {
-        setup: () => this.setup(),
-        drive: (stop) => this.drive(stop),
-        close: () => this.closeAll(),
-      },
-      this.options.signal,
-    );
+    return {
+      setup: () => this.setup(),
+      drive: (stop) => this.drive(stop),
+      close: () => this.closeAll(),
+    };
   }
 
   private async setup(): Promise<void> {

@@ -3,7 +3,7 @@ import { parsePorts, topPorts } from "../../addr/ports";
 import { type NameLookup, resolveTargets } from "../../addr/resolve";
 import { TargetSet } from "../../addr/target-set";
 import { MAX_PERMUTATION_SIZE } from "../../engine/permutation";
-import type { ProbeRun, ScanProgress } from "../../engine/probe-run";
+import { type ProbeRun, RECORD_BATCHES, type ScanProgress } from "../../engine/probe-run";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { native } from "../../native/binding";
 import { namespacePath } from "../../net/namespace";
@@ -138,7 +138,12 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
   };
   let ctx: ScanContext | null = null;
 
+  // Records in arrays for the CLI (see RECORD_BATCHES), one by one for everyone else: the same run.
   async function* run(): AsyncGenerator<ScanRecord> {
+    for await (const batch of batches()) for (const r of batch) yield r;
+  }
+
+  async function* batches(): AsyncGenerator<ScanRecord[]> {
     if (started) throw new Error("a scan() run can be iterated only once");
     started = true;
     const resolved =
@@ -206,7 +211,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       },
     );
     try {
-      yield* context.queue.drain();
+      yield* context.queue.drainBatches();
       await driving;
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
@@ -231,5 +236,6 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       return summary;
     },
     [Symbol.asyncIterator]: () => run(),
+    [RECORD_BATCHES]: () => batches(),
   };
 }

@@ -63,6 +63,8 @@ interface Channel {
   link: LinkInfo;
   mac: Buffer;
   sourceIp: number;
+  /** sourceIp as records give it, made once */
+  sourceText: string;
   socket: NativePacketSocket;
 }
 
@@ -305,6 +307,7 @@ class ArpSweep implements ProbeModule {
       link,
       mac: parseMac(link.mac),
       sourceIp,
+      sourceText: intToIpv4(sourceIp),
       socket,
     };
     this.channels.push(channel);
@@ -454,16 +457,23 @@ class ArpSweep implements ProbeModule {
     const first = numberToMac(this.replyMac[i]!);
     const extra = this.extraMacs.get(i);
     const macs = extra ? [first, ...extra.map(numberToMac)] : [first];
-    this.extraMacs.delete(i);
+    if (extra) this.extraMacs.delete(i);
     // Asked now, not when the reply came: a send on a worker thread has reported its times by now.
     const rtt = this.replyAt[i]! - this.engine!.sentAt(i);
-    this.emit(i, {
+    const ch = this.channelOfTarget(i)!;
+    // One literal per reply (a sweep makes tens of thousands), in the record's field order.
+    this.push(i, {
+      type: "arp",
+      target: intToIpv4(this.set.at(i)),
+      interface: ch.link.name,
       state: "reply",
-      interface: this.channelOfTarget(i)!.link.name,
       mac: first,
       macs,
       conflict: macs.length > 1,
       rttMs: Number.isNaN(rtt) ? null : Math.round(Math.max(0, rtt) * 1000) / 1000,
+      source: ch.sourceText,
+      gateway: null,
+      sent: this.sentCount[i]!,
     });
   }
 
@@ -498,10 +508,14 @@ class ArpSweep implements ProbeModule {
       macs: fields.macs ?? [],
       conflict: fields.conflict ?? false,
       rttMs: fields.rttMs ?? null,
-      source: fields.source !== undefined ? fields.source : ch ? intToIpv4(ch.sourceIp) : null,
+      source: fields.source !== undefined ? fields.source : ch ? ch.sourceText : null,
       gateway: fields.gateway ?? null,
       sent: this.sentCount[i]!,
     };
+    this.push(i, record);
+  }
+
+  private push(i: number, record: ArpRecord): void {
     this.state[i] = DONE;
     this.counts[record.state] = (this.counts[record.state] ?? 0) + 1;
     this.queue.push(record);

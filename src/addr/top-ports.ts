@@ -43,9 +43,39 @@ export function topPortOrder(): Uint16Array {
   return load().order;
 }
 
+/** Names looked up before the table was needed: a scan's report names a handful of ports. */
+const looked = new Map<number, string | null>();
+/** Lookups answered by searching the text before the whole table is parsed instead. */
+const MAX_LOOKUPS = 32;
+
 /** nmap's name for a TCP port ("unknown" for some it lists), or null when nmap-services does not list it. */
 export function serviceName(port: number): string | null {
-  return load().names[port] ?? null;
+  if (table !== null || looked.size >= MAX_LOOKUPS) return load().names[port] ?? null;
+  let name = looked.get(port);
+  if (name === undefined) {
+    name = findService(port);
+    looked.set(port, name);
+  }
+  return name;
+}
+
+/** One port's name, found in the text ("PORT/NAME" or a bare "PORT" token) without parsing all of it. */
+function findService(port: number): string | null {
+  const text = NMAP_SERVICES_TCP;
+  const digits = String(port);
+  for (let at = text.indexOf(digits); at >= 0; at = text.indexOf(digits, at + 1)) {
+    const before = at === 0 ? 32 : text.charCodeAt(at - 1);
+    if (before !== 32 && before !== 10) continue;
+    const next = at + digits.length;
+    const after = next < text.length ? text.charCodeAt(next) : 32;
+    if (after === 47) {
+      let end = next + 1;
+      while (end < text.length && text.charCodeAt(end) > 32) end++;
+      return text.slice(next + 1, end);
+    }
+    if (after <= 32) return "unknown";
+  }
+  return null;
 }
 
 /**

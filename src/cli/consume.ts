@@ -1,5 +1,5 @@
 import type { Writable } from "node:stream";
-import type { ProbeRun } from "../engine/probe-run";
+import { type ProbeRun, readBatches } from "../engine/probe-run";
 import { NdjsonWriter } from "../output/ndjson";
 
 /**
@@ -14,12 +14,13 @@ export async function consume<T extends object>(
 ): Promise<T[]> {
   const ndjson = new NdjsonWriter(out);
   const records: T[] = [];
-  for await (const r of run) {
-    options.onRecord?.(r);
-    if (options.json) {
-      ndjson.write(r);
-      await ndjson.drained();
-    } else records.push(r);
+  for await (const batch of readBatches(run)) {
+    for (const r of batch) {
+      options.onRecord?.(r);
+      if (options.json) ndjson.write(r);
+      else records.push(r);
+    }
+    if (options.json) await ndjson.drained();
   }
   if (options.json) {
     if (run.summary) ndjson.write(run.summary);

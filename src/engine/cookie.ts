@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "./random";
 
 // The validation cookie a SYN carries in its sequence number, so an answer can be tied to its probe with no
 // per-probe state: a keyed hash of the four-tuple (zmap, masscan). The hash is HalfSipHash-2-4 (Aumasson and

@@ -182,6 +182,8 @@ export class Engine {
   private wake: (() => void) | null = null;
   /** answers still to come before `wake` is called */
   private wakeAfter = 0;
+  /** ends the final wait's pause at once when the last outstanding slot is settled */
+  private wakeAllDone: (() => void) | null = null;
 
   constructor(
     private readonly module: ProbeModule,
@@ -274,7 +276,12 @@ export class Engine {
     const target = Math.floor(slot / this.module.items);
     if (this.outstanding[target]! > 0) {
       this.outstanding[target]!--;
-      this.outstandingTotal--;
+      // The last answer ends the wait for answers now, not at the end of its pause (up to 20 ms).
+      if (--this.outstandingTotal === 0 && this.wakeAllDone !== null) {
+        const wake = this.wakeAllDone;
+        this.wakeAllDone = null;
+        wake();
+      }
     }
     this.windows?.leave(slot);
   }
@@ -655,8 +662,22 @@ export class Engine {
       waiting = waiting.subarray(0, kept);
       const now = this.options.now();
       if (kept === 0 || now >= deadline) return true;
-      await sleep(Math.max(1, Math.min(20, deadline - now)));
+      await this.pauseUnlessAllDone(Math.max(1, Math.min(20, deadline - now)));
     }
+  }
+
+  /** Sleeps `ms`, or less: until the last outstanding slot is settled. */
+  private pauseUnlessAllDone(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeAllDone = null;
+        resolve();
+      }, ms);
+      this.wakeAllDone = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   /** How many more slots may be sent now under maxOutstanding (the expired leave the window first). */

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes } from "./random";
 
 // A random order over the probe indexes 0..size-1, computed, never listed: position i of the order is a keyed
 // bijection of i on the smallest power-of-two domain 2^k >= size (rounds of multiply-by-odd, add-key and

@@ -1,20 +1,42 @@
 import type { SummaryRecord } from "../records";
 
+/**
+ * Where a run that can hand its records over in arrays keeps that way (see readBatches): the same records as
+ * iterating it, one await per array instead of one per record. Either way, a run is read once.
+ */
+export const RECORD_BATCHES: unique symbol = Symbol("wireprobe.recordBatches");
+
 /** A running probe: iterate it for records; `summary` is set once iteration has finished. */
 export interface ProbeRun<T> extends AsyncIterable<T> {
   readonly summary: SummaryRecord | undefined;
+  /** the same records in arrays, where the run offers that (read them with readBatches) */
+  readonly [RECORD_BATCHES]?: () => AsyncIterator<T[]>;
+}
+
+/** A run's records as arrays: in batches where the run offers them, else one record per array. */
+export function readBatches<T>(run: AsyncIterable<T>): AsyncIterable<readonly T[]> {
+  const batches = (run as ProbeRun<T>)[RECORD_BATCHES];
+  if (batches !== undefined) return { [Symbol.asyncIterator]: () => batches.call(run) };
+  return oneByOne(run);
+}
+
+async function* oneByOne<T>(run: AsyncIterable<T>): AsyncGenerator<readonly T[]> {
+  for await (const r of run) yield [r];
 }
 
 /** The public face of a probe module: its records to iterate (once), and its summary when done. */
 export function probeRun<T>(module: {
   readonly summary: SummaryRecord | undefined;
   run(): AsyncGenerator<T>;
+  /** the same run, its records in arrays (see RECORD_BATCHES) */
+  batches?(): AsyncGenerator<T[]>;
 }): ProbeRun<T> {
   return {
     get summary() {
       return module.summary;
     },
     [Symbol.asyncIterator]: () => module.run(),
+    ...(module.batches ? { [RECORD_BATCHES]: () => module.batches!() } : {}),
   };
 }
 

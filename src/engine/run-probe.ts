@@ -23,11 +23,29 @@ export interface ProbeSteps {
  * settled: a send still under way on a worker thread must not find its socket closed (or its fd number
  * reused by the next socket).
  */
-export async function* runProbe<T>(
+export function runProbe<T>(
   queue: ResultQueue<T>,
   steps: ProbeSteps,
   signal?: AbortSignal,
 ): AsyncGenerator<T> {
+  return runSteps(steps, signal, queue, () => queue.drain());
+}
+
+/** runProbe, with the records handed over in arrays (ResultQueue.drainBatches). */
+export function runProbeBatches<T>(
+  queue: ResultQueue<T>,
+  steps: ProbeSteps,
+  signal?: AbortSignal,
+): AsyncGenerator<T[]> {
+  return runSteps(steps, signal, queue, () => queue.drainBatches());
+}
+
+async function* runSteps<T, X>(
+  steps: ProbeSteps,
+  signal: AbortSignal | undefined,
+  queue: ResultQueue<T>,
+  drain: () => AsyncGenerator<X>,
+): AsyncGenerator<X> {
   const stop = new AbortController();
   const onAbort = () => stop.abort(signal?.reason);
   let driving: Promise<void> | null = null;
@@ -46,7 +64,7 @@ export async function* runProbe<T>(
         queue.end(err);
       },
     );
-    yield* queue.drain();
+    yield* drain();
     await driving;
   } finally {
     signal?.removeEventListener("abort", onAbort);

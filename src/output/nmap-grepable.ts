@@ -1,7 +1,7 @@
 import { serviceName } from "../addr/top-ports";
 import { outcomeState } from "../port-outcomes";
 import { ctime, doneSentence, type ScanReportMeta } from "./nmap-meta";
-import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
+import { ignoredStates, PatternCache, type ScanStore, type StoredHost, stateCounts } from "./scan-store";
 
 // nmap's grepable output (-oG): one "Status" line and one "Ports" line per host, tab-separated fields, each
 // port as port/state/protocol/owner/service/rpc/version/, so `grep Ports | grep open` and the awk and cut
@@ -17,6 +17,7 @@ export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableI
   yield `# wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${meta.args.replace(/\n/g, " ")}\n`;
   let up = 0;
   let down = 0;
+  const portsField = new PatternCache((host) => portsOf(host, meta));
   for (const host of store.hosts()) {
     const who = `Host: ${host.address} (${host.hostname === undefined ? "" : field(host.hostname)})`;
     if (host.down !== null) {
@@ -25,24 +26,31 @@ export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableI
       continue;
     }
     up++;
-    const counts = stateCounts(host, meta.ports.length);
-    if (meta.openOnly && counts.open === 0) continue;
-    const ignored = ignoredStates(host, meta.ports, meta.openOnly);
-    const listed: string[] = [];
-    for (let pi = 0; pi < meta.ports.length; pi++) {
-      const code = host.outcome(pi);
-      if (code === 0) continue;
-      const state = outcomeState(code);
-      if (ignored.some((ig) => ig.state === state)) continue;
-      const port = meta.ports[pi]!;
-      listed.push(`${port}/${state}/tcp//${serviceName(port) ?? "unknown"}///`);
-    }
-    const first = ignored[0];
-    const rest = first === undefined ? "" : `\tIgnored State: ${first.state} (${first.count})`;
-    yield `${who}\tStatus: Up\n${who}\tPorts: ${listed.join(", ")}${rest}\n`;
+    const ports = portsField.get(host);
+    if (ports === "") continue;
+    yield `${who}\tStatus: Up\n${who}\tPorts: ${ports}\n`;
   }
   const summary = meta.summary;
   const complete = summary !== undefined && summary.aborted !== true;
   const seconds = (meta.end.getTime() - meta.start.getTime()) / 1000;
   yield `# wireprobe ${complete ? "done" : "interrupted"} at ${ctime(meta.end)} -- ${doneSentence(up + down, up, seconds)}\n`;
+}
+
+/** What follows "Ports: " for a host that is up; "" when --open leaves the host out. */
+function portsOf(host: StoredHost, meta: ScanReportMeta): string {
+  const counts = stateCounts(host, meta.ports.length);
+  if (meta.openOnly && counts.open === 0) return "";
+  const ignored = ignoredStates(host, meta.ports, meta.openOnly);
+  const listed: string[] = [];
+  for (let pi = 0; pi < meta.ports.length; pi++) {
+    const code = host.outcome(pi);
+    if (code === 0) continue;
+    const state = outcomeState(code);
+    if (ignored.some((ig) => ig.state === state)) continue;
+    const port = meta.ports[pi]!;
+    listed.push(`${port}/${state}/tcp//${serviceName(port) ?? "unknown"}///`);
+  }
+  const first = ignored[0];
+  const rest = first === undefined ? "" : `\tIgnored State: ${first.state} (${first.count})`;
+  return `${listed.join(", ")}${rest}`;
 }

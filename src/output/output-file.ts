@@ -1,9 +1,9 @@
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { promisify } from "node:util";
+import { randomBytes } from "../engine/random";
 import { EnvironmentError, UsageError } from "../errors";
 import { safeWrite } from "./ndjson";
 

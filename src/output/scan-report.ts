@@ -1,7 +1,7 @@
 import { serviceName } from "../addr/top-ports";
 import { outcomeReason, outcomeState } from "../port-outcomes";
 import type { SummaryRecord } from "../records";
-import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
+import { ignoredStates, PatternCache, type ScanStore, type StoredHost, stateCounts } from "./scan-store";
 
 // The human report of a scan, laid out like nmap's normal output: per host a table of the ports worth
 // listing, the collapsed states as "Not shown: 997 closed tcp ports (reset)", down hosts in one line each,
@@ -14,37 +14,45 @@ export function* scanReport(
 ): IterableIterator<string> {
   const ports = store.ports;
   let shown = 0;
+  const bodies = new PatternCache((host) => bodyOf(host, ports, openOnly));
   for (const host of store.hosts()) {
     const name = host.hostname === undefined ? host.address : `${host.hostname} (${host.address})`;
     if (host.down !== null) {
       if (!openOnly) yield `Host ${name} is down (${host.down})\n\n`;
       continue;
     }
-    if (openOnly && stateCounts(host, ports.length).open === 0) continue;
+    const body = bodies.get(host);
+    if (body === "") continue;
     shown++;
-    const ignored = ignoredStates(host, ports, openOnly);
-    const rows: string[][] = [];
-    for (let pi = 0; pi < ports.length; pi++) {
-      const code = host.outcome(pi);
-      if (code === 0) continue;
-      const state = outcomeState(code);
-      if (ignored.some((ig) => ig.state === state)) continue;
-      rows.push([`${ports[pi]}/tcp`, state, serviceName(ports[pi]!) ?? "unknown", outcomeReason(code)]);
-    }
-    const lines = [`Scan report for ${name}`];
-    for (const ig of ignored) {
-      const reasons =
-        ig.reasons.size === 1
-          ? [...ig.reasons.keys()][0]
-          : [...ig.reasons].map(([reason, list]) => `${list.length} ${reason}`).join(", ");
-      lines.push(`Not shown: ${ig.count} ${ig.state} tcp port${ig.count === 1 ? "" : "s"} (${reasons})`);
-    }
-    if (rows.length > 0) lines.push(portTable(rows));
-    yield `${lines.join("\n")}\n\n`;
+    yield `Scan report for ${name}\n${body}`;
   }
   for (const u of store.unresolved) yield `Failed to resolve "${u.name}"\n`;
   if (openOnly && shown === 0) yield "No open ports found.\n\n";
   if (summary) yield `${summaryLine(summary)}\n`;
+}
+
+/** A scanned host's lines after its "Scan report for" line; "" when --open leaves the host out. */
+function bodyOf(host: StoredHost, ports: Uint16Array, openOnly: boolean): string {
+  if (openOnly && stateCounts(host, ports.length).open === 0) return "";
+  const ignored = ignoredStates(host, ports, openOnly);
+  const rows: string[][] = [];
+  for (let pi = 0; pi < ports.length; pi++) {
+    const code = host.outcome(pi);
+    if (code === 0) continue;
+    const state = outcomeState(code);
+    if (ignored.some((ig) => ig.state === state)) continue;
+    rows.push([`${ports[pi]}/tcp`, state, serviceName(ports[pi]!) ?? "unknown", outcomeReason(code)]);
+  }
+  const lines: string[] = [];
+  for (const ig of ignored) {
+    const reasons =
+      ig.reasons.size === 1
+        ? [...ig.reasons.keys()][0]
+        : [...ig.reasons].map(([reason, list]) => `${list.length} ${reason}`).join(", ");
+    lines.push(`Not shown: ${ig.count} ${ig.state} tcp port${ig.count === 1 ? "" : "s"} (${reasons})`);
+  }
+  if (rows.length > 0) lines.push(portTable(rows));
+  return lines.length === 0 ? "\n" : `${lines.join("\n")}\n\n`;
 }
 
 export function summaryLine(s: SummaryRecord): string {

@@ -1,6 +1,7 @@
 import { ipv4ToInt, isValidIpv4 } from "../addr/address";
 import { outcomeOf, outcomeReason, outcomeState, type PortState } from "../port-outcomes";
 import type { HostRecord, PortRecord } from "../records";
+import { AddressSlots } from "./address-slots";
 
 // Scan results grouped by host for the reports that nmap writes per host (XML, grepable, the human report),
 // fed by records only. A host's ports are kept as one 4-bit outcome per port of the scan's port list, so a
@@ -19,6 +20,34 @@ export interface StoredHost {
   ttl: number;
   /** outcome code per index of the port list (0: no record) */
   outcome(portIndex: number): number;
+  /** the same string for hosts with the same outcomes on every port (null when the port list is too long) */
+  pattern(): string | null;
+}
+
+/** Longest port list (in bytes of outcomes, two ports a byte) that hosts are grouped by pattern for. */
+const MAX_PATTERN_BYTES = 1024;
+/** Distinct patterns kept: a sweep has a handful; a scan where every host differs stops caching early. */
+const MAX_PATTERNS = 4096;
+
+/**
+ * A host's text that depends only on its outcomes, made once per pattern: in a sweep most hosts share
+ * theirs (one port open, or everything closed), so each is rendered once, not once per host.
+ */
+export class PatternCache {
+  private readonly cache = new Map<string, string>();
+
+  constructor(private readonly render: (host: StoredHost) => string) {}
+
+  get(host: StoredHost): string {
+    const key = host.pattern();
+    if (key === null) return this.render(host);
+    let text = this.cache.get(key);
+    if (text === undefined) {
+      text = this.render(host);
+      if (this.cache.size < MAX_PATTERNS) this.cache.set(key, text);
+    }
+    return text;
+  }
 }
 
 /** A state that nmap would collapse into "Not shown: N state ports" (extraports), with its reasons. */
@@ -31,12 +60,17 @@ export interface IgnoredState {
 
 export class ScanStore {
   private readonly portIndex = new Int32Array(65536).fill(-1);
-  private readonly slotBytes: number;
-  private readonly slotsPerChunk: number;
-  private readonly chunks: Uint8Array[] = [];
-  private readonly slotOf = new Map<number, number>();
-  private readonly addresses: number[] = [];
-  private readonly ttls: number[] = [];
+  /** @internal for HostCursor */
+  readonly slotBytes: number;
+  /** @internal for HostCursor */
+  readonly slotsPerChunk: number;
+  /** @internal for HostCursor */
+  readonly chunks: Uint8Array[] = [];
+  private readonly slotOf = new AddressSlots();
+  /** @internal for HostCursor */
+  readonly addresses: number[] = [];
+  /** @internal for HostCursor */
+  readonly ttls: number[] = [];
   private readonly names = new Map<number, string>();
   private readonly downReasons = new Map<number, string>();
   /** hosts that are not addresses (names that did not resolve): reported as down, never as scanned */
@@ -52,7 +86,7 @@ export class ScanStore {
 
   private slot(ip: number): number {
     let s = this.slotOf.get(ip);
-    if (s !== undefined) return s;
+    if (s >= 0) return s;
     s = this.addresses.length;
     this.slotOf.set(ip, s);
     this.addresses.push(ip);
@@ -104,28 +138,32 @@ export class ScanStore {
   private sortedSlots(): Uint32Array {
     const n = this.addresses.length;
     if (this.order !== null && this.order.length === n) return this.order;
-    // address * 2^21 + slot stays below 2^53: one numeric sort of a typed array, no comparator calls
-    if (n < 1 << 21) {
+    const addresses = this.addresses;
+    let min = Number.POSITIVE_INFINITY;
+    let max = 0;
+    for (let s = 0; s < n; s++) {
+      const a = addresses[s]!;
+      if (a < min) min = a;
+      if (a > max) max = a;
+    }
+    if (n > 0 && max - min < 4 * n + 4096) {
+      // Dense (a sweep of a range): each address has its place in the range, so no sort at all.
+      const at = new Int32Array(max - min + 1).fill(-1);
+      for (let s = 0; s < n; s++) at[addresses[s]! - min] = s;
+      const order = new Uint32Array(n);
+      let k = 0;
+      for (let i = 0; i < at.length; i++) if (at[i]! >= 0) order[k++] = at[i]!;
+      this.order = order;
+    } else if (n < 1 << 21) {
+      // address * 2^21 + slot stays below 2^53: one numeric sort of a typed array, no comparator calls
       const keys = new Float64Array(n);
-      for (let s = 0; s < n; s++) keys[s] = this.addresses[s]! * 2097152 + s;
+      for (let s = 0; s < n; s++) keys[s] = addresses[s]! * 2097152 + s;
       keys.sort();
       this.order = Uint32Array.from(keys, (k) => k % 2097152);
     } else {
-      this.order = Uint32Array.from(this.addresses.keys()).sort(
-        (a, b) => this.addresses[a]! - this.addresses[b]!,
-      );
+      this.order = Uint32Array.from(addresses.keys()).sort((a, b) => addresses[a]! - addresses[b]!);
     }
     return this.order;
-  }
-
-  /** @internal for HostCursor */
-  view(slot: number): { chunk: Uint8Array; base: number; ip: number; ttl: number } {
-    return {
-      chunk: this.chunks[Math.floor(slot / this.slotsPerChunk)]!,
-      base: (slot % this.slotsPerChunk) * this.slotBytes,
-      ip: this.addresses[slot]!,
-      ttl: this.ttls[slot]!,
-    };
   }
 
   /** @internal for HostCursor */
@@ -186,18 +224,25 @@ class HostCursor implements StoredHost {
   constructor(private readonly store: ScanStore) {}
 
   moveTo(slot: number): void {
-    const v = this.store.view(slot);
-    const ip = v.ip;
+    const store = this.store;
+    const ip = store.addresses[slot]!;
     this.address = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
-    this.hostname = this.store.nameOf(slot);
-    this.down = this.store.downOf(slot);
-    this.ttl = v.ttl;
-    this.chunk = v.chunk;
-    this.base = v.base;
+    this.hostname = store.nameOf(slot);
+    this.down = store.downOf(slot);
+    this.ttl = store.ttls[slot]!;
+    this.chunk = store.chunks[Math.floor(slot / store.slotsPerChunk)]!;
+    this.base = (slot % store.slotsPerChunk) * store.slotBytes;
   }
 
   outcome(pi: number): number {
     const b = this.chunk[this.base + (pi >> 1)]!;
     return pi & 1 ? b >> 4 : b & 0x0f;
+  }
+
+  pattern(): string | null {
+    const n = this.store.slotBytes;
+    if (n === 1) return String.fromCharCode(this.chunk[this.base]!);
+    if (n > MAX_PATTERN_BYTES) return null;
+    return Buffer.from(this.chunk.buffer, this.chunk.byteOffset + this.base, n).toString("latin1");
   }
 }

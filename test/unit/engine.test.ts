@@ -774,3 +774,24 @@ t.test(
     t.equal(e2.exitCode, undefined, "an error without an errno stays a bug (exit 4)");
   },
 );
+
+t.test("the run ends as the last answer arrives, not at the end of a pause", async (t) => {
+  // Answers come 25 ms after the send, between two of the final wait's pauses (20 ms each at most).
+  const { module, engine } = setUp({ delays: [25, 25, 25] }, { order: "sequential" });
+  let done = false;
+  let doneAtLastAnswer: boolean | null = null;
+  const running = engine.run().then((ok) => {
+    done = true;
+    return ok;
+  });
+  const answer = module.engine.answer.bind(module.engine);
+  module.engine.answer = (slot, at) => {
+    const rtt = answer(slot, at);
+    // Whatever the run still had to do after the last answer took only promise callbacks, no timer.
+    if (engine.counters.answered === 3) setImmediate(() => (doneAtLastAnswer = done));
+    return rtt;
+  };
+  t.equal(await running, true);
+  await new Promise((r) => setImmediate(r));
+  t.equal(doneAtLastAnswer, true, "settled before the next turn of the event loop");
+});

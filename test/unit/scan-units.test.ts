@@ -4,6 +4,7 @@
 
 import { randomBytes } from "node:crypto";
 import t from "tap";
+import { intToIpv4 } from "../../src/addr/address";
 import { formatPortList, parsePorts, topPorts } from "../../src/addr/ports";
 import { isHostname, resolveTargets, splitTargetList } from "../../src/addr/resolve";
 import { topPortOrder } from "../../src/addr/top-ports";
@@ -408,4 +409,46 @@ t.test("nmap-format writers", async (t) => {
   const report = [...scanReport(store, undefined, false)].join("");
   t.match(report, /Not shown: 30 closed tcp ports \(reset\)/);
   t.match(report, /Host 198\.51\.100\.99 is down \(no-arp-reply\)/);
+});
+
+t.test("the scan store keeps every host apart and lists them in address order", async (t) => {
+  const ports = parsePorts("22,80");
+  // Addresses that differ only in their high bits, and ones above 2^31, in a scattered and in a dense set.
+  const sparse = Array.from({ length: 3000 }, (_, i) => (((i % 256) << 24) | ((i >> 8) << 8) | 7) >>> 0);
+  const dense = Array.from({ length: 3000 }, (_, i) => 0xc6120000 + i);
+  for (const [what, addresses] of [
+    ["scattered", sparse],
+    ["a range", dense],
+  ] as const) {
+    const store = new ScanStore(ports);
+    const shuffled = [...addresses].sort(() => Math.random() - 0.5);
+    for (const ip of shuffled) {
+      const target = intToIpv4(ip);
+      store.add(port(target, 22, ip % 3 === 0 ? "open" : "closed", ip % 3 === 0 ? "syn-ack" : "reset"));
+      store.add(port(target, 80, "filtered", "no-response", null));
+    }
+    t.equal(store.hostCount, addresses.length, `${what}: one host per address`);
+    const listed: string[] = [];
+    const states: string[] = [];
+    for (const host of store.hosts()) {
+      listed.push(host.address);
+      states.push(outcomeState(host.outcome(0)));
+    }
+    const sorted = [...addresses].sort((a, b) => a - b);
+    t.same(listed, sorted.map(intToIpv4), `${what}: ascending addresses`);
+    t.same(
+      states,
+      sorted.map((ip) => (ip % 3 === 0 ? "open" : "closed")),
+      `${what}: each host its own outcomes`,
+    );
+    // Hosts with the same outcomes share their rendered text; the text still differs where outcomes do.
+    const report = [...scanReport(store, undefined, false)].join("");
+    const open = (ip: number) =>
+      `Scan report for ${intToIpv4(ip)}\nPORT    STATE     SERVICE  REASON\n22/tcp  ${ip % 3 === 0 ? "open      ssh      syn-ack" : "closed    ssh      reset"}`;
+    t.ok(
+      sorted.every((ip) => report.includes(open(ip))),
+      `${what}: every host's own table`,
+    );
+    t.equal(report.split("\n22/tcp  open ").length - 1, addresses.filter((ip) => ip % 3 === 0).length);
+  }
 });

@@ -2,11 +2,11 @@ import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { topPorts } from "../../addr/ports";
 import { splitTargetList } from "../../addr/resolve";
+import { readBatches } from "../../engine/probe-run";
 import { UsageError } from "../../errors";
 import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
 import { nmapGrepable } from "../../output/nmap-grepable";
 import type { ScanReportMeta } from "../../output/nmap-meta";
-import { nmapXml } from "../../output/nmap-xml";
 import {
   type OutputFile,
   type OutputPlan,
@@ -197,20 +197,24 @@ function quoteArg(a: string): string {
   return /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`;
 }
 
-/** Writes the pieces in 64 KiB writes (a write per host would cost more than making the text). */
+/** Bytes written before waiting for the output to take them: the next text is made while the kernel drains. */
+const WRITE_AHEAD = 1 << 20;
+
+/**
+ * Writes the pieces in 64 KiB writes (a write per host would cost more than making the text), waiting for
+ * the output only once a MiB is under way: a pipe's reader takes the text while the rest is made.
+ */
 async function writeChunks(out: Writable, pieces: Iterable<string>): Promise<void> {
   let buffered = "";
   for (const piece of pieces) {
     buffered += piece;
     if (buffered.length < 65536) continue;
     safeWrite(out, buffered);
-    await drained(out);
     buffered = "";
+    if (out.writableLength >= WRITE_AHEAD) await drained(out);
   }
-  if (buffered !== "") {
-    safeWrite(out, buffered);
-    await drained(out);
-  }
+  if (buffered !== "") safeWrite(out, buffered);
+  await drained(out);
 }
 
 /** Commits every file, all of them even when one fails; then throws the first failure. */
@@ -365,11 +369,13 @@ async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Prom
   let unmet = false;
   let failure: unknown = null;
   try {
-    for await (const r of run) {
-      if (expect !== undefined && (r.type === "host" || r.state !== expect)) unmet = true;
-      store?.add(r);
-      if (openOnly && r.type === "port" && r.state !== "open") continue;
-      for (const w of streams) w.write(r);
+    for await (const batch of readBatches(run)) {
+      for (const r of batch) {
+        if (expect !== undefined && (r.type === "host" || r.state !== expect)) unmet = true;
+        store?.add(r);
+        if (openOnly && r.type === "port" && r.state !== "open") continue;
+        for (const w of streams) w.write(r);
+      }
       for (const w of streams) await w.drained();
     }
   } catch (err) {
@@ -400,7 +406,10 @@ async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Prom
       openOnly,
       summary,
     };
-    if (o.xml) await writeChunks(o.xml.out, nmapXml(store, meta));
+    if (o.xml) {
+      const { nmapXml } = require("../../output/nmap-xml") as typeof import("../../output/nmap-xml");
+      await writeChunks(o.xml.out, nmapXml(store, meta));
+    }
     if (o.grep) await writeChunks(o.grep.out, nmapGrepable(store, meta));
     if (human) await writeChunks(ctx.stdout, scanReport(store, summary, openOnly));
   }

@@ -4,7 +4,7 @@ import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { type ProbeRun, probeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
-import { runProbe } from "../../engine/run-probe";
+import { type ProbeSteps, runProbe, runProbeBatches } from "../../engine/run-probe";
 import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
@@ -64,6 +64,8 @@ interface Channel {
   link: LinkInfo;
   mac: Buffer;
   sourceIp: number;
+  /** sourceIp as records give it, made once */
+  sourceText: string;
   socket: NativePacketSocket;
 }
 
@@ -89,6 +91,8 @@ interface OutcomeContext {
   target: number;
   /** the source address of the target's channel (0 when the link has none), null without a channel */
   source: number | null;
+  /** the same as records give it, made once per channel (a sweep makes tens of thousands of records) */
+  sourceText: string | null;
   sent: number;
 }
 
@@ -98,6 +102,7 @@ type ArpEdge<T> = (outcome: ArpOutcome, at: OutcomeContext) => T | undefined;
 /** The public edge: a record per target, addresses and MACs as text. */
 function arpRecord(o: ArpOutcome, at: OutcomeContext): ArpRecord {
   const macs = o.macs ? o.macs.map(numberToMac) : [];
+  // One literal, in the record's field order.
   return {
     type: "arp",
     target: intToIpv4(at.target),
@@ -107,7 +112,7 @@ function arpRecord(o: ArpOutcome, at: OutcomeContext): ArpRecord {
     macs,
     conflict: macs.length > 1,
     rttMs: o.rttMs ?? null,
-    source: o.noSource || at.source === null ? null : intToIpv4(at.source),
+    source: o.noSource ? null : at.sourceText,
     gateway: o.gateway ? formatIp(o.gateway) : null,
     sent: at.sent,
   };
@@ -224,17 +229,21 @@ class ArpSweep<T> implements ProbeModule {
   }
 
   run(): AsyncGenerator<T> {
+    return runProbe(this.queue, this.steps(), this.options.signal);
+  }
+
+  batches(): AsyncGenerator<T[]> {
+    return runProbeBatches(this.queue, this.steps(), this.options.signal);
+  }
+
+  private steps(): ProbeSteps {
     if (this.started) throw new Error("an arp() run can be iterated only once");
     this.started = true;
-    return runProbe(
-      this.queue,
-      {
-        setup: () => this.setup(),
-        drive: (stop) => this.drive(stop),
-        close: () => this.closeAll(),
-      },
-      this.options.signal,
-    );
+    return {
+      setup: () => this.setup(),
+      drive: (stop) => this.drive(stop),
+      close: () => this.closeAll(),
+    };
   }
 
   private async setup(): Promise<void> {
@@ -379,6 +388,7 @@ class ArpSweep<T> implements ProbeModule {
       link,
       mac: parseMac(link.mac),
       sourceIp,
+      sourceText: intToIpv4(sourceIp),
       socket,
     };
     this.channels.push(channel);
@@ -528,7 +538,7 @@ class ArpSweep<T> implements ProbeModule {
     const first = this.replyMac[i]!;
     const extra = this.extraMacs.get(i);
     const macs = extra ? [first, ...extra] : [first];
-    this.extraMacs.delete(i);
+    if (extra) this.extraMacs.delete(i);
     // Asked now, not when the reply came: a send on a worker thread has reported its times by now.
     const rtt = this.replyAt[i]! - this.engine!.sentAt(i);
     this.emit(i, {
@@ -567,6 +577,7 @@ class ArpSweep<T> implements ProbeModule {
       index: i,
       target: this.set.at(i),
       source: ch ? ch.sourceIp : null,
+      sourceText: ch ? ch.sourceText : null,
       sent: this.sentCount[i]!,
     });
     if (item !== undefined) this.queue.push(item);

@@ -67,18 +67,33 @@ export class ScanContext {
   /** A port's record; `rttMs` null or NaN when the round trip is not known. */
   port(ip: number, port: number, outcome: number, ttl: number | null, rttMs: number | null, from = ip): void {
     const state = outcomeState(outcome);
-    const record: PortRecord = {
-      type: "port",
-      target: intToIpv4(ip),
-      ...(this.names.size > 0 && this.names.has(ip) ? { hostname: this.names.get(ip)! } : {}),
-      port,
-      protocol: "tcp",
-      state,
-      reason: outcomeReason(outcome),
-      ttl,
-      rttMs: rttMs === null || Number.isNaN(rttMs) ? null : Math.round(rttMs * 1000) / 1000,
-      ...(from !== ip ? { reasonIp: intToIpv4(from) } : {}),
-    };
+    const rtt = rttMs === null || Number.isNaN(rttMs) ? null : Math.round(rttMs * 1000) / 1000;
+    const target = intToIpv4(ip);
+    // The usual record (no name, answered by the target itself) as one literal: a sweep makes one per answer.
+    const record: PortRecord =
+      from === ip && (this.names.size === 0 || !this.names.has(ip))
+        ? {
+            type: "port",
+            target,
+            port,
+            protocol: "tcp",
+            state,
+            reason: outcomeReason(outcome),
+            ttl,
+            rttMs: rtt,
+          }
+        : {
+            type: "port",
+            target,
+            ...(this.names.has(ip) ? { hostname: this.names.get(ip)! } : {}),
+            port,
+            protocol: "tcp",
+            state,
+            reason: outcomeReason(outcome),
+            ttl,
+            rttMs: rtt,
+            ...(from !== ip ? { reasonIp: intToIpv4(from) } : {}),
+          };
     this.states[state]++;
     this.queue.push(record);
   }

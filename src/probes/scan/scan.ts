@@ -1,14 +1,13 @@
-import { randomInt } from "node:crypto";
 import { parsePorts, topPorts } from "../../addr/ports";
 import { type NameLookup, resolveTargets } from "../../addr/resolve";
 import { TargetSet } from "../../addr/target-set";
 import { MAX_PERMUTATION_SIZE } from "../../engine/permutation";
-import type { ProbeRun, ScanProgress } from "../../engine/probe-run";
+import { type ProbeRun, RECORD_BATCHES, type ScanProgress } from "../../engine/probe-run";
+import { randomInt } from "../../engine/random";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { native } from "../../native/binding";
 import { namespacePath } from "../../net/namespace";
 import type { ScanRecord, SummaryRecord } from "../../records";
-import { ConnectScan } from "../connect/connect-scan";
 import { SynScan } from "../syn/syn-scan";
 import { ScanContext } from "./scan-context";
 
@@ -65,6 +64,11 @@ export interface ScanRun extends ProbeRun<ScanRecord> {
   /** known once the scan has started */
   readonly method: "syn" | "connect" | undefined;
   readonly progress: ScanProgress;
+}
+
+/** The connect scan, loaded only when a scan uses it (it brings node:net). */
+function connectScan(): typeof import("../connect/connect-scan").ConnectScan {
+  return (require("../connect/connect-scan") as typeof import("../connect/connect-scan")).ConnectScan;
 }
 
 export const SCAN_DEFAULTS = { retries: 1, timeoutMs: 1000 } as const;
@@ -138,7 +142,12 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
   };
   let ctx: ScanContext | null = null;
 
+  // Records in arrays for the CLI (see RECORD_BATCHES), one by one for everyone else: the same run.
   async function* run(): AsyncGenerator<ScanRecord> {
+    for await (const batch of batches()) for (const r of batch) yield r;
+  }
+
+  async function* batches(): AsyncGenerator<ScanRecord[]> {
     if (started) throw new Error("a scan() run can be iterated only once");
     started = true;
     const resolved =
@@ -191,7 +200,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
             interface: options.interface,
             sourcePort: options.sourcePort ?? randomInt(32768, 61000),
           })
-        : new ConnectScan(context, { ...common, netns, interface: options.interface });
+        : new (connectScan())(context, { ...common, netns, interface: options.interface });
     let completed = false;
     let settled = false;
     const driving = (set.size === 0 ? Promise.resolve(true) : probe.run()).then(
@@ -206,7 +215,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       },
     );
     try {
-      yield* context.queue.drain();
+      yield* context.queue.drainBatches();
       await driving;
     } finally {
       options.signal?.removeEventListener("abort", onAbort);
@@ -231,5 +240,6 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       return summary;
     },
     [Symbol.asyncIterator]: () => run(),
+    [RECORD_BATCHES]: () => batches(),
   };
 }

@@ -203,6 +203,14 @@ check_no_leftover_labs() { # after the run: nothing of this run (or of dead proc
 RUN_ID="test-$$-$(date +%s%N)"
 export WIREPROBE_LAB_RUN_ID=$RUN_ID
 
+# Tools and tests write to /dev/null; if it is not the null device, every such write lands in a file and the
+# output-file tests see a regular file where a device should be: say so instead of failing obscurely.
+null_device_ok() { [ -c /dev/null ] && [ "$(stat -c %t:%T /dev/null)" = "1:3" ]; }
+if ! null_device_ok; then
+  echo "scripts/test.sh: /dev/null is not the null character device (1,3) on this machine; restore it (mknod -m 666 /dev/null c 1 3)" >&2
+  exit 3
+fi
+
 say "sweeping stale labs"
 sweep_stale_labs
 
@@ -223,6 +231,8 @@ fi
 
 # --- 6. leftovers -----------------------------------------------------------------------------------------
 check "no lab namespace left" check_no_leftover_labs
+# A test that replaced /dev/null would break the machine for everything after it: it must stay the device.
+check "/dev/null is still the null device" null_device_ok
 
 # --- 7. result --------------------------------------------------------------------------------------------
 finish

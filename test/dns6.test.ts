@@ -10,8 +10,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { check } from "../src/check/check";
 import { type DnsOptions, dns } from "../src/probes/dns/dns";
-import type { DnsConsistencyRecord, DnsRecord, SummaryRecord } from "../src/records";
+import type { DnsConsistencyRecord, DnsRecord, SummaryRecord, VerdictRecord } from "../src/records";
 import { dig, startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
 
@@ -224,5 +225,21 @@ t.test("dns with servers at IPv6 addresses", async (t) => {
       t.match(bad.stderr, message);
       t.equal(bad.stderr.trim().split("\n").length, 1, `${server}: one line`);
     }
+  });
+
+  t.test("check --dns with IPv6 servers: the dns verdict, as for IPv4", async (t) => {
+    const verdictOf = async (servers: string[]) => {
+      const records = [];
+      for await (const r of check({ netns: ns, dnsServers: servers, dnsNames: ["web.lab", "v6only.lab"] })) {
+        records.push(r);
+      }
+      return records.find((r): r is VerdictRecord => r.type === "verdict" && r.check === "dns");
+    };
+    const ok = await verdictOf(["2001:DB8:A::53", DNS2, DNS1_V4]);
+    t.match(ok, { ok: true, complete: true }, "every server answers, IPv6 and IPv4, and they agree");
+    t.match(ok?.detail, /All 3 DNS server\(s\) answer every name/);
+    const bad = await verdictOf([DNS1, CLOSED]);
+    t.match(bad, { ok: false }, "a closed IPv6 server fails the verdict");
+    t.match(bad?.detail, new RegExp(CLOSED));
   });
 });

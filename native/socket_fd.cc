@@ -24,6 +24,16 @@ Napi::Value OpenSocketFd(const Napi::CallbackInfo& info) {
   std::optional<std::string> type, device;
   int64_t protocol = 0;
   std::string netns;
+  int family = AF_INET;
+  Napi::Value family_value = opts.Get("family");
+  if (!family_value.IsUndefined() && !family_value.IsNull()) {
+    double f = family_value.IsNumber() ? family_value.As<Napi::Number>().DoubleValue() : 0;
+    if (f != 4 && f != 6) {
+      ThrowTypeError(env, "options.family must be 4 or 6");
+      return env.Undefined();
+    }
+    family = f == 6 ? AF_INET6 : AF_INET;
+  }
   if (!ReadOptionalString(env, opts.Get("type"), "options.type", &type)) return env.Undefined();
   int kind;
   if (type == "stream") {
@@ -49,7 +59,7 @@ Napi::Value OpenSocketFd(const Napi::CallbackInfo& info) {
   UniqueFd fd;
   // The namespace is fixed when the socket is created; connect/bind later act inside it from any thread.
   SysResult r = RunInNetns(netns, [&](const char** syscall) {
-    fd.reset(socket(AF_INET, kind | SOCK_NONBLOCK | SOCK_CLOEXEC, static_cast<int>(protocol)));
+    fd.reset(socket(family, kind | SOCK_NONBLOCK | SOCK_CLOEXEC, static_cast<int>(protocol)));
     if (!fd) {
       *syscall = "socket";
       return errno;

@@ -467,7 +467,7 @@ t.test("dns in a lab with dnsmasq servers", async (t) => {
     const file = join(dir, "resolv.conf");
     writeFileSync(
       file,
-      `# a pod's resolv.conf\nsearch default.svc.cluster.local\nnameserver ${DNS1}\nnameserver 2001:db8::53\nnameserver ${DNS2} ; second\noptions ndots:5\n`,
+      `# a pod's resolv.conf\nsearch default.svc.cluster.local\nnameserver ${DNS1}\nnameserver fe80::53%eth0\nnameserver ${DNS2} ; second\noptions ndots:5\n`,
     );
     const warnings: string[] = [];
     const { dns: got } = await collect(["web.lab"], {
@@ -476,7 +476,7 @@ t.test("dns in a lab with dnsmasq servers", async (t) => {
       onWarning: (w) => warnings.push(w),
     });
     t.same(got.map((r) => r.server).sort(), [DNS1, DNS2]);
-    t.match(warnings, [/skipping nameserver 2001:db8::53/]);
+    t.match(warnings, [/skipping nameserver fe80::53%eth0 .*zone index/]);
     const sleeper = topo.client.spawn("sleep", ["60"], { stdio: "ignore" });
     try {
       // `ip netns exec` enters the namespace before it runs sleep: wait until the pid is in there.
@@ -498,7 +498,7 @@ t.test("dns in a lab with dnsmasq servers", async (t) => {
       sleeper.kill("SIGKILL");
     }
     const cliRun = await cli(["dns", "--netns", ns, "--resolv-conf", file, "--json", "web.lab"]);
-    t.match(cliRun.stderr, /warning: skipping nameserver 2001:db8::53/);
+    t.match(cliRun.stderr, /warning: skipping nameserver fe80::53%eth0/);
     t.equal(cliRun.code, 0);
   });
 
@@ -509,7 +509,7 @@ t.test("dns in a lab with dnsmasq servers", async (t) => {
         2,
         /unknown record type "AXFR"/,
       ],
-      [["dns", "--netns", ns, "--server", "example.com", "web.lab"], 2, /not an IPv4 address/],
+      [["dns", "--netns", ns, "--server", "example.com", "web.lab"], 2, /not an IPv4 or IPv6 address/],
       [["dns", "--netns", ns, "--server", DNS1], 2, /at least one NAME/],
       [["dns", "--netns", ns, "--server", DNS1, "a..b"], 2, /empty label/],
       [["dns", "--netns", ns, "--server", DNS1, `${"a".repeat(64)}.lab`], 2, /label over 63/],

@@ -62,7 +62,11 @@ t.test("address guard and arping parser (no lab needed)", async (t) => {
   t.notOk(isLabCidr("198.51.100.11/16"), "a /16 around a lab address leaves the lab ranges");
   t.notOk(isLabCidr("10.0.0.1/24"));
   t.notOk(isLabCidr("198.20.0.1/24"));
-  t.notOk(isLabCidr("2001:db8::1/64"));
+  t.ok(isLabCidr("2001:db8::1/64"), "IPv6: the documentation prefix");
+  t.ok(isLabCidr("2001:db8:ffff::1"));
+  t.notOk(isLabCidr("2001:db8::1/31"), "a /31 around it leaves 2001:db8::/32");
+  t.notOk(isLabCidr("2001:db9::1/64"));
+  t.notOk(isLabCidr("fe80::1%eth0"));
   t.match("wpab12cd-0f3e-sw", LAB_NS_PATTERN);
   t.equal(labPrefixOf("wpab12cd-0f3e-host-1"), "wpab12cd-0f3e");
   t.equal(labPrefixOf("wpn-dev0-a"), null);

@@ -1,8 +1,10 @@
 import { lookup } from "node:dns/promises";
-import { TargetSet } from "./target-set";
+import { formatIpv6 } from "./ipv6";
+import { type TargetParseOptions, TargetSet } from "./target-set";
 
 // Scan targets: addresses, CIDRs and nmap-style ranges (strictly parsed by TargetSet), plus hostnames,
-// resolved once with the system resolver (getaddrinfo, first IPv4 address, as nmap scans the first one).
+// resolved once with the system resolver (getaddrinfo: the first IPv4 address, as nmap scans the first one;
+// a name with only AAAA answers gives its first IPv6 address).
 // Resolution happens in the caller's network namespace: the process never enters --netns, so a name is
 // resolved with the host's /etc/resolv.conf even when the probes go out of a namespace.
 
@@ -20,14 +22,18 @@ export function isHostname(spec: string): boolean {
 export type NameLookup = (name: string) => Promise<string>;
 
 async function systemLookup(name: string): Promise<string> {
-  const { address } = await lookup(name, { family: 4 });
-  return address;
+  const answers = await lookup(name, { all: true });
+  const chosen = answers.find((a) => a.family === 4) ?? answers.find((a) => a.family === 6);
+  if (chosen === undefined) throw Object.assign(new Error(`${name}: no address`), { code: "ENODATA" });
+  return chosen.address;
 }
 
 export interface ScanTargets {
   set: TargetSet;
-  /** the name each hostname target resolved from, by address */
+  /** the name each hostname target resolved from, by IPv4 address */
   names: Map<number, string>;
+  /** the same for IPv6 targets, by their RFC 5952 text */
+  names6: Map<string, string>;
   /** hostnames that did not resolve, with the resolver's error code */
   unresolved: Array<{ name: string; code: string }>;
 }
@@ -50,7 +56,9 @@ async function parseSpecs(
   specs: readonly string[],
   resolve: NameLookup,
   names: Map<number, string>,
+  names6: Map<string, string>,
   unresolved: ScanTargets["unresolved"],
+  options: TargetParseOptions,
 ): Promise<TargetSet> {
   const literal: string[] = [];
   const hostnames: string[] = [];
@@ -59,9 +67,10 @@ async function parseSpecs(
     if (isHostname(spec)) hostnames.push(spec.replace(/\.$/, ""));
     else literal.push(spec);
   }
-  const parsed = TargetSet.parse(literal);
+  const parsed = TargetSet.parse(literal, options);
   if (hostnames.length === 0) return parsed;
-  const intervals = parsed.intervals();
+  const resolved: Array<[number, number]> = [];
+  const extra6: Uint8Array[] = [];
   const results = await Promise.all(
     hostnames.map(async (name): Promise<{ name: string; address: string | null; code: string }> => {
       try {
@@ -72,15 +81,31 @@ async function parseSpecs(
     }),
   );
   for (const r of results) {
-    if (r.address !== null) {
-      const ip = TargetSet.parse([r.address]).at(0);
-      intervals.push([ip, ip]);
+    if (r.address === null) {
+      unresolved.push({ name: r.name, code: r.code });
+      continue;
+    }
+    let one: TargetSet;
+    try {
+      one = TargetSet.parse([r.address]);
+    } catch {
+      // An answer we cannot probe (an IPv4-mapped or link-local-with-zone address): as if unresolved.
+      unresolved.push({ name: r.name, code: "EADDRNOTAVAIL" });
+      continue;
+    }
+    if (one.size4 === 1) {
+      const ip = one.at(0);
+      resolved.push([ip, ip]);
       if (!names.has(ip)) names.set(ip, r.name);
     } else {
-      unresolved.push({ name: r.name, code: r.code });
+      const bytes = new Uint8Array(16);
+      one.ipv6Into(0, bytes);
+      extra6.push(bytes);
+      const text = formatIpv6(bytes);
+      if (!names6.has(text)) names6.set(text, r.name);
     }
   }
-  return TargetSet.fromIntervals(intervals);
+  return parsed.union(TargetSet.fromParts(resolved, extra6));
 }
 
 /**
@@ -91,15 +116,23 @@ export async function resolveTargets(
   specs: readonly string[],
   exclude: readonly string[] = [],
   resolve: NameLookup = systemLookup,
+  options: TargetParseOptions = {},
 ): Promise<ScanTargets> {
   const names = new Map<number, string>();
+  const names6 = new Map<string, string>();
   const unresolved: ScanTargets["unresolved"] = [];
-  let set = await parseSpecs(specs, resolve, names, unresolved);
+  let set = await parseSpecs(specs, resolve, names, names6, unresolved, options);
   if (exclude.length > 0) {
-    const ignoredNames = new Map<number, string>();
-    const excluded = await parseSpecs(exclude, resolve, ignoredNames, []);
+    // Exclusions add no probes: a /64 may be excluded whatever the cap.
+    const excluded = await parseSpecs(exclude, resolve, new Map(), new Map(), [], { ipv6Cap: null });
     set = set.exclude(excluded);
     for (const ip of [...names.keys()]) if (!set.has(ip)) names.delete(ip);
+    for (const text of [...names6.keys()]) {
+      const parsed = TargetSet.parse([text]);
+      const bytes = new Uint8Array(16);
+      parsed.ipv6Into(0, bytes);
+      if (!set.hasIpv6(bytes)) names6.delete(text);
+    }
   }
-  return { set, names, unresolved };
+  return { set, names, names6, unresolved };
 }

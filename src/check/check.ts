@@ -94,6 +94,7 @@ async function collect<T>(run: ProbeRun<T>, into: T[], summaries: SummaryRecord[
 
 export function check(options: CheckOptions): CheckRun {
   const nodeSet = TargetSet.parse(options.nodes ?? []);
+  if (nodeSet.size6 > 0) throw new UsageError("check: IPv6 nodes are not supported yet");
   if (nodeSet.size > 4096) throw new UsageError(`too many nodes (${nodeSet.size}); check takes at most 4096`);
   const nodePorts = [...(options.nodePorts ?? [])];
   for (const p of nodePorts) {
@@ -111,6 +112,7 @@ export function check(options: CheckOptions): CheckRun {
   };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
   const externalSet = TargetSet.parse(options.external ?? []);
+  if (externalSet.size6 > 0) throw new UsageError("check: IPv6 external addresses are not supported yet");
   // Each outside address is expected to answer for the dns verdict: a handful, like the nodes, not a sweep.
   if (externalSet.size > 4096)
     throw new UsageError(`too many external addresses (${externalSet.size}); check takes at most 4096`);

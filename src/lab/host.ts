@@ -198,7 +198,7 @@ export class Host {
   /** Adds an address ("198.51.100.20/24"; lab networks only) to an interface. */
   async addAddress(ifname: string, cidr: string): Promise<void> {
     assertLabCidr(cidr);
-    await this.ip(["addr", "add", cidr, "dev", ifname]);
+    await this.ip(["addr", "add", cidr, "dev", ifname, ...nodad(cidr)]);
     this.interfaces.get(ifname)?.addresses.push(cidr);
   }
 
@@ -273,9 +273,14 @@ export class Host {
     mac: string | undefined,
   ): Promise<void> {
     if (mac !== undefined) await this.ip(["link", "set", "dev", ifname, "address", mac]);
-    for (const a of addresses) await this.ip(["addr", "add", a, "dev", ifname]);
+    for (const a of addresses) await this.ip(["addr", "add", a, "dev", ifname, ...nodad(a)]);
     await this.ip(["link", "set", "dev", ifname, "up"]);
   }
+}
+
+/** IPv6 addresses skip duplicate address detection: a lab's addresses are unique, and usable at once. */
+function nodad(cidr: string): string[] {
+  return cidr.includes(":") ? ["nodad"] : [];
 }
 
 function toList(address: string | readonly string[] | undefined): string[] {

@@ -2,7 +2,8 @@
 // `wp<name>-<4 hex>`, so leftovers can always be recognised (and only lab objects are ever deleted).
 
 import { randomBytes } from "node:crypto";
-import { isIPv4 } from "node:net";
+import { isIPv4, isIPv6 } from "node:net";
+import { parseIpv6Prefix } from "../addr/ipv6";
 
 /** Matches the name of every namespace a lab creates: `wp<name>-<4 hex>-<host>`. */
 export const LAB_NS_PATTERN = /^wp[a-z0-9]*-[0-9a-f]{4}-/;
@@ -86,8 +87,34 @@ function parseCidr(cidr: string): { ip: string; len: number } | null {
   return len >= 0 && len <= 32 ? { ip: m[1]!, len } : null;
 }
 
-/** True when the whole network `cidr` (an address with optional /len) lies inside one of {@link LAB_NETWORKS}. */
+/** The only IPv6 network labs may use: the documentation prefix (RFC 3849). */
+export const LAB_NETWORKS6: readonly string[] = ["2001:db8::/32"];
+
+/** True when the whole IPv6 network `cidr` (an address with optional /len) lies inside 2001:db8::/32. */
+function isLabCidr6(cidr: string): boolean {
+  const slash = cidr.indexOf("/");
+  const address = slash < 0 ? cidr : cidr.slice(0, slash);
+  if (!isIPv6(address) || address.includes("%")) return false;
+  try {
+    const block = parseIpv6Prefix(slash < 0 ? `${cidr}/128` : cidr);
+    return (
+      (block.prefixLength ?? 0) >= 32 &&
+      block.first[0] === 0x20 &&
+      block.first[1] === 0x01 &&
+      block.first[2] === 0x0d &&
+      block.first[3] === 0xb8
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when the whole network `cidr` (an address with optional /len) lies inside one of {@link LAB_NETWORKS}
+ * or {@link LAB_NETWORKS6}.
+ */
 export function isLabCidr(cidr: string): boolean {
+  if (cidr.includes(":")) return isLabCidr6(cidr);
   const c = parseCidr(cidr);
   if (!c) return false;
   const addr = ipToInt(c.ip);
@@ -104,7 +131,7 @@ export function isLabCidr(cidr: string): boolean {
 export function assertLabCidr(cidr: string): void {
   if (!isLabCidr(cidr)) {
     throw new Error(
-      `refusing lab address ${JSON.stringify(cidr)}: labs only use addresses inside ${LAB_NETWORKS.join(", ")}`,
+      `refusing lab address ${JSON.stringify(cidr)}: labs only use addresses inside ${[...LAB_NETWORKS, ...LAB_NETWORKS6].join(", ")}`,
     );
   }
 }

@@ -324,8 +324,8 @@ export interface NativeBinding {
     callback: (error: NativeError | null, sent: number, doneMs: number, firstTxId: number) => void,
   ): number;
   /**
-   * A bare non-blocking, close-on-exec AF_INET socket created inside `netns` (and bound to `device` with
-   * SO_BINDTODEVICE), returned as a file descriptor the caller owns: e.g. TCP wrapped by
+   * A bare non-blocking, close-on-exec AF_INET (with family 6: AF_INET6) socket created inside `netns` (and
+   * bound to `device` with SO_BINDTODEVICE), returned as a file descriptor the caller owns: e.g. TCP wrapped by
    * `new net.Socket({ fd })` and connected from Node, so the connection lives in the namespace.
    */
   openSocketFd(options: SocketFdOptions): number;
@@ -333,6 +333,8 @@ export interface NativeBinding {
 
 export interface SocketFdOptions {
   type: "stream" | "dgram" | "raw";
+  /** AF_INET (4, the default) or AF_INET6 (6) */
+  family?: 4 | 6;
   /** IPPROTO_* (6 TCP, 17 UDP, ...) */
   protocol: number;
   netns?: string;

@@ -1,6 +1,6 @@
 // Lab helper for tap tests: a lab that is always destroyed when the test ends.
 
-import { Lab } from "../../src/lab";
+import { Lab, type LabOptions } from "../../src/lab";
 
 /** The part of a tap Test that withLab uses. */
 export interface LabTest {
@@ -9,7 +9,7 @@ export interface LabTest {
 }
 
 /**
- * Creates a lab named `name` for test `t` and registers `t.teardown(() => lab.destroy())` (teardown errors
+ * Creates a lab named `name` (or with these options: `{ name, ipv6: true }`) for test `t` and registers `t.teardown(() => lab.destroy())` (teardown errors
  * are printed as comments and on stderr: the test has ended by then). If `build` is given it runs right after,
  * so a failure while building the topology still tears down what was built. Resolves with the lab.
  *
@@ -21,8 +21,12 @@ export interface LabTest {
  * });
  * ```
  */
-export async function withLab(t: LabTest, name: string, build?: (lab: Lab) => unknown): Promise<Lab> {
-  const lab = await Lab.create({ name });
+export async function withLab(
+  t: LabTest,
+  name: string | LabOptions,
+  build?: (lab: Lab) => unknown,
+): Promise<Lab> {
+  const lab = await Lab.create(typeof name === "string" ? { name } : name);
   t.teardown(async () => {
     const errors = await lab.destroy();
     for (const err of errors) {

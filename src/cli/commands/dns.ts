@@ -21,7 +21,7 @@ const options: OptionSpec[] = [
     kind: "string",
     repeat: true,
     valueName: "IP[,IP...]",
-    help: "servers to ask (default: the nameservers of the namespace's resolv.conf, see --resolv-conf)",
+    help: "servers to ask, IPv4 or IPv6 (default: the nameservers of the namespace's resolv.conf, see --resolv-conf)",
   },
   {
     name: "resolv-conf",

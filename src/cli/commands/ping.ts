@@ -1,3 +1,4 @@
+import { IPV6_CAP_DEFAULT } from "../../addr/target-set";
 import { UsageError } from "../../errors";
 import { formatPingReport } from "../../output/ping-report";
 import { PING_DEFAULTS, ping } from "../../probes/icmp/ping";
@@ -57,6 +58,14 @@ const options: OptionSpec[] = [
   },
   NETNS_OPTION,
   {
+    name: "ipv6-cap",
+    kind: "integer",
+    min: 1,
+    max: 2 ** 40,
+    valueName: "N",
+    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112)`,
+  },
+  {
     name: "unprivileged",
     kind: "flag",
     help: "use an ICMP datagram socket even as root (what non-root users get; no ICMP errors)",
@@ -71,9 +80,10 @@ Does it answer ICMP echo? Per target: reply (with loss and round-trip times), un
 ICMP error from a router or from this host, or no route: says which and from where), or
 no-reply. As root it uses a raw ICMP socket; without root an ICMP datagram socket, where
 net.ipv4.ping_group_range allows (the kernel then hides ICMP errors: unreachable shows as
-no-reply unless there is no route).
+no-reply unless there is no route). IPv6 targets get ICMPv6 echo (as ping -6), in the same run.
 
-  TARGET   IPv4 address, CIDR (198.51.100.0/24) or nmap-style range (198.51.100.10-20)
+  TARGET   IPv4 address, CIDR (198.51.100.0/24) or nmap-style range (198.51.100.10-20);
+           IPv6 address (2001:db8::1), prefix (2001:db8::/120) or last-group range (2001:db8::1-ff)
 
 Options:
 ${formatOptions(options)}
@@ -128,6 +138,7 @@ export const pingCommand: Command = {
       ...opt("rate", getNumber(args, "rate")),
       ...opt("interface", getString(args, "interface")),
       ...opt("netns", getString(args, "netns")),
+      ...opt("ipv6Cap", getNumber(args, "ipv6-cap")),
       mode: getFlag(args, "unprivileged") ? "dgram" : "auto",
       signal: ctx.signal,
     });

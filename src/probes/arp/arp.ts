@@ -127,6 +127,7 @@ export interface ArpReply {
 
 function checkedSet(targets: string | readonly string[] | TargetSet): TargetSet {
   const set = toTargetSet(targets);
+  if (set.size6 > 0) throw new UsageError("arp: IPv6 targets are not supported yet");
   if (set.size === 0) throw new UsageError("no targets");
   if (set.size > ARP_MAX_TARGETS) {
     throw new UsageError(`too many targets for ARP (${set.size}; at most ${ARP_MAX_TARGETS}, a /12)`);

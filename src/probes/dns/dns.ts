@@ -1,7 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
-import { ipv4ToInt, isValidIpv4 } from "../../addr/address";
-import { PackedAddresses, packIpv4 } from "../../addr/ip";
+import { formatIp, type IpAddress, PackedAddresses, packIps, parseIp } from "../../addr/ip";
+import { isIpv4Mapped } from "../../addr/ipv6";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { type ProbeRun, probeRun } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
@@ -24,7 +24,7 @@ import { QuerySendTimes } from "./send-times";
 import { type TcpOutcome, tcpExchange } from "./tcp-exchange";
 
 export interface DnsOptions {
-  /** IPv4 servers to ask; default: the nameservers of `resolvConf` */
+  /** IPv4 or IPv6 servers to ask; default: the nameservers of `resolvConf` */
   servers?: readonly string[];
   /**
    * resolv.conf to take the servers from; default: the one of the namespace (/proc/PID/root/etc/resolv.conf
@@ -90,6 +90,18 @@ interface ServerVerdict {
 }
 
 type DnsResult = DnsRecord | DnsConsistencyRecord;
+
+/** The UDP socket that asks the servers of one family, and the raw socket that sees the ICMP errors for it. */
+interface UdpSide {
+  socket: NativeInetSocket;
+  icmp: NativeInetSocket | null;
+  localPort: number;
+  sendTimes: QuerySendTimes;
+}
+
+/** The engine's channel of a family's servers (each family has its own UDP socket and TX ids). */
+const CHANNEL_V4 = 1;
+const CHANNEL_V6 = 2;
 type Outcome = Partial<DnsRecord> & Pick<DnsRecord, "status">;
 
 /** The servers a run asks: as given, or from the resolv.conf of the namespace. */
@@ -101,18 +113,33 @@ export function resolveServers(options: DnsOptions): {
   if (options.servers && options.servers.length > 0) {
     const servers: string[] = [];
     for (const s of options.servers) {
-      if (!isValidIpv4(s)) throw new UsageError(`server "${s}" is not an IPv4 address`);
-      if (!servers.includes(s)) servers.push(s);
+      const text = serverAddress(s);
+      if (!servers.includes(text)) servers.push(text);
     }
     return { servers, skipped: [], file: null };
   }
   const file = options.resolvConf ?? resolvConfFor(options.netns);
   const found = readNameservers(file);
   if (found.servers.length === 0) {
-    const extra = found.skipped.length > 0 ? ` (only ${found.skipped.join(", ")}, not IPv4)` : "";
-    throw new EnvironmentError(`no IPv4 nameserver in ${file}${extra}; give servers with --server`);
+    const extra = found.skipped.length > 0 ? ` (only ${found.skipped.join(", ")}, not usable)` : "";
+    throw new EnvironmentError(`no usable nameserver in ${file}${extra}; give servers with --server`);
   }
   return found;
+}
+
+/** A server given by the user, as its canonical text (IPv6 in RFC 5952 form); UsageError otherwise. */
+function serverAddress(s: string): string {
+  if (s.includes("%")) {
+    throw new UsageError(
+      `server "${s}": a zone index is not supported; choose the interface with --interface`,
+    );
+  }
+  const ip = parseIp(s);
+  if (ip === null) throw new UsageError(`server "${s}" is not an IPv4 or IPv6 address`);
+  if (ip.family === 6 && isIpv4Mapped(ip.bytes)) {
+    throw new UsageError(`server "${s}" is an IPv4-mapped IPv6 address; give the IPv4 address instead`);
+  }
+  return formatIp(ip);
 }
 
 /**
@@ -138,8 +165,10 @@ class DnsRun implements ProbeModule {
   readonly targets: number;
   readonly items: number;
   private readonly servers: string[];
-  private readonly serverInts: number[];
+  private readonly serverIps: IpAddress[];
+  /** IPv4 servers by address; IPv6 servers are few and found by comparing bytes */
   private readonly serverIndex = new Map<number, number>();
+  private readonly servers6: number[] = [];
   private readonly legs: Array<"udp" | "tcp">;
   private readonly questions: Array<{ name: string; qtype: QType }> = [];
   private readonly port: number;
@@ -163,7 +192,7 @@ class DnsRun implements ProbeModule {
   /** per question: slots without their record yet (its encoded query is kept until then) */
   private readonly questionLeft: Int32Array;
   private readonly templates = new Map<number, Buffer>();
-  private readonly sendTimes = new QuerySendTimes();
+
   /** TCP exchanges under way: awaited before the summary */
   private readonly exchanges = new Set<Promise<void>>();
   /** per server: retries over TCP after truncation connected now, and those waiting for their turn */
@@ -184,10 +213,10 @@ class DnsRun implements ProbeModule {
   private ids = new Uint16Array(0);
   private idNext = 0;
   private netns: string | undefined;
-  private udp: NativeInetSocket | null = null;
-  private icmp: NativeInetSocket | null = null;
+  /** the IPv4 servers' UDP side and the IPv6 servers' (each opened when there are such servers) */
+  private udp4: UdpSide | null = null;
+  private udp6: UdpSide | null = null;
   private refusals: SendRefusals | null = null;
-  private localPort = 0;
   private start = 0;
   /** DNS answers received (FORMERR and truncated ones included) */
   private received = 0;
@@ -218,10 +247,17 @@ class DnsRun implements ProbeModule {
     const qtypes = parseQTypes(options.qtype ?? DNS_DEFAULTS.qtype);
     this.legs = options.both ? ["udp", "tcp"] : options.tcp ? ["tcp"] : ["udp"];
     const found = resolveServers(options);
-    for (const s of found.skipped) options.onWarning?.(`skipping nameserver ${s} of ${found.file}: not IPv4`);
+    for (const s of found.skipped) {
+      options.onWarning?.(
+        `skipping nameserver ${s} of ${found.file}: ${s.includes("%") ? "a zone index is not supported" : "not an address"}`,
+      );
+    }
     this.servers = found.servers;
-    this.serverInts = this.servers.map(ipv4ToInt);
-    for (const [i, n] of this.serverInts.entries()) this.serverIndex.set(n, i);
+    this.serverIps = this.servers.map((s) => parseIp(s)!);
+    for (const [i, ip] of this.serverIps.entries()) {
+      if (ip.family === 4) this.serverIndex.set(ip.v4, i);
+      else this.servers6.push(i);
+    }
     const S = this.servers.length;
     for (const input of names) {
       for (const qtype of qtypes) this.questions.push({ name: queryName(input, qtype), qtype });
@@ -279,42 +315,10 @@ class DnsRun implements ProbeModule {
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
     }
     if (this.legs.includes("udp")) {
-      try {
-        this.udp = new native.InetSocket({
-          type: "dgram",
-          protocol: 17,
-          bindPort: 0,
-          rcvbuf: 4 << 20,
-          ...(this.netns === undefined ? {} : { netns: this.netns }),
-          ...(device === undefined ? {} : { device }),
-        });
-      } catch (err) {
-        throw environmentErrorFrom(err, "opening a UDP socket");
-      }
-      this.localPort = this.udp.localAddress().port;
-      // Each query's send time from the kernel, as its answer's is; the same socket reads the timestamps before
-      // the answers. Where the kernel refuses, a query keeps the time taken before its send.
-      this.udp.startTxTimestamps((ids, times, n) => this.sendTimes.stamps(ids, times, n));
-      this.udp.startReceive(
-        (data, meta, count) => this.onPackets(data, meta, count),
-        (err) => this.engine.fail(err),
-      );
-      try {
-        this.icmp = watchIcmpUdpErrors(
-          this.netns,
-          (e) => this.onIcmpError(e),
-          (err) => this.engine.fail(err),
-        );
-      } catch (err) {
-        const code = (err as NativeError).code;
-        if (code !== "EPERM" && code !== "EACCES")
-          throw environmentErrorFrom(err, "opening a raw ICMP socket");
-        this.options.onWarning?.(
-          "no raw ICMP socket (needs CAP_NET_RAW): UDP servers that refuse or cannot be reached show as timeout",
-        );
-      }
+      if (this.serverIndex.size > 0) this.udp4 = this.openUdp(4, device);
+      if (this.servers6.length > 0) this.udp6 = this.openUdp(6, device);
     }
-    if (!this.udp && this.netns !== undefined) {
+    if (!this.legs.includes("udp") && this.netns !== undefined) {
       // TCP only: each exchange opens its socket in the namespace; find out now if that is not allowed,
       // rather than as an error record per query.
       try {
@@ -324,6 +328,56 @@ class DnsRun implements ProbeModule {
       }
     }
     this.start = native.monotonicMs();
+  }
+
+  private openUdp(family: 4 | 6, device: string | undefined): UdpSide {
+    let socket: NativeInetSocket;
+    try {
+      socket = new native.InetSocket({
+        type: "dgram",
+        family,
+        protocol: 17,
+        bindPort: 0,
+        rcvbuf: 4 << 20,
+        ...(this.netns === undefined ? {} : { netns: this.netns }),
+        ...(device === undefined ? {} : { device }),
+      });
+    } catch (err) {
+      throw environmentErrorFrom(
+        err,
+        family === 4 ? "opening a UDP socket" : "opening a UDP socket for IPv6",
+      );
+    }
+    const side: UdpSide = {
+      socket,
+      icmp: null,
+      localPort: socket.localAddress().port,
+      sendTimes: new QuerySendTimes(),
+    };
+    // Each query's send time from the kernel, as its answer's is; the same socket reads the timestamps before
+    // the answers. Where the kernel refuses, a query keeps the time taken before its send.
+    socket.startTxTimestamps((ids, times, n) => side.sendTimes.stamps(ids, times, n));
+    socket.startReceive(
+      (data, meta, count) => this.onPackets(family, data, meta, count),
+      (err) => this.engine.fail(err),
+    );
+    try {
+      side.icmp = watchIcmpUdpErrors(
+        this.netns,
+        (e) => this.onIcmpError(side, e),
+        (err) => this.engine.fail(err),
+        family,
+      );
+    } catch (err) {
+      const code = (err as NativeError).code;
+      const what = family === 4 ? "ICMP" : "ICMPv6";
+      if (code !== "EPERM" && code !== "EACCES")
+        throw environmentErrorFrom(err, `opening a raw ${what} socket`);
+      this.options.onWarning?.(
+        `no raw ${what} socket (needs CAP_NET_RAW): UDP servers that refuse or cannot be reached show as timeout`,
+      );
+    }
+    return side;
   }
 
   /** `stop`: the caller's signal, or the reader stopping early (runProbe). */
@@ -358,7 +412,7 @@ class DnsRun implements ProbeModule {
       states: this.counts,
       packetsSent: this.engine.counters.sent - this.refused + this.followUps,
       packetsReceived: this.received,
-      packetsDropped: kernelDrops(this.udp),
+      packetsDropped: kernelDrops(this.udp4?.socket) + kernelDrops(this.udp6?.socket),
       durationMs,
       aborted,
     });
@@ -366,9 +420,9 @@ class DnsRun implements ProbeModule {
 
   // --- the module's side of the engine -----------------------------------------------------------------
 
-  channelOf(): number {
-    // One UDP socket asks every server; a TCP exchange opens its own.
-    return 1;
+  channelOf(target: number): number {
+    // One UDP socket asks every server of a family; a TCP exchange opens its own.
+    return this.serverIps[target % this.servers.length]!.family === 4 ? CHANNEL_V4 : CHANNEL_V6;
   }
 
   send(batch: SendBatch): SendResult {
@@ -384,7 +438,7 @@ class DnsRun implements ProbeModule {
       }
       let end = k + 1;
       while (end < count && this.legOf(this.targetOf(slots[end]!)) === "udp") end++;
-      const handled = this.sendUdp(slots, k, end);
+      const handled = this.sendUdp(batch.channel === CHANNEL_V4 ? this.udp4! : this.udp6!, slots, k, end);
       k += handled;
       // The socket buffer is full: the engine sends the rest again shortly.
       if (k < end) break;
@@ -470,17 +524,17 @@ class DnsRun implements ProbeModule {
    * Sends the UDP slots `slots[from..to)` in sendmmsg batches; returns how many were handled: sent, or
    * refused by the kernel (their records made). Fewer than asked: the socket buffer is full.
    */
-  private sendUdp(slots: Int32Array, from: number, to: number): number {
+  private sendUdp(side: UdpSide, slots: Int32Array, from: number, to: number): number {
     const n = to - from;
     const at = native.monotonicMs();
     const queries = new Array<SentQuery>(n);
     const packets = new Array<Buffer>(n);
-    const addresses = new PackedAddresses(4, n);
+    const addresses = new PackedAddresses(side === this.udp4 ? 4 : 6, n);
     for (let k = 0; k < n; k++) {
       const slot = slots[from + k]!;
       queries[k] = this.newQuery(slot, at);
       packets[k] = this.packetOf(queries[k]!);
-      addresses.setV4(k, this.serverInts[this.serverOf(slot)]!);
+      addresses.set(k, this.serverIps[this.serverOf(slot)]!);
     }
     const ports = new Array<number>(n).fill(this.port);
     let k = 0;
@@ -490,13 +544,13 @@ class DnsRun implements ProbeModule {
       try {
         sent =
           k === 0
-            ? this.udp!.send(packets, addresses.buffer, ports)
-            : this.udp!.send(packets.slice(k), addresses.slice(k, n), ports.slice(k));
+            ? side.socket.send(packets, addresses.buffer, ports)
+            : side.socket.send(packets.slice(k), addresses.slice(k, n), ports.slice(k));
       } catch (err) {
         failed = err as NativeError;
         sent = failed.sent ?? 0;
       }
-      this.sendTimes.sent(this.udp!.lastSendTxId, queries, k, k + sent);
+      side.sendTimes.sent(side.socket.lastSendTxId, queries, k, k + sent);
       k += sent;
       if (failed) {
         // That one query could not leave (no route, prohibited, ...); the rest go on.
@@ -518,9 +572,11 @@ class DnsRun implements ProbeModule {
     this.state[slot]! |= NO_EDNS;
     const server = this.serverOf(slot);
     const query = this.newQuery(slot, native.monotonicMs());
+    const ip = this.serverIps[server]!;
+    const side = ip.family === 4 ? this.udp4! : this.udp6!;
     try {
-      if (this.udp!.send([this.packetOf(query)], packIpv4([this.serverInts[server]!]), [this.port]) === 1) {
-        this.sendTimes.sent(this.udp!.lastSendTxId, [query], 0, 1);
+      if (side.socket.send([this.packetOf(query)], packIps(ip.family, [ip]), [this.port]) === 1) {
+        side.sendTimes.sent(side.socket.lastSendTxId, [query], 0, 1);
         this.followUps++;
         return;
       }
@@ -533,7 +589,7 @@ class DnsRun implements ProbeModule {
   }
 
   private onSendError(slot: number, err: NativeError): void {
-    const routeType = this.refusals?.routeType(this.serverInts[this.serverOf(slot)]!) ?? null;
+    const routeType = this.routeRefusal(this.serverOf(slot));
     if (routeType !== null) {
       // The route refused it (blackhole, prohibit, unreachable, broadcast): that names it, not the errno.
       this.finish(slot, { status: "unreachable", reason: routeType, from: null });
@@ -547,10 +603,22 @@ class DnsRun implements ProbeModule {
     }
   }
 
-  private onPackets(data: Buffer, meta: Float64Array, count: number): void {
+  /** The server at the source of a received datagram: meta[3] is the IPv4 number, or where the IPv6 bytes are. */
+  private serverAt(family: 4 | 6, data: Buffer, source: number): number | undefined {
+    if (family === 4) return this.serverIndex.get(source);
+    for (const s of this.servers6) {
+      const bytes = (this.serverIps[s] as { bytes: Uint8Array }).bytes;
+      let k = 0;
+      while (k < 16 && data[source + k] === bytes[k]) k++;
+      if (k === 16) return s;
+    }
+    return undefined;
+  }
+
+  private onPackets(family: 4 | 6, data: Buffer, meta: Float64Array, count: number): void {
     for (let p = 0; p < count; p++) {
       const base = p * META_STRIDE;
-      const s = this.serverIndex.get(meta[base + 3]!);
+      const s = this.serverAt(family, data, meta[base + 3]!);
       // Only the server's own address and port can answer; anything else is not an answer to us.
       if (s === undefined || meta[base + 4] !== this.port) continue;
       const offset = meta[base]!;
@@ -596,9 +664,9 @@ class DnsRun implements ProbeModule {
     });
   }
 
-  private onIcmpError(e: IcmpUdpError): void {
-    if (this.finished || e.srcPort !== this.localPort || e.dstPort !== this.port) return;
-    const s = this.serverIndex.get(e.dst);
+  private onIcmpError(side: UdpSide, e: IcmpUdpError): void {
+    if (this.finished || e.srcPort !== side.localPort || e.dstPort !== this.port) return;
+    const s = e.dst6 === null ? this.serverIndex.get(e.dst) : this.serverAt(6, Buffer.from(e.dst6), 0);
     if (s === undefined) return;
     const verdict: ServerVerdict = { status: e.status, reason: e.reason, from: e.from };
     this.verdicts[s] = verdict;
@@ -738,7 +806,13 @@ class DnsRun implements ProbeModule {
    */
   private tcpRefusal(server: number, outcome: TcpOutcome): string | null {
     if (outcome.kind !== "unreachable" && outcome.kind !== "error") return null;
-    return this.refusals?.routeType(this.serverInts[server]!) ?? null;
+    return this.routeRefusal(server);
+  }
+
+  /** The type of the route that refuses the server (blackhole, prohibit, ...); null if none (or IPv6). */
+  private routeRefusal(server: number): string | null {
+    const ip = this.serverIps[server]!;
+    return ip.family === 4 ? (this.refusals?.routeType(ip.v4) ?? null) : null;
   }
 
   // --- results -----------------------------------------------------------------------------------------
@@ -813,8 +887,10 @@ class DnsRun implements ProbeModule {
     this.finished = true;
     this.stopEngine.abort();
     this.stopTcp.abort();
-    this.udp?.close();
-    this.icmp?.close();
+    for (const side of [this.udp4, this.udp6]) {
+      side?.socket.close();
+      side?.icmp?.close();
+    }
     this.refusals?.close();
   }
 }

@@ -2,7 +2,8 @@
 
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isValidIpv4 } from "../../addr/address";
+import { formatIp, parseIp } from "../../addr/ip";
+import { isIpv4Mapped } from "../../addr/ipv6";
 import { EnvironmentError } from "../../errors";
 
 /** The `nameserver` values of a resolv.conf text, in order (comments and other keywords skipped). */
@@ -37,9 +38,9 @@ export function resolvConfFor(netns: string | undefined): string {
 }
 
 export interface Nameservers {
-  /** IPv4 servers, in file order, duplicates removed */
+  /** IPv4 and IPv6 servers (IPv6 in RFC 5952 form), in file order, duplicates removed */
   servers: string[];
-  /** entries that cannot be asked (IPv6: the probe is IPv4 only) */
+  /** entries that cannot be asked: not an address, or a link-local one with a zone index ("fe80::1%eth0") */
   skipped: string[];
   /** the file they came from */
   file: string;
@@ -57,8 +58,10 @@ export function readNameservers(file: string): Nameservers {
   const servers: string[] = [];
   const skipped: string[] = [];
   for (const s of parseResolvConf(text)) {
-    if (isValidIpv4(s)) {
-      if (!servers.includes(s)) servers.push(s);
+    const ip = parseIp(s);
+    if (ip !== null && !(ip.family === 6 && isIpv4Mapped(ip.bytes))) {
+      const text = formatIp(ip);
+      if (!servers.includes(text)) servers.push(text);
     } else {
       skipped.push(s);
     }

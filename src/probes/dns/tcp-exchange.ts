@@ -12,6 +12,7 @@ export type TcpOutcome =
   | { kind: "error"; error: string };
 
 export interface TcpExchangeOptions {
+  /** an IPv4 or IPv6 address (the socket is of its family) */
   server: string;
   port: number;
   /** the DNS message, without the length prefix */
@@ -32,6 +33,7 @@ export function tcpExchange(options: TcpExchangeOptions): Promise<TcpOutcome> {
     try {
       fd = native.openSocketFd({
         type: "stream",
+        family: net.isIPv6(options.server) ? 6 : 4,
         protocol: 6,
         ...(options.netns === undefined ? {} : { netns: options.netns }),
         ...(options.device === undefined ? {} : { device: options.device }),

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import { EnvironmentError, environmentErrorFrom } from "../../errors";
 import { native } from "../../native/binding";
 import type { NativeError, NativeInetSocket } from "../../native/types";
-import { pingReplyFilter } from "../../net/icmp-errors";
+import { ping6ReplyFilter, pingReplyFilter } from "../../net/icmp-errors";
 
 export type PingMode = "raw" | "dgram";
 
@@ -23,14 +23,19 @@ export interface PingSocketOptions {
   device?: string;
   /** auto (default): raw, and the datagram socket when raw is not permitted */
   mode?: PingMode | "auto";
+  /** ICMP over IPv4 (default) or ICMPv6 (the kernel fills in the ICMPv6 checksum on both socket types) */
+  family?: 4 | 6;
 }
 
 const RCVBUF = 4 << 20;
 
 export function openPingSocket(options: PingSocketOptions): PingSocket {
   const mode = options.mode ?? "auto";
+  const family = options.family ?? 4;
+  const what = family === 4 ? "ICMP" : "ICMPv6";
   const common = {
-    protocol: 1,
+    family,
+    protocol: family === 4 ? 1 : 58,
     rcvbuf: RCVBUF,
     ...(options.netns === undefined ? {} : { netns: options.netns }),
     ...(options.device === undefined ? {} : { device: options.device }),
@@ -39,7 +44,11 @@ export function openPingSocket(options: PingSocketOptions): PingSocket {
     const id = randomInt(1, 0x10000);
     try {
       return {
-        socket: new native.InetSocket({ ...common, type: "raw", filter: pingReplyFilter(id) }),
+        socket: new native.InetSocket({
+          ...common,
+          type: "raw",
+          filter: family === 4 ? pingReplyFilter(id) : ping6ReplyFilter(id),
+        }),
         mode: "raw",
         id,
       };
@@ -47,7 +56,7 @@ export function openPingSocket(options: PingSocketOptions): PingSocket {
       const { code, syscall } = err as NativeError;
       // Refused entry into the namespace is not a refused raw socket: no datagram socket gets in either.
       if (mode === "raw" || (code !== "EPERM" && code !== "EACCES") || syscall === "setns") {
-        throw environmentErrorFrom(err, "opening a raw ICMP socket");
+        throw environmentErrorFrom(err, `opening a raw ${what} socket`);
       }
     }
   }
@@ -59,12 +68,12 @@ export function openPingSocket(options: PingSocketOptions): PingSocket {
     const { code, syscall } = err as NativeError;
     if ((code === "EACCES" || code === "EPERM") && syscall !== "setns") {
       throw new EnvironmentError(
-        `ping needs root or CAP_NET_RAW, or an ICMP datagram socket: gid ${process.getgid?.()} is outside ` +
+        `ping needs root or CAP_NET_RAW, or an ${what} datagram socket: gid ${process.getgid?.()} is outside ` +
           `net.ipv4.ping_group_range (${pingGroupRange()}) of this namespace`,
         code,
       );
     }
-    throw environmentErrorFrom(err, "opening an ICMP datagram socket");
+    throw environmentErrorFrom(err, `opening an ${what} datagram socket`);
   }
   return { socket, mode: "dgram", id: socket.localAddress().port };
 }

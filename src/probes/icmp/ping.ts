@@ -1,6 +1,7 @@
 import { randomFillSync } from "node:crypto";
 import { intToIpv4 } from "../../addr/address";
 import { PackedAddresses } from "../../addr/ip";
+import { formatIpv6 } from "../../addr/ipv6";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import type { ProbeRun } from "../../engine/probe-run";
@@ -10,12 +11,13 @@ import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import type { NativeError } from "../../native/types";
-import { icmpErrorVerdict, sendErrorReason } from "../../net/icmp-errors";
+import { icmpErrorVerdict, icmpv6ErrorVerdict, sendErrorReason } from "../../net/icmp-errors";
 import { findLink, listLinksAsync } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
 import { SendRefusals } from "../../net/refused-route";
 import { internetChecksum } from "../../packet/checksum";
 import * as icmp from "../../packet/icmp";
+import * as icmpv6 from "../../packet/icmpv6";
 import * as ipv4 from "../../packet/ipv4";
 import type { PingRecord, SummaryRecord } from "../../records";
 import { openPingSocket, type PingMode, type PingSocket } from "./ping-socket";
@@ -39,6 +41,8 @@ export interface PingOptions {
    * routers); auto (default): raw where permitted, else dgram
    */
   mode?: PingMode | "auto";
+  /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
+  ipv6Cap?: number;
   signal?: AbortSignal;
 }
 
@@ -47,6 +51,9 @@ export const PING_MAX_TARGETS = 1 << 20;
 const MAX_PROBES = 1 << 27;
 const BATCH = 64;
 const PAYLOAD = 56; // as ping: 64-byte ICMP messages
+/** channels: the IPv4 socket's and the IPv6 socket's (each its own TX timestamp ids) */
+const CHANNEL_V4 = 1;
+const CHANNEL_V6 = 2;
 /** random per run, at the start of every request's payload: a reply that echoes it answers this run */
 const MAGIC_LENGTH = 8;
 /** records waiting for the reader before the run pauses for it */
@@ -59,10 +66,11 @@ export interface PingRun extends ProbeRun<PingRecord> {
 
 /**
  * ICMP echo to every target, `count` times: exactly one record per target, reply / no-reply / unreachable,
- * with round-trip statistics. Targets are IPv4 addresses, CIDRs or ranges.
+ * with round-trip statistics. Targets are IPv4 or IPv6 addresses, prefixes or ranges, of both families in one
+ * run (ICMPv6 echo to the IPv6 ones).
  */
 export function ping(targets: string | readonly string[] | TargetSet, options: PingOptions = {}): PingRun {
-  const set = toTargetSet(targets);
+  const set = toTargetSet(targets, options.ipv6Cap === undefined ? {} : { ipv6Cap: options.ipv6Cap });
   if (set.size === 0) throw new UsageError("no targets");
   if (set.size > PING_MAX_TARGETS)
     throw new UsageError(`too many targets (${set.size}; at most ${PING_MAX_TARGETS})`);
@@ -101,9 +109,10 @@ class PingSweep implements ProbeModule {
   private readonly rttMin: Float64Array;
   private readonly rttMax: Float64Array;
   private readonly rttSum: Float64Array;
-  /** reason number + 1 (0: none) and the ICMP sender of the first error, per target */
+  /** reason number + 1 (0: none) and the ICMP sender of the first error, per target (IPv6: its text) */
   private readonly reason: Uint8Array;
   private readonly from: Float64Array;
+  private readonly from6 = new Map<number, string>();
   private readonly emitted: Uint8Array;
   /** one bit per slot: the request went out (only those can be answered) */
   private readonly requested: Uint8Array;
@@ -114,10 +123,18 @@ class PingSweep implements ProbeModule {
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, unreachable: 0 };
   private readonly magic = randomFillSync(Buffer.alloc(MAGIC_LENGTH));
   private readonly packets = Array.from({ length: BATCH }, () => Buffer.alloc(icmp.HEADER_LENGTH + PAYLOAD));
+  private readonly packets6 = Array.from({ length: BATCH }, () =>
+    Buffer.alloc(icmpv6.HEADER_LENGTH + PAYLOAD),
+  );
   /** each batch's destinations, packed for the socket */
   private readonly destinations = new PackedAddresses(4, BATCH);
+  private readonly destinations6 = new PackedAddresses(6, BATCH);
+  /** scratch for an IPv6 target's address */
+  private readonly address6 = new Uint8Array(16);
   private engine: Engine | null = null;
+  /** the ICMP socket (IPv4 targets) and the ICMPv6 socket (IPv6 targets), each opened when needed */
   private sock: PingSocket | null = null;
+  private sock6: PingSocket | null = null;
   private refusals: SendRefusals | null = null;
   private packetsReceived = 0;
   private start = 0;
@@ -154,7 +171,8 @@ class PingSweep implements ProbeModule {
     this.emitted = new Uint8Array(n);
     this.requested = new Uint8Array(Math.ceil((n * count) / 8));
     this.replied = new Uint8Array(this.requested.length);
-    for (const p of this.packets) this.writeTemplate(p);
+    for (const p of this.packets) this.writeTemplate(p, icmp.TYPE_ECHO_REQUEST);
+    for (const p of this.packets6) this.writeTemplate(p, icmpv6.TYPE_ECHO_REQUEST);
   }
 
   run(): AsyncGenerator<PingRecord> {
@@ -167,6 +185,7 @@ class PingSweep implements ProbeModule {
         drive: (stop) => this.drive(stop),
         close: () => {
           this.sock?.socket.close();
+          this.sock6?.socket.close();
           this.refusals?.close();
         },
       },
@@ -182,12 +201,14 @@ class PingSweep implements ProbeModule {
       const link = findLink(await listLinksAsync(netns), device);
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
     }
-    this.sock = openPingSocket({
+    const common = {
       ...(netns === undefined ? {} : { netns }),
       ...(device === undefined ? {} : { device }),
       mode: this.options.mode ?? "auto",
-    });
-    this.mode = this.sock.mode;
+    };
+    if (this.set.size4 > 0) this.sock = openPingSocket({ ...common, family: 4 });
+    if (this.set.size6 > 0) this.sock6 = openPingSocket({ ...common, family: 6 });
+    this.mode = (this.sock ?? this.sock6)!.mode;
     this.start = native.monotonicMs();
   }
 
@@ -207,11 +228,22 @@ class PingSweep implements ProbeModule {
     });
     this.engine = engine;
     // Send times from the kernel, as the replies' are (where it refuses, the engine's own times).
-    this.sock!.socket.startTxTimestamps((ids, times, n) => engine.txTimestamps(1, ids, times, n));
-    this.sock!.socket.startReceive(
-      (data, meta, count) => this.onPackets(data, meta, count),
-      (err) => engine.fail(err),
-    );
+    const sock = this.sock;
+    if (sock !== null) {
+      sock.socket.startTxTimestamps((ids, times, n) => engine.txTimestamps(CHANNEL_V4, ids, times, n));
+      sock.socket.startReceive(
+        (data, meta, count) => this.onPackets(data, meta, count),
+        (err) => engine.fail(err),
+      );
+    }
+    const sock6 = this.sock6;
+    if (sock6 !== null) {
+      sock6.socket.startTxTimestamps((ids, times, n) => engine.txTimestamps(CHANNEL_V6, ids, times, n));
+      sock6.socket.startReceive(
+        (data, meta, count) => this.onPackets6(data, meta, count),
+        (err) => engine.fail(err),
+      );
+    }
     const completed = await engine.run();
     if (!completed) {
       // Interrupted: every target gets the record of what it got so far.
@@ -227,28 +259,36 @@ class PingSweep implements ProbeModule {
       states: this.counts,
       packetsSent: engine.counters.sent,
       packetsReceived: this.packetsReceived,
-      packetsDropped: kernelDrops(this.sock?.socket),
+      packetsDropped: kernelDrops(this.sock?.socket) + kernelDrops(this.sock6?.socket),
       durationMs,
       aborted: !completed,
     });
   }
 
-  channelOf(): number {
-    return 1;
+  channelOf(target: number): number {
+    return target < this.set.size4 ? CHANNEL_V4 : CHANNEL_V6;
   }
 
   /** Sends a batch of echo requests; a request the kernel refuses gives its target the reason. */
   send(batch: SendBatch): SendResult {
     const { slots, count } = batch;
-    const socket = this.sock!.socket;
+    const v6 = batch.channel === CHANNEL_V6;
+    const sock = v6 ? this.sock6! : this.sock!;
+    const socket = sock.socket;
     const items = this.items;
-    const packets = this.packets.slice(0, count);
-    const destinations = this.destinations;
+    const packets = (v6 ? this.packets6 : this.packets).slice(0, count);
+    const destinations = v6 ? this.destinations6 : this.destinations;
     for (let k = 0; k < count; k++) {
       const slot = slots[k]!;
       const target = Math.floor(slot / items);
-      this.writeRequest(packets[k]!, slot - target * items);
-      destinations.setV4(k, this.set.at(target));
+      if (v6) {
+        // The kernel computes the ICMPv6 checksum (raw and datagram sockets alike): none to write.
+        this.writeRequest(packets[k]!, sock.id, slot - target * items, false);
+        this.set.ipv6Into(target, destinations.buffer, k * 16);
+      } else {
+        this.writeRequest(packets[k]!, sock.id, slot - target * items, true);
+        destinations.setV4(k, this.set.at(target));
+      }
     }
     const startMs = native.monotonicMs();
     let sent: number;
@@ -272,7 +312,7 @@ class PingSweep implements ProbeModule {
     // where a route did, else by the errno.
     const slot = slots[sent]!;
     const i = Math.floor(slot / items);
-    const routeType = this.refusals?.routeType(this.set.at(i)) ?? null;
+    const routeType = v6 ? null : (this.refusals?.routeType(this.set.at(i)) ?? null);
     this.noteReason(i, routeType ?? sendErrorReason(failed.code), -1);
     if (this.engine!.answer(slot, endMs) !== -1) this.settle(i);
     return { sent, refused: 1, startMs, endMs, firstTxId };
@@ -282,18 +322,18 @@ class PingSweep implements ProbeModule {
     this.settle(Math.floor(slot / this.items));
   }
 
-  /** What every request has: type, identifier, the run's magic, zeros. */
-  private writeTemplate(buf: Buffer): void {
+  /** What every request has: type, the run's magic, zeros. */
+  private writeTemplate(buf: Buffer, type: number): void {
     buf.fill(0);
-    buf[0] = icmp.TYPE_ECHO_REQUEST;
+    buf[0] = type;
     this.magic.copy(buf, icmp.HEADER_LENGTH);
   }
 
-  private writeRequest(buf: Buffer, seq: number): void {
+  private writeRequest(buf: Buffer, id: number, seq: number, checksum: boolean): void {
     buf.writeUInt16BE(0, 2);
-    buf.writeUInt16BE(this.sock!.id, 4);
+    buf.writeUInt16BE(id, 4);
     buf.writeUInt16BE(seq, 6);
-    buf.writeUInt16BE(internetChecksum(buf, 0, buf.length), 2);
+    if (checksum) buf.writeUInt16BE(internetChecksum(buf, 0, buf.length), 2);
   }
 
   private onPackets(data: Buffer, meta: Float64Array, count: number): void {
@@ -315,11 +355,55 @@ class PingSweep implements ProbeModule {
     }
   }
 
+  /** The ICMPv6 messages of a batch from the IPv6 socket (raw or datagram: no IPv6 header either way). */
+  private onPackets6(data: Buffer, meta: Float64Array, count: number): void {
+    for (let p = 0; p < count; p++) {
+      const base = p * META_STRIDE;
+      try {
+        this.onIcmp6(data, meta[base]!, meta[base + 1]!, meta[base + 3]!, meta[base + 2]!);
+      } catch {
+        // Malformed: not ours to understand.
+      }
+    }
+  }
+
+  private onIcmp6(data: Buffer, offset: number, length: number, sourceOffset: number, at: number): void {
+    const msg = icmpv6.decode(data, offset, length);
+    const sock = this.sock6!;
+    if (msg.kind === "echo-reply") {
+      if (sock.mode === "raw" && msg.id !== sock.id) return;
+      if (msg.payloadLength < MAGIC_LENGTH) return;
+      if (!this.magic.equals(data.subarray(msg.payloadOffset, msg.payloadOffset + MAGIC_LENGTH))) return;
+      const slot = this.slotOf(this.set.indexOfIpv6(data, sourceOffset), msg.seq);
+      if (slot < 0) return;
+      this.packetsReceived++;
+      this.onReply(slot, at);
+      return;
+    }
+    if (msg.kind !== "destination-unreachable" && msg.kind !== "time-exceeded") return;
+    const o = msg.original;
+    if (o.ipv6.protocol !== 58 || o.icmpType !== icmpv6.TYPE_ECHO_REQUEST) return;
+    if (o.icmpId !== sock.id || o.icmpSeq === null) return;
+    const slot = this.slotOf(this.set.indexOfIpv6(o.ipv6.dstBytes, 0), o.icmpSeq);
+    if (slot < 0) return;
+    const verdict = icmpv6ErrorVerdict(msg.type, msg.code);
+    if (verdict === null) return;
+    this.packetsReceived++;
+    const i = Math.floor(slot / this.items);
+    if (this.errors[i]! < 0xffff) this.errors[i]!++;
+    if (this.reason[i] === 0) this.from6.set(i, formatIpv6(data, sourceOffset));
+    this.noteReason(i, verdict.reason, -1);
+    if (this.engine!.answer(slot, at) !== -1) this.settle(i);
+  }
+
   /** The slot of target address `address`, sequence `seq`, if its request went out; else -1. */
   private requestedSlot(address: number, seq: number): number {
-    if (seq >= this.items) return -1;
-    const i = this.set.indexOf(address);
-    if (i < 0) return -1;
+    return this.slotOf(this.set.indexOf(address), seq);
+  }
+
+  /** The slot of target `i`, sequence `seq`, if its request went out; else -1. */
+  private slotOf(i: number, seq: number): number {
+    if (seq >= this.items || i < 0) return -1;
     const slot = i * this.items + seq;
     return (this.requested[slot >> 3]! & (1 << (slot & 7))) !== 0 ? slot : -1;
   }
@@ -394,9 +478,17 @@ class PingSweep implements ProbeModule {
     const state: PingRecord["state"] = received > 0 ? "reply" : reason !== null ? "unreachable" : "no-reply";
     const round = (x: number) => Math.round(x * 1000) / 1000;
     const samples = this.rttCount[i]!;
+    const v4 = i < this.set.size4;
+    let target: string;
+    if (v4) target = intToIpv4(this.set.at(i));
+    else {
+      this.set.ipv6Into(i, this.address6);
+      target = formatIpv6(this.address6);
+    }
+    const from = v4 ? (this.from[i]! >= 0 ? intToIpv4(this.from[i]!) : null) : (this.from6.get(i) ?? null);
     const record: PingRecord = {
       type: "ping",
-      target: intToIpv4(this.set.at(i)),
+      target,
       state,
       sent: this.sent[i]!,
       received,
@@ -411,7 +503,7 @@ class PingSweep implements ProbeModule {
       errors: this.errors[i]!,
       duplicates: this.dups[i]!,
       reason: state === "unreachable" ? reason : null,
-      from: state === "unreachable" && this.from[i]! >= 0 ? intToIpv4(this.from[i]!) : null,
+      from: state === "unreachable" ? from : null,
     };
     this.counts[state] = (this.counts[state] ?? 0) + 1;
     this.queue.push(record);

@@ -158,6 +158,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       specs === null && exclude.length > 0
         ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
         : resolved.set;
+    if (set.size6 > 0) throw new UsageError("scan: IPv6 targets are not supported yet");
     if (set.size * ports.length > MAX_PERMUTATION_SIZE) {
       throw new UsageError(
         `too many probes: ${set.size} targets x ${ports.length} ports is more than 2^32; split the scan`,

@@ -102,6 +102,12 @@ export interface EngineOptions {
   timeoutMs: number;
   /** every probe waits exactly timeoutMs (ping -W) */
   fixedTimeout?: boolean;
+  /**
+   * retry passes wait longer: pass p waits the target's timeout x factor^p, at most maxMs (never less than
+   * the timeout). A peer that rate-limits its answers (a kernel's ICMP port unreachables) answers a few more
+   * each pass, and more the longer each pass waits. Default: every pass waits the timeout.
+   */
+  retryBackoff?: { factor: number; maxMs: number };
   /** rounds: the least time from the start of one round to the start of the next */
   roundGapMs?: number;
   /**
@@ -656,7 +662,7 @@ export class Engine {
         const t = waiting[k]!;
         if (this.outstanding[t]! <= 0) continue;
         waiting[kept++] = t;
-        const d = this.lastSent[t]! + this.timeouts.timeoutOf(t);
+        const d = this.lastSent[t]! + this.passWait(t);
         if (d > deadline) deadline = d;
       }
       waiting = waiting.subarray(0, kept);
@@ -664,6 +670,14 @@ export class Engine {
       if (kept === 0 || now >= deadline) return true;
       await this.pauseUnlessAllDone(Math.max(1, Math.min(20, deadline - now)));
     }
+  }
+
+  /** How long target `t`'s probes of this pass wait after its last one: its timeout, grown by retryBackoff. */
+  private passWait(t: number): number {
+    const timeout = this.timeouts.timeoutOf(t);
+    const backoff = this.options.retryBackoff;
+    if (backoff === undefined || this.pass === 0) return timeout;
+    return Math.max(timeout, Math.min(backoff.maxMs, timeout * backoff.factor ** this.pass));
   }
 
   /** Sleeps `ms`, or less: until the last outstanding slot is settled. */

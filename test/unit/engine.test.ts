@@ -201,6 +201,24 @@ t.test("retries: an attempt that is dropped is sent again, and its answer counts
   t.equal(engine.counters.retransmissions, 2);
 });
 
+t.test("retryBackoff: each retry pass of a silent target waits longer, up to maxMs", async (t) => {
+  const { module, engine } = setUp(
+    { delays: [null] },
+    { retries: 3, timeoutMs: 100, retryBackoff: { factor: 2, maxMs: 300 } },
+  );
+  const started = now();
+  await engine.run();
+  t.same(module.unansweredSlots, [0]);
+  const at = module.sends.map((s) => s.at);
+  t.equal(at.length, 4, "the first attempt and three retries");
+  const gaps = at.slice(1).map((a, i) => a - at[i]!);
+  // pass 0 waits 100 ms, pass 1 200 ms, pass 2 and 3 the 300 ms cap (not 400 and 800)
+  t.ok(gaps[0]! >= 95, `pass 0 waited the timeout (${gaps[0]})`);
+  t.ok(gaps[1]! >= 195, `pass 1 waited twice the timeout (${gaps[1]})`);
+  t.ok(gaps[2]! >= 295, `pass 2 waited the cap (${gaps[2]})`);
+  t.ok(now() - started >= 895, "the last pass waited the cap too");
+});
+
 t.test("a late answer to an earlier attempt is taken, and a duplicate is not", async (t) => {
   const { module, engine } = setUp({ delays: [150] }, { retries: 1, timeoutMs: 100 });
   // The first attempt times out at 100 ms and is sent again; its answer comes at 150 ms, during the retry's

@@ -238,11 +238,12 @@ export interface SummaryRecord {
   /** scan with -sU: UDP ports per target (included in `ports`) */
   udpPorts?: number;
   /**
-   * scan with -sU: open|filtered ports of targets that rate-limited their ICMP port unreachables (a port
-   * unreachable came only for a retransmitted probe). Such a port may be closed, its answer suppressed by
-   * the target's kernel after every retry; 0 when no target showed the limit. Retry with more --retries.
+   * scan with -sU: open|filtered ports of targets that sent ICMP port unreachables for other ports. Kernels
+   * rate-limit those (Linux: a burst, then one a second), so such a port may be closed, its port unreachable
+   * suppressed on every attempt; or a firewall drops it. 0: every open|filtered port is of a host that sent
+   * no port unreachable at all. Rescan those ports (more --retries, fewer ports at once) to tell.
    */
-  icmpRateLimited?: number;
+  mayBeRateLimited?: number;
 }
 
 /** One finding behind a verdict: what was looked at, and what was seen. */

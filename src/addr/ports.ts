@@ -62,9 +62,13 @@ export function parsePortLists(spec: string, protocols: readonly PortProtocol[])
       const letter = prefix[1]!.toUpperCase();
       const proto: PortProtocol | null = letter === "T" ? "tcp" : letter === "U" ? "udp" : null;
       if (proto === null || !protocols.includes(proto)) {
-        const only = protocols.length === 1 ? `only ${protocols[0]!.toUpperCase()} ports` : "TCP and UDP ports";
+        const only =
+          protocols.length === 1 ? `only ${protocols[0]!.toUpperCase()} ports` : "TCP and UDP ports";
         const hint = protocols.includes("udp") ? "" : " (UDP needs -sU)";
-        throw bad(spec, `"${part}": ${only} (${protocols.map((p) => `${p[0]!.toUpperCase()}:`).join(", ")}) can be scanned${letter === "U" ? hint : ""}`);
+        throw bad(
+          spec,
+          `"${part}": ${only} (${protocols.map((p) => `${p[0]!.toUpperCase()}:`).join(", ")}) can be scanned${letter === "U" ? hint : ""}`,
+        );
       }
       section = [proto];
       part = part.slice(2);

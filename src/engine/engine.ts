@@ -77,6 +77,12 @@ export interface EngineOptions {
   order: "permuted" | "sequential" | "rounds";
   /** extra passes over the unanswered slots (ignored for rounds) */
   retries: number;
+  /**
+   * asked before each pass after the `retries` ones (with its number, retries + 1 on): whether another goes.
+   * A module whose peers still answer more each pass (a rate-limited ICMP error) keeps them going; it sets
+   * its own limit. Unset: `retries` is the end.
+   */
+  morePasses?: (pass: number) => boolean;
   /** packets per second, 0 = unlimited */
   rate: number;
   /** slots per send call */
@@ -364,7 +370,8 @@ export class Engine {
       }
       return this.waitForAnswers();
     }
-    for (let pass = 0; pass <= this.options.retries; pass++) {
+    for (let pass = 0; ; pass++) {
+      if (pass > this.options.retries && !(this.options.morePasses?.(pass) ?? false)) break;
       if (pass > 0) {
         if (this.outstandingTotal === 0) break;
         this.sendLog.newPass();

@@ -1,7 +1,12 @@
 // UDP header (RFC 768) with the IPv4 pseudo-header checksum.
 
 import { toIpv4Int } from "../addr/address";
-import { internetChecksum, type PseudoHeaderAddresses, transportChecksum, transportChecksum6 } from "./checksum";
+import {
+  internetChecksum,
+  type PseudoHeaderAddresses,
+  transportChecksum,
+  transportChecksum6,
+} from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, w16, w32 } from "./internal";
 import { PROTOCOL_UDP } from "./ipv4";

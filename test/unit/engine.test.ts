@@ -219,6 +219,25 @@ t.test("retryBackoff: each retry pass of a silent target waits longer, up to max
   t.ok(now() - started >= 895, "the last pass waited the cap too");
 });
 
+t.test("morePasses: passes after the retries go on while the module says so", async (t) => {
+  const asked: number[] = [];
+  const { module, engine } = setUp(
+    { delays: [2, 2], drops: [4, 20] },
+    {
+      retries: 1,
+      timeoutMs: 50,
+      morePasses: (pass) => {
+        asked.push(pass);
+        return pass <= 4;
+      },
+    },
+  );
+  await engine.run();
+  t.same(module.unansweredSlots, [1], "the target that drops four attempts answers the fifth, in pass 4");
+  t.same(asked, [2, 3, 4, 5], "asked before each pass after the retries, until it says no");
+  t.equal(engine.counters.sent, 10, "five passes over two slots");
+});
+
 t.test("a late answer to an earlier attempt is taken, and a duplicate is not", async (t) => {
   const { module, engine } = setUp({ delays: [150] }, { retries: 1, timeoutMs: 100 });
   // The first attempt times out at 100 ms and is sent again; its answer comes at 150 ms, during the retry's

@@ -29,8 +29,8 @@ export class ScanContext {
   readonly states: Partial<Record<PortRecord["state"], number>> = { open: 0, closed: 0, filtered: 0 };
   /** the protocol of the module probing now (each runs in turn, TCP first) */
   protocol: PortRecord["protocol"] = "tcp";
-  /** UDP: open|filtered ports of targets that rate-limited their port unreachables (set by the UDP module) */
-  icmpRateLimited = 0;
+  /** UDP: open|filtered ports of targets that sent port unreachables (counted by the UDP module) */
+  mayBeRateLimited = 0;
   /** before the probing starts: resolving targets, finding next hops; then the engine says */
   phase: "resolving" | "arp" | "done" = "resolving";
   hostsDown = 0;
@@ -147,7 +147,12 @@ export class ScanContext {
     if (this.queue.length > QUEUE_LIMIT) await this.queue.waitForRoom(QUEUE_LIMIT / 2);
   }
 
-  summary(method: "syn" | "connect" | "udp", nowMs: number, aborted: boolean, unresolved: number): SummaryRecord {
+  summary(
+    method: "syn" | "connect" | "udp",
+    nowMs: number,
+    aborted: boolean,
+    unresolved: number,
+  ): SummaryRecord {
     const counters = this.counters();
     return summaryRecord(
       {
@@ -170,7 +175,7 @@ export class ScanContext {
         pacing: this.pacing,
         ...(this.engine?.congestion ? { peakWindow: Math.floor(this.engine.congestion.peakWindow) } : {}),
         ...(this.udpPorts.length > 0
-          ? { udpPorts: this.udpPorts.length, icmpRateLimited: this.icmpRateLimited }
+          ? { udpPorts: this.udpPorts.length, mayBeRateLimited: this.mayBeRateLimited }
           : {}),
       },
     );

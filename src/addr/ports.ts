@@ -64,11 +64,9 @@ export function parsePortLists(spec: string, protocols: readonly PortProtocol[])
       if (proto === null || !protocols.includes(proto)) {
         const only =
           protocols.length === 1 ? `only ${protocols[0]!.toUpperCase()} ports` : "TCP and UDP ports";
-        const hint = protocols.includes("udp") ? "" : " (UDP needs -sU)";
-        throw bad(
-          spec,
-          `"${part}": ${only} (${protocols.map((p) => `${p[0]!.toUpperCase()}:`).join(", ")}) can be scanned${letter === "U" ? hint : ""}`,
-        );
+        const hint = letter === "U" ? " (UDP needs -sU)" : letter === "T" ? " (TCP needs -sS or -sT)" : "";
+        const prefixes = protocols.map((p) => `${p[0]!.toUpperCase()}:`).join(", ");
+        throw bad(spec, `"${part}": ${only} (${prefixes}) can be scanned${hint}`);
       }
       section = [proto];
       part = part.slice(2);

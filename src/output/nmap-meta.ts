@@ -10,8 +10,8 @@ export interface ScanReportMeta {
   start: Date;
   /** the scan's TCP ports, ascending */
   ports: Uint16Array;
-  /** the scan's UDP ports, ascending (empty without -sU) */
-  udpPorts: Uint16Array;
+  /** the scan's UDP ports, ascending (unset or empty without -sU) */
+  udpPorts?: Uint16Array;
   /** the TCP method ("udp" when only UDP ports were scanned) */
   method: "syn" | "connect" | "udp";
   /** --open: list only open ports, and only hosts that have one */

@@ -19,10 +19,11 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
   yield '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE nmaprun>\n';
   yield `<!-- wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${args} -->\n`;
   yield `<nmaprun scanner="wireprobe" args="${args}" start="${start}" startstr="${ctime(meta.start)}" version="${xmlEscape(meta.version)}" xmloutputversion="1.05">\n`;
-  if (meta.ports.length > 0 || meta.udpPorts.length === 0)
+  const udpPorts = meta.udpPorts ?? new Uint16Array(0);
+  if (meta.ports.length > 0 || udpPorts.length === 0)
     yield `<scaninfo type="${meta.method}" protocol="tcp" numservices="${meta.ports.length}" services="${formatPortList(meta.ports)}"/>\n`;
-  if (meta.udpPorts.length > 0)
-    yield `<scaninfo type="udp" protocol="udp" numservices="${meta.udpPorts.length}" services="${formatPortList(meta.udpPorts)}"/>\n`;
+  if (udpPorts.length > 0)
+    yield `<scaninfo type="udp" protocol="udp" numservices="${udpPorts.length}" services="${formatPortList(udpPorts)}"/>\n`;
   const ports = store.allPorts;
   yield '<verbose level="0"/>\n<debugging level="0"/>\n';
   let up = 0;

@@ -4,21 +4,11 @@
 // request of their protocol; every other port gets an empty datagram. These requests are written here from
 // the protocols' specifications.
 
-/** DNS (RFC 1035): a header only, opcode STATUS (2), no question: any DNS server answers it, if only NOTIMP. */
-const DNS_STATUS = Uint8Array.from([
-  0x00,
-  0x00, // id
-  0x10,
-  0x00, // QR 0, opcode 2 (STATUS)
-  0x00,
-  0x00,
-  0x00,
-  0x00,
-  0x00,
-  0x00,
-  0x00,
-  0x00, // no records
-]);
+/**
+ * DNS (RFC 1035): a header only (id 0, flags 0x1000: opcode 2 = STATUS, then four zero counts), no question:
+ * any DNS server answers it, if only with NOTIMP.
+ */
+const DNS_STATUS = Uint8Array.from([0x00, 0x00, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
 
 /** NTP (RFC 5905): a 48-byte client request, version 4, mode 3, everything else zero. */
 const NTP_CLIENT = (() => {

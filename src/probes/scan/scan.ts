@@ -132,10 +132,13 @@ function rawSocketsAllowed(netns: string | undefined): boolean {
 /**
  * TCP SYN scan of every target on every port, nmap's way of classifying the answers: open (SYN-ACK), closed
  * (RST), filtered (nothing, or an ICMP error); targets whose next hop does not answer ARP are down. Records
- * stream as answers arrive; the unanswered come last. Memory is flat in the number of probes.
+ * stream as answers arrive; the unanswered come last. Memory is flat in the number of probes. With
+ * `protocols: ["udp"]` (or both) a UDP scan as nmap -sU: open (a UDP answer), closed (port unreachable),
+ * filtered (another ICMP unreachable), open|filtered (no answer), after the TCP scan when both.
  *
  * ```ts
  * const run = scan(["198.51.100.0/24"], { ports: "22,80,443", netns: "lab" });
+ * const udp = scan("198.51.100.53", { ports: "T:53,U:53", protocols: ["tcp", "udp"] });
  * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
  * console.log(run.summary);
  * ```

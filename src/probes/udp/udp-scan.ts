@@ -117,7 +117,8 @@ export class UdpScan implements ProbeModule {
         netns: options.netns,
         ...(options.interface === undefined ? {} : { interface: options.interface }),
         timeoutMs: options.timeoutMs,
-        retries: Math.min(options.retries, 1),
+        // the ARP for next hops retries as a TCP scan's does, not as often as UDP ports
+        retries: options.retriesFixed ? options.retries : 1,
         rate: options.adaptive && options.rate === 0 ? ADAPTIVE_ARP_RATE : options.rate,
         ...(signal ? { signal } : {}),
       });

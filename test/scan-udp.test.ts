@@ -253,6 +253,11 @@ t.test("scan -sU as nmap -sU", async (t) => {
       x.stdout,
       /<port protocol="udp" portid="6001"><state state="open\|filtered" reason="no-response" reason_ttl="0"\/>/,
     );
+    // As nmap, a host none of whose answers needed a retry gets one retry for its silent ports, not ten.
+    const once = await run(node.ns, ["-sU", "-p", ports, "--json", SVC]);
+    const summary = records(once.stdout).at(-1) as SummaryRecord;
+    t.equal(summary.retransmissions, 1, "6001 sent twice in all");
+    t.equal(summary.mayBeRateLimited, 0, "no port unreachable from svc in this scan");
     const human = await run(node.ns, ["-sU", "-p", ports, SVC]);
     t.match(human.stdout, /^53\/udp\s+open\s+domain\s+udp-response$/m);
     t.match(human.stdout, /^6001\/udp\s+open\|filtered\s+X11:1\s+no-response$/m);

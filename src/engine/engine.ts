@@ -83,6 +83,12 @@ export interface EngineOptions {
    * its own limit. Unset: `retries` is the end.
    */
   morePasses?: (pass: number) => boolean;
+  /**
+   * called before each retry pass goes (pass >= 1), and awaited: the module may settle slots it gives up
+   * on (engine.settle, making their records itself), as nmap stops retransmitting to a host whose answers
+   * never needed a retry. The pass then sends only what is left.
+   */
+  beforePass?: (pass: number) => void | Promise<void>;
   /** packets per second, 0 = unlimited */
   rate: number;
   /** slots per send call */
@@ -373,6 +379,7 @@ export class Engine {
     for (let pass = 0; ; pass++) {
       if (pass > this.options.retries && !(this.options.morePasses?.(pass) ?? false)) break;
       if (pass > 0) {
+        if (this.outstandingTotal > 0 && this.options.beforePass) await this.options.beforePass(pass);
         if (this.outstandingTotal === 0) break;
         this.sendLog.newPass();
         this.windows?.newPass();

@@ -238,6 +238,40 @@ t.test("morePasses: passes after the retries go on while the module says so", as
   t.equal(engine.counters.sent, 10, "five passes over two slots");
 });
 
+t.test(
+  "beforePass: slots the module settles before a retry pass are not sent again nor reported",
+  async (t) => {
+    const passes: number[] = [];
+    let module!: FakeModule;
+    let engine!: Engine;
+    ({ module, engine } = setUp(
+      { delays: [null, null, null], items: 2 },
+      {
+        retries: 3,
+        timeoutMs: 30,
+        beforePass: async (pass) => {
+          passes.push(pass);
+          // target 0 is given up on before the first retry, target 1 before the second
+          const cut = pass === 1 ? 0 : pass === 2 ? 1 : -1;
+          for (let i = 0; cut >= 0 && i < 2; i++) engine.settle(cut * 2 + i);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        },
+      },
+    ));
+    await engine.run();
+    t.same(passes, [1, 2, 3], "before each retry pass");
+    const sentIn = (pass: number) =>
+      module.sends
+        .filter((s) => s.pass === pass)
+        .map((s) => s.slot)
+        .sort();
+    t.same(sentIn(1), [2, 3, 4, 5], "pass 1 without target 0");
+    t.same(sentIn(2), [4, 5], "pass 2 without target 1");
+    t.same(module.unansweredSlots.sort(), [4, 5], "only target 2 is reported unanswered");
+    t.equal(engine.counters.answered, 0, "settled is not answered");
+  },
+);
+
 t.test("a late answer to an earlier attempt is taken, and a duplicate is not", async (t) => {
   const { module, engine } = setUp({ delays: [150] }, { retries: 1, timeoutMs: 100 });
   // The first attempt times out at 100 ms and is sent again; its answer comes at 150 ms, during the retry's

@@ -85,7 +85,7 @@ const options: OptionSpec[] = [
     min: 0,
     max: 100,
     valueName: "N",
-    help: `extra probes for ports without an answer (default ${SCAN_DEFAULTS.retries})`,
+    help: `extra probes for ports without an answer (default ${SCAN_DEFAULTS.retries}; UDP: up to 10, as nmap)`,
   },
   {
     name: "timeout",

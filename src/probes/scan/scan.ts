@@ -43,7 +43,10 @@ export interface ScanOptions {
    * with the number as the ceiling.
    */
   rate?: number;
-  /** extra attempts for probes without an answer (default 1; UDP ports: 6, each retry waiting longer) */
+  /**
+   * extra attempts for probes without an answer (default 1). UDP ports: at most 10 by default (nmap's), each
+   * retry waiting longer, a host retried one pass beyond its latest answered one; given, a hard limit.
+   */
   retries?: number;
   /**
    * the longest a probe waits for its answer, ms (default 1000). Each target's timeout adapts to its own

@@ -23,7 +23,10 @@ import { MAX_UDP_PAYLOAD, udpPayload } from "./payloads";
 // Kernels rate-limit port unreachables (Linux: a burst of about 6, then one a second per destination), so
 // most answers of a closed host come to retransmissions: as nmap does, unanswered ports are sent again per
 // target, each retry pass waiting longer (the engine's retryBackoff), so the limiter's tokens refill between
-// passes, and passes go on as long as the last one brought more port unreachables. Still, a target that sent
+// passes, and passes go on as long as the last one brought more port unreachables. As in nmap, a target is
+// retried only one pass beyond the latest pass that brought it an answer (so a silent or fully answering host
+// is done after one retry), and a target that sent port unreachables at least UDP_LIMITED_MIN_RETRIES passes
+// (the limiter's next token comes only a second after the burst). Still, a target that sent
 // port unreachables may have had more suppressed on every attempt: its open|filtered ports may be closed, and
 // the summary counts them (mayBeRateLimited).
 
@@ -46,8 +49,13 @@ export interface UdpScanOptions {
   plan?: RoutePlan;
 }
 
-/** Extra passes over unanswered UDP ports unless the user says: nmap retries UDP ports many times too. */
-export const UDP_DEFAULT_RETRIES = 6;
+/**
+ * Extra passes over unanswered UDP ports at most unless the user says (nmap's --max-retries default); each
+ * target gets fewer by the rule above.
+ */
+export const UDP_DEFAULT_RETRIES = 10;
+/** Retries a target that sent port unreachables gets at least: the waits of passes 1-4 add up to 3 s. */
+export const UDP_LIMITED_MIN_RETRIES = 4;
 /** Retry pass p waits the target's timeout x 2^p, up to this (the limiter gives a token a second). */
 export const UDP_MAX_PASS_WAIT_MS = 2000;
 /**
@@ -91,6 +99,10 @@ export class UdpScan implements ProbeModule {
   private readonly unreachables: Uint8Array;
   /** port unreachables that came since the latest retry pass began */
   private lateUnreachables = 0;
+  /** per target: the latest pass during which an answer from it came (nmap's max_successful_tryno) */
+  private readonly answeredIn: Uint8Array;
+  /** per target: 1 once it was given up on (its unanswered ports have their records) */
+  private readonly givenUp: Uint8Array;
 
   constructor(
     private readonly ctx: ScanContext,
@@ -100,6 +112,8 @@ export class UdpScan implements ProbeModule {
     this.targets = ctx.targets.size;
     this.items = this.ports.length;
     this.unreachables = new Uint8Array(this.targets);
+    this.answeredIn = new Uint8Array(this.targets);
+    this.givenUp = new Uint8Array(this.targets);
     this.ports.forEach((port, i) => {
       this.portIndex[port] = i;
     });
@@ -136,6 +150,7 @@ export class UdpScan implements ProbeModule {
       timeoutMs: options.timeoutMs,
       retryBackoff: { factor: 2, maxMs: UDP_MAX_PASS_WAIT_MS },
       ...(options.retriesFixed ? {} : { morePasses: (pass: number) => this.morePasses(pass) }),
+      beforePass: (pass) => this.giveUp(pass),
       ...(options.adaptive ? { congestion: CONGESTION_DEFAULTS, minRate: ADAPTIVE_MIN_RATE } : {}),
       ...(signal ? { signal } : {}),
       room: () => ctx.room(),
@@ -156,6 +171,30 @@ export class UdpScan implements ProbeModule {
 
   channelOf(target: number): number {
     return this.plan.channelOf[target]!;
+  }
+
+  /**
+   * Before retry pass `pass`: the targets that get no more retries have their unanswered ports settled as
+   * open|filtered now (nmap: a host is retried one try beyond its latest answered one).
+   */
+  private async giveUp(pass: number): Promise<void> {
+    const { engine, items } = this;
+    let made = 0;
+    for (let t = 0; t < this.targets; t++) {
+      if (this.givenUp[t] === 1 || this.plan.channelOf[t] === 0) continue;
+      const allowed = Math.max(
+        this.answeredIn[t]! + 1,
+        this.unreachables[t] === 1 ? UDP_LIMITED_MIN_RETRIES : 1,
+      );
+      if (pass <= allowed) continue;
+      this.givenUp[t] = 1;
+      for (let i = 0; i < items; i++) {
+        const slot = t * items + i;
+        if (!engine.settle(slot)) continue;
+        this.unanswered(slot);
+        if (++made % 1024 === 0) await this.ctx.room();
+      }
+    }
   }
 
   /** Another pass while the last one brought rate-limited port unreachables (nmap goes on as long, too). */
@@ -318,6 +357,7 @@ export class UdpScan implements ProbeModule {
         ctx.packetsIgnored++;
         continue;
       }
+      if (this.pass > this.answeredIn[t]!) this.answeredIn[t] = Math.min(255, this.pass);
       if (answer.outcome === CLOSED_PORT_UNREACH) {
         this.unreachables[t] = 1;
         if (this.pass > 0) this.lateUnreachables++;

@@ -46,12 +46,10 @@ export function parsePortLists(spec: string, protocols: readonly PortProtocol[])
   const seen = { tcp: new Uint8Array(65536), udp: new Uint8Array(65536) };
   const counts = { tcp: 0, udp: 0 };
   let section: readonly PortProtocol[] = protocols;
-  const add = (p: number) => {
-    for (const proto of section) {
-      if (seen[proto][p] === 0) {
-        seen[proto][p] = 1;
-        counts[proto]++;
-      }
+  const add = (proto: PortProtocol, p: number) => {
+    if (seen[proto][p] === 0) {
+      seen[proto][p] = 1;
+      counts[proto]++;
     }
   };
   for (const raw of text.split(",")) {
@@ -74,14 +72,11 @@ export function parsePortLists(spec: string, protocols: readonly PortProtocol[])
     }
     if (/^[A-Za-z*?]/.test(part)) {
       let found = 0;
-      const sectionNow = section;
-      for (const proto of sectionNow) {
+      for (const proto of section) {
         const named = portsForService(part, proto);
         found += named.length;
-        section = [proto];
-        for (const p of named) add(p);
+        for (const p of named) add(proto, p);
       }
-      section = sectionNow;
       if (found === 0) throw bad(spec, `unknown service name "${part}"`);
       continue;
     }
@@ -95,7 +90,7 @@ export function parsePortLists(spec: string, protocols: readonly PortProtocol[])
       hi = dash === part.length - 1 ? 65535 : parsePort(part.slice(dash + 1), spec);
       if (lo > hi) throw bad(spec, `range ${part} runs backwards`);
     }
-    for (let p = lo; p <= hi; p++) add(p);
+    for (const proto of section) for (let p = lo; p <= hi; p++) add(proto, p);
   }
   const list = (proto: PortProtocol): Uint16Array => {
     const ports = new Uint16Array(counts[proto]);

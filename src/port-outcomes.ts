@@ -1,7 +1,8 @@
 import type { PortRecord } from "./records";
 
-// Every way a probe can end, as a small number (it fits in 4 bits, so outputs can keep one per port in a
-// nibble), with nmap's state and reason names. The ICMP mapping follows nmap's scan engine: destination
+// Every way a probe can end, as a small number, with nmap's state and reason names. A port's outcome is kept
+// in 4 bits by the outputs: TCP ports use codes 0-14 as they are, UDP ports through their own nibble table
+// (udpNibble), since a UDP port never ends as a TCP answer would. The ICMP mapping follows nmap's scan engine: destination
 // unreachable codes 0, 1, 2, 3, 9, 10 and 13 and time exceeded make a port filtered; other unreachable codes
 // are not an answer (nmap ignores them too), so the probe is retried and may end as no-response.
 
@@ -20,6 +21,10 @@ export const FILTERED_TIME_EXCEEDED = 11;
 export const FILTERED_NO_RESPONSE = 12;
 export const CLOSED_CONN_REFUSED = 13;
 export const FILTERED_PERM_DENIED = 14;
+// UDP (-sU): a datagram came back, ICMP port unreachable from the target itself, nothing at all.
+export const OPEN_UDP_RESPONSE = 15;
+export const CLOSED_PORT_UNREACH = 16;
+export const OPEN_FILTERED_NO_RESPONSE = 17;
 
 export type PortState = PortRecord["state"];
 
@@ -39,6 +44,9 @@ const TABLE: ReadonlyArray<readonly [PortState, string] | null> = [
   ["filtered", "no-response"],
   ["closed", "conn-refused"],
   ["filtered", "perm-denied"],
+  ["open", "udp-response"],
+  ["closed", "port-unreach"],
+  ["open|filtered", "no-response"],
 ];
 
 export function outcomeState(code: number): PortState {
@@ -78,4 +86,40 @@ export function icmpOutcome(type: number, code: number): number {
   if (type === 11) return FILTERED_TIME_EXCEEDED;
   if (type === 3) return UNREACH[code] ?? OUTCOME_NONE;
   return OUTCOME_NONE;
+}
+
+/** The outcome of an ICMP error about a UDP probe (nmap: port unreachable from the target itself is closed). */
+export function udpIcmpOutcome(type: number, code: number, fromTarget: boolean): number {
+  if (type === 3 && code === 3 && fromTarget) return CLOSED_PORT_UNREACH;
+  return icmpOutcome(type, code);
+}
+
+/** UDP port outcomes by nibble: 1-3 the UDP-only outcomes, 4-11 the ICMP ones shared with TCP. */
+const UDP_FROM_NIBBLE: readonly number[] = [
+  OUTCOME_NONE,
+  OPEN_UDP_RESPONSE,
+  CLOSED_PORT_UNREACH,
+  OPEN_FILTERED_NO_RESPONSE,
+  FILTERED_NET_UNREACH,
+  FILTERED_HOST_UNREACH,
+  FILTERED_PROTO_UNREACH,
+  FILTERED_PORT_UNREACH,
+  FILTERED_NET_PROHIBITED,
+  FILTERED_HOST_PROHIBITED,
+  FILTERED_ADMIN_PROHIBITED,
+  FILTERED_TIME_EXCEEDED,
+];
+const UDP_TO_NIBBLE = new Int8Array(TABLE.length).fill(-1);
+UDP_FROM_NIBBLE.forEach((code, nibble) => {
+  UDP_TO_NIBBLE[code] = nibble;
+});
+
+/** A UDP port's outcome as 4 bits (-1 for an outcome a UDP port cannot have). */
+export function udpNibble(code: number): number {
+  return UDP_TO_NIBBLE[code] ?? -1;
+}
+
+/** The outcome of a UDP port's 4 bits. */
+export function udpOutcomeOfNibble(nibble: number): number {
+  return UDP_FROM_NIBBLE[nibble] ?? OUTCOME_NONE;
 }

@@ -136,7 +136,7 @@ export interface PingRecord {
   from: string | null;
 }
 
-/** One TCP port of one target (`wireprobe scan`), classified as nmap classifies it. */
+/** One TCP or UDP port of one target (`wireprobe scan`), classified as nmap classifies it. */
 export interface PortRecord {
   type: "port";
   /** the IPv4 address scanned */
@@ -144,17 +144,24 @@ export interface PortRecord {
   /** the name the target was given as, when it was a hostname (resolved once, in the caller's namespace) */
   hostname?: string;
   port: number;
-  protocol: "tcp";
+  /** tcp, or udp for a UDP scan (-sU) */
+  protocol: "tcp" | "udp";
   /**
-   * open: the port answered the SYN with SYN-ACK (connect scan: the connection was accepted).
-   * closed: it answered with RST (connect scan: connection refused).
-   * filtered: no answer after every retry, or an ICMP error said the probe was blocked or undeliverable.
+   * open: the port answered the SYN with SYN-ACK (connect scan: the connection was accepted); UDP: a datagram
+   * came back from it (udp-response).
+   * closed: it answered with RST (connect scan: connection refused); UDP: the target sent ICMP port
+   * unreachable (port-unreach).
+   * filtered: no answer after every retry, or an ICMP error said the probe was blocked or undeliverable (UDP:
+   * any ICMP unreachable other than the target's port unreachable).
+   * open|filtered: UDP only: nothing came back after every retry (no-response): an open port that ignores
+   * the probe and a firewall that drops it look the same.
    */
-  state: "open" | "closed" | "filtered";
+  state: "open" | "closed" | "filtered" | "open|filtered";
   /**
    * nmap's reason names: syn-ack, split-handshake-syn, reset, no-response, and for ICMP errors net-unreach,
    * host-unreach, proto-unreach, port-unreach, net-prohibited, host-prohibited, admin-prohibited,
-   * time-exceeded; the connect scan says conn-refused for closed and perm-denied when the local host refuses.
+   * time-exceeded; the connect scan says conn-refused for closed and perm-denied when the local host refuses;
+   * UDP: udp-response (open), port-unreach (closed), no-response (open|filtered) and the ICMP names (filtered).
    */
   reason: string;
   /** IPv4 TTL of the answer, null without one (and in a connect scan) */
@@ -205,8 +212,11 @@ export interface SummaryRecord {
    * when one of its probes was (see the verdicts' `complete`)
    */
   aborted?: boolean;
-  /** scan: "syn" (raw SYN probes) or "connect" (TCP connect scan, without raw-socket privilege or with -sT) */
-  method?: "syn" | "connect";
+  /**
+   * scan: "syn" (raw SYN probes) or "connect" (TCP connect scan, without raw-socket privilege or with -sT): the
+   * TCP method; "udp" for a scan of UDP ports only (-sU; with -sS or -sT as well, the TCP method is named)
+   */
+  method?: "syn" | "connect" | "udp";
   /** scan: ports per target */
   ports?: number;
   /** scan: target x port pairs probed (down targets excluded) */
@@ -225,6 +235,15 @@ export interface SummaryRecord {
   pacing?: "adaptive" | "ceiling" | "unlimited";
   /** scan, adaptive pacing: the largest congestion window reached, probes in flight */
   peakWindow?: number;
+  /** scan with -sU: UDP ports per target (included in `ports`) */
+  udpPorts?: number;
+  /**
+   * scan with -sU: open|filtered ports of targets that sent ICMP port unreachables for other ports. Kernels
+   * rate-limit those (Linux: a burst, then one a second), so such a port may be closed, its port unreachable
+   * suppressed on every attempt; or a firewall drops it. 0: every open|filtered port is of a host that sent
+   * no port unreachable at all. Rescan those ports (more --retries, fewer ports at once) to tell.
+   */
+  mayBeRateLimited?: number;
 }
 
 /** One finding behind a verdict: what was looked at, and what was seen. */

@@ -1,5 +1,5 @@
 import { UsageError } from "../errors";
-import { portsForService, topPortOrder } from "./top-ports";
+import { type PortProtocol, portsForService, topPortOrder } from "./top-ports";
 
 // Port lists as nmap spells them: "22,80,8000-8100", "-" (1-65535), "-1024" (1-1024), "60000-" (to 65535),
 // service names from nmap-services ("ssh,http", "http*"), an optional "T:" protocol prefix. The result is
@@ -23,27 +23,61 @@ function parsePort(text: string, spec: string): number {
  * sections are refused: this is a TCP scan.
  */
 export function parsePorts(spec: string): Uint16Array {
+  const lists = parsePortLists(spec, ["tcp"]);
+  return lists.tcp;
+}
+
+/** A port list per protocol. */
+export interface PortLists {
+  tcp: Uint16Array;
+  udp: Uint16Array;
+}
+
+/**
+ * Parses an nmap-style port list for the protocols scanned: "T:" and "U:" prefixes start a section of TCP
+ * or UDP ports that lasts until the next prefix, as in nmap ("T:80,443,U:53,161"); elements before any
+ * prefix are for every protocol scanned. Service names are looked up per protocol. A section for a protocol
+ * that is not scanned is refused (nmap ignores it with a warning), and so is a scanned protocol left
+ * without ports.
+ */
+export function parsePortLists(spec: string, protocols: readonly PortProtocol[]): PortLists {
   const text = spec.trim();
   if (text === "") throw bad(spec, "empty");
-  const seen = new Uint8Array(65536);
-  let count = 0;
+  const seen = { tcp: new Uint8Array(65536), udp: new Uint8Array(65536) };
+  const counts = { tcp: 0, udp: 0 };
+  let section: readonly PortProtocol[] = protocols;
+  const add = (proto: PortProtocol, p: number) => {
+    if (seen[proto][p] === 0) {
+      seen[proto][p] = 1;
+      counts[proto]++;
+    }
+  };
   for (const raw of text.split(",")) {
     let part = raw.trim();
     if (part === "") throw bad(spec, "empty element");
     const prefix = /^([A-Za-z]):/.exec(part);
     if (prefix) {
-      if (prefix[1]!.toUpperCase() !== "T") throw bad(spec, `"${part}": only TCP ports (T:) can be scanned`);
+      const letter = prefix[1]!.toUpperCase();
+      const proto: PortProtocol | null = letter === "T" ? "tcp" : letter === "U" ? "udp" : null;
+      if (proto === null || !protocols.includes(proto)) {
+        const only =
+          protocols.length === 1 ? `only ${protocols[0]!.toUpperCase()} ports` : "TCP and UDP ports";
+        const hint = letter === "U" ? " (UDP needs -sU)" : letter === "T" ? " (TCP needs -sS or -sT)" : "";
+        const prefixes = protocols.map((p) => `${p[0]!.toUpperCase()}:`).join(", ");
+        throw bad(spec, `"${part}": ${only} (${prefixes}) can be scanned${hint}`);
+      }
+      section = [proto];
       part = part.slice(2);
+      if (part === "") continue;
     }
     if (/^[A-Za-z*?]/.test(part)) {
-      const named = portsForService(part);
-      if (named.length === 0) throw bad(spec, `unknown service name "${part}"`);
-      for (const p of named) {
-        if (seen[p] === 0) {
-          seen[p] = 1;
-          count++;
-        }
+      let found = 0;
+      for (const proto of section) {
+        const named = portsForService(part, proto);
+        found += named.length;
+        for (const p of named) add(proto, p);
       }
+      if (found === 0) throw bad(spec, `unknown service name "${part}"`);
       continue;
     }
     let lo: number;
@@ -56,17 +90,19 @@ export function parsePorts(spec: string): Uint16Array {
       hi = dash === part.length - 1 ? 65535 : parsePort(part.slice(dash + 1), spec);
       if (lo > hi) throw bad(spec, `range ${part} runs backwards`);
     }
-    for (let p = lo; p <= hi; p++) {
-      if (seen[p] === 0) {
-        seen[p] = 1;
-        count++;
-      }
-    }
+    for (const proto of section) for (let p = lo; p <= hi; p++) add(proto, p);
   }
-  const ports = new Uint16Array(count);
-  let k = 0;
-  for (let p = 0; p < 65536; p++) if (seen[p] === 1) ports[k++] = p;
-  return ports;
+  const list = (proto: PortProtocol): Uint16Array => {
+    const ports = new Uint16Array(counts[proto]);
+    let k = 0;
+    const s = seen[proto];
+    for (let p = 0; p < 65536; p++) if (s[p] === 1) ports[k++] = p;
+    return ports;
+  };
+  for (const proto of protocols) {
+    if (counts[proto] === 0) throw bad(spec, `no ${proto.toUpperCase()} ports`);
+  }
+  return { tcp: list("tcp"), udp: list("udp") };
 }
 
 /**
@@ -74,9 +110,9 @@ export function parsePorts(spec: string): Uint16Array {
  * lists this is exactly nmap's set; beyond, where nmap stops, the unlisted ports follow in numeric order,
  * so `n` ports are always `n` ports and 65535 is all of them.
  */
-export function topPorts(n = 1000): Uint16Array {
+export function topPorts(n = 1000, protocol: PortProtocol = "tcp"): Uint16Array {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError("--top-ports must be 1..65535");
-  return topPortOrder().slice(0, n).sort();
+  return topPortOrder(protocol).slice(0, n).sort();
 }
 
 /** Ascending ports → nmap's compact list ("1,3-4,6-7"), as in its XML scaninfo and extrareasons. */

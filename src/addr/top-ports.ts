@@ -1,6 +1,7 @@
 import { NMAP_SERVICES_TCP, NMAP_SERVICES_TCP_COUNT } from "./nmap-services-tcp";
+import { NMAP_SERVICES_UDP } from "./nmap-services-udp";
 
-// nmap's knowledge of TCP ports, from its nmap-services file (nmap-services-tcp.ts holds the facts): the
+// nmap's knowledge of TCP and UDP ports, from its nmap-services file (nmap-services-tcp.ts and -udp.ts hold the facts): the
 // order --top-ports takes ports in, and the service names the nmap output formats print. Parsed once, on
 // first use, into a port-indexed table.
 
@@ -14,15 +15,26 @@ interface ServiceTable {
   names: Array<string | undefined>;
 }
 
-let table: ServiceTable | null = null;
+export type PortProtocol = "tcp" | "udp";
 
-function load(): ServiceTable {
-  if (table) return table;
+let table: ServiceTable | null = null;
+let udpTable: ServiceTable | null = null;
+
+function load(protocol: PortProtocol = "tcp"): ServiceTable {
+  if (protocol === "udp") {
+    udpTable ??= parse(NMAP_SERVICES_UDP);
+    return udpTable;
+  }
+  table ??= parse(NMAP_SERVICES_TCP);
+  return table;
+}
+
+function parse(text: string): ServiceTable {
   const order = new Uint16Array(65535);
   const names = new Array<string | undefined>(65536);
   const listed = new Uint8Array(65536);
   let k = 0;
-  for (const token of NMAP_SERVICES_TCP.split(/\s+/)) {
+  for (const token of text.split(/\s+/)) {
     if (token === "") continue;
     const slash = token.indexOf("/");
     const port = Number(slash < 0 ? token : token.slice(0, slash));
@@ -31,16 +43,15 @@ function load(): ServiceTable {
     order[k++] = port;
   }
   for (let p = 1; p <= 65535; p++) if (listed[p] === 0) order[k++] = p;
-  table = { order, names };
-  return table;
+  return { order, names };
 }
 
 /**
  * Every port 1-65535 in the order --top-ports takes them: the ports nmap-services lists, most often found
  * open first (ties by port number, as nmap sorts), then the ports it does not list, ascending.
  */
-export function topPortOrder(): Uint16Array {
-  return load().order;
+export function topPortOrder(protocol: PortProtocol = "tcp"): Uint16Array {
+  return load(protocol).order;
 }
 
 /** Names looked up before the table was needed: a scan's report names a handful of ports. */
@@ -48,8 +59,9 @@ const looked = new Map<number, string | null>();
 /** Lookups answered by searching the text before the whole table is parsed instead. */
 const MAX_LOOKUPS = 32;
 
-/** nmap's name for a TCP port ("unknown" for some it lists), or null when nmap-services does not list it. */
-export function serviceName(port: number): string | null {
+/** nmap's name for a port ("unknown" for some it lists), or null when nmap-services does not list it. */
+export function serviceName(port: number, protocol: PortProtocol = "tcp"): string | null {
+  if (protocol === "udp") return load("udp").names[port] ?? null;
   if (table !== null || looked.size >= MAX_LOOKUPS) return load().names[port] ?? null;
   let name = looked.get(port);
   if (name === undefined) {
@@ -82,14 +94,14 @@ function findService(port: number): string | null {
  * The TCP ports whose nmap service name matches `pattern`, ascending: an exact name ("http": 80 and 8008, as
  * in nmap), or a mask with nmap's wildcards, `*` (any run) and `?` (one character). Case-sensitive, as nmap.
  */
-export function portsForService(pattern: string): number[] {
+export function portsForService(pattern: string, protocol: PortProtocol = "tcp"): number[] {
   const mask = new RegExp(
     `^${pattern
       .replace(/[.+^${}()|[\]\\]/g, "\\$&")
       .replace(/\*/g, ".*")
       .replace(/\?/g, ".")}$`,
   );
-  const { names } = load();
+  const { names } = load(protocol);
   const ports: number[] = [];
   for (let p = 1; p <= 65535; p++) {
     const name = names[p];

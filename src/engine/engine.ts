@@ -77,6 +77,18 @@ export interface EngineOptions {
   order: "permuted" | "sequential" | "rounds";
   /** extra passes over the unanswered slots (ignored for rounds) */
   retries: number;
+  /**
+   * asked before each pass after the `retries` ones (with its number, retries + 1 on): whether another goes.
+   * A module whose peers still answer more each pass (a rate-limited ICMP error) keeps them going; it sets
+   * its own limit. Unset: `retries` is the end.
+   */
+  morePasses?: (pass: number) => boolean;
+  /**
+   * called before each retry pass goes (pass >= 1), and awaited: the module may settle slots it gives up
+   * on (engine.settle, making their records itself), as nmap stops retransmitting to a host whose answers
+   * never needed a retry. The pass then sends only what is left.
+   */
+  beforePass?: (pass: number) => void | Promise<void>;
   /** packets per second, 0 = unlimited */
   rate: number;
   /** slots per send call */
@@ -102,6 +114,12 @@ export interface EngineOptions {
   timeoutMs: number;
   /** every probe waits exactly timeoutMs (ping -W) */
   fixedTimeout?: boolean;
+  /**
+   * retry passes wait longer: pass p waits the target's timeout x factor^p, at most maxMs (never less than
+   * the timeout). A peer that rate-limits its answers (a kernel's ICMP port unreachables) answers a few more
+   * each pass, and more the longer each pass waits. Default: every pass waits the timeout.
+   */
+  retryBackoff?: { factor: number; maxMs: number };
   /** rounds: the least time from the start of one round to the start of the next */
   roundGapMs?: number;
   /**
@@ -358,8 +376,10 @@ export class Engine {
       }
       return this.waitForAnswers();
     }
-    for (let pass = 0; pass <= this.options.retries; pass++) {
+    for (let pass = 0; ; pass++) {
+      if (pass > this.options.retries && !(this.options.morePasses?.(pass) ?? false)) break;
       if (pass > 0) {
+        if (this.outstandingTotal > 0 && this.options.beforePass) await this.options.beforePass(pass);
         if (this.outstandingTotal === 0) break;
         this.sendLog.newPass();
         this.windows?.newPass();
@@ -656,7 +676,7 @@ export class Engine {
         const t = waiting[k]!;
         if (this.outstanding[t]! <= 0) continue;
         waiting[kept++] = t;
-        const d = this.lastSent[t]! + this.timeouts.timeoutOf(t);
+        const d = this.lastSent[t]! + this.passWait(t);
         if (d > deadline) deadline = d;
       }
       waiting = waiting.subarray(0, kept);
@@ -664,6 +684,14 @@ export class Engine {
       if (kept === 0 || now >= deadline) return true;
       await this.pauseUnlessAllDone(Math.max(1, Math.min(20, deadline - now)));
     }
+  }
+
+  /** How long target `t`'s probes of this pass wait after its last one: its timeout, grown by retryBackoff. */
+  private passWait(t: number): number {
+    const timeout = this.timeouts.timeoutOf(t);
+    const backoff = this.options.retryBackoff;
+    if (backoff === undefined || this.pass === 0) return timeout;
+    return Math.max(timeout, Math.min(backoff.maxMs, timeout * backoff.factor ** this.pass));
   }
 
   /** Sleeps `ms`, or less: until the last outstanding slot is settled. */

@@ -77,6 +77,18 @@ export function tcpScanReplyFilter(
   /** only packets received on this interface (for raw sockets, which cannot be bound to the loopback) */
   ifindex?: number,
 ): Buffer {
+  return scanReplyFilter(6, ourIp, firstPort, portCount, linkHeaderLength, ifindex);
+}
+
+/** tcpScanReplyFilter for a transport protocol: 6 (TCP) or 17 (UDP: the UDP scan's answers and errors). */
+export function scanReplyFilter(
+  protocol: 6 | 17,
+  ourIp: number,
+  firstPort: number,
+  portCount: number,
+  linkHeaderLength: 14 | 0,
+  ifindex?: number,
+): Buffer {
   const l = linkHeaderLength;
   const lastPort = firstPort + portCount - 1;
   // Jumps name their targets; resolve() turns the names into the skip counts BPF wants.
@@ -96,7 +108,7 @@ export function tcpScanReplyFilter(
     ld.word(l + 16), // IPv4 destination
     [jeq(ourIp, 0, 0), 0, "drop"],
     ld.byte(l + 9), // IPv4 protocol
-    [jeq(6, 0, 0), 0, "not-tcp"],
+    [jeq(protocol, 0, 0), 0, "not-tcp"],
     ld.half(l + 6),
     [jset(0x1fff, 0, 0), "drop", 0], // a later fragment carries no TCP header
     ldxIpHeaderLength(l),
@@ -111,7 +123,7 @@ export function tcpScanReplyFilter(
     [jeq(11, 0, 0), 0, "drop"],
     "icmp-error",
     ldInd.byte(l + 8 + 9), // quoted IPv4 protocol
-    [jeq(6, 0, 0), 0, "drop"],
+    [jeq(protocol, 0, 0), 0, "drop"],
     ldInd.word(l + 8 + 12), // quoted IPv4 source
     [jeq(ourIp, 0, 0), "accept", "drop"],
     "accept",

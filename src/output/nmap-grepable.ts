@@ -17,7 +17,7 @@ export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableI
   yield `# wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${meta.args.replace(/\n/g, " ")}\n`;
   let up = 0;
   let down = 0;
-  const portsField = new PatternCache((host) => portsOf(host, meta));
+  const portsField = new PatternCache((host) => portsOf(host, store, meta));
   for (const host of store.hosts()) {
     const who = `Host: ${host.address} (${host.hostname === undefined ? "" : field(host.hostname)})`;
     if (host.down !== null) {
@@ -37,18 +37,20 @@ export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableI
 }
 
 /** What follows "Ports: " for a host that is up; "" when --open leaves the host out. */
-function portsOf(host: StoredHost, meta: ScanReportMeta): string {
-  const counts = stateCounts(host, meta.ports.length);
+function portsOf(host: StoredHost, store: ScanStore, meta: ScanReportMeta): string {
+  const ports = store.allPorts;
+  const counts = stateCounts(host, ports.length);
   if (meta.openOnly && counts.open === 0) return "";
-  const ignored = ignoredStates(host, meta.ports, meta.openOnly);
+  const ignored = ignoredStates(host, ports, meta.openOnly, store.tcpCount);
   const listed: string[] = [];
-  for (let pi = 0; pi < meta.ports.length; pi++) {
+  for (let pi = 0; pi < ports.length; pi++) {
     const code = host.outcome(pi);
     if (code === 0) continue;
     const state = outcomeState(code);
     if (ignored.some((ig) => ig.state === state)) continue;
-    const port = meta.ports[pi]!;
-    listed.push(`${port}/${state}/tcp//${serviceName(port) ?? "unknown"}///`);
+    const port = ports[pi]!;
+    const protocol = store.protocolOf(pi);
+    listed.push(`${port}/${state}/${protocol}//${serviceName(port, protocol) ?? "unknown"}///`);
   }
   const first = ignored[0];
   const rest = first === undefined ? "" : `\tIgnored State: ${first.state} (${first.count})`;

@@ -8,9 +8,12 @@ export interface ScanReportMeta {
   version: string;
   /** wall-clock start of the scan */
   start: Date;
-  /** the scan's ports, ascending */
+  /** the scan's TCP ports, ascending */
   ports: Uint16Array;
-  method: "syn" | "connect";
+  /** the scan's UDP ports, ascending (unset or empty without -sU) */
+  udpPorts?: Uint16Array;
+  /** the TCP method ("udp" when only UDP ports were scanned) */
+  method: "syn" | "connect" | "udp";
   /** --open: list only open ports, and only hosts that have one */
   openOnly: boolean;
   /** undefined while the scan has not finished (it is then written as interrupted) */

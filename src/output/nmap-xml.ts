@@ -19,7 +19,12 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
   yield '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE nmaprun>\n';
   yield `<!-- wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${args} -->\n`;
   yield `<nmaprun scanner="wireprobe" args="${args}" start="${start}" startstr="${ctime(meta.start)}" version="${xmlEscape(meta.version)}" xmloutputversion="1.05">\n`;
-  yield `<scaninfo type="${meta.method}" protocol="tcp" numservices="${meta.ports.length}" services="${formatPortList(meta.ports)}"/>\n`;
+  const udpPorts = meta.udpPorts ?? new Uint16Array(0);
+  if (meta.ports.length > 0 || udpPorts.length === 0)
+    yield `<scaninfo type="${meta.method}" protocol="tcp" numservices="${meta.ports.length}" services="${formatPortList(meta.ports)}"/>\n`;
+  if (udpPorts.length > 0)
+    yield `<scaninfo type="udp" protocol="udp" numservices="${udpPorts.length}" services="${formatPortList(udpPorts)}"/>\n`;
+  const ports = store.allPorts;
   yield '<verbose level="0"/>\n<debugging level="0"/>\n';
   let up = 0;
   let down = 0;
@@ -35,7 +40,7 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
       yield `<host><status state="down" reason="${nmapDownReason(host.down)}" reason_ttl="0"/>\n${address}${names}</host>\n`;
       continue;
     }
-    const counts = stateCounts(host, meta.ports.length);
+    const counts = stateCounts(host, ports.length);
     if (meta.openOnly && counts.open === 0) {
       up++;
       continue;
@@ -47,25 +52,31 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
       names,
       "<ports>",
     ];
-    const ignored = ignoredStates(host, meta.ports, meta.openOnly);
+    const ignored = ignoredStates(host, ports, meta.openOnly, store.tcpCount);
     for (const ig of ignored) {
       parts.push(`<extraports state="${ig.state}" count="${ig.count}">\n`);
-      for (const [reason, list] of ig.reasons) {
-        parts.push(
-          `<extrareasons reason="${reason}" count="${list.length}" proto="tcp" ports="${formatPortList(list)}"/>\n`,
-        );
+      for (const [proto, reasons] of [
+        ["tcp", ig.reasons],
+        ["udp", ig.udpReasons],
+      ] as const) {
+        for (const [reason, list] of reasons) {
+          parts.push(
+            `<extrareasons reason="${reason}" count="${list.length}" proto="${proto}" ports="${formatPortList(list)}"/>\n`,
+          );
+        }
       }
       parts.push("</extraports>\n");
     }
-    for (let pi = 0; pi < meta.ports.length; pi++) {
+    for (let pi = 0; pi < ports.length; pi++) {
       const code = host.outcome(pi);
       if (code === 0) continue;
       const state = outcomeState(code);
       if (ignored.some((ig) => ig.state === state)) continue;
-      const port = meta.ports[pi]!;
-      const ttl = state === "filtered" && outcomeReason(code) === "no-response" ? 0 : host.ttl;
+      const port = ports[pi]!;
+      const protocol = store.protocolOf(pi);
+      const ttl = outcomeReason(code) === "no-response" ? 0 : host.ttl;
       parts.push(
-        `<port protocol="tcp" portid="${port}"><state state="${state}" reason="${outcomeReason(code)}" reason_ttl="${ttl}"/><service name="${serviceName(port) ?? "unknown"}" method="table" conf="3"/></port>\n`,
+        `<port protocol="${protocol}" portid="${port}"><state state="${state}" reason="${outcomeReason(code)}" reason_ttl="${ttl}"/><service name="${serviceName(port, protocol) ?? "unknown"}" method="table" conf="3"/></port>\n`,
       );
     }
     parts.push("</ports>\n</host>\n");

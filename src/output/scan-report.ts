@@ -12,9 +12,8 @@ export function* scanReport(
   summary: SummaryRecord | undefined,
   openOnly: boolean,
 ): IterableIterator<string> {
-  const ports = store.ports;
   let shown = 0;
-  const bodies = new PatternCache((host) => bodyOf(host, ports, openOnly));
+  const bodies = new PatternCache((host) => bodyOf(host, store, openOnly));
   for (const host of store.hosts()) {
     const name = host.hostname === undefined ? host.address : `${host.hostname} (${host.address})`;
     if (host.down !== null) {
@@ -32,24 +31,33 @@ export function* scanReport(
 }
 
 /** A scanned host's lines after its "Scan report for" line; "" when --open leaves the host out. */
-function bodyOf(host: StoredHost, ports: Uint16Array, openOnly: boolean): string {
+function bodyOf(host: StoredHost, store: ScanStore, openOnly: boolean): string {
+  const ports = store.allPorts;
   if (openOnly && stateCounts(host, ports.length).open === 0) return "";
-  const ignored = ignoredStates(host, ports, openOnly);
+  const ignored = ignoredStates(host, ports, openOnly, store.tcpCount);
   const rows: string[][] = [];
   for (let pi = 0; pi < ports.length; pi++) {
     const code = host.outcome(pi);
     if (code === 0) continue;
     const state = outcomeState(code);
     if (ignored.some((ig) => ig.state === state)) continue;
-    rows.push([`${ports[pi]}/tcp`, state, serviceName(ports[pi]!) ?? "unknown", outcomeReason(code)]);
+    const protocol = store.protocolOf(pi);
+    rows.push([
+      `${ports[pi]}/${protocol}`,
+      state,
+      serviceName(ports[pi]!, protocol) ?? "unknown",
+      outcomeReason(code),
+    ]);
   }
   const lines: string[] = [];
   for (const ig of ignored) {
+    const protocols = [ig.reasons.size > 0 ? "tcp" : "", ig.udpReasons.size > 0 ? "udp" : ""].filter(Boolean);
+    const all = [...ig.reasons, ...ig.udpReasons];
     const reasons =
-      ig.reasons.size === 1
-        ? [...ig.reasons.keys()][0]
-        : [...ig.reasons].map(([reason, list]) => `${list.length} ${reason}`).join(", ");
-    lines.push(`Not shown: ${ig.count} ${ig.state} tcp port${ig.count === 1 ? "" : "s"} (${reasons})`);
+      all.length === 1 ? all[0]![0] : all.map(([reason, list]) => `${list.length} ${reason}`).join(", ");
+    lines.push(
+      `Not shown: ${ig.count} ${ig.state} ${protocols.join(" and ")} port${ig.count === 1 ? "" : "s"} (${reasons})`,
+    );
   }
   if (rows.length > 0) lines.push(portTable(rows));
   return lines.length === 0 ? "\n" : `${lines.join("\n")}\n\n`;
@@ -68,9 +76,13 @@ export function summaryLine(s: SummaryRecord): string {
     .filter(Boolean)
     .join(", ");
   const interrupted = s.aborted ? " -- interrupted, results incomplete" : "";
+  const n = s.mayBeRateLimited ?? 0;
+  const limited = n
+    ? `\n${n} open|filtered UDP port${n === 1 ? "" : "s"} of hosts that sent port unreachables may be closed: ICMP rate limit (rescan them with more --retries)`
+    : "";
   return (
     `scan (${s.method ?? "syn"}): ${s.targets} target${s.targets === 1 ? "" : "s"}${down}, ${s.ports} port${s.ports === 1 ? "" : "s"} each: ${states}; ` +
-    `${s.packetsSent} probes sent${retries}, ${s.packetsReceived} answers${lost ? ` (${lost})` : ""} in ${(s.durationMs / 1000).toFixed(2)} s${interrupted}`
+    `${s.packetsSent} probes sent${retries}, ${s.packetsReceived} answers${lost ? ` (${lost})` : ""} in ${(s.durationMs / 1000).toFixed(2)} s${interrupted}${limited}`
   );
 }
 

@@ -1,14 +1,22 @@
 import { ipv4ToInt, isValidIpv4 } from "../addr/address";
-import { outcomeOf, outcomeReason, outcomeState, type PortState } from "../port-outcomes";
+import {
+  outcomeOf,
+  outcomeReason,
+  outcomeState,
+  type PortState,
+  udpNibble,
+  udpOutcomeOfNibble,
+} from "../port-outcomes";
 import type { HostRecord, PortRecord } from "../records";
 import { AddressSlots } from "./address-slots";
 
 // Scan results grouped by host for the reports that nmap writes per host (XML, grepable, the human report),
-// fed by records only. A host's ports are kept as one 4-bit outcome per port of the scan's port list, so a
-// /16 x 1000 ports costs 32 MiB and no object per port; the rest is a few numbers per host.
+// fed by records only. A host's ports are kept as one 4-bit outcome per port of the scan's port list (TCP
+// ports first, then UDP ports, each protocol with its own 4-bit codes), so a /16 x 1000 ports costs 32 MiB
+// and no object per port; the rest is a few numbers per host.
 
 const CHUNK_BYTES = 1 << 20;
-const STATES: readonly PortState[] = ["open", "closed", "filtered"];
+const STATES: readonly PortState[] = ["open", "closed", "filtered", "open|filtered"];
 
 /** One host's results, read back for writing. */
 export interface StoredHost {
@@ -54,12 +62,19 @@ export class PatternCache {
 export interface IgnoredState {
   state: PortState;
   count: number;
-  /** reason -> ascending port numbers */
+  /** TCP ports: reason -> ascending port numbers */
   reasons: Map<string, number[]>;
+  /** UDP ports: reason -> ascending port numbers */
+  udpReasons: Map<string, number[]>;
 }
 
 export class ScanStore {
   private readonly portIndex = new Int32Array(65536).fill(-1);
+  private readonly udpPortIndex: Int32Array | null;
+  /** every port of the scan by index: the TCP ports, then the UDP ports */
+  readonly allPorts: Uint16Array;
+  /** indexes below this are TCP ports, the rest UDP ports */
+  readonly tcpCount: number;
   /** @internal for HostCursor */
   readonly slotBytes: number;
   /** @internal for HostCursor */
@@ -76,11 +91,23 @@ export class ScanStore {
   /** hosts that are not addresses (names that did not resolve): reported as down, never as scanned */
   readonly unresolved: Array<{ name: string; reason: string }> = [];
 
-  constructor(readonly ports: Uint16Array) {
+  constructor(
+    /** the TCP ports */
+    readonly ports: Uint16Array,
+    readonly udpPorts: Uint16Array = new Uint16Array(0),
+  ) {
     ports.forEach((p, i) => {
       this.portIndex[p] = i;
     });
-    this.slotBytes = Math.max(1, Math.ceil(ports.length / 2));
+    this.tcpCount = ports.length;
+    this.allPorts = new Uint16Array(ports.length + udpPorts.length);
+    this.allPorts.set(ports);
+    this.allPorts.set(udpPorts, ports.length);
+    this.udpPortIndex = udpPorts.length === 0 ? null : new Int32Array(65536).fill(-1);
+    udpPorts.forEach((p, i) => {
+      this.udpPortIndex![p] = ports.length + i;
+    });
+    this.slotBytes = Math.max(1, Math.ceil(this.allPorts.length / 2));
     this.slotsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / this.slotBytes));
   }
 
@@ -108,9 +135,11 @@ export class ScanStore {
       if (record.hostname !== undefined) this.names.set(s, record.hostname);
       return;
     }
-    const pi = this.portIndex[record.port]!;
-    const code = outcomeOf(record.state, record.reason);
-    if (pi < 0 || code === 0) return;
+    const udp = record.protocol === "udp";
+    const pi = udp ? (this.udpPortIndex?.[record.port] ?? -1) : this.portIndex[record.port]!;
+    const outcome = outcomeOf(record.state, record.reason);
+    const code = udp ? udpNibble(outcome) : outcome;
+    if (pi < 0 || code <= 0 || code > 15) return;
     const s = this.slot(ipv4ToInt(record.target));
     if (record.hostname !== undefined) this.names.set(s, record.hostname);
     if (record.ttl !== null && record.reasonIp === undefined) this.ttls[s] = record.ttl;
@@ -179,11 +208,16 @@ export class ScanStore {
   get hostCount(): number {
     return this.addresses.length;
   }
+
+  /** The protocol of the port at index `pi`. */
+  protocolOf(pi: number): "tcp" | "udp" {
+    return pi < this.tcpCount ? "tcp" : "udp";
+  }
 }
 
 /** Port counts per state for one host. */
 export function stateCounts(host: StoredHost, portCount: number): Record<PortState, number> {
-  const counts: Record<PortState, number> = { open: 0, closed: 0, filtered: 0 };
+  const counts: Record<PortState, number> = { open: 0, closed: 0, filtered: 0, "open|filtered": 0 };
   for (let pi = 0; pi < portCount; pi++) {
     const code = host.outcome(pi);
     if (code !== 0) counts[outcomeState(code)]++;
@@ -195,10 +229,21 @@ export function stateCounts(host: StoredHost, portCount: number): Record<PortSta
  * The states nmap would not list port by port, largest first: any non-open state with more than 25 ports,
  * or, with --open, every non-open state (nmap's PortList::isIgnoredState).
  */
-export function ignoredStates(host: StoredHost, ports: Uint16Array, openOnly: boolean): IgnoredState[] {
+export function ignoredStates(
+  host: StoredHost,
+  ports: Uint16Array,
+  openOnly: boolean,
+  /** indexes from here on are UDP ports */
+  tcpCount = ports.length,
+): IgnoredState[] {
   const counts = stateCounts(host, ports.length);
   const ignored = STATES.filter((s) => s !== "open" && (openOnly ? counts[s] > 0 : counts[s] > 25));
-  const out: IgnoredState[] = ignored.map((state) => ({ state, count: counts[state], reasons: new Map() }));
+  const out: IgnoredState[] = ignored.map((state) => ({
+    state,
+    count: counts[state],
+    reasons: new Map(),
+    udpReasons: new Map(),
+  }));
   if (out.length === 0) return out;
   for (let pi = 0; pi < ports.length; pi++) {
     const code = host.outcome(pi);
@@ -206,9 +251,10 @@ export function ignoredStates(host: StoredHost, ports: Uint16Array, openOnly: bo
     const entry = out.find((o) => o.state === outcomeState(code));
     if (!entry) continue;
     const reason = outcomeReason(code);
-    const list = entry.reasons.get(reason);
+    const reasons = pi < tcpCount ? entry.reasons : entry.udpReasons;
+    const list = reasons.get(reason);
     if (list) list.push(ports[pi]!);
-    else entry.reasons.set(reason, [ports[pi]!]);
+    else reasons.set(reason, [ports[pi]!]);
   }
   return out.sort((a, b) => b.count - a.count);
 }
@@ -220,8 +266,11 @@ class HostCursor implements StoredHost {
   ttl = 0;
   private chunk: Uint8Array = new Uint8Array(0);
   private base = 0;
+  private readonly tcpCount: number;
 
-  constructor(private readonly store: ScanStore) {}
+  constructor(private readonly store: ScanStore) {
+    this.tcpCount = store.tcpCount;
+  }
 
   moveTo(slot: number): void {
     const store = this.store;
@@ -236,7 +285,8 @@ class HostCursor implements StoredHost {
 
   outcome(pi: number): number {
     const b = this.chunk[this.base + (pi >> 1)]!;
-    return pi & 1 ? b >> 4 : b & 0x0f;
+    const nibble = pi & 1 ? b >> 4 : b & 0x0f;
+    return pi < this.tcpCount ? nibble : udpOutcomeOfNibble(nibble);
   }
 
   pattern(): string | null {

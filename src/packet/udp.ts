@@ -1,9 +1,14 @@
 // UDP header (RFC 768) with the IPv4 pseudo-header checksum.
 
 import { toIpv4Int } from "../addr/address";
-import { type PseudoHeaderAddresses, transportChecksum, transportChecksum6 } from "./checksum";
+import {
+  internetChecksum,
+  type PseudoHeaderAddresses,
+  transportChecksum,
+  transportChecksum6,
+} from "./checksum";
 import { DecodeError } from "./errors";
-import { checkUint, decodeRange, encodeTarget, u16, w16 } from "./internal";
+import { checkUint, decodeRange, encodeTarget, u16, w16, w32 } from "./internal";
 import { PROTOCOL_UDP } from "./ipv4";
 import { NEXT_HEADER_UDP, writeHeader as writeIpv6Header } from "./ipv6";
 
@@ -170,6 +175,72 @@ export function writeUdp6Packet(buf: Buffer, offset: number, p: Udp6PacketOption
   w16(buf, u + 6, 0);
   if (p.payload) buf.set(p.payload, u + HEADER_LENGTH);
   const sum = transportChecksum6(buf, u, udpLength, buf, buf, NEXT_HEADER_UDP, offset + 8, offset + 24);
+  w16(buf, u + 6, sum === 0 ? 0xffff : sum);
+  return total;
+}
+
+export interface Udp4PacketOptions {
+  /** unsigned 32-bit addresses */
+  srcIp: number;
+  dstIp: number;
+  srcPort: number;
+  dstPort: number;
+  /** default empty */
+  payload?: Uint8Array;
+  /** default 64 */
+  ttl?: number;
+  /** default 0 */
+  ipId?: number;
+}
+
+/** Length of the packet writeUdp4Packet writes: 20 + 8 + payload. */
+export function udp4PacketLength(payload?: Uint8Array): number {
+  return 28 + (payload ? payload.length : 0);
+}
+
+/**
+ * Writes a complete IPv4 + UDP datagram (as sent on a raw IPv4 socket with IP_HDRINCL, or after an Ethernet
+ * header) into `buf` at `offset`, with both checksums (a computed 0 sent as 0xffff), and returns its length.
+ * Allocates nothing. Throws RangeError when it does not fit or a field is out of range.
+ */
+export function writeUdp4Packet(buf: Buffer, offset: number, p: Udp4PacketOptions): number {
+  const udpLength = HEADER_LENGTH + (p.payload ? p.payload.length : 0);
+  const total = 20 + udpLength;
+  if (total > 0xffff) throw new RangeError(`writeUdp4Packet: length ${total} exceeds 65535`);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + total > buf.length) {
+    throw new RangeError(`writeUdp4Packet: no room for ${total} bytes at offset ${offset}`);
+  }
+  const { srcIp, dstIp } = p;
+  if (srcIp >>> 0 !== srcIp || dstIp >>> 0 !== dstIp) {
+    throw new RangeError(`writeUdp4Packet: IPs must be unsigned 32-bit integers (${srcIp}, ${dstIp})`);
+  }
+  const ttl = p.ttl ?? 64;
+  const ipId = p.ipId ?? 0;
+  if ((p.srcPort & 0xffff) !== p.srcPort || (p.dstPort & 0xffff) !== p.dstPort) {
+    throw new RangeError(`writeUdp4Packet: ports must be 0..65535 (${p.srcPort}, ${p.dstPort})`);
+  }
+  if ((ttl & 0xff) !== ttl || (ipId & 0xffff) !== ipId) {
+    throw new RangeError(`writeUdp4Packet: ttl or ipId out of range (${ttl}, ${ipId})`);
+  }
+  const o = offset;
+  buf[o] = 0x45;
+  buf[o + 1] = 0;
+  w16(buf, o + 2, total);
+  w16(buf, o + 4, ipId);
+  w16(buf, o + 6, 0);
+  buf[o + 8] = ttl;
+  buf[o + 9] = PROTOCOL_UDP;
+  w16(buf, o + 10, 0);
+  w32(buf, o + 12, srcIp);
+  w32(buf, o + 16, dstIp);
+  w16(buf, o + 10, internetChecksum(buf, o, 20));
+  const u = o + 20;
+  w16(buf, u, p.srcPort);
+  w16(buf, u + 2, p.dstPort);
+  w16(buf, u + 4, udpLength);
+  w16(buf, u + 6, 0);
+  if (p.payload) buf.set(p.payload, u + HEADER_LENGTH);
+  const sum = transportChecksum(buf, u, udpLength, srcIp, dstIp, PROTOCOL_UDP);
   w16(buf, u + 6, sum === 0 ? 0xffff : sum);
   return total;
 }

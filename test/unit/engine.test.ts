@@ -201,6 +201,77 @@ t.test("retries: an attempt that is dropped is sent again, and its answer counts
   t.equal(engine.counters.retransmissions, 2);
 });
 
+t.test("retryBackoff: each retry pass of a silent target waits longer, up to maxMs", async (t) => {
+  const { module, engine } = setUp(
+    { delays: [null] },
+    { retries: 3, timeoutMs: 100, retryBackoff: { factor: 2, maxMs: 300 } },
+  );
+  const started = now();
+  await engine.run();
+  t.same(module.unansweredSlots, [0]);
+  const at = module.sends.map((s) => s.at);
+  t.equal(at.length, 4, "the first attempt and three retries");
+  const gaps = at.slice(1).map((a, i) => a - at[i]!);
+  // pass 0 waits 100 ms, pass 1 200 ms, pass 2 and 3 the 300 ms cap (not 400 and 800)
+  t.ok(gaps[0]! >= 95, `pass 0 waited the timeout (${gaps[0]})`);
+  t.ok(gaps[1]! >= 195, `pass 1 waited twice the timeout (${gaps[1]})`);
+  t.ok(gaps[2]! >= 295, `pass 2 waited the cap (${gaps[2]})`);
+  t.ok(now() - started >= 895, "the last pass waited the cap too");
+});
+
+t.test("morePasses: passes after the retries go on while the module says so", async (t) => {
+  const asked: number[] = [];
+  const { module, engine } = setUp(
+    { delays: [2, 2], drops: [4, 20] },
+    {
+      retries: 1,
+      timeoutMs: 50,
+      morePasses: (pass) => {
+        asked.push(pass);
+        return pass <= 4;
+      },
+    },
+  );
+  await engine.run();
+  t.same(module.unansweredSlots, [1], "the target that drops four attempts answers the fifth, in pass 4");
+  t.same(asked, [2, 3, 4, 5], "asked before each pass after the retries, until it says no");
+  t.equal(engine.counters.sent, 10, "five passes over two slots");
+});
+
+t.test(
+  "beforePass: slots the module settles before a retry pass are not sent again nor reported",
+  async (t) => {
+    const passes: number[] = [];
+    let module!: FakeModule;
+    let engine!: Engine;
+    ({ module, engine } = setUp(
+      { delays: [null, null, null], items: 2 },
+      {
+        retries: 3,
+        timeoutMs: 30,
+        beforePass: async (pass) => {
+          passes.push(pass);
+          // target 0 is given up on before the first retry, target 1 before the second
+          const cut = pass === 1 ? 0 : pass === 2 ? 1 : -1;
+          for (let i = 0; cut >= 0 && i < 2; i++) engine.settle(cut * 2 + i);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        },
+      },
+    ));
+    await engine.run();
+    t.same(passes, [1, 2, 3], "before each retry pass");
+    const sentIn = (pass: number) =>
+      module.sends
+        .filter((s) => s.pass === pass)
+        .map((s) => s.slot)
+        .sort();
+    t.same(sentIn(1), [2, 3, 4, 5], "pass 1 without target 0");
+    t.same(sentIn(2), [4, 5], "pass 2 without target 1");
+    t.same(module.unansweredSlots.sort(), [4, 5], "only target 2 is reported unanswered");
+    t.equal(engine.counters.answered, 0, "settled is not answered");
+  },
+);
+
 t.test("a late answer to an earlier attempt is taken, and a duplicate is not", async (t) => {
   const { module, engine } = setUp({ delays: [150] }, { retries: 1, timeoutMs: 100 });
   // The first attempt times out at 100 ms and is sent again; its answer comes at 150 ms, during the retry's

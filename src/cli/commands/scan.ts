@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
-import { topPorts } from "../../addr/ports";
 import { splitTargetList } from "../../addr/resolve";
 import { readBatches } from "../../engine/probe-run";
 import { UsageError } from "../../errors";
@@ -37,7 +36,7 @@ const options: OptionSpec[] = [
     aliases: ["-p"],
     kind: "string",
     valueName: "PORTS",
-    help: "22,80,8000-8100, service names and masks (ssh,http*); - for 1-65535 (default: nmap's top 1000)",
+    help: "22,80,8000-8100, service names and masks (ssh,http*), T:80,U:53 per protocol; - for 1-65535 (default: nmap's top 1000)",
   },
   {
     name: "top-ports",
@@ -86,7 +85,7 @@ const options: OptionSpec[] = [
     min: 0,
     max: 100,
     valueName: "N",
-    help: `extra probes for ports without an answer (default ${SCAN_DEFAULTS.retries})`,
+    help: `extra probes for ports without an answer (default ${SCAN_DEFAULTS.retries}; UDP: up to 10, as nmap)`,
   },
   {
     name: "timeout",
@@ -111,6 +110,12 @@ const options: OptionSpec[] = [
     aliases: ["-sT"],
     kind: "flag",
     help: "TCP connect scan (chosen automatically without CAP_NET_RAW)",
+  },
+  {
+    name: "udp",
+    aliases: ["-sU"],
+    kind: "flag",
+    help: "UDP scan (needs CAP_NET_RAW); with -sS or -sT both, TCP first",
   },
   { name: "no-ping", aliases: ["-Pn"], kind: "flag", help: "accepted: no host discovery is done anyway" },
   { name: "no-dns", aliases: ["-n"], kind: "flag", help: "accepted: no reverse DNS is done anyway" },
@@ -149,7 +154,7 @@ const options: OptionSpec[] = [
     name: "expect",
     kind: "string",
     valueName: "STATE",
-    help: "open, closed or filtered: exit 1 when any port is in another state (or a host is down)",
+    help: "open, closed, filtered or open|filtered: exit 1 when any port is in another state (or a host is down)",
   },
 ];
 
@@ -159,6 +164,8 @@ const usage = `Usage: wireprobe scan [options] TARGET...
 
 TCP SYN scan with nmap's verdicts: per target and port, open (SYN-ACK), closed (RST) or
 filtered (no answer, or an ICMP error); a target whose next hop does not answer ARP is down.
+-sU scans UDP ports as nmap -sU: open (a UDP answer), closed (ICMP port unreachable),
+filtered (another ICMP unreachable) or open|filtered (no answer after every retry).
 
   TARGET   IPv4 address, CIDR, nmap-style range (198.51.100.10-20, 198.51.100-101.1-5) or
            hostname (resolved once, in wireprobe's own namespace even with --netns)
@@ -248,9 +255,11 @@ export const scanCommand: Command = {
     if (getFlag(args, "syn") && getFlag(args, "connect"))
       throw new UsageError("-sS and -sT exclude each other");
     const expect = getString(args, "expect");
-    if (expect !== undefined && !["open", "closed", "filtered"].includes(expect)) {
-      throw new UsageError(`--expect takes open, closed or filtered, not "${expect}"`);
+    if (expect !== undefined && !["open", "closed", "filtered", "open|filtered"].includes(expect)) {
+      throw new UsageError(`--expect takes open, closed, filtered or open|filtered, not "${expect}"`);
     }
+    const udp = getFlag(args, "udp");
+    const tcp = !udp || getFlag(args, "syn") || getFlag(args, "connect");
     const portSpec = getString(args, "ports");
     const top = getNumber(args, "top-ports");
     if (portSpec !== undefined && top !== undefined)
@@ -287,11 +296,8 @@ export const scanCommand: Command = {
     const openOnly = getFlag(args, "open");
 
     const scanOptions: ScanOptions = {
-      ...(portSpec !== undefined
-        ? { ports: portSpec }
-        : top !== undefined
-          ? { ports: [...topPorts(top)] }
-          : {}),
+      ...(portSpec !== undefined ? { ports: portSpec } : top !== undefined ? { topPorts: top } : {}),
+      protocols: tcp && udp ? ["tcp", "udp"] : udp ? ["udp"] : ["tcp"],
       ...(exclude.length > 0 ? { exclude } : {}),
       ...opt("netns", getString(args, "netns")),
       ...opt("interface", getString(args, "interface")),
@@ -361,7 +367,7 @@ async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Prom
   const streams: NdjsonWriter[] = [];
   if (json) streams.push(new NdjsonWriter(ctx.stdout));
   if (o.ndjson) streams.push(new NdjsonWriter(o.ndjson.out));
-  const store = human || o.xml || o.grep ? new ScanStore(run.ports) : null;
+  const store = human || o.xml || o.grep ? new ScanStore(run.ports, run.udpPorts) : null;
   const progress = (ctx.stderr as { isTTY?: boolean }).isTTY
     ? startProgress(ctx.stderr, () => run.progress)
     : null;
@@ -402,6 +408,7 @@ async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Prom
       start: o.start,
       end: new Date(),
       ports: run.ports,
+      udpPorts: run.udpPorts,
       method: run.method ?? "syn",
       openOnly,
       summary,

@@ -1,15 +1,16 @@
 import { intToIpv4 } from "../../addr/address";
 import type { TargetSet } from "../../addr/target-set";
-import type { Engine, EngineStage } from "../../engine/engine";
+import type { Engine, EngineCounters, EngineStage } from "../../engine/engine";
 import type { ScanProgress } from "../../engine/probe-run";
 import { ResultQueue } from "../../engine/result-queue";
 import { summaryRecord } from "../../engine/summary";
 import { outcomeReason, outcomeState } from "../../port-outcomes";
 import type { HostRecord, PortRecord, SummaryRecord } from "../../records";
 
-// What both scan modules (SYN and connect) share: the record queue, the counts that are the scan's own (port
-// states, hosts down, packets dropped or ignored), the progress and the summary (read from the engine's
-// counters once the probing has started), and the one place where port and host records are made.
+// What the scan modules (SYN, connect, UDP) share: the record queue, the counts that are the scan's own (port
+// states, hosts down, packets dropped or ignored), the progress and the summary (read from the engines'
+// counters once the probing has started: a -sS -sU run has a TCP and then a UDP engine), and the one place
+// where port and host records are made.
 
 /** records waiting for the reader before the scan stops sending until it catches up */
 export const QUEUE_LIMIT = 8192;
@@ -24,7 +25,12 @@ const PHASE_OF_STAGE: Readonly<Record<EngineStage, ScanProgress["phase"]>> = {
 /** Live counters of a running scan (for progress displays). */
 export class ScanContext {
   readonly queue = new ResultQueue<PortRecord | HostRecord>();
-  readonly states: Record<PortRecord["state"], number> = { open: 0, closed: 0, filtered: 0 };
+  /** per state; open|filtered only when UDP ports are scanned (a TCP scan's summary stays as it was) */
+  readonly states: Partial<Record<PortRecord["state"], number>> = { open: 0, closed: 0, filtered: 0 };
+  /** the protocol of the module probing now (each runs in turn, TCP first) */
+  protocol: PortRecord["protocol"] = "tcp";
+  /** UDP: open|filtered ports of targets that sent port unreachables (counted by the UDP module) */
+  mayBeRateLimited = 0;
   /** before the probing starts: resolving targets, finding next hops; then the engine says */
   phase: "resolving" | "arp" | "done" = "resolving";
   hostsDown = 0;
@@ -36,25 +42,52 @@ export class ScanContext {
   private engine: Engine | null = null;
   /** target x port pairs to probe (targets found down excluded) */
   private probesTotal = 0;
+  /** the counters of the engines that finished before this one (TCP's, in a -sS -sU run) */
+  private readonly earlier: EngineCounters = { sent: 0, retransmissions: 0, answered: 0, live: 0 };
+  private earlierProbes = 0;
 
   constructor(
     readonly targets: TargetSet,
+    /** the TCP ports scanned (empty for a UDP-only scan) */
     readonly ports: Uint16Array,
     readonly names: ReadonlyMap<number, string>,
     now: number,
+    /** the UDP ports scanned (-sU), empty without */
+    readonly udpPorts: Uint16Array = new Uint16Array(0),
   ) {
     this.startMs = now;
+    if (udpPorts.length > 0) this.states["open|filtered"] = 0;
   }
 
   /** The probing starts: `probes` pairs to probe, the engine that sends them and counts. */
   probing(engine: Engine, probes: number): void {
+    const before = this.engine?.counters;
+    if (before) {
+      this.earlier.sent += before.sent;
+      this.earlier.retransmissions += before.retransmissions;
+      this.earlier.answered += before.answered;
+      this.earlierProbes = this.probesTotal;
+    }
     this.engine = engine;
-    this.probesTotal = probes;
+    this.probesTotal = this.earlierProbes + probes;
+  }
+
+  /** The counters of every engine so far, added up. */
+  private counters(): EngineCounters | undefined {
+    const c = this.engine?.counters;
+    if (c === undefined) return undefined;
+    const e = this.earlier;
+    return {
+      sent: e.sent + c.sent,
+      retransmissions: e.retransmissions + c.retransmissions,
+      answered: e.answered + c.answered,
+      live: c.live,
+    };
   }
 
   get progress(): ScanProgress {
     const e = this.engine;
-    const c = e?.counters;
+    const c = this.counters();
     return {
       phase: e === null || this.phase === "done" ? this.phase : PHASE_OF_STAGE[e.stage],
       probesTotal: this.probesTotal,
@@ -76,7 +109,7 @@ export class ScanContext {
             type: "port",
             target,
             port,
-            protocol: "tcp",
+            protocol: this.protocol,
             state,
             reason: outcomeReason(outcome),
             ttl,
@@ -87,14 +120,14 @@ export class ScanContext {
             target,
             ...(this.names.has(ip) ? { hostname: this.names.get(ip)! } : {}),
             port,
-            protocol: "tcp",
+            protocol: this.protocol,
             state,
             reason: outcomeReason(outcome),
             ttl,
             rttMs: rtt,
             ...(from !== ip ? { reasonIp: intToIpv4(from) } : {}),
           };
-    this.states[state]++;
+    this.states[state] = (this.states[state] ?? 0) + 1;
     this.queue.push(record);
   }
 
@@ -114,13 +147,18 @@ export class ScanContext {
     if (this.queue.length > QUEUE_LIMIT) await this.queue.waitForRoom(QUEUE_LIMIT / 2);
   }
 
-  summary(method: "syn" | "connect", nowMs: number, aborted: boolean, unresolved: number): SummaryRecord {
-    const counters = this.engine?.counters;
+  summary(
+    method: "syn" | "connect" | "udp",
+    nowMs: number,
+    aborted: boolean,
+    unresolved: number,
+  ): SummaryRecord {
+    const counters = this.counters();
     return summaryRecord(
       {
         command: "scan",
         targets: this.targets.size + unresolved,
-        states: this.states,
+        states: this.states as Record<string, number>,
         packetsSent: counters?.sent ?? 0,
         packetsReceived: counters?.answered ?? 0,
         packetsDropped: this.packetsDropped,
@@ -129,13 +167,16 @@ export class ScanContext {
       },
       {
         method,
-        ports: this.ports.length,
+        ports: this.ports.length + this.udpPorts.length,
         probes: this.probesTotal,
         hostsDown: this.hostsDown,
         retransmissions: counters?.retransmissions ?? 0,
         packetsIgnored: this.packetsIgnored,
         pacing: this.pacing,
         ...(this.engine?.congestion ? { peakWindow: Math.floor(this.engine.congestion.peakWindow) } : {}),
+        ...(this.udpPorts.length > 0
+          ? { udpPorts: this.udpPorts.length, mayBeRateLimited: this.mayBeRateLimited }
+          : {}),
       },
     );
   }

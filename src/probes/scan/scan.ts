@@ -1,4 +1,4 @@
-import { parsePorts, topPorts } from "../../addr/ports";
+import { type PortLists, parsePortLists, topPorts } from "../../addr/ports";
 import { type NameLookup, resolveTargets } from "../../addr/resolve";
 import { TargetSet } from "../../addr/target-set";
 import { MAX_PERMUTATION_SIZE } from "../../engine/permutation";
@@ -9,13 +9,24 @@ import { native } from "../../native/binding";
 import { namespacePath } from "../../net/namespace";
 import type { ScanRecord, SummaryRecord } from "../../records";
 import { SynScan } from "../syn/syn-scan";
+import { UDP_DEFAULT_RETRIES, UdpScan } from "../udp/udp-scan";
 import { ScanContext } from "./scan-context";
 
 export type { ScanProgress } from "../../engine/probe-run";
 
 export interface ScanOptions {
-  /** nmap-style port list ("22,80,8000-8100", "-" for 1-65535) or port numbers; default: nmap's top 1000 */
+  /**
+   * nmap-style port list ("22,80,8000-8100", "-" for 1-65535, "T:80,U:53" per protocol) or port numbers (for
+   * every protocol scanned); default: nmap's top 1000 of each protocol
+   */
   ports?: string | readonly number[];
+  /** nmap's N most often open ports of each protocol scanned, instead of `ports` */
+  topPorts?: number;
+  /**
+   * what is scanned: ["tcp"] (the default), ["udp"] (nmap -sU) or both (-sS -sU, TCP first). UDP needs
+   * CAP_NET_RAW whatever the TCP method.
+   */
+  protocols?: readonly ("tcp" | "udp")[];
   /** addresses, CIDRs, ranges or hostnames not to scan */
   exclude?: string | readonly string[];
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
@@ -32,7 +43,10 @@ export interface ScanOptions {
    * with the number as the ceiling.
    */
   rate?: number;
-  /** extra attempts for probes without an answer (default 1) */
+  /**
+   * extra attempts for probes without an answer (default 1). UDP ports: at most 10 by default (nmap's), each
+   * retry waiting longer, a host retried one pass beyond its latest answered one; given, a hard limit.
+   */
   retries?: number;
   /**
    * the longest a probe waits for its answer, ms (default 1000). Each target's timeout adapts to its own
@@ -59,10 +73,12 @@ export type { ScanRecord } from "../../records";
 
 /** A running scan: a ProbeRun of port and host records, with live progress counters. */
 export interface ScanRun extends ProbeRun<ScanRecord> {
-  /** the ports every target is scanned on, ascending */
+  /** the TCP ports every target is scanned on, ascending (empty for a UDP-only scan) */
   readonly ports: Uint16Array;
-  /** known once the scan has started */
-  readonly method: "syn" | "connect" | undefined;
+  /** the UDP ports every target is scanned on, ascending (empty without UDP) */
+  readonly udpPorts: Uint16Array;
+  /** known once the scan has started: the TCP method, "udp" for a UDP-only scan */
+  readonly method: "syn" | "connect" | "udp" | undefined;
   readonly progress: ScanProgress;
 }
 
@@ -80,13 +96,27 @@ function checkRange(name: string, value: number | undefined, min: number, max: n
   }
 }
 
-function portList(ports: ScanOptions["ports"]): Uint16Array {
-  if (ports === undefined) return topPorts(1000);
-  if (typeof ports === "string") return parsePorts(ports);
-  for (const p of ports) checkRange("a port", p, 0, 65535);
-  const sorted = Uint16Array.from(new Set(ports)).sort();
-  if (sorted.length === 0) throw new UsageError("no ports to scan");
-  return sorted;
+const NO_PORTS = new Uint16Array(0);
+
+function portLists(options: ScanOptions, protocols: readonly ("tcp" | "udp")[]): PortLists {
+  const { ports } = options;
+  let lists: PortLists;
+  if (typeof ports === "string") {
+    lists = parsePortLists(ports, protocols);
+  } else if (ports !== undefined) {
+    for (const p of ports) checkRange("a port", p, 0, 65535);
+    const sorted = Uint16Array.from(new Set(ports)).sort();
+    if (sorted.length === 0) throw new UsageError("no ports to scan");
+    lists = { tcp: sorted, udp: sorted };
+  } else {
+    checkRange("top ports", options.topPorts, 1, 65535);
+    const n = options.topPorts ?? 1000;
+    lists = { tcp: topPorts(n, "tcp"), udp: topPorts(n, "udp") };
+  }
+  return {
+    tcp: protocols.includes("tcp") ? lists.tcp : NO_PORTS,
+    udp: protocols.includes("udp") ? lists.udp : NO_PORTS,
+  };
 }
 
 /** Whether this process may open raw sockets (in `netns`); false on EPERM, other errors thrown. */
@@ -105,16 +135,24 @@ function rawSocketsAllowed(netns: string | undefined): boolean {
 /**
  * TCP SYN scan of every target on every port, nmap's way of classifying the answers: open (SYN-ACK), closed
  * (RST), filtered (nothing, or an ICMP error); targets whose next hop does not answer ARP are down. Records
- * stream as answers arrive; the unanswered come last. Memory is flat in the number of probes.
+ * stream as answers arrive; the unanswered come last. Memory is flat in the number of probes. With
+ * `protocols: ["udp"]` (or both) a UDP scan as nmap -sU: open (a UDP answer), closed (port unreachable),
+ * filtered (another ICMP unreachable), open|filtered (no answer), after the TCP scan when both.
  *
  * ```ts
  * const run = scan(["198.51.100.0/24"], { ports: "22,80,443", netns: "lab" });
+ * const udp = scan("198.51.100.53", { ports: "T:53,U:53", protocols: ["tcp", "udp"] });
  * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
  * console.log(run.summary);
  * ```
  */
 export function scan(targets: string | readonly string[] | TargetSet, options: ScanOptions = {}): ScanRun {
-  const ports = portList(options.ports);
+  const protocols = options.protocols ?? ["tcp"];
+  if (protocols.length === 0 || protocols.some((p) => p !== "tcp" && p !== "udp"))
+    throw new UsageError(`protocols must be tcp, udp or both`);
+  const { tcp: ports, udp: udpPorts } = portLists(options, protocols);
+  const withTcp = ports.length > 0;
+  const withUdp = udpPorts.length > 0;
   checkRange("rate", options.rate, 0, 100_000_000);
   checkRange("retries", options.retries, 0, 100);
   checkRange("timeout", options.timeoutMs, 1, 3_600_000);
@@ -131,7 +169,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         : [...options.exclude];
 
   let summary: SummaryRecord | undefined;
-  let chosen: "syn" | "connect" | undefined;
+  let chosen: "syn" | "connect" | "udp" | undefined;
   let started = false;
   const resolving: ScanProgress = {
     phase: "resolving",
@@ -159,13 +197,17 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
         : resolved.set;
     if (set.size6 > 0) throw new UsageError("scan: IPv6 targets are not supported yet");
-    if (set.size * ports.length > MAX_PERMUTATION_SIZE) {
+    const most = Math.max(ports.length, udpPorts.length);
+    if (set.size * most > MAX_PERMUTATION_SIZE) {
       throw new UsageError(
-        `too many probes: ${set.size} targets x ${ports.length} ports is more than 2^32; split the scan`,
+        `too many probes: ${set.size} targets x ${most} ports is more than 2^32; split the scan`,
       );
     }
     const netns = namespacePath(options.netns);
-    chosen = method === "connect" ? "connect" : rawSocketsAllowed(netns) ? "syn" : "connect";
+    const raw = method === "connect" && !withUdp ? false : rawSocketsAllowed(netns);
+    if (withUdp && !raw)
+      throw new EnvironmentError("a UDP scan (-sU) needs root or CAP_NET_RAW (EPERM)", "EPERM");
+    chosen = !withTcp ? "udp" : method === "connect" ? "connect" : raw ? "syn" : "connect";
     if (chosen === "connect") {
       if (method === "syn")
         throw new EnvironmentError("a SYN scan needs root or CAP_NET_RAW (EPERM)", "EPERM");
@@ -175,7 +217,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         );
       }
     }
-    const context = new ScanContext(set, ports, resolved.names, native.monotonicMs());
+    const context = new ScanContext(set, ports, resolved.names, native.monotonicMs(), udpPorts);
     ctx = context;
     for (const u of resolved.unresolved) context.host(u.name, "unresolved", u.name);
     // The probing stops on the caller's signal, and also when the reader stops iterating early.
@@ -193,18 +235,32 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       timeoutMs: options.timeoutMs ?? SCAN_DEFAULTS.timeoutMs,
       signal: stop.signal,
     };
-    const probe =
+    const sourcePort = options.sourcePort ?? randomInt(32768, 61000);
+    const syn =
       chosen === "syn"
-        ? new SynScan(context, {
-            ...common,
-            netns,
-            interface: options.interface,
-            sourcePort: options.sourcePort ?? randomInt(32768, 61000),
-          })
-        : new (connectScan())(context, { ...common, netns, interface: options.interface });
+        ? new SynScan(context, { ...common, netns, interface: options.interface, sourcePort })
+        : null;
+    const tcp = !withTcp
+      ? null
+      : (syn ?? new (connectScan())(context, { ...common, netns, interface: options.interface }));
+    // TCP first, then UDP, as nmap runs them; the UDP scan reuses the next hops the SYN scan found.
+    const probe = async (): Promise<boolean> => {
+      if (tcp !== null && !(await tcp.run())) return false;
+      if (!withUdp) return true;
+      const plan = syn?.routePlan;
+      return new UdpScan(context, {
+        ...common,
+        retries: options.retries ?? UDP_DEFAULT_RETRIES,
+        retriesFixed: options.retries !== undefined,
+        netns,
+        interface: options.interface,
+        sourcePort,
+        ...(plan ? { plan } : {}),
+      }).run();
+    };
     let completed = false;
     let settled = false;
-    const driving = (set.size === 0 ? Promise.resolve(true) : probe.run()).then(
+    const driving = (set.size === 0 ? Promise.resolve(true) : probe()).then(
       (ok) => {
         completed = ok;
         settled = true;
@@ -231,6 +287,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
 
   return {
     ports,
+    udpPorts,
     get method() {
       return chosen;
     },

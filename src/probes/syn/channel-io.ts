@@ -8,12 +8,13 @@ import type {
   NativePacketSocket,
   TxTimestampCallback,
 } from "../../native/types";
-import { tcpScanReplyFilter } from "../../net/bpf";
+import { scanReplyFilter } from "../../net/bpf";
 import type { Channel } from "../scan/route-plan";
 
 // The sockets of one channel. Ethernet: one packet socket bound to the interface sends whole frames and
-// receives, through the kernel filter, only answers to our source port(s) and ICMP errors about our probes.
-// IP: a raw socket with IP_HDRINCL sends (the kernel routes), a raw TCP socket receives the TCP answers and a
+// receives, through the kernel filter, only answers to our source port(s) and ICMP errors about our probes
+// (TCP for the SYN scan, UDP for the UDP scan).
+// IP: a raw socket with IP_HDRINCL sends (the kernel routes), a raw TCP (UDP) socket receives the answers and a
 // raw ICMP socket the errors, each filtered to the channel's interface so no answer is read twice.
 
 /** Big receive buffers: a fast sweep's answers arrive in bursts, and every one dropped is a retry. */
@@ -56,6 +57,8 @@ export function openChannel(
   netns: string | undefined,
   firstPort: number,
   portCount: number,
+  /** the transport probed: 6 (TCP, the SYN scan) or 17 (UDP) */
+  protocol: 6 | 17 = 6,
 ): ChannelIo {
   const ns = netns === undefined ? {} : { netns };
   const what = `opening a socket on ${channel.link.name}`;
@@ -65,7 +68,7 @@ export function openChannel(
       socket = new native.PacketSocket({
         ifindex: channel.link.index,
         protocol: 0x0800,
-        filter: tcpScanReplyFilter(channel.sourceIp, firstPort, portCount, 14),
+        filter: scanReplyFilter(protocol, channel.sourceIp, firstPort, portCount, 14),
         rcvbuf: RCVBUF,
         sndbuf: SNDBUF,
         ...ns,
@@ -93,7 +96,7 @@ export function openChannel(
   // interface is the address's device), and a sending socket bound to it gets no answer at all: so the
   // receiving sockets are unbound and the filter picks the interface, and only a real link binds the sender.
   const loopback = channel.link.hwType === 772;
-  const filter = tcpScanReplyFilter(channel.sourceIp, firstPort, portCount, 0, channel.link.index);
+  const filter = scanReplyFilter(protocol, channel.sourceIp, firstPort, portCount, 0, channel.link.index);
   const sockets: NativeInetSocket[] = [];
   try {
     sockets.push(
@@ -106,8 +109,8 @@ export function openChannel(
         ...ns,
       }),
     );
-    for (const protocol of [6, 1]) {
-      sockets.push(new native.InetSocket({ type: "raw", protocol, filter, rcvbuf: RCVBUF, ...ns }));
+    for (const p of [protocol, 1]) {
+      sockets.push(new native.InetSocket({ type: "raw", protocol: p, filter, rcvbuf: RCVBUF, ...ns }));
     }
   } catch (err) {
     for (const s of sockets) s.close();

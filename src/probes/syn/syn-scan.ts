@@ -63,6 +63,10 @@ export class SynScan implements ProbeModule {
   readonly targets: number;
   readonly items: number;
   private plan!: RoutePlan;
+  /** the next hops found (set once run() planned them): a UDP scan of the same targets reuses them */
+  get routePlan(): RoutePlan | undefined {
+    return this.plan;
+  }
   private engine!: Engine;
   /** per channel id: its sockets and frame arena, null for a channel no target uses */
   private readonly outboxes: Array<Outbox | null> = [];

@@ -1,0 +1,373 @@
+import { intToIpv4 } from "../../addr/address";
+import { PackedAddresses } from "../../addr/ip";
+import { CONGESTION_DEFAULTS } from "../../engine/congestion";
+import { CookieJar } from "../../engine/cookie";
+import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
+import { EnvironmentError } from "../../errors";
+import { META_STRIDE, native } from "../../native/binding";
+import { type Udp4PacketOptions, udp4PacketLength, writeUdp4Packet } from "../../packet/udp";
+import { CLOSED_PORT_UNREACH, OPEN_FILTERED_NO_RESPONSE } from "../../port-outcomes";
+import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
+import type { ScanContext } from "../scan/scan-context";
+import { type ChannelIo, openChannel } from "../syn/channel-io";
+import { ADAPTIVE_MIN_RATE } from "../syn/syn-scan";
+import { readUdpAnswer, UdpAnswer } from "./answer";
+import { MAX_UDP_PAYLOAD, udpPayload } from "./payloads";
+
+// The UDP scan (nmap -sU) as a probe module: a slot is a target x UDP port pair. Its probe is a UDP datagram
+// (a protocol request for the few ports whose services ignore an empty one, see payloads.ts), in an
+// Ethernet frame to the next hop's MAC or a raw IPv4 packet, with the validation cookie in the IPv4 id: an
+// ICMP error quotes it back. A UDP answer from the port makes it open, the target's ICMP port unreachable
+// closed, any other ICMP unreachable filtered, and silence after every attempt open|filtered.
+//
+// Kernels rate-limit port unreachables (Linux: a burst of about 6, then one a second per destination), so
+// most answers of a closed host come to retransmissions: as nmap does, unanswered ports are sent again per
+// target, each retry pass waiting longer (the engine's retryBackoff), so the limiter's tokens refill between
+// passes, and passes go on as long as the last one brought more port unreachables. As in nmap, a target is
+// retried only one pass beyond the latest pass that brought it an answer (so a silent or fully answering host
+// is done after one retry), and a target that sent port unreachables at least UDP_LIMITED_MIN_RETRIES passes
+// (the limiter's next token comes only a second after the burst). Still, a target that sent
+// port unreachables may have had more suppressed on every attempt: its open|filtered ports may be closed, and
+// the summary counts them (mayBeRateLimited).
+
+export interface UdpScanOptions {
+  netns: string | undefined;
+  interface: string | undefined;
+  /** packets per second: the ceiling when `adaptive`, else the fixed rate; 0 = unlimited */
+  rate: number;
+  adaptive: boolean;
+  retries: number;
+  /**
+   * true when `retries` is the user's: a hard limit. Else, as long as rate-limited targets send more port
+   * unreachables each pass, more passes go (up to UDP_MAX_PASSES).
+   */
+  retriesFixed: boolean;
+  timeoutMs: number;
+  sourcePort: number;
+  signal: AbortSignal | undefined;
+  /** the next hops a TCP scan of the same targets found already (and reported down hosts for) */
+  plan?: RoutePlan;
+}
+
+/**
+ * Extra passes over unanswered UDP ports at most unless the user says (nmap's --max-retries default); each
+ * target gets fewer by the rule above.
+ */
+export const UDP_DEFAULT_RETRIES = 10;
+/** Retries a target that sent port unreachables gets at least: the waits of passes 1-4 add up to 3 s. */
+export const UDP_LIMITED_MIN_RETRIES = 4;
+/** Retry pass p waits the target's timeout x 2^p, up to this (the limiter gives a token a second). */
+export const UDP_MAX_PASS_WAIT_MS = 2000;
+/**
+ * Passes at most while rate-limited targets still answer more each pass: a Linux host's closed ports come
+ * in at about two a pass then, so this covers a few hundred closed ports per host.
+ */
+export const UDP_MAX_PASSES = 200;
+
+const BATCH = 1024;
+const ETHERNET_IN_FLIGHT = 2;
+const ETH_HEADER = 14;
+const ADAPTIVE_ARP_RATE = 10_000;
+/** Every frame is laid out for the longest payload; a shorter datagram leaves Ethernet padding after it. */
+const MAX_PACKET = udp4PacketLength(new Uint8Array(MAX_UDP_PAYLOAD));
+
+interface Outbox {
+  io: ChannelIo;
+  arena: Buffer;
+  frameLength: number;
+  /** ip channels: each packet's bytes (exact length), per frame of the batch */
+  buffers: Buffer[];
+  destinations: PackedAddresses;
+}
+
+const monotonicMs = () => native.monotonicMs();
+
+export class UdpScan implements ProbeModule {
+  readonly targets: number;
+  readonly items: number;
+  private plan!: RoutePlan;
+  private engine!: Engine;
+  private readonly outboxes: Array<Outbox | null> = [];
+  private readonly jar = new CookieJar();
+  private readonly answer = new UdpAnswer();
+  private readonly portIndex = new Int32Array(65536).fill(-1);
+  private readonly probe: Udp4PacketOptions = { srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0 };
+  private readonly ports: Uint16Array;
+  /** the latest pass sent: an answer that comes while a retry pass is out answers a retransmission */
+  private pass = 0;
+  /** per target: 1 once it sent a port unreachable (its silent ports may be rate-limited closed ones) */
+  private readonly unreachables: Uint8Array;
+  /** port unreachables that came since the latest retry pass began */
+  private lateUnreachables = 0;
+  /** per target: the latest pass during which an answer from it came (nmap's max_successful_tryno) */
+  private readonly answeredIn: Uint8Array;
+  /** per target: 1 once it was given up on (its unanswered ports have their records) */
+  private readonly givenUp: Uint8Array;
+
+  constructor(
+    private readonly ctx: ScanContext,
+    private readonly options: UdpScanOptions,
+  ) {
+    this.ports = ctx.udpPorts;
+    this.targets = ctx.targets.size;
+    this.items = this.ports.length;
+    this.unreachables = new Uint8Array(this.targets);
+    this.answeredIn = new Uint8Array(this.targets);
+    this.givenUp = new Uint8Array(this.targets);
+    this.ports.forEach((port, i) => {
+      this.portIndex[port] = i;
+    });
+  }
+
+  async run(): Promise<boolean> {
+    const { ctx, options } = this;
+    const signal = options.signal;
+    ctx.protocol = "udp";
+    if (options.plan) {
+      this.plan = options.plan;
+    } else {
+      ctx.phase = "arp";
+      this.plan = await planRoutes(ctx.targets, {
+        netns: options.netns,
+        ...(options.interface === undefined ? {} : { interface: options.interface }),
+        timeoutMs: options.timeoutMs,
+        // the ARP for next hops retries as a TCP scan's does, not as often as UDP ports
+        retries: options.retriesFixed ? options.retries : 1,
+        rate: options.adaptive && options.rate === 0 ? ADAPTIVE_ARP_RATE : options.rate,
+        ...(signal ? { signal } : {}),
+      });
+    }
+    const aborted = signal?.aborted === true;
+    if (!options.plan) this.reportDown(aborted);
+    if (aborted) return false;
+    const used = this.usedChannels();
+    this.engine = new Engine(this, {
+      order: "permuted",
+      retries: options.retries,
+      rate: options.rate,
+      batch: BATCH,
+      inFlight: this.plan.channels.some((c) => used[c.id] && c.kind === "ethernet") ? ETHERNET_IN_FLIGHT : 1,
+      timeoutMs: options.timeoutMs,
+      retryBackoff: { factor: 2, maxMs: UDP_MAX_PASS_WAIT_MS },
+      ...(options.retriesFixed ? {} : { morePasses: (pass: number) => this.morePasses(pass) }),
+      beforePass: (pass) => this.giveUp(pass),
+      ...(options.adaptive ? { congestion: CONGESTION_DEFAULTS, minRate: ADAPTIVE_MIN_RATE } : {}),
+      ...(signal ? { signal } : {}),
+      room: () => ctx.room(),
+      now: monotonicMs,
+    });
+    ctx.probing(this.engine, this.plan.live * this.items);
+    try {
+      this.open(used);
+      return await this.engine.run();
+    } finally {
+      for (const o of this.outboxes) {
+        if (!o) continue;
+        ctx.packetsDropped += o.io.drops();
+        o.io.close();
+      }
+    }
+  }
+
+  channelOf(target: number): number {
+    return this.plan.channelOf[target]!;
+  }
+
+  /**
+   * Before retry pass `pass`: the targets that get no more retries have their unanswered ports settled as
+   * open|filtered now (nmap: a host is retried one try beyond its latest answered one).
+   */
+  private async giveUp(pass: number): Promise<void> {
+    const { engine, items } = this;
+    let made = 0;
+    for (let t = 0; t < this.targets; t++) {
+      if (this.givenUp[t] === 1 || this.plan.channelOf[t] === 0) continue;
+      const allowed = Math.max(
+        this.answeredIn[t]! + 1,
+        this.unreachables[t] === 1 ? UDP_LIMITED_MIN_RETRIES : 1,
+      );
+      if (pass <= allowed) continue;
+      this.givenUp[t] = 1;
+      for (let i = 0; i < items; i++) {
+        const slot = t * items + i;
+        if (!engine.settle(slot)) continue;
+        this.unanswered(slot);
+        if (++made % 1024 === 0) await this.ctx.room();
+      }
+    }
+  }
+
+  /** Another pass while the last one brought rate-limited port unreachables (nmap goes on as long, too). */
+  private morePasses(pass: number): boolean {
+    return this.lateUnreachables > 0 && pass < UDP_MAX_PASSES;
+  }
+
+  send(batch: SendBatch): SendResult | Promise<SendResult> {
+    if (batch.pass > this.pass) {
+      this.pass = batch.pass;
+      this.lateUnreachables = 0;
+    }
+    const outbox = this.outboxes[batch.channel - 1]!;
+    const { slots, count } = batch;
+    for (let k = 0; k < count; k++) this.build(outbox, k, slots[k]!);
+    const io = outbox.io;
+    const startMs = native.monotonicMs();
+    if (io.sendAsync) {
+      const sendAsync = io.sendAsync;
+      return new Promise((resolve, reject) => {
+        batch.firstTxId = sendAsync(
+          outbox.arena,
+          outbox.frameLength,
+          count,
+          (err, sent, doneMs, firstTxId) => {
+            if (err) reject(sendError(io, err.message, err));
+            else if (sent < count)
+              reject(sendError(io, "the interface queue stays full", { code: "ENOBUFS" }));
+            else resolve({ sent, startMs, endMs: doneMs, firstTxId });
+          },
+        );
+      });
+    }
+    let sent: number;
+    try {
+      sent = io.send(outbox.buffers, count, outbox.destinations);
+    } catch (err) {
+      throw sendError(io, (err as Error).message, err);
+    }
+    return { sent, startMs, endMs: native.monotonicMs(), firstTxId: io.lastSendTxId };
+  }
+
+  unanswered(slot: number): void {
+    const { ctx } = this;
+    const t = Math.floor(slot / this.items);
+    if (this.unreachables[t] === 1) ctx.mayBeRateLimited++;
+    ctx.port(ctx.targets.at(t), this.ports[slot - t * this.items]!, OPEN_FILTERED_NO_RESPONSE, null, null);
+  }
+
+  private reportDown(aborted: boolean): void {
+    const { ctx, plan } = this;
+    for (let t = 0; t < plan.down.length; t++) {
+      const d = plan.down[t]!;
+      if (d === 0) continue;
+      const reason = DOWN_REASONS[d]!;
+      if (aborted && reason === "no-arp-reply") continue;
+      const ip = ctx.targets.at(t);
+      ctx.host(intToIpv4(ip), reason, ctx.names.get(ip));
+    }
+  }
+
+  private usedChannels(): Uint8Array {
+    const used = new Uint8Array(this.plan.channels.length);
+    for (let t = 0; t < this.plan.channelOf.length; t++) {
+      const c = this.plan.channelOf[t]!;
+      if (c > 0) used[c - 1] = 1;
+    }
+    return used;
+  }
+
+  private open(used: Uint8Array): void {
+    for (const channel of this.plan.channels) {
+      if (!used[channel.id]) {
+        this.outboxes.push(null);
+        continue;
+      }
+      const io = openChannel(channel, this.options.netns, this.options.sourcePort, 1, 17);
+      const frameLength = channel.kind === "ethernet" ? ETH_HEADER + MAX_PACKET : MAX_PACKET;
+      const arena = Buffer.alloc(BATCH * frameLength);
+      if (channel.kind === "ethernet") {
+        for (let k = 0; k < BATCH; k++) {
+          const at = k * frameLength;
+          channel.mac!.copy(arena, at + 6);
+          arena[at + 12] = 0x08;
+          arena[at + 13] = 0x00;
+        }
+      }
+      const outbox: Outbox = {
+        io,
+        arena,
+        frameLength,
+        buffers: channel.kind === "ethernet" ? [] : new Array<Buffer>(BATCH),
+        // Addresses stay packed per family, so an IPv6 channel only changes the family here.
+        destinations: new PackedAddresses(4, BATCH),
+      };
+      this.outboxes.push(outbox);
+      const id = channel.id + 1;
+      io.startTxTimestamps((ids, times, n) => this.engine.txTimestamps(id, ids, times, n));
+      io.startReceive(
+        (data, meta, count) => this.onPackets(outbox, data, meta, count),
+        (err) => this.engine.fail(err),
+      );
+    }
+  }
+
+  /** Writes slot's probe as frame `k` of the outbox. */
+  private build(outbox: Outbox, k: number, slot: number): void {
+    const { ctx, plan, probe } = this;
+    const t = Math.floor(slot / this.items);
+    const dstIp = ctx.targets.at(t);
+    const dstPort = this.ports[slot - t * this.items]!;
+    const channel = outbox.io.channel;
+    probe.srcIp = channel.sourceIp;
+    probe.dstIp = dstIp;
+    probe.srcPort = this.options.sourcePort;
+    probe.dstPort = dstPort;
+    probe.ipId = this.ipId(channel.sourceIp, dstIp, dstPort);
+    probe.payload = udpPayload(dstPort);
+    const at = k * outbox.frameLength;
+    if (channel.kind === "ethernet") {
+      const hop = plan.hopOf[t]! * 6;
+      plan.hopMacs.copy(outbox.arena, at, hop, hop + 6);
+      const end = at + ETH_HEADER + writeUdp4Packet(outbox.arena, at + ETH_HEADER, probe);
+      // what an earlier, longer probe left in this frame goes out as zero padding
+      outbox.arena.fill(0, end, at + outbox.frameLength);
+    } else {
+      const length = writeUdp4Packet(outbox.arena, at, probe);
+      outbox.buffers[k] = outbox.arena.subarray(at, at + length);
+      outbox.destinations.setV4(k, dstIp);
+    }
+  }
+
+  /** The probe's IPv4 id: its cookie's low bits, never 0 (a raw socket would have the kernel pick one). */
+  private ipId(ourIp: number, target: number, port: number): number {
+    return this.jar.cookie(ourIp, target, this.options.sourcePort, port) & 0xffff || 1;
+  }
+
+  private onPackets(outbox: Outbox, data: Buffer, meta: Float64Array, count: number): void {
+    const { ctx, answer, engine } = this;
+    const targets = ctx.targets;
+    const sourcePort = this.options.sourcePort;
+    const linkHeader = outbox.io.linkHeaderLength;
+    const ourIp = outbox.io.channel.sourceIp;
+    for (let n = 0; n < count; n++) {
+      const base = n * META_STRIDE;
+      if (!readUdpAnswer(data, meta[base]!, meta[base + 1]!, linkHeader, answer)) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      const t = answer.ourIp === ourIp && answer.ourPort === sourcePort ? targets.indexOf(answer.target) : -1;
+      const pi = t >= 0 ? this.portIndex[answer.port]! : -1;
+      if (pi < 0 || this.plan.channelOf[t] === 0) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      // A UDP answer carries nothing of the probe; an ICMP error quotes its id.
+      const valid = answer.echoedId < 0 || answer.echoedId === this.ipId(ourIp, answer.target, answer.port);
+      const rtt = valid ? engine.answer(t * this.items + pi, meta[base + 2]!) : -1;
+      if (rtt === -1) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      if (this.pass > this.answeredIn[t]!) this.answeredIn[t] = Math.min(255, this.pass);
+      if (answer.outcome === CLOSED_PORT_UNREACH) {
+        this.unreachables[t] = 1;
+        if (this.pass > 0) this.lateUnreachables++;
+      }
+      ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
+    }
+  }
+}
+
+function sendError(io: ChannelIo, message: string, cause?: unknown): Error {
+  const code = (cause as { code?: string } | undefined)?.code;
+  return new EnvironmentError(`sending on ${io.channel.link.name}: ${message}`, code, { cause });
+}

@@ -28,6 +28,11 @@ export interface ArpRecord {
   gateway: string | null;
   /** requests sent to this target */
   sent: number;
+  /**
+   * the protocol asked: "arp" for an IPv4 target, "ndp" (an IPv6 neighbour solicitation, answered by a
+   * neighbour advertisement) for an IPv6 one
+   */
+  protocol: "arp" | "ndp";
 }
 
 /** One DNS question to one server over one transport (`wireprobe dns`). */

@@ -197,3 +197,35 @@ export function arpReplyFilter(ourIp: number | null): Buffer {
     drop,
   ]);
 }
+
+/**
+ * Accepts Ethernet IPv6 neighbour advertisements (ICMPv6 type 136 right after the IPv6 header) addressed to
+ * `ourIp` (16 bytes: the source of our solicitations), and drops everything else in the kernel. With `ourIp`
+ * null any advertisement passes. The hop limit (255, RFC 4861 7.1.2) is checked by the reader, which has the
+ * whole packet anyway.
+ */
+export function neighborAdvertisementFilter(ourIp: Uint8Array | null): Buffer {
+  // Offsets: 12 ethertype, 20 next header, 38 destination address, 54 ICMPv6 type.
+  type Jump = readonly [BpfInstruction, string | 0, string | 0];
+  const destination: Array<BpfInstruction | Jump> = [];
+  if (ourIp !== null) {
+    if (ourIp.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, got ${ourIp.length}`);
+    const view = new DataView(ourIp.buffer, ourIp.byteOffset, 16);
+    for (let w = 0; w < 4; w++)
+      destination.push(ld.word(38 + w * 4), [jeq(view.getUint32(w * 4), 0, 0), 0, "drop"]);
+  }
+  return assemble(
+    resolveLabels([
+      ld.half(12),
+      [jeq(0x86dd, 0, 0), 0, "drop"],
+      ld.byte(20),
+      [jeq(58, 0, 0), 0, "drop"],
+      ld.byte(54),
+      [jeq(136, 0, 0), 0, "drop"],
+      ...destination,
+      ret(0xffff),
+      "drop",
+      ret(0),
+    ]),
+  );
+}

@@ -193,6 +193,22 @@ t.test("arp over IPv6 (NDP) in a two-segment lab", async (t) => {
     },
   );
 
+  t.test("pinned to an interface (-i), with and without --any-link", async (t) => {
+    const pinned = arp(["2001:db8:a::11", "2001:db8:b::20"], {
+      netns: ns,
+      interface: "eth0",
+      timeoutMs: 500,
+    });
+    const got = new Map<string, ArpRecord>();
+    for await (const r of pinned) got.set(r.target, r);
+    t.match(got.get("2001:db8:a::11"), { state: "reply", mac: peer.mac, source: "2001:db8:a::10" });
+    t.match(got.get("2001:db8:b::20"), { state: "not-on-link", gateway: "2001:db8:a::1", interface: "eth0" });
+    const any = arp(["2001:db8:a::11"], { netns: ns, interface: "eth0", anyLink: true, timeoutMs: 500 });
+    for await (const r of any) {
+      t.match(r, { state: "reply", mac: peer.mac, source: "2001:db8:a::10", protocol: "ndp" }, "--any-link");
+    }
+  });
+
   t.test("--json records and the text report from the CLI", async (t) => {
     const targets = ["2001:db8:a::11", "198.51.100.11", "2001:db8:b::20"];
     const json = await run(process.execPath, [

@@ -229,3 +229,43 @@ export function neighborAdvertisementFilter(ourIp: Uint8Array | null): Buffer {
     ]),
   );
 }
+
+/**
+ * The IPv6 answers of a TCP SYN scan on an Ethernet packet socket: IPv6 to `ourIp` (16 bytes), either TCP (right
+ * after the IPv6 header) to one of the source ports [firstPort, firstPort + portCount), or an ICMPv6
+ * destination-unreachable or time-exceeded that quotes a TCP packet from `ourIp`.
+ */
+export function tcp6ScanReplyFilter(ourIp: Uint8Array, firstPort: number, portCount: number): Buffer {
+  if (ourIp.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, got ${ourIp.length}`);
+  type Jump = readonly [BpfInstruction, string | 0, string | 0];
+  const view = new DataView(ourIp.buffer, ourIp.byteOffset, 16);
+  const matchOurs = (at: number): Array<BpfInstruction | Jump> =>
+    [0, 1, 2, 3].flatMap((w) => [ld.word(at + w * 4), [jeq(view.getUint32(w * 4), 0, 0), 0, "drop"] as Jump]);
+  // Offsets: 12 ethertype, 20 next header, 38 destination, 54 TCP or ICMPv6 header; the ICMPv6 error quotes
+  // the probe's IPv6 header at 62 (next header 68, source 70) and its TCP header at 102.
+  return assemble(
+    resolveLabels([
+      ld.half(12),
+      [jeq(0x86dd, 0, 0), 0, "drop"],
+      ...matchOurs(38),
+      ld.byte(20),
+      [jeq(6, 0, 0), 0, "not-tcp"],
+      ld.half(54 + 2),
+      [jge(firstPort, 0, 0), 0, "drop"],
+      [jge(firstPort + portCount, 0, 0), "drop", "accept"],
+      "not-tcp",
+      [jeq(58, 0, 0), 0, "drop"],
+      ld.byte(54),
+      [jeq(1, 0, 0), "icmp-error", 0],
+      [jeq(3, 0, 0), 0, "drop"],
+      "icmp-error",
+      ld.byte(68),
+      [jeq(6, 0, 0), 0, "drop"],
+      ...matchOurs(70),
+      "accept",
+      ret(0xffff),
+      "drop",
+      ret(0),
+    ]),
+  );
+}

@@ -260,11 +260,15 @@ t.test("probes without IPv6 yet refuse an IPv6 target with a one-line UsageError
   t.throws(() => arp(["2001:db8::/64"]), { name: "UsageError" });
   await t.rejects(
     (async () => {
-      for await (const _ of scan(["198.51.100.1", "2001:db8::1"], { ports: "80" })) {
+      // The SYN scan takes IPv6 targets (test/scan6.test.ts); the connect scan refuses them before probing.
+      for await (const _ of scan(["198.51.100.1", "2001:db8::1"], { ports: "80", method: "connect" })) {
         // nothing: it must refuse before probing
       }
     })(),
-    { name: "UsageError", message: "scan: IPv6 targets are not supported yet" },
+    {
+      name: "UsageError",
+      message: "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now",
+    },
   );
   t.throws(() => check({ nodes: ["2001:db8::1"] }), {
     name: "UsageError",

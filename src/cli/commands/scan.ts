@@ -112,6 +112,7 @@ const options: OptionSpec[] = [
     kind: "flag",
     help: "TCP connect scan (chosen automatically without CAP_NET_RAW)",
   },
+  { name: "ipv6", aliases: ["-6"], kind: "flag", help: "accepted: the family comes from each target" },
   { name: "no-ping", aliases: ["-Pn"], kind: "flag", help: "accepted: no host discovery is done anyway" },
   { name: "no-dns", aliases: ["-n"], kind: "flag", help: "accepted: no reverse DNS is done anyway" },
   { name: "reason", kind: "flag", help: "accepted: reasons are always given" },

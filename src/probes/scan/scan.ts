@@ -158,7 +158,6 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       specs === null && exclude.length > 0
         ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
         : resolved.set;
-    if (set.size6 > 0) throw new UsageError("scan: IPv6 targets are not supported yet");
     if (set.size * ports.length > MAX_PERMUTATION_SIZE) {
       throw new UsageError(
         `too many probes: ${set.size} targets x ${ports.length} ports is more than 2^32; split the scan`,
@@ -166,6 +165,11 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     }
     const netns = namespacePath(options.netns);
     chosen = method === "connect" ? "connect" : rawSocketsAllowed(netns) ? "syn" : "connect";
+    if (chosen === "connect" && set.size6 > 0) {
+      throw new UsageError(
+        "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now",
+      );
+    }
     if (chosen === "connect") {
       if (method === "syn")
         throw new EnvironmentError("a SYN scan needs root or CAP_NET_RAW (EPERM)", "EPERM");

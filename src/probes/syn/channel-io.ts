@@ -8,7 +8,7 @@ import type {
   NativePacketSocket,
   TxTimestampCallback,
 } from "../../native/types";
-import { tcpScanReplyFilter } from "../../net/bpf";
+import { tcp6ScanReplyFilter, tcpScanReplyFilter } from "../../net/bpf";
 import type { Channel } from "../scan/route-plan";
 
 // The sockets of one channel. Ethernet: one packet socket bound to the interface sends whole frames and
@@ -64,8 +64,11 @@ export function openChannel(
     try {
       socket = new native.PacketSocket({
         ifindex: channel.link.index,
-        protocol: 0x0800,
-        filter: tcpScanReplyFilter(channel.sourceIp, firstPort, portCount, 14),
+        protocol: channel.family === 4 ? 0x0800 : 0x86dd,
+        filter:
+          channel.family === 4
+            ? tcpScanReplyFilter(channel.sourceIp, firstPort, portCount, 14)
+            : tcp6ScanReplyFilter(channel.source6!, firstPort, portCount),
         rcvbuf: RCVBUF,
         sndbuf: SNDBUF,
         ...ns,

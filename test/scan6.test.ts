@@ -124,6 +124,14 @@ t.test("SYN scan over IPv6 against nmap -6", async (t) => {
     );
   });
 
+  t.test("-sT refuses IPv6 targets with a one-line usage error", async (t) => {
+    const r = await cli(ns, ["-sT", "-p", "22", "2001:db8:a::11"]);
+    t.equal(r.code, 2, "exit 2");
+    t.equal(r.stdout, "");
+    t.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr.trim()}`);
+    t.match(r.stderr, /IPv6 targets need a SYN scan/);
+  });
+
   t.test("-oX and -oG name IPv6 hosts as nmap does", async (t) => {
     const x = await cli(ns, ["-6", "-p", PORTS, "-oX", "-", "2001:db8:a::11"]);
     t.match(x.stdout, /<address addr="2001:db8:a::11" addrtype="ipv6"\/>/, "addrtype ipv6");

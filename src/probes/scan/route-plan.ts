@@ -171,9 +171,14 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
           down[t] = DOWN_CODE["no-route"]!;
           continue;
         }
+        const next = d.kind === "on-link" ? target6 : d.gatewayIp.family === 6 ? d.gatewayIp.bytes : null;
+        if (next === null) {
+          down[t] = DOWN_CODE["no-route"]!;
+          continue;
+        }
         const channel = channel6For(link, source);
         channelOf[t] = channel.id + 1;
-        const hop = formatIpv6(d.kind === "on-link" ? target6 : (d.gatewayIp as { bytes: Uint8Array }).bytes);
+        const hop = formatIpv6(next);
         const known = hopIndex6[channel.id]!;
         let h = known.get(hop);
         if (h === undefined) {

@@ -166,9 +166,10 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     const netns = namespacePath(options.netns);
     chosen = method === "connect" ? "connect" : rawSocketsAllowed(netns) ? "syn" : "connect";
     if (chosen === "connect" && set.size6 > 0) {
-      throw new UsageError(
-        "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now",
-      );
+      const message = "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now";
+      // Asked for -sT: a usage error; fallen back to it for want of privilege: the environment's.
+      if (method === "connect") throw new UsageError(message);
+      throw new EnvironmentError(message, "EPERM");
     }
     if (chosen === "connect") {
       if (method === "syn")

@@ -159,10 +159,12 @@ const VERSION: string = (require("../../../package.json") as { version: string }
 const usage = `Usage: wireprobe scan [options] TARGET...
 
 TCP SYN scan with nmap's verdicts: per target and port, open (SYN-ACK), closed (RST) or
-filtered (no answer, or an ICMP error); a target whose next hop does not answer ARP is down.
+filtered (no answer, or an ICMP error); a target whose next hop does not answer ARP (NDP for
+IPv6) is down.
 
-  TARGET   IPv4 address, CIDR, nmap-style range (198.51.100.10-20, 198.51.100-101.1-5) or
-           hostname (resolved once, in wireprobe's own namespace even with --netns)
+  TARGET   IPv4 or IPv6 address, CIDR (2001:db8::/120), nmap-style range (198.51.100.10-20,
+           198.51.100-101.1-5) or hostname (resolved once, in wireprobe's own namespace even
+           with --netns); both families may be mixed (IPv6: SYN scan over Ethernet links)
 
 Options:
 ${formatOptions(options)}

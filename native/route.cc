@@ -2,6 +2,7 @@
 
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -124,23 +125,71 @@ std::string LinkName(NetlinkSocket& nl, int index) {
 namespace {
 
 struct RouteGetParams {
-  in_addr dst{};
+  int family = AF_INET;
+  RawIp dst;
   std::optional<int64_t> oif;
   bool fib_match = false;
   bool with_name = true;
-  std::optional<in_addr> src;
+  std::optional<RawIp> src;
 };
+
+// One address of either family: an IPv4 number, text of either family, 16 bytes (IPv6), or an IpAddress object
+// ({family: 4, v4} / {family: 6, bytes}). False after throwing a TypeError.
+bool ReadRouteAddress(Napi::Env env, Napi::Value v, const std::string& what, RawIp* out) {
+  const std::string expected = what +
+                               " must be an IPv4 number or text, IPv6 text, 16 bytes of an IPv6 address, or "
+                               "{family, v4 | bytes}";
+  if (v.IsNumber()) {
+    // An IPv4 address held as its number, as the sweeps hold them: no text on the way.
+    std::optional<int64_t> n;
+    if (!ReadOptionalInt(env, v, what.c_str(), 0, 0xffffffff, &n)) return false;
+    uint32_t be = htonl(static_cast<uint32_t>(*n));
+    out->Set(reinterpret_cast<const uint8_t*>(&be), 4);
+    return true;
+  }
+  if (v.IsString()) {
+    std::string s = v.As<Napi::String>().Utf8Value();
+    uint8_t bytes[16];
+    if (inet_pton(AF_INET, s.c_str(), bytes) == 1) {
+      out->Set(bytes, 4);
+      return true;
+    }
+    if (inet_pton(AF_INET6, s.c_str(), bytes) == 1) {
+      out->Set(bytes, 16);
+      return true;
+    }
+    ThrowTypeError(env, what + " is not a valid IPv4 or IPv6 address: \"" + s + "\"");
+    return false;
+  }
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    auto a = v.As<Napi::Uint8Array>();
+    if (a.ElementLength() != 16) {
+      ThrowTypeError(env, what + " must hold the 16 bytes of an IPv6 address (got " +
+                              std::to_string(a.ElementLength()) + ")");
+      return false;
+    }
+    out->Set(a.Data(), 16);
+    return true;
+  }
+  if (v.IsObject()) {
+    Napi::Object o = v.As<Napi::Object>();
+    Napi::Value family = o.Get("family");
+    if (family.IsNumber() && family.As<Napi::Number>().Int32Value() == 4 && o.Get("v4").IsNumber()) {
+      return ReadRouteAddress(env, o.Get("v4"), what + ".v4", out);
+    }
+    if (family.IsNumber() && family.As<Napi::Number>().Int32Value() == 6) {
+      Napi::Value bytes = o.Get("bytes");
+      if (bytes.IsTypedArray()) return ReadRouteAddress(env, bytes, what + ".bytes", out);
+    }
+  }
+  ThrowTypeError(env, expected);
+  return false;
+}
 
 // The arguments of routeGet(destination, options); false after throwing a TypeError.
 bool ReadRouteGetParams(Napi::Env env, Napi::Value destination, Napi::Value options, RouteGetParams* p) {
-  if (destination.IsNumber()) {
-    // An IPv4 address held as its number, as the sweeps hold them: no text on the way.
-    std::optional<int64_t> n;
-    if (!ReadOptionalInt(env, destination, "routeGet(destination): destination", 0, 0xffffffff, &n)) return false;
-    p->dst.s_addr = htonl(static_cast<uint32_t>(*n));
-  } else if (!ReadIPv4(env, destination, "routeGet(destination): destination", &p->dst)) {
-    return false;
-  }
+  if (!ReadRouteAddress(env, destination, "routeGet(destination): destination", &p->dst)) return false;
+  p->family = p->dst.len == 4 ? AF_INET : AF_INET6;
   if (options.IsUndefined() || options.IsNull()) return true;
   if (!options.IsObject()) {
     ThrowTypeError(env, "routeGet(destination, options): options must be an object");
@@ -157,8 +206,12 @@ bool ReadRouteGetParams(Napi::Env env, Napi::Value destination, Napi::Value opti
   p->with_name = with_name.value_or(true);
   Napi::Value s = o.Get("src");
   if (!s.IsUndefined() && !s.IsNull()) {
-    in_addr a{};
-    if (!ReadIPv4(env, s, "options.src", &a)) return false;
+    RawIp a;
+    if (!ReadRouteAddress(env, s, "options.src", &a)) return false;
+    if (a.len != p->dst.len) {
+      ThrowTypeError(env, "options.src must be of the destination's address family");
+      return false;
+    }
     p->src = a;
   }
   return true;
@@ -176,14 +229,15 @@ class RouteGetJob : public NetlinkJob {
 
   NetlinkError Run(NetlinkSocket& nl) override {
     rtmsg rtm{};
-    rtm.rtm_family = AF_INET;
-    rtm.rtm_dst_len = 32;
+    const auto bits = static_cast<unsigned char>(p_.dst.len * 8);
+    rtm.rtm_family = static_cast<unsigned char>(p_.family);
+    rtm.rtm_dst_len = bits;
     // LOOKUP_TABLE: report the table the route came from rather than main.
     rtm.rtm_flags = RTM_F_LOOKUP_TABLE | (p_.fib_match ? RTM_F_FIB_MATCH : 0);
-    if (p_.src) rtm.rtm_src_len = 32;
+    if (p_.src) rtm.rtm_src_len = bits;
     NetlinkRequest req(RTM_GETROUTE, 0, &rtm, sizeof(rtm));
-    req.AddAttr(RTA_DST, &p_.dst, sizeof(p_.dst));
-    if (p_.src) req.AddAttr(RTA_SRC, &*p_.src, sizeof(*p_.src));
+    req.AddAttr(RTA_DST, p_.dst.bytes, p_.dst.len);
+    if (p_.src) req.AddAttr(RTA_SRC, p_.src->bytes, p_.src->len);
     if (p_.oif && *p_.oif != 0) {
       uint32_t index = static_cast<uint32_t>(*p_.oif);
       req.AddAttr(RTA_OIF, &index, sizeof(index));
@@ -216,12 +270,13 @@ class RouteGetJob : public NetlinkJob {
     out.Set("ifname", Napi::String::New(env, ifname_));
     out.Set("gateway", route.gateway.empty() ? env.Null() : Napi::String::New(env, route.gateway));
     out.Set("prefsrc", route.prefsrc.empty() ? env.Null() : Napi::String::New(env, route.prefsrc));
-    out.Set("dst", Napi::String::New(env, route.dst.empty() ? "0.0.0.0" : route.dst));
+    const bool v6 = p_.family == AF_INET6;
+    out.Set("dst", Napi::String::New(env, !route.dst.empty() ? route.dst : v6 ? "::" : "0.0.0.0"));
     out.Set("dstLength", Napi::Number::New(env, route.dst_len));
     out.Set("gatewayIp", IpValue(env, route.gateway_ip));
     out.Set("prefsrcIp", IpValue(env, route.prefsrc_ip));
     RawIp dst = route.dst_ip;
-    if (dst.empty()) dst.len = 4;  // the default route: 0.0.0.0, as "dst" says (the request is AF_INET)
+    if (dst.empty()) dst.len = v6 ? 16 : 4;  // the default route: 0.0.0.0 or ::, as "dst" says
     out.Set("dstIp", IpValue(env, dst));
     out.Set("table", Napi::Number::New(env, route.table));
     out.Set("scope", Napi::Number::New(env, route.scope));

@@ -12,7 +12,7 @@
 
 namespace wp {
 
-// One IPv4 route message, as the kernel describes it.
+// One route message (IPv4 or IPv6), as the kernel describes it.
 struct Route {
   bool found = false;
   bool multipath = false;
@@ -40,7 +40,7 @@ void ParseRoute(const nlmsghdr* h, Route* r);
 // "unicast", "local", ... or nullptr for an unknown RTN_* number.
 const char* RouteTypeName(unsigned type);
 
-// routeGet(destination, options?): RTM_GETROUTE for one IPv4 /32 (RouteInfo in types.ts).
+// routeGet(destination, options?): RTM_GETROUTE for one IPv4 /32 or IPv6 /128 (RouteInfo in types.ts).
 Napi::Value RouteGet(const Napi::CallbackInfo& info);
 // routeGetAsync(destination, options?): the same on a libuv worker thread; a promise.
 Napi::Value RouteGetAsync(const Napi::CallbackInfo& info);

@@ -38,7 +38,7 @@ fi
 # iputils-arping, which installs a different arping command.
 REQUIRED=(
   iproute2:ip nftables:nft dnsmasq-base:dnsmasq nmap:nmap tcpdump:tcpdump arping: arp-scan:arp-scan
-  dnsutils:dig zmap:zmap iputils-ping:ping procps:sysctl util-linux:setsid
+  dnsutils:dig zmap:zmap iputils-ping:ping procps:sysctl util-linux:setsid ndisc6:ndisc6
   make:make g++:g++ python3:python3
 )
 

@@ -81,6 +81,27 @@ const UNREACH: Readonly<Record<number, number>> = {
   13: FILTERED_ADMIN_PROHIBITED,
 };
 
+/**
+ * ICMPv6 destination-unreachable codes (RFC 4443) as nmap reads them: no route is net-unreach, address
+ * unreachable host-unreach, communication administratively prohibited (and the ingress/egress policy and
+ * reject-route codes) admin-prohibited, port unreachable port-unreach.
+ */
+const UNREACH6: Readonly<Record<number, number>> = {
+  0: FILTERED_NET_UNREACH,
+  1: FILTERED_ADMIN_PROHIBITED,
+  3: FILTERED_HOST_UNREACH,
+  4: FILTERED_PORT_UNREACH,
+  5: FILTERED_ADMIN_PROHIBITED,
+  6: FILTERED_ADMIN_PROHIBITED,
+};
+
+/** The outcome of an ICMPv6 error about a probe, or OUTCOME_NONE when it does not decide the port. */
+export function icmpv6Outcome(type: number, code: number): number {
+  if (type === 3) return FILTERED_TIME_EXCEEDED;
+  if (type === 1) return UNREACH6[code] ?? OUTCOME_NONE;
+  return OUTCOME_NONE;
+}
+
 /** The outcome of an ICMP error about a probe, or OUTCOME_NONE when it does not decide the port. */
 export function icmpOutcome(type: number, code: number): number {
   if (type === 11) return FILTERED_TIME_EXCEEDED;

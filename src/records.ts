@@ -28,6 +28,11 @@ export interface ArpRecord {
   gateway: string | null;
   /** requests sent to this target */
   sent: number;
+  /**
+   * the protocol asked: "arp" for an IPv4 target, "ndp" (an IPv6 neighbour solicitation, answered by a
+   * neighbour advertisement) for an IPv6 one
+   */
+  protocol: "arp" | "ndp";
 }
 
 /** One DNS question to one server over one transport (`wireprobe dns`). */
@@ -178,12 +183,13 @@ export interface PortRecord {
 /** A target that got no port records, and why (`wireprobe scan`). */
 export interface HostRecord {
   type: "host";
-  /** the IPv4 address, or the name when it could not be resolved */
+  /** the address (IPv6 in RFC 5952 form), or the name when it could not be resolved */
   target: string;
   hostname?: string;
   state: "down";
   /**
    * no-arp-reply: its next hop (the target itself on-link, else the gateway) did not answer ARP.
+   * no-ndp-reply: the same for an IPv6 target: its next hop did not answer NDP neighbour solicitation.
    * no-route: the kernel has no route to it. blackhole / prohibit / unreachable / broadcast / multicast: the
    * route (or policy rule) to it is of that type, so no probe can reach it. unresolved: the hostname did not resolve to an IPv4 address.
    */

@@ -37,6 +37,7 @@ const arpRecord = (target: string, state: ArpRecord["state"] = "reply"): ArpReco
   source: "198.51.100.11",
   gateway: null,
   sent: state === "local" ? 0 : 1,
+  protocol: "arp",
 });
 
 const portRecord = (target: string, port: number, state: PortRecord["state"] = "open"): PortRecord => ({

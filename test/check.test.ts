@@ -46,6 +46,7 @@ t.test("verdicts from hand-made records", async (t) => {
     source: "198.51.100.11",
     gateway: null,
     sent: 1,
+    protocol: "arp",
     ...extra,
   });
   t.equal(hostGwVerdict([arpRecord("198.51.100.11", "local"), arpRecord("198.51.100.12", "reply")]).ok, true);

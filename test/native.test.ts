@@ -25,6 +25,9 @@ const B = `/run/netns/${NS_B}`;
 const IP_A = "198.51.100.1";
 const IP_B = "198.51.100.2";
 const OFF_LINK = "198.51.100.200"; // outside the /25 on the veth
+const IP6_A = "2001:db8:1::1";
+const IP6_B = "2001:db8:1::2";
+const OFF_LINK6 = "2001:db8:99::9"; // behind IP6_B
 const VETH_A = "wpv-a";
 const VETH_B = "wpv-b";
 const SPARE_A = "wpx-a"; // up, no IPv4 address, no route
@@ -63,6 +66,10 @@ function buildLab(): void {
     ip("-n", ns, "link", "set", dev, "up");
   }
   ip("-n", NS_A, "route", "add", "default", "via", IP_B);
+  ip("-n", NS_A, "addr", "add", `${IP6_A}/64`, "dev", VETH_A, "nodad");
+  ip("-n", NS_B, "addr", "add", `${IP6_B}/64`, "dev", VETH_B, "nodad");
+  ip("-n", NS_A, "-6", "route", "add", "2001:db8:99::/48", "via", IP6_B);
+  ip("-n", NS_A, "-6", "route", "add", "prohibit", "2001:db8:66::/48");
 }
 
 async function waitOperUp(ns: string, dev: string): Promise<void> {
@@ -319,10 +326,59 @@ t.test("routeGet", async (t) => {
     t.equal(typeof err.errno, "number");
   });
 
+  t.test("IPv6 destinations: text, 16 bytes or an IpAddress ask the same AF_INET6 question", async (t) => {
+    const v6 = (s: string) => ({ family: 6 as const, bytes: Buffer.from(packAddressText([s])) });
+    const onLink = native.routeGet(IP6_B, { netns: A });
+    t.match(onLink, { type: "unicast", ifindex: veth.index, ifname: VETH_A, gateway: null, prefsrc: IP6_A });
+    t.match(onLink, { dst: IP6_B, dstLength: 128 });
+    t.same(onLink.prefsrcIp, v6(IP6_A), "the source as its bytes");
+    t.same(onLink.dstIp, v6(IP6_B));
+    t.equal(onLink.gatewayIp, null);
+    const bytes = packAddressText([IP6_B]);
+    t.same(native.routeGet(bytes, { netns: A }), onLink, "the 16 bytes ask the same question");
+    t.same(native.routeGet(v6(IP6_B), { netns: A }), onLink, "an IpAddress asks the same question");
+    t.same(await native.routeGetAsync(bytes, { netns: A }), onLink, "and off the JS thread");
+    const via = native.routeGet(OFF_LINK6, { netns: A });
+    t.match(via, { type: "unicast", ifname: VETH_A, gateway: IP6_B, prefsrc: IP6_A });
+    t.same(via.gatewayIp, v6(IP6_B), "the gateway as its bytes");
+    t.match(native.routeGet(OFF_LINK6, { netns: A, fibMatch: true }), {
+      dst: "2001:db8:99::",
+      dstLength: 48,
+      gateway: IP6_B,
+    });
+    t.match(native.routeGet(IP6_A, { netns: A }), { type: "local" }, "own address");
+    t.match(native.routeGet(IP6_B, { netns: A, src: IP6_A }), { prefsrc: IP6_A }, "src hint of the family");
+    // An IPv6 prohibit route answers with its error, as `ip -6 route get` shows it.
+    t.match(
+      thrown(() => native.routeGet("2001:db8:66::1", { netns: A })),
+      { code: "EACCES" },
+      "prohibit",
+    );
+    t.match(native.routeGet(IP6_B, { netns: A, oif: veth.index, fibMatch: true }), {
+      dst: "2001:db8:1::",
+      dstLength: 64,
+    });
+    const err = thrown(() => native.routeGet(OFF_LINK6, { netns: B }));
+    t.match(err, { code: "ENETUNREACH", syscall: "RTM_GETROUTE" }, "no IPv6 route: ENETUNREACH");
+    const nl = new native.Netlink(A);
+    try {
+      t.same(nl.routeGet(bytes), onLink, "a handle takes the bytes too");
+      t.same(await nl.routeGetAsync(v6(OFF_LINK6)), via);
+    } finally {
+      nl.close();
+    }
+  });
+
   t.test("bad input is a TypeError", async (t) => {
     t.throws(() => native.routeGet("198.51.100"), TypeError);
     t.throws(() => native.routeGet("198.51.100.300"), TypeError);
-    t.throws(() => native.routeGet("2001:db8::1"), TypeError);
+    t.throws(() => native.routeGet("2001:db8::1::2"), TypeError);
+    // an IPv6 address may be given as its 16 bytes, and only as exactly 16
+    t.throws(() => native.routeGet(new Uint8Array(15)), TypeError);
+    t.throws(() => native.routeGet(new Uint8Array(4)), TypeError);
+    t.throws(() => native.routeGet({ family: 6, bytes: "2001:db8::1" } as unknown as string), TypeError);
+    t.throws(() => native.routeGet({ family: 5, v4: 1 } as unknown as string), TypeError);
+    t.throws(() => native.routeGet(IP_B, { src: IP6_A }), TypeError, "src of the other family");
     // an IPv4 address may also be given as its number, but only an unsigned 32-bit integer
     t.throws(() => native.routeGet(-1), TypeError);
     t.throws(() => native.routeGet(2 ** 32), TypeError);

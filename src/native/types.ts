@@ -167,12 +167,18 @@ export interface LinkInfo {
   addresses: LinkAddress[];
 }
 
+/**
+ * routeGet's destination: an IPv4 address as its unsigned number or dotted quad, IPv6 text, the 16 bytes of an
+ * IPv6 address, or an IpAddress of either family. The request is AF_INET or AF_INET6 accordingly.
+ */
+export type RouteGetDestination = string | number | Uint8Array | IpAddress;
+
 export interface RouteGetOptions {
   netns?: string;
   /** RTA_OIF: ask how the kernel would route out of this interface */
   oif?: number;
-  /** RTA_PREFSRC-style source hint (RTA_SRC) */
-  src?: string;
+  /** RTA_PREFSRC-style source hint (RTA_SRC), of the destination's family (any RouteGetDestination form) */
+  src?: RouteGetDestination;
   /** RTM_F_FIB_MATCH: return the matched table entry (fails when nothing matched) */
   fibMatch?: boolean;
 }
@@ -186,12 +192,12 @@ export interface RouteInfo {
   gateway: string | null;
   /** the source address the kernel would use */
   prefsrc: string | null;
-  /** with fibMatch: the matched prefix (e.g. "198.51.100.0") and length; else the destination /32 */
+  /** with fibMatch: the matched prefix (e.g. "198.51.100.0", "2001:db8::") and length; else the destination /32 or /128 */
   dst: string;
   dstLength: number;
   table: number;
   scope: number;
-  /** gateway, prefsrc and dst as numbers (IPv4) or bytes (an IPv6 next hop: RTA_VIA), for code that computes */
+  /** gateway, prefsrc and dst as numbers (IPv4) or bytes (IPv6, or an IPv6 next hop of an IPv4 route: RTA_VIA) */
   gatewayIp: IpAddress | null;
   prefsrcIp: IpAddress | null;
   dstIp: IpAddress;
@@ -248,8 +254,8 @@ export interface NativeNetlink {
   listLinks(): LinkInfo[];
   listLinksAsync(): Promise<LinkInfo[]>;
   /** as NativeBinding.routeGet */
-  routeGet(destination: string | number, options?: HandleRouteGetOptions): RouteInfo;
-  routeGetAsync(destination: string | number, options?: HandleRouteGetOptions): Promise<RouteInfo>;
+  routeGet(destination: RouteGetDestination, options?: HandleRouteGetOptions): RouteInfo;
+  routeGetAsync(destination: RouteGetDestination, options?: HandleRouteGetOptions): Promise<RouteInfo>;
   listRoutes(): RouteEntry[];
   listRoutesAsync(): Promise<RouteEntry[]>;
   listRules(): RuleEntry[];
@@ -291,13 +297,13 @@ export interface NativeBinding {
   /** The same on a libuv worker thread (see NativeNetlink): the event loop runs on meanwhile. */
   listLinksAsync(netns?: string): Promise<LinkInfo[]>;
   /**
-   * RTM_GETROUTE for one IPv4 destination, a dotted quad or its unsigned 32-bit number. Throws an errno error
+   * RTM_GETROUTE for one destination (a RouteGetDestination: an IPv4 /32 or an IPv6 /128). Throws an errno error
    * (code "ENETUNREACH", "EHOSTUNREACH", ..., syscall "RTM_GETROUTE") when the kernel has no route, and a
    * TypeError for a malformed address.
    */
-  routeGet(destination: string | number, options?: RouteGetOptions): RouteInfo;
+  routeGet(destination: RouteGetDestination, options?: RouteGetOptions): RouteInfo;
   /** The same on a libuv worker thread: rejects where routeGet throws (TypeErrors are thrown at once). */
-  routeGetAsync(destination: string | number, options?: RouteGetOptions): Promise<RouteInfo>;
+  routeGetAsync(destination: RouteGetDestination, options?: RouteGetOptions): Promise<RouteInfo>;
   /** CLOCK_MONOTONIC in milliseconds (same scale as the batch timestamps) */
   monotonicMs(): number;
   /**

@@ -209,3 +209,75 @@ export function arpReplyFilter(ourIp: number | null): Buffer {
     drop,
   ]);
 }
+
+/**
+ * Accepts Ethernet IPv6 neighbour advertisements (ICMPv6 type 136 right after the IPv6 header) addressed to
+ * `ourIp` (16 bytes: the source of our solicitations), and drops everything else in the kernel. With `ourIp`
+ * null any advertisement passes. The hop limit (255, RFC 4861 7.1.2) is checked by the reader, which has the
+ * whole packet anyway.
+ */
+export function neighborAdvertisementFilter(ourIp: Uint8Array | null): Buffer {
+  // Offsets: 12 ethertype, 20 next header, 38 destination address, 54 ICMPv6 type.
+  type Jump = readonly [BpfInstruction, string | 0, string | 0];
+  const destination: Array<BpfInstruction | Jump> = [];
+  if (ourIp !== null) {
+    if (ourIp.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, got ${ourIp.length}`);
+    const view = new DataView(ourIp.buffer, ourIp.byteOffset, 16);
+    for (let w = 0; w < 4; w++)
+      destination.push(ld.word(38 + w * 4), [jeq(view.getUint32(w * 4), 0, 0), 0, "drop"]);
+  }
+  return assemble(
+    resolveLabels([
+      ld.half(12),
+      [jeq(0x86dd, 0, 0), 0, "drop"],
+      ld.byte(20),
+      [jeq(58, 0, 0), 0, "drop"],
+      ld.byte(54),
+      [jeq(136, 0, 0), 0, "drop"],
+      ...destination,
+      ret(0xffff),
+      "drop",
+      ret(0),
+    ]),
+  );
+}
+
+/**
+ * The IPv6 answers of a TCP SYN scan on an Ethernet packet socket: IPv6 to `ourIp` (16 bytes), either TCP (right
+ * after the IPv6 header) to one of the source ports [firstPort, firstPort + portCount), or an ICMPv6
+ * destination-unreachable or time-exceeded that quotes a TCP packet from `ourIp`.
+ */
+export function tcp6ScanReplyFilter(ourIp: Uint8Array, firstPort: number, portCount: number): Buffer {
+  if (ourIp.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, got ${ourIp.length}`);
+  type Jump = readonly [BpfInstruction, string | 0, string | 0];
+  const view = new DataView(ourIp.buffer, ourIp.byteOffset, 16);
+  const matchOurs = (at: number): Array<BpfInstruction | Jump> =>
+    [0, 1, 2, 3].flatMap((w) => [ld.word(at + w * 4), [jeq(view.getUint32(w * 4), 0, 0), 0, "drop"] as Jump]);
+  // Offsets: 12 ethertype, 20 next header, 38 destination, 54 TCP or ICMPv6 header; the ICMPv6 error quotes
+  // the probe's IPv6 header at 62 (next header 68, source 70) and its TCP header at 102.
+  return assemble(
+    resolveLabels([
+      ld.half(12),
+      [jeq(0x86dd, 0, 0), 0, "drop"],
+      ...matchOurs(38),
+      ld.byte(20),
+      [jeq(6, 0, 0), 0, "not-tcp"],
+      ld.half(54 + 2),
+      [jge(firstPort, 0, 0), 0, "drop"],
+      [jge(firstPort + portCount, 0, 0), "drop", "accept"],
+      "not-tcp",
+      [jeq(58, 0, 0), 0, "drop"],
+      ld.byte(54),
+      [jeq(1, 0, 0), "icmp-error", 0],
+      [jeq(3, 0, 0), 0, "drop"],
+      "icmp-error",
+      ld.byte(68),
+      [jeq(6, 0, 0), 0, "drop"],
+      ...matchOurs(70),
+      "accept",
+      ret(0xffff),
+      "drop",
+      ret(0),
+    ]),
+  );
+}

@@ -15,6 +15,11 @@ export interface RouteResolver {
   readonly links: readonly LinkInfo[];
   /** the kernel's decision for a destination (an unsigned 32-bit IPv4 address) */
   resolve(address: number): RouteDecision;
+  /**
+   * The same for an IPv6 destination (its 16 bytes), one kernel lookup each: the snapshot is of IPv4 routes,
+   * and IPv6 sweeps are small (a capped block at most).
+   */
+  resolve6(address: Uint8Array): RouteDecision;
   /** kernel lookups made so far (the rest came from the cache) */
   readonly lookups: number;
   close(): void;
@@ -163,6 +168,14 @@ class CachingResolver implements RouteResolver {
     else if (decision.kind === "other-link" && decision.route.kind !== "local")
       this.rememberOtherLink(address, decision);
     return decision;
+  }
+
+  resolve6(address: Uint8Array): RouteDecision {
+    this.lookups += 1;
+    const destination = { family: 6, bytes: address } as const;
+    return this.link
+      ? lookupViaOn(this.nl, destination, this.link, this.nameOf)
+      : lookupOn(this.nl, destination, this.nameOf);
   }
 
   private cached(address: number): RouteDecision | null {

@@ -47,13 +47,24 @@ export type RouteSource = Pick<NativeNetlink, "routeGet">;
 /** The same, asked off the JS thread. */
 export type AsyncRouteSource = Pick<NativeNetlink, "routeGetAsync">;
 
+/**
+ * A destination as routeGet takes it: an IPv4 address as its number or dotted quad, IPv6 text, or an IpAddress
+ * of either family (an IPv6 one as its 16 bytes: no text on the way).
+ */
+export type RouteDestination = string | number | IpAddress;
+
+function familyOf(destination: RouteDestination): 4 | 6 {
+  if (typeof destination === "number") return 4;
+  if (typeof destination === "string") return destination.includes(":") ? 6 : 4;
+  return destination.family;
+}
+
 /** Interface names by index, from the caller's link list (saves a request per lookup). */
 export type NameOf = (ifindex: number) => string;
 
 /** One RTM_GETROUTE question; the answer is its RouteInfo, or the request's error thrown into the lookup. */
 interface RouteQuery {
-  /** a dotted quad, or the IPv4 address as its number */
-  destination: string | number;
+  destination: RouteDestination;
   options: HandleRouteGetOptions;
 }
 
@@ -118,7 +129,7 @@ function noRouteCode(err: unknown): string | null {
     : null;
 }
 
-function* lookupSteps(destination: string | number, nameOf: NameOf): Lookup<RouteDecision> {
+function* lookupSteps(destination: RouteDestination, nameOf: NameOf): Lookup<RouteDecision> {
   try {
     return fromRoute(yield { destination, options: { withName: false } }, nameOf);
   } catch (err) {
@@ -128,7 +139,7 @@ function* lookupSteps(destination: string | number, nameOf: NameOf): Lookup<Rout
   }
 }
 
-function* matchedSteps(destination: string | number, oif?: number): Lookup<RouteInfo | null> {
+function* matchedSteps(destination: RouteDestination, oif?: number): Lookup<RouteInfo | null> {
   try {
     return yield {
       destination,
@@ -140,7 +151,7 @@ function* matchedSteps(destination: string | number, oif?: number): Lookup<Route
   }
 }
 
-function* viaSteps(destination: string | number, link: LinkInfo, nameOf: NameOf): Lookup<RouteDecision> {
+function* viaSteps(destination: RouteDestination, link: LinkInfo, nameOf: NameOf): Lookup<RouteDecision> {
   const matched = yield* matchedSteps(destination, link.index);
   const d = matched ? fromRoute(matched, nameOf) : null;
   if (d && (d.kind === "on-link" || d.kind === "via-gateway") && d.ifindex === link.index) {
@@ -151,7 +162,7 @@ function* viaSteps(destination: string | number, link: LinkInfo, nameOf: NameOf)
     } catch {
       picked = null;
     }
-    const first = firstIpv4Address(link);
+    const first = firstAddressOf(link, familyOf(destination));
     return {
       ...d,
       ifname: link.name,
@@ -164,12 +175,12 @@ function* viaSteps(destination: string | number, link: LinkInfo, nameOf: NameOf)
 }
 
 /** The kernel's own route lookup (RTM_GETROUTE) for one destination, on an open handle. */
-export function lookupOn(nl: RouteSource, destination: string | number, nameOf: NameOf): RouteDecision {
+export function lookupOn(nl: RouteSource, destination: RouteDestination, nameOf: NameOf): RouteDecision {
   return answerNow(nl, lookupSteps(destination, nameOf));
 }
 
 /** The matched table entry for a destination (RTM_F_FIB_MATCH), or null when nothing matched. */
-export function matchedRoute(nl: RouteSource, destination: string | number, oif?: number): RouteInfo | null {
+export function matchedRoute(nl: RouteSource, destination: RouteDestination, oif?: number): RouteInfo | null {
   return answerNow(nl, matchedSteps(destination, oif));
 }
 
@@ -190,7 +201,7 @@ export function isLoopback(link: LinkInfo): boolean {
  */
 export function lookupViaOn(
   nl: RouteSource,
-  destination: string | number,
+  destination: RouteDestination,
   link: LinkInfo,
   nameOf: NameOf,
 ): RouteDecision {
@@ -249,18 +260,18 @@ function namesOf(links: readonly LinkInfo[]): NameOf {
   return (i) => names.get(i) ?? "";
 }
 
-/** The kernel's route decision for one IPv4 destination, in a namespace (a path) or the caller's. */
-export function lookupRoute(destination: string, netns?: string): RouteDecision {
+/** The kernel's route decision for one destination of either family, in a namespace (a path) or the caller's. */
+export function lookupRoute(destination: RouteDestination, netns?: string): RouteDecision {
   return withHandle(netns, (nl) => lookupOn(nl, destination, namesOf(nl.listLinks())));
 }
 
 /** As lookupRoute, relative to one interface (see lookupViaOn). */
-export function lookupRouteVia(destination: string, link: LinkInfo, netns?: string): RouteDecision {
+export function lookupRouteVia(destination: RouteDestination, link: LinkInfo, netns?: string): RouteDecision {
   return withHandle(netns, (nl) => lookupViaOn(nl, destination, link, namesOf(nl.listLinks())));
 }
 
 /** As lookupRoute, asked on a worker thread: the event loop runs on meanwhile. */
-export function lookupRouteAsync(destination: string, netns?: string): Promise<RouteDecision> {
+export function lookupRouteAsync(destination: RouteDestination, netns?: string): Promise<RouteDecision> {
   return withHandleAsync(netns, async (nl) =>
     answerLater(nl, lookupSteps(destination, namesOf(await nl.listLinksAsync()))),
   );
@@ -268,7 +279,7 @@ export function lookupRouteAsync(destination: string, netns?: string): Promise<R
 
 /** As lookupRouteVia, asked on a worker thread. */
 export function lookupRouteViaAsync(
-  destination: string,
+  destination: RouteDestination,
   link: LinkInfo,
   netns?: string,
 ): Promise<RouteDecision> {
@@ -280,6 +291,16 @@ export function lookupRouteViaAsync(
 /** The link's first IPv4 address (text and number), or null. */
 export function firstIpv4Address(link: LinkInfo): LinkAddress | null {
   return link.addresses.find((a) => a.family === 4) ?? null;
+}
+
+/**
+ * The link's first address of the family, or null. For IPv6, a global address before a link-local one, as the
+ * kernel's source selection prefers the larger scope for a global destination.
+ */
+export function firstAddressOf(link: LinkInfo, family: 4 | 6): LinkAddress | null {
+  if (family === 4) return firstIpv4Address(link);
+  const v6 = link.addresses.filter((a) => a.family === 6);
+  return v6.find((a) => a.scope === 0) ?? v6[0] ?? null;
 }
 
 /** The link's first IPv4 address as its number, or null. */

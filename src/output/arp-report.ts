@@ -1,11 +1,17 @@
+import { type Ipv4Address, type Ipv6Address, parseIp } from "../addr/ip";
+import { compareIpv6 } from "../addr/ipv6";
 import type { ArpRecord, SummaryRecord } from "../records";
 import { formatTable } from "./table";
 
 /** Above this many targets the table lists only the addresses that answered. */
 export const FULL_TABLE_LIMIT = 256;
 
-function ipKey(ip: string): number {
-  return ip.split(".").reduce((n, o) => n * 256 + Number(o), 0);
+/** IPv4 addresses first, then IPv6 ones, each in numeric order. */
+function byAddress(a: string, b: string): number {
+  const x = parseIp(a);
+  const y = parseIp(b);
+  if (x === null || y === null || x.family !== y.family) return (x?.family ?? 0) - (y?.family ?? 0);
+  return x.family === 4 ? x.v4 - (y as Ipv4Address).v4 : compareIpv6(x.bytes, (y as Ipv6Address).bytes);
 }
 
 function note(r: ArpRecord): string {
@@ -27,7 +33,7 @@ export function formatArpReport(
   summary: SummaryRecord | undefined,
   all: boolean,
 ): string {
-  const sorted = [...records].sort((a, b) => ipKey(a.target) - ipKey(b.target));
+  const sorted = [...records].sort((a, b) => byAddress(a.target, b.target));
   const full = all || sorted.length <= FULL_TABLE_LIMIT;
   const shown = full ? sorted : sorted.filter((r) => r.state === "reply");
   const rows = shown.map((r) => [

@@ -33,7 +33,7 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
       host.hostname === undefined
         ? "<hostnames>\n</hostnames>\n"
         : `<hostnames>\n<hostname name="${xmlEscape(host.hostname)}" type="user"/>\n</hostnames>\n`;
-    const address = `<address addr="${host.address}" addrtype="ipv4"/>\n`;
+    const address = `<address addr="${host.address}" addrtype="${host.address.includes(":") ? "ipv6" : "ipv4"}"/>\n`;
     if (host.down !== null) {
       down++;
       if (meta.openOnly) continue;

@@ -1,4 +1,5 @@
 import { ipv4ToInt, isValidIpv4 } from "../addr/address";
+import { compareIpv6, isValidIpv6, toIpv6Bytes } from "../addr/ipv6";
 import {
   outcomeOf,
   outcomeReason,
@@ -82,6 +83,10 @@ export class ScanStore {
   /** @internal for HostCursor */
   readonly chunks: Uint8Array[] = [];
   private readonly slotOf = new AddressSlots();
+  /** IPv6 hosts (a scan has few): their address text (RFC 5952, as records give it) -> slot, and back */
+  private readonly slotOf6 = new Map<string, number>();
+  /** @internal for HostCursor */
+  readonly text6 = new Map<number, string>();
   /** @internal for HostCursor */
   readonly addresses: number[] = [];
   /** @internal for HostCursor */
@@ -111,11 +116,23 @@ export class ScanStore {
     this.slotsPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / this.slotBytes));
   }
 
+  /** The slot of a record's target: an IPv4 address, or IPv6 text. */
+  private slotOfTarget(target: string): number {
+    if (!target.includes(":")) return this.slot(ipv4ToInt(target));
+    const known = this.slotOf6.get(target);
+    if (known !== undefined) return known;
+    const s = this.slot(-1);
+    this.slotOf6.set(target, s);
+    this.text6.set(s, target);
+    return s;
+  }
+
+  /** A slot for the IPv4 address `ip`, or a new one for an IPv6 host (-1). */
   private slot(ip: number): number {
-    let s = this.slotOf.get(ip);
+    let s = ip < 0 ? -1 : this.slotOf.get(ip);
     if (s >= 0) return s;
     s = this.addresses.length;
-    this.slotOf.set(ip, s);
+    if (ip >= 0) this.slotOf.set(ip, s);
     this.addresses.push(ip);
     this.ttls.push(0);
     if (Math.floor(s / this.slotsPerChunk) >= this.chunks.length) {
@@ -126,11 +143,11 @@ export class ScanStore {
 
   add(record: PortRecord | HostRecord): void {
     if (record.type === "host") {
-      if (!isValidIpv4(record.target)) {
+      if (!isValidIpv4(record.target) && !isValidIpv6(record.target)) {
         this.unresolved.push({ name: record.target, reason: record.reason });
         return;
       }
-      const s = this.slot(ipv4ToInt(record.target));
+      const s = this.slotOfTarget(record.target);
       this.downReasons.set(s, record.reason);
       if (record.hostname !== undefined) this.names.set(s, record.hostname);
       return;
@@ -140,7 +157,7 @@ export class ScanStore {
     const outcome = outcomeOf(record.state, record.reason);
     const code = udp ? udpNibble(outcome) : outcome;
     if (pi < 0 || code <= 0 || code > 15) return;
-    const s = this.slot(ipv4ToInt(record.target));
+    const s = this.slotOfTarget(record.target);
     if (record.hostname !== undefined) this.names.set(s, record.hostname);
     if (record.ttl !== null && record.reasonIp === undefined) this.ttls[s] = record.ttl;
     const chunk = this.chunks[Math.floor(s / this.slotsPerChunk)]!;
@@ -168,6 +185,17 @@ export class ScanStore {
     const n = this.addresses.length;
     if (this.order !== null && this.order.length === n) return this.order;
     const addresses = this.addresses;
+    if (this.text6.size > 0) {
+      // IPv4 hosts first, then IPv6 ones by their bytes (an IPv6 scan has few hosts: a plain sort).
+      const bytes = new Map([...this.text6].map(([slot, text]) => [slot, toIpv6Bytes(text)]));
+      this.order = Uint32Array.from(addresses.keys()).sort((a, b) => {
+        const x = bytes.get(a);
+        const y = bytes.get(b);
+        if (x === undefined || y === undefined) return x ? 1 : y ? -1 : addresses[a]! - addresses[b]!;
+        return compareIpv6(x, y);
+      });
+      return this.order;
+    }
     let min = Number.POSITIVE_INFINITY;
     let max = 0;
     for (let s = 0; s < n; s++) {
@@ -275,7 +303,8 @@ class HostCursor implements StoredHost {
   moveTo(slot: number): void {
     const store = this.store;
     const ip = store.addresses[slot]!;
-    this.address = `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
+    this.address =
+      ip < 0 ? store.text6.get(slot)! : `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
     this.hostname = store.nameOf(slot);
     this.down = store.downOf(slot);
     this.ttl = store.ttls[slot]!;

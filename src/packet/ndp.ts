@@ -234,3 +234,69 @@ export function writeNeighborSolicitationFrame(
   w16(buf, m + 2, transportChecksum6(buf, m, 32, buf, buf, NEXT_HEADER_ICMPV6, ip + 8, ip + 24));
   return SOLICITATION_FRAME_LENGTH;
 }
+
+/** What readNeighborAdvertisement extracts: offsets into the frame's buffer and flags, no strings. */
+export interface NeighborAdvertisementView {
+  /** where the 16-byte target address starts */
+  targetOffset: number;
+  /** where the 6-byte MAC of the target link-layer option starts, else the Ethernet source's */
+  macOffset: number;
+  /** the option was there (RFC 4861 7.2.4: it must be, in answer to a multicast solicitation) */
+  hasTargetLinkLayer: boolean;
+  solicited: boolean;
+  router: boolean;
+  override: boolean;
+}
+
+/**
+ * Recognizes an Ethernet frame at frame[offset, offset + length) carrying a valid neighbour advertisement: IPv6
+ * with no extension header, hop limit 255, ICMPv6 type 136 code 0, a correct checksum, well-formed options
+ * (RFC 4861 7.1.2). Returns null for anything else, including bad arguments; never throws. Pass `out` to fill
+ * an existing object and allocate nothing per advertisement.
+ */
+export function readNeighborAdvertisement(
+  frame: Buffer,
+  offset: number,
+  length: number,
+  out?: NeighborAdvertisementView,
+): NeighborAdvertisementView | null {
+  if (
+    !(frame instanceof Uint8Array) ||
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    offset < 0 ||
+    length < 14 + 40 + MESSAGE_LENGTH ||
+    offset + length > frame.length
+  ) {
+    return null;
+  }
+  const ip = offset + 14;
+  if (u16(frame, offset + 12) !== ETHERTYPE_IPV6 || frame[ip]! >> 4 !== 6) return null;
+  if (frame[ip + 6] !== NEXT_HEADER_ICMPV6 || frame[ip + 7] !== HOP_LIMIT) return null;
+  const payload = u16(frame, ip + 4);
+  const m = ip + 40;
+  if (payload < MESSAGE_LENGTH || m + payload > offset + length) return null;
+  if (frame[m] !== TYPE_NEIGHBOR_ADVERTISEMENT || frame[m + 1] !== 0) return null;
+  if (transportChecksum6(frame, m, payload, frame, frame, NEXT_HEADER_ICMPV6, ip + 8, ip + 24) !== 0)
+    return null;
+  // A multicast target is invalid (7.1.2).
+  if (frame[m + 8] === 0xff) return null;
+  const end = m + payload;
+  let mac = -1;
+  for (let p = m + MESSAGE_LENGTH; p < end; ) {
+    if (p + 2 > end) return null;
+    const len = frame[p + 1]! * 8;
+    if (len === 0 || p + len > end) return null;
+    if (frame[p] === OPTION_TARGET_LINK_LAYER && len === 8 && mac < 0) mac = p + 2;
+    p += len;
+  }
+  const flags = frame[m + 4]!;
+  const view = out ?? ({} as NeighborAdvertisementView);
+  view.targetOffset = m + 8;
+  view.hasTargetLinkLayer = mac >= 0;
+  view.macOffset = mac >= 0 ? mac : offset + 6;
+  view.solicited = (flags & FLAG_SOLICITED) !== 0;
+  view.router = (flags & FLAG_ROUTER) !== 0;
+  view.override = (flags & FLAG_OVERRIDE) !== 0;
+  return view;
+}

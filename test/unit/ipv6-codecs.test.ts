@@ -546,3 +546,59 @@ t.test("IPv6 frame decoding is opt-in: without it an 0x86dd frame is reported as
     "2001:db8::2",
   );
 });
+
+t.test(
+  "readNeighborAdvertisement: a valid advertisement frame, and the RFC 4861 7.1.2 refusals",
+  async (t) => {
+    const message = ndp.encode(
+      {
+        kind: "neighbor-advertisement",
+        target: IP_B,
+        solicited: true,
+        override: true,
+        targetLinkLayer: MAC_B,
+      },
+      undefined,
+      0,
+      { src: IP_B, dst: IP_A },
+    );
+    const frame = Buffer.alloc(14 + 40 + message.length);
+    address.parseMac(MAC_A, frame, 0);
+    address.parseMac("02:00:00:00:00:09", frame, 6);
+    frame.writeUInt16BE(0x86dd, 12);
+    ipv6.writeHeader(frame, 14, message.length, 58, 255, IP_B, IP_A);
+    message.copy(frame, 54);
+    const view = ndp.readNeighborAdvertisement(frame, 0, frame.length);
+    t.ok(view, "a valid advertisement is read");
+    t.equal(view!.targetOffset, 62);
+    t.equal(address.macToString(frame, view!.macOffset), MAC_B, "the MAC of the target link-layer option");
+    t.match(view, { hasTargetLinkLayer: true, solicited: true, override: true, router: false });
+    const changed = (at: number, value: number): Buffer => {
+      const f = Buffer.from(frame);
+      f[at] = value;
+      return f;
+    };
+    t.equal(ndp.readNeighborAdvertisement(changed(21, 254), 0, frame.length), null, "hop limit 254: routed");
+    t.equal(
+      ndp.readNeighborAdvertisement(changed(56, frame[56]! ^ 1), 0, frame.length),
+      null,
+      "bad checksum",
+    );
+    t.equal(ndp.readNeighborAdvertisement(changed(55, 1), 0, frame.length), null, "code 1");
+    t.equal(ndp.readNeighborAdvertisement(changed(54, 135), 0, frame.length), null, "a solicitation");
+    t.equal(ndp.readNeighborAdvertisement(frame, 0, frame.length - 1), null, "truncated");
+    t.equal(ndp.readNeighborAdvertisement(frame, 0, 70), null, "shorter than an advertisement");
+    // Without the option the Ethernet source names the MAC.
+    const bare = ndp.encode({ kind: "neighbor-advertisement", target: IP_B }, undefined, 0, {
+      src: IP_B,
+      dst: IP_A,
+    });
+    const f2 = Buffer.alloc(14 + 40 + bare.length);
+    frame.copy(f2, 0, 0, 14);
+    ipv6.writeHeader(f2, 14, bare.length, 58, 255, IP_B, IP_A);
+    bare.copy(f2, 54);
+    const v2 = ndp.readNeighborAdvertisement(f2, 0, f2.length)!;
+    t.equal(address.macToString(f2, v2.macOffset), "02:00:00:00:00:09");
+    t.equal(v2.hasTargetLinkLayer, false);
+  },
+);

@@ -25,6 +25,7 @@ import {
   tcp,
   udp,
 } from "../../src/packet";
+import { Answer6, readAnswer6 } from "../../src/probes/syn/answer";
 
 const SEED = Number(process.env.WIREPROBE_FUZZ_SEED ?? 0x5eed2024) >>> 0;
 const FRAMES = Number(process.env.WIREPROBE_FUZZ_FRAMES ?? 100_000);
@@ -302,6 +303,8 @@ function buildIpv6Templates(): Template[] {
     IP6_B,
     IP6_A,
   );
+  // Hop limit 255, as RFC 4861 requires of a neighbour advertisement (readNeighborAdvertisement checks it).
+  na[7] = 255;
   const icmp6 = (fields: icmpv6.Icmpv6Fields, src = IP6_B): Buffer =>
     ip6Packet(58, icmpv6.encode(fields, undefined, 0, { src, dst: IP6_A }), src, IP6_A);
   const echo = icmp6({ kind: "echo-request", id: 0x77, seq: 9, payload: Buffer.alloc(32, 0x61) });
@@ -652,6 +655,14 @@ function decodersFor(c: Case): Array<[string, Decoder]> {
     ["ethernet.decode", (b, o, l) => ethernet.decode(b, o, l)],
     ["arp.decode", at(arpAt, (b, o, l) => arp.decode(b, o, l))],
     ["arp.readArpReply", (b, o, l) => arp.readArpReply(b, o, l)],
+    ["ndp.readNeighborAdvertisement", (b, o, l) => ndp.readNeighborAdvertisement(b, o, l)],
+    [
+      "syn.readAnswer6",
+      (b, o, l) => {
+        const answer = new Answer6();
+        return readAnswer6(b, o, l, answer) ? answer : null;
+      },
+    ],
     ["ipv4.decode", at(ipAt, (b, o, l) => ipv4.decode(b, o, l, { verifyChecksum: verify, allowTruncated }))],
     ["icmp.decode", at(l4At, (b, o, l) => icmp.decode(b, o, l, { verifyChecksum: verify }))],
     ["tcp.decode", at(l4At, (b, o, l) => tcp.decode(b, o, l, { srcIp, dstIp, verifyChecksum: verify }))],
@@ -702,6 +713,8 @@ t.test("decoders survive random and mutated frames", async (t) => {
     unreachable: 0,
     timeExceeded: 0,
     arpReplies: 0,
+    advertisements: 0,
+    synAnswers6: 0,
     ipv6: 0,
     tcp6: 0,
     udp6: 0,
@@ -800,6 +813,9 @@ t.test("decoders survive random and mutated frames", async (t) => {
         }
       }
       if (name === "arp.readArpReply" && inPlace.ok && inPlace.value !== null) deep.arpReplies++;
+      if (name === "ndp.readNeighborAdvertisement" && inPlace.ok && inPlace.value !== null)
+        deep.advertisements++;
+      if (name === "syn.readAnswer6" && inPlace.ok && inPlace.value !== null) deep.synAnswers6++;
     }
   };
 

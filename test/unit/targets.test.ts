@@ -255,18 +255,20 @@ t.test("names with AAAA answers, exclusions of both families", async (t) => {
 });
 
 t.test("probes without IPv6 yet refuse an IPv6 target with a one-line UsageError", async (t) => {
-  t.throws(() => arp(["2001:db8::1"]), {
-    name: "UsageError",
-    message: "arp: IPv6 targets are not supported yet",
-  });
-  t.throws(() => arp(["198.51.100.1", "2001:db8::/120"]), /arp: IPv6 targets are not supported yet/);
+  // arp takes IPv6 targets (NDP; test/arp-ndp.test.ts), within the IPv6 cap.
+  t.doesNotThrow(() => arp(["198.51.100.1", "2001:db8::/120"]));
+  t.throws(() => arp(["2001:db8::/64"]), { name: "UsageError" });
   await t.rejects(
     (async () => {
-      for await (const _ of scan(["198.51.100.1", "2001:db8::1"], { ports: "80" })) {
+      // The SYN scan takes IPv6 targets (test/scan6.test.ts); the connect scan refuses them before probing.
+      for await (const _ of scan(["198.51.100.1", "2001:db8::1"], { ports: "80", method: "connect" })) {
         // nothing: it must refuse before probing
       }
     })(),
-    { name: "UsageError", message: "scan: IPv6 targets are not supported yet" },
+    {
+      name: "UsageError",
+      message: "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now",
+    },
   );
   t.throws(() => check({ nodes: ["2001:db8::1"] }), {
     name: "UsageError",

@@ -54,11 +54,13 @@ const options: OptionSpec[] = [
 
 const usage = `Usage: wireprobe arp [options] TARGET...
 
-Is this gateway or peer on my layer-2 segment? Sends ARP requests and reports, per target,
-reply (with its MAC; several MACs = address conflict), no-reply, or not-on-link (the kernel
-routes it via a gateway, so it cannot be a next hop such as a flannel host-gw peer).
+Is this gateway or peer on my layer-2 segment? Sends ARP requests (IPv4) or NDP neighbour
+solicitations (IPv6) and reports, per target, reply (with its MAC; several MACs = address
+conflict), no-reply, or not-on-link (the kernel routes it via a gateway, so it cannot be a
+next hop such as a flannel host-gw peer).
 
-  TARGET   IPv4 address, CIDR (198.51.100.0/24) or nmap-style range (198.51.100.10-20)
+  TARGET   IPv4 or IPv6 address, CIDR (198.51.100.0/24, 2001:db8::/120), range
+           (198.51.100.10-20) or name; both families may be mixed
 
 Options:
 ${formatOptions(options)}

@@ -117,6 +117,7 @@ const options: OptionSpec[] = [
     kind: "flag",
     help: "UDP scan (needs CAP_NET_RAW); with -sS or -sT both, TCP first",
   },
+  { name: "ipv6", aliases: ["-6"], kind: "flag", help: "accepted: the family comes from each target" },
   { name: "no-ping", aliases: ["-Pn"], kind: "flag", help: "accepted: no host discovery is done anyway" },
   { name: "no-dns", aliases: ["-n"], kind: "flag", help: "accepted: no reverse DNS is done anyway" },
   { name: "reason", kind: "flag", help: "accepted: reasons are always given" },
@@ -163,12 +164,14 @@ const VERSION: string = (require("../../../package.json") as { version: string }
 const usage = `Usage: wireprobe scan [options] TARGET...
 
 TCP SYN scan with nmap's verdicts: per target and port, open (SYN-ACK), closed (RST) or
-filtered (no answer, or an ICMP error); a target whose next hop does not answer ARP is down.
+filtered (no answer, or an ICMP error); a target whose next hop does not answer ARP (NDP for
+IPv6) is down.
 -sU scans UDP ports as nmap -sU: open (a UDP answer), closed (ICMP port unreachable),
 filtered (another ICMP unreachable) or open|filtered (no answer after every retry).
 
-  TARGET   IPv4 address, CIDR, nmap-style range (198.51.100.10-20, 198.51.100-101.1-5) or
-           hostname (resolved once, in wireprobe's own namespace even with --netns)
+  TARGET   IPv4 or IPv6 address, CIDR (2001:db8::/120), nmap-style range (198.51.100.10-20,
+           198.51.100-101.1-5) or hostname (resolved once, in wireprobe's own namespace even
+           with --netns); both families may be mixed (IPv6: SYN scan over Ethernet links)
 
 Options:
 ${formatOptions(options)}

@@ -1,5 +1,6 @@
 import { intToIpv4, macToNumber, numberToMac, parseMac } from "../../addr/address";
 import { formatIp, type IpAddress } from "../../addr/ip";
+import { formatIpv6 } from "../../addr/ipv6";
 import { type TargetSet, toTargetSet } from "../../addr/target-set";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { type ProbeRun, probeRun } from "../../engine/probe-run";
@@ -9,12 +10,23 @@ import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import type { LinkInfo, NativePacketSocket } from "../../native/types";
-import { arpReplyFilter } from "../../net/bpf";
+import { arpReplyFilter, neighborAdvertisementFilter } from "../../net/bpf";
 import { findLink, HW_ETHERNET } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
-import { firstIpv4Address, firstIpv4Number, type RouteDecision } from "../../net/route";
+import { firstAddressOf, type RouteDecision } from "../../net/route";
 import { createRouteResolverAsync, type RouteResolver } from "../../net/route-resolver";
-import { type ArpReplyView, readArpReply, writeArpRequestFrame } from "../../packet/arp";
+import {
+  type ArpReplyView,
+  REQUEST_FRAME_LENGTH,
+  readArpReply,
+  writeArpRequestFrame,
+} from "../../packet/arp";
+import {
+  type NeighborAdvertisementView,
+  readNeighborAdvertisement,
+  SOLICITATION_FRAME_LENGTH,
+  writeNeighborSolicitationFrame,
+} from "../../packet/ndp";
 import type { ArpRecord, SummaryRecord } from "../../records";
 
 export interface ArpOptions {
@@ -47,7 +59,8 @@ const BATCH = 512;
 const SYNC_BATCH = 32;
 /** replies from further MACs within this long after the first one make an address conflict */
 export const CONFLICT_WINDOW_MS = 10;
-const FRAME_LEN = 42;
+/** frame bytes per family: an ARP request, a neighbour solicitation with its source link-layer option */
+const FRAME_LEN = { 4: REQUEST_FRAME_LENGTH, 6: SOLICITATION_FRAME_LENGTH } as const;
 const RCVBUF = 8 * 1024 * 1024;
 /** records waiting for the reader before the sweep pauses for it */
 const QUEUE_LIMIT = 4096;
@@ -58,12 +71,20 @@ const ASKED = 1; // a request went out (or is going out), no reply yet
 const REPLIED = 2; // answered; the record waits out the conflict window
 const DONE = 3; // record emitted
 
+/**
+ * A link, a source address and a family: ARP (4) or NDP neighbour solicitation (6), each on a packet socket
+ * of the link with its own kernel filter.
+ */
 interface Channel {
   id: number;
   key: string;
+  family: 4 | 6;
   link: LinkInfo;
   mac: Buffer;
+  /** IPv4: the source address as a number (0 for none) */
   sourceIp: number;
+  /** IPv6: the source address's 16 bytes */
+  source6: Uint8Array | null;
   /** sourceIp as records give it, made once */
   sourceText: string;
   socket: NativePacketSocket;
@@ -88,7 +109,11 @@ interface ArpOutcome {
 /** Where the outcome belongs: the target (its index in the set and its address), the channel's source, sends. */
 interface OutcomeContext {
   index: number;
+  family: 4 | 6;
+  /** an IPv4 target's address (0 for an IPv6 one) */
   target: number;
+  /** an IPv6 target's 16 bytes (a scratch buffer, valid during the call), null for an IPv4 one */
+  target6: Uint8Array | null;
   /** the source address of the target's channel (0 when the link has none), null without a channel */
   source: number | null;
   /** the same as records give it, made once per channel (a sweep makes tens of thousands of records) */
@@ -105,7 +130,7 @@ function arpRecord(o: ArpOutcome, at: OutcomeContext): ArpRecord {
   // One literal, in the record's field order.
   return {
     type: "arp",
-    target: intToIpv4(at.target),
+    target: at.target6 === null ? intToIpv4(at.target) : formatIpv6(at.target6),
     interface: o.interface,
     state: o.state,
     mac: macs[0] ?? null,
@@ -115,19 +140,23 @@ function arpRecord(o: ArpOutcome, at: OutcomeContext): ArpRecord {
     source: o.noSource ? null : at.sourceText,
     gateway: o.gateway ? formatIp(o.gateway) : null,
     sent: at.sent,
+    protocol: at.family === 4 ? "arp" : "ndp",
   };
 }
 
-/** A reply, in numbers: the target (index in the set, address) and the MAC that answered first (48 bits). */
+/**
+ * A reply, in numbers: the target (index in the set, address) and the MAC that answered first (48 bits). An
+ * IPv6 target (NDP) is known by its index (TargetSet.ipv6Into); its `target` is 0.
+ */
 export interface ArpReply {
   index: number;
+  family: 4 | 6;
   target: number;
   mac: number;
 }
 
 function checkedSet(targets: string | readonly string[] | TargetSet): TargetSet {
   const set = toTargetSet(targets);
-  if (set.size6 > 0) throw new UsageError("arp: IPv6 targets are not supported yet");
   if (set.size === 0) throw new UsageError("no targets");
   if (set.size > ARP_MAX_TARGETS) {
     throw new UsageError(`too many targets for ARP (${set.size}; at most ${ARP_MAX_TARGETS}, a /12)`);
@@ -153,7 +182,9 @@ export function arp(
 export function arpReplies(targets: TargetSet, options: ArpOptions = {}): ProbeRun<ArpReply> {
   return probeRun(
     new ArpSweep<ArpReply>(checkedSet(targets), options, (o, at) =>
-      o.state === "reply" && o.macs ? { index: at.index, target: at.target, mac: o.macs[0]! } : undefined,
+      o.state === "reply" && o.macs
+        ? { index: at.index, family: at.family, target: at.target, mac: o.macs[0]! }
+        : undefined,
     ),
   );
 }
@@ -192,11 +223,22 @@ class ArpSweep<T> implements ProbeModule {
     targetMacOffset: 0,
     etherSrcOffset: 0,
   };
-  private readonly frames = Buffer.alloc(BATCH * FRAME_LEN);
-  /** the first SYNC_BATCH frames of `frames`, for the socket's own send */
-  private readonly frameViews = Array.from({ length: SYNC_BATCH }, (_, k) =>
-    this.frames.subarray(k * FRAME_LEN, (k + 1) * FRAME_LEN),
-  );
+  private readonly naView: NeighborAdvertisementView = {
+    targetOffset: 0,
+    macOffset: 0,
+    hasTargetLinkLayer: false,
+    solicited: false,
+    router: false,
+    override: false,
+  };
+  private readonly frames = Buffer.alloc(BATCH * FRAME_LEN[6]);
+  /** the first SYNC_BATCH frames of `frames` for each family's frame length, for the socket's own send */
+  private readonly frameViews = {
+    4: this.viewsOf(FRAME_LEN[4]),
+    6: this.viewsOf(FRAME_LEN[6]),
+  };
+  /** an IPv6 target's address, written per use (no allocation per target) */
+  private readonly target6 = new Uint8Array(16);
   private readonly queue = new ResultQueue<T>();
   private readonly counts: Record<string, number> = { reply: 0, "no-reply": 0, "not-on-link": 0, local: 0 };
   private engine: Engine | null = null;
@@ -227,6 +269,18 @@ class ArpSweep<T> implements ProbeModule {
     this.channelNo = new Uint8Array(set.size);
     this.replyMac = new Float64Array(set.size);
     this.replyAt = new Float64Array(set.size);
+  }
+
+  private viewsOf(frameLength: number): Buffer[] {
+    return Array.from({ length: SYNC_BATCH }, (_, k) =>
+      this.frames.subarray(k * frameLength, (k + 1) * frameLength),
+    );
+  }
+
+  /** The IPv6 target i's 16 bytes, in the sweep's scratch buffer. */
+  private ipv6Of(i: number): Uint8Array {
+    this.set.ipv6Into(i, this.target6);
+    return this.target6;
   }
 
   run(): AsyncGenerator<T> {
@@ -308,26 +362,38 @@ class ArpSweep<T> implements ProbeModule {
 
   channelOf(i: number): number {
     const link = this.fixedLink;
-    const decision: RouteDecision =
-      link && this.options.anyLink
-        ? {
-            kind: "on-link",
-            ifname: link.name,
-            ifindex: link.index,
-            source: firstIpv4Address(link)?.address ?? null,
-            sourceIp: firstIpv4Address(link)?.ip ?? null,
-          }
-        : this.resolver!.resolve(this.set.at(i));
+    const family = this.set.familyAt(i);
+    let decision: RouteDecision;
+    if (link && this.options.anyLink) {
+      const first = firstAddressOf(link, family);
+      decision = {
+        kind: "on-link",
+        ifname: link.name,
+        ifindex: link.index,
+        source: first?.address ?? null,
+        sourceIp: first?.ip ?? null,
+      };
+    } else {
+      decision =
+        family === 4 ? this.resolver!.resolve(this.set.at(i)) : this.resolver!.resolve6(this.ipv6Of(i));
+    }
     switch (decision.kind) {
       case "on-link": {
         const l = this.links.find((x) => x.index === decision.ifindex);
-        if (!l || l.hwType !== HW_ETHERNET) {
-          // Point-to-point and tunnel links have no ARP: nobody can answer there.
+        // The route's source is the kernel's choice for this target (link-local for a link-local one).
+        const source =
+          decision.sourceIp?.family === family
+            ? decision.sourceIp
+            : l
+              ? firstAddressOf(l, family)?.ip
+              : undefined;
+        if (!l || l.hwType !== HW_ETHERNET || (family === 6 && !source)) {
+          // Point-to-point and tunnel links have no ARP or NDP: nobody can answer there. A solicitation needs
+          // a source address (from :: it would be a duplicate address probe).
           this.emit(i, { state: "no-reply", interface: decision.ifname, noSource: true });
           return 0;
         }
-        const source = decision.sourceIp?.family === 4 ? decision.sourceIp.v4 : firstIpv4Number(l);
-        const ch = this.channelFor(l, source);
+        const ch = this.channelFor(l, source ?? null);
         this.channelNo[i] = ch.id + 1;
         return ch.id + 1;
       }
@@ -363,19 +429,24 @@ class ArpSweep<T> implements ProbeModule {
     }
   }
 
-  private channelFor(link: LinkInfo, source: number | null): Channel {
-    const key = `${link.index}/${source ?? ""}`;
+  private channelFor(link: LinkInfo, source: IpAddress | null): Channel {
+    const family = source?.family ?? 4;
+    const key = `${link.index}/${source ? formatIp(source) : ""}`;
     const existing = this.channels.find((c) => c.key === key);
     if (existing) return existing;
     if (this.channels.length >= 255) throw new EnvironmentError("too many interfaces and source addresses");
     if (!link.mac) throw new EnvironmentError(`interface "${link.name}" has no MAC address`);
-    const sourceIp = source ?? 0;
+    const sourceIp = source?.family === 4 ? source.v4 : 0;
+    const source6 = source?.family === 6 ? Uint8Array.from(source.bytes) : null;
     let socket: NativePacketSocket;
     try {
       socket = new native.PacketSocket({
         ifindex: link.index,
-        protocol: 0x0806,
-        filter: arpReplyFilter(source === null ? null : sourceIp),
+        protocol: family === 4 ? 0x0806 : 0x86dd,
+        filter:
+          family === 4
+            ? arpReplyFilter(source === null ? null : sourceIp)
+            : neighborAdvertisementFilter(source6),
         // A sweep's replies arrive while this thread is busy: room for a whole batch and more.
         rcvbuf: RCVBUF,
         ...(this.netns === undefined ? {} : { netns: this.netns }),
@@ -386,10 +457,12 @@ class ArpSweep<T> implements ProbeModule {
     const channel: Channel = {
       id: this.channels.length,
       key,
+      family,
       link,
       mac: parseMac(link.mac),
       sourceIp,
-      sourceText: intToIpv4(sourceIp),
+      source6,
+      sourceText: source6 === null ? intToIpv4(sourceIp) : formatIpv6(source6),
       socket,
     };
     this.channels.push(channel);
@@ -410,9 +483,20 @@ class ArpSweep<T> implements ProbeModule {
   send(batch: SendBatch): SendResult | Promise<SendResult> {
     const { count } = batch;
     const channel = this.channels[batch.channel - 1]!;
+    const frameLength = FRAME_LEN[channel.family];
     for (let k = 0; k < count; k++) {
       const i = batch.slots[k]!;
-      writeArpRequestFrame(this.frames, k * FRAME_LEN, channel.mac, channel.sourceIp, this.set.at(i));
+      if (channel.family === 4) {
+        writeArpRequestFrame(this.frames, k * frameLength, channel.mac, channel.sourceIp, this.set.at(i));
+      } else {
+        writeNeighborSolicitationFrame(
+          this.frames,
+          k * frameLength,
+          channel.mac,
+          channel.source6!,
+          this.ipv6Of(i),
+        );
+      }
       // Replies may come back before the send reports: they must be taken.
       if (this.state[i] === IDLE) this.state[i] = ASKED;
     }
@@ -420,7 +504,8 @@ class ArpSweep<T> implements ProbeModule {
       const startMs = native.monotonicMs();
       let sent: number;
       try {
-        sent = channel.socket.send(count === SYNC_BATCH ? this.frameViews : this.frameViews.slice(0, count));
+        const views = this.frameViews[channel.family];
+        sent = channel.socket.send(count === SYNC_BATCH ? views : views.slice(0, count));
       } catch (err) {
         throw environmentErrorFrom(err, `sending on ${channel.link.name}`);
       }
@@ -436,7 +521,7 @@ class ArpSweep<T> implements ProbeModule {
       batch.firstTxId = native.sendFramesAsync(
         channel.socket.fd,
         this.frames,
-        FRAME_LEN,
+        frameLength,
         count,
         (err, n, doneMs, firstTxId) => {
           if (err && !(err.code === "EAGAIN" || err.code === "ENOBUFS")) {
@@ -475,15 +560,27 @@ class ArpSweep<T> implements ProbeModule {
     for (let p = 0; p < count; p++) {
       const offset = meta[p * META_STRIDE]!;
       const length = meta[p * META_STRIDE + 1]!;
-      const reply = readArpReply(data, offset, length, this.view);
-      if (reply === null) continue;
-      const i = this.set.indexOf(reply.senderIp);
+      let i: number;
+      let macOffset: number;
+      if (channel.family === 4) {
+        const reply = readArpReply(data, offset, length, this.view);
+        if (reply === null) continue;
+        i = this.set.indexOf(reply.senderIp);
+        macOffset = reply.senderMacOffset;
+      } else {
+        // The hop limit, checksum and options are checked here (RFC 4861 7.1.2); the kernel filter let
+        // through only advertisements to our source.
+        const na = readNeighborAdvertisement(data, offset, length, this.naView);
+        if (na === null) continue;
+        i = this.set.indexOfIpv6(data, na.targetOffset);
+        macOffset = na.macOffset;
+      }
       if (i < 0 || this.channelNo[i]! - 1 !== channel.id) continue;
       const st = this.state[i]!;
       // Anything else is unsolicited, or a late duplicate after the record went out.
       if (st !== ASKED && st !== REPLIED) continue;
       this.packetsReceived++;
-      const mac = macToNumber(data, reply.senderMacOffset);
+      const mac = macToNumber(data, macOffset);
       if (st === REPLIED) {
         if (mac !== this.replyMac[i]) {
           const extra = this.extraMacs.get(i) ?? [];
@@ -574,9 +671,12 @@ class ArpSweep<T> implements ProbeModule {
     const ch = this.channelOfTarget(i);
     this.state[i] = DONE;
     this.counts[outcome.state] = (this.counts[outcome.state] ?? 0) + 1;
+    const family = this.set.familyAt(i);
     const item = this.edge(outcome, {
       index: i,
-      target: this.set.at(i),
+      family,
+      target: family === 4 ? this.set.at(i) : 0,
+      target6: family === 4 ? null : this.ipv6Of(i),
       source: ch ? ch.sourceIp : null,
       sourceText: ch ? ch.sourceText : null,
       sent: this.sentCount[i]!,

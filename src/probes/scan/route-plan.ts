@@ -1,6 +1,7 @@
 import { parseMac, writeMacNumber } from "../../addr/address";
-import { TargetSet } from "../../addr/target-set";
-import { EnvironmentError } from "../../errors";
+import { compareIpv6, formatIpv6 } from "../../addr/ipv6";
+import { TargetSet, toTargetSet } from "../../addr/target-set";
+import { EnvironmentError, UsageError } from "../../errors";
 import type { LinkInfo } from "../../native/types";
 import { findLink, HW_ETHERNET } from "../../net/links";
 import { refusingRouteType } from "../../net/refused-route";
@@ -18,6 +19,7 @@ import { arpReplies } from "../arp/arp";
 export const DOWN_REASONS = [
   "",
   "no-arp-reply",
+  "no-ndp-reply",
   "no-route",
   "blackhole",
   "prohibit",
@@ -38,9 +40,13 @@ const DOWN_CODE: Readonly<Record<string, number>> = Object.fromEntries(
 export interface Channel {
   id: number;
   kind: "ethernet" | "ip";
+  /** 6: IPv6 probes (Ethernet only), from source6 */
+  family: 4 | 6;
   link: LinkInfo;
-  /** our address on it, the source of the probes */
+  /** our address on it, the source of the probes (IPv4; 0 on an IPv6 channel) */
   sourceIp: number;
+  /** our IPv6 address on it, null on an IPv4 channel */
+  source6: Uint8Array | null;
   /** our MAC (ethernet) */
   mac: Buffer | null;
 }
@@ -84,6 +90,8 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
   const down = new Uint8Array(size);
   // next hops per ethernet channel: address -> hop index
   const hopIndex: Array<Map<number, number>> = [];
+  // IPv6 next hops per ethernet channel: address text (a handful per scan) -> hop index
+  const hopIndex6: Array<Map<string, number>> = [];
   const hopAddress: number[] = [];
   const hopChannel: number[] = [];
   try {
@@ -99,22 +107,89 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
       links = p.links;
     }
     const channelFor = (link: LinkInfo, kind: Channel["kind"], sourceIp: number): Channel => {
-      const existing = channels.find((c) => c.link.index === link.index && c.sourceIp === sourceIp);
+      const existing = channels.find(
+        (c) => c.family === 4 && c.link.index === link.index && c.sourceIp === sourceIp,
+      );
       if (existing) return existing;
       if (channels.length >= 255) throw new EnvironmentError("too many interfaces and source addresses");
       const channel: Channel = {
         id: channels.length,
         kind,
+        family: 4,
         link,
         sourceIp,
+        source6: null,
         mac: kind === "ethernet" && link.mac ? parseMac(link.mac) : null,
       };
       channels.push(channel);
       hopIndex.push(new Map());
+      hopIndex6.push(new Map());
       return channel;
     };
+    const channel6For = (link: LinkInfo, source6: Uint8Array): Channel => {
+      const existing = channels.find(
+        (c) => c.family === 6 && c.link.index === link.index && compareIpv6(c.source6!, source6) === 0,
+      );
+      if (existing) return existing;
+      if (channels.length >= 255) throw new EnvironmentError("too many interfaces and source addresses");
+      const channel: Channel = {
+        id: channels.length,
+        kind: "ethernet",
+        family: 6,
+        link,
+        sourceIp: 0,
+        source6: Uint8Array.from(source6),
+        mac: parseMac(link.mac!),
+      };
+      channels.push(channel);
+      hopIndex.push(new Map());
+      hopIndex6.push(new Map());
+      return channel;
+    };
+    let resolve6 = (ip: Uint8Array): RouteDecision => resolver.resolve6(ip);
+    if (pinned !== null) {
+      const p: RouteResolver = pinned;
+      resolve6 = (ip) => p.resolve6(ip);
+    }
     try {
-      for (let t = 0; t < size; t++) {
+      const target6 = new Uint8Array(16);
+      for (let t = targets.size4; t < size; t++) {
+        targets.ipv6Into(t, target6);
+        const d = resolve6(target6);
+        if (d.kind === "unreachable" || d.kind === "other-link" || d.kind === "special") {
+          down[t] = d.kind === "other-link" ? DOWN_CODE["no-route"]! : refusedReason(d);
+          continue;
+        }
+        const link = links.find((l) => l.index === d.ifindex);
+        if (d.kind === "local" || (link && (link.hwType !== HW_ETHERNET || link.mac === null))) {
+          throw new UsageError(
+            `scan: IPv6 target ${formatIpv6(target6)} is ${d.kind === "local" ? "this host's own address" : `on ${d.ifname}, a link without Ethernet`}; IPv6 scans go over Ethernet only for now`,
+          );
+        }
+        const source = d.sourceIp?.family === 6 ? d.sourceIp.bytes : null;
+        if (!link || source === null) {
+          down[t] = DOWN_CODE["no-route"]!;
+          continue;
+        }
+        const next = d.kind === "on-link" ? target6 : d.gatewayIp.family === 6 ? d.gatewayIp.bytes : null;
+        if (next === null) {
+          down[t] = DOWN_CODE["no-route"]!;
+          continue;
+        }
+        const channel = channel6For(link, source);
+        channelOf[t] = channel.id + 1;
+        const hop = formatIpv6(next);
+        const known = hopIndex6[channel.id]!;
+        let h = known.get(hop);
+        if (h === undefined) {
+          h = hopChannel.length;
+          known.set(hop, h);
+          hopAddress.push(-1);
+          hopChannel.push(channel.id);
+        }
+        hopOf[t] = h;
+      }
+      for (let t = 0; t < targets.size4; t++) {
         const ip = targets.at(t);
         const d = resolve(ip);
         if (d.kind === "unreachable") {
@@ -173,13 +248,18 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
     resolver.close();
   }
 
-  const hopMacs = Buffer.alloc(hopAddress.length * 6);
-  const answered = new Uint8Array(hopAddress.length);
+  const hopMacs = Buffer.alloc(hopChannel.length * 6);
+  const answered = new Uint8Array(hopChannel.length);
   for (const channel of channels) {
     if (channel.kind !== "ethernet") continue;
     const hops = hopIndex[channel.id]!;
-    if (hops.size === 0) continue;
-    const set = TargetSet.fromIntervals([...hops.keys()].map((ip) => [ip, ip]));
+    const hops6 = hopIndex6[channel.id]!;
+    if (hops.size === 0 && hops6.size === 0) continue;
+    // IPv6 next hops by wireprobe's NDP (the ARP module's second family): never the kernel's neighbour table.
+    const set =
+      channel.family === 4
+        ? TargetSet.fromIntervals([...hops.keys()].map((ip) => [ip, ip]))
+        : toTargetSet([...hops6.keys()]);
     const sweep = arpReplies(set, {
       ...(options.netns === undefined ? {} : { netns: options.netns }),
       interface: channel.link.name,
@@ -189,8 +269,14 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
       rate: options.rate,
       ...(options.signal ? { signal: options.signal } : {}),
     });
+    const hop6 = new Uint8Array(16);
     for await (const r of sweep) {
-      const h = hops.get(r.target);
+      let h: number | undefined;
+      if (r.family === 4) h = hops.get(r.target);
+      else {
+        set.ipv6Into(r.index, hop6);
+        h = hops6.get(formatIpv6(hop6));
+      }
       if (h === undefined) continue;
       writeMacNumber(r.mac, hopMacs, h * 6);
       answered[h] = 1;
@@ -202,7 +288,7 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
     if (down[t] !== 0) continue;
     const h = hopOf[t]!;
     if (h >= 0 && answered[h] === 0) {
-      down[t] = DOWN_CODE["no-arp-reply"]!;
+      down[t] = DOWN_CODE[t < targets.size4 ? "no-arp-reply" : "no-ndp-reply"]!;
       channelOf[t] = 0;
       continue;
     }

@@ -131,6 +131,31 @@ export class ScanContext {
     this.queue.push(record);
   }
 
+  /** An IPv6 target's port record: the address (and the error's sender, when not the target) as text. */
+  port6(
+    target: string,
+    port: number,
+    outcome: number,
+    ttl: number | null,
+    rttMs: number | null,
+    from = target,
+  ): void {
+    const state = outcomeState(outcome);
+    const rtt = rttMs === null || Number.isNaN(rttMs) ? null : Math.round(rttMs * 1000) / 1000;
+    this.states[state] = (this.states[state] ?? 0) + 1;
+    this.queue.push({
+      type: "port",
+      target,
+      port,
+      protocol: this.protocol,
+      state,
+      reason: outcomeReason(outcome),
+      ttl,
+      rttMs: rtt,
+      ...(from !== target ? { reasonIp: from } : {}),
+    });
+  }
+
   host(target: string, reason: string, hostname?: string): void {
     this.hostsDown++;
     this.queue.push({

@@ -196,7 +196,7 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       specs === null && exclude.length > 0
         ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
         : resolved.set;
-    if (set.size6 > 0) throw new UsageError("scan: IPv6 targets are not supported yet");
+    if (withUdp && set.size6 > 0) throw new UsageError("scan: -sU is IPv4 only for now (IPv6 targets given)");
     const most = Math.max(ports.length, udpPorts.length);
     if (set.size * most > MAX_PERMUTATION_SIZE) {
       throw new UsageError(
@@ -208,6 +208,12 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     if (withUdp && !raw)
       throw new EnvironmentError("a UDP scan (-sU) needs root or CAP_NET_RAW (EPERM)", "EPERM");
     chosen = !withTcp ? "udp" : method === "connect" ? "connect" : raw ? "syn" : "connect";
+    if (chosen === "connect" && set.size6 > 0) {
+      const message = "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now";
+      // Asked for -sT: a usage error; fallen back to it for want of privilege: the environment's.
+      if (method === "connect") throw new UsageError(message);
+      throw new EnvironmentError(message, "EPERM");
+    }
     if (chosen === "connect") {
       if (method === "syn")
         throw new EnvironmentError("a SYN scan needs root or CAP_NET_RAW (EPERM)", "EPERM");

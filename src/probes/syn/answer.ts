@@ -1,6 +1,13 @@
 import { DecodeError } from "../../packet/errors";
 import * as icmp from "../../packet/icmp";
-import { CLOSED_RESET, icmpOutcome, OPEN_SPLIT_SYN, OPEN_SYN_ACK, OUTCOME_NONE } from "../../port-outcomes";
+import {
+  CLOSED_RESET,
+  icmpOutcome,
+  icmpv6Outcome,
+  OPEN_SPLIT_SYN,
+  OPEN_SYN_ACK,
+  OUTCOME_NONE,
+} from "../../port-outcomes";
 
 // Reads one received packet as a possible answer to a SYN probe: a TCP segment from the target, or an ICMP
 // error quoting the probe. Nothing here trusts the packet: every length is checked before it is used, and
@@ -101,6 +108,72 @@ export function readAnswer(
   out.ttl = ttl;
   out.outcome = outcome;
   out.echoed = quoted.tcpSeq;
+  out.tcp = false;
+  return true;
+}
+
+/** One IPv6 answer, filled in place by readAnswer6: addresses as offsets into the packet's buffer. */
+export class Answer6 {
+  /** where the 16 bytes of the scanned address start (TCP source, or the quoted destination) */
+  targetOffset = 0;
+  port = 0;
+  /** where our address starts (TCP destination, or the quoted source) */
+  ourOffset = 0;
+  ourPort = 0;
+  /** where the packet's IPv6 source starts: the target, or the router or firewall that sent the error */
+  fromOffset = 0;
+  /** the hop limit */
+  ttl = 0;
+  outcome = OUTCOME_NONE;
+  echoed = 0;
+  tcp = false;
+}
+
+/**
+ * Reads an Ethernet frame at buf[offset, offset + length) as an IPv6 answer to a SYN probe: TCP right after the
+ * IPv6 header, or an ICMPv6 error quoting the probe (its IPv6 header and the first 8 bytes of TCP). Returns
+ * false for anything else; never throws, allocates nothing.
+ */
+export function readAnswer6(buf: Buffer, offset: number, length: number, out: Answer6): boolean {
+  const end = offset + length;
+  if (length < 14 + 40 || buf[offset + 12] !== 0x86 || buf[offset + 13] !== 0xdd) return false;
+  const ip = offset + 14;
+  if (buf[ip]! >>> 4 !== 6) return false;
+  const payloadEnd = ip + 40 + ((buf[ip + 4]! << 8) | buf[ip + 5]!);
+  if (payloadEnd > end) return false;
+  const next = buf[ip + 6]!;
+  const t = ip + 40;
+  out.fromOffset = ip + 8;
+  out.ttl = buf[ip + 7]!;
+  if (next === 6) {
+    if (payloadEnd - t < 14) return false;
+    const flags = buf[t + 13]!;
+    let outcome: number;
+    if ((flags & (FLAG_SYN | FLAG_ACK)) === (FLAG_SYN | FLAG_ACK)) outcome = OPEN_SYN_ACK;
+    else if (flags & FLAG_RST) outcome = CLOSED_RESET;
+    else if (flags & FLAG_SYN) outcome = OPEN_SPLIT_SYN;
+    else return false;
+    out.targetOffset = ip + 8;
+    out.port = (buf[t]! << 8) | buf[t + 1]!;
+    out.ourOffset = ip + 24;
+    out.ourPort = (buf[t + 2]! << 8) | buf[t + 3]!;
+    out.outcome = outcome;
+    out.echoed = buf.readUInt32BE(t + 8);
+    out.tcp = true;
+    return true;
+  }
+  // ICMPv6: type, code, checksum, 4 bytes, then the quoted IPv6 header and at least 8 bytes of TCP.
+  if (next !== 58 || payloadEnd - t < 8 + 40 + 8) return false;
+  const outcome = icmpv6Outcome(buf[t]!, buf[t + 1]!);
+  const q = t + 8;
+  if (outcome === OUTCOME_NONE || buf[q]! >>> 4 !== 6 || buf[q + 6] !== 6) return false;
+  const qt = q + 40;
+  out.targetOffset = q + 24;
+  out.port = (buf[qt + 2]! << 8) | buf[qt + 3]!;
+  out.ourOffset = q + 8;
+  out.ourPort = (buf[qt]! << 8) | buf[qt + 1]!;
+  out.outcome = outcome;
+  out.echoed = buf.readUInt32BE(qt + 4);
   out.tcp = false;
   return true;
 }

@@ -8,7 +8,7 @@ import type {
   NativePacketSocket,
   TxTimestampCallback,
 } from "../../native/types";
-import { scanReplyFilter } from "../../net/bpf";
+import { scanReplyFilter, tcp6ScanReplyFilter } from "../../net/bpf";
 import type { Channel } from "../scan/route-plan";
 
 // The sockets of one channel. Ethernet: one packet socket bound to the interface sends whole frames and
@@ -67,8 +67,12 @@ export function openChannel(
     try {
       socket = new native.PacketSocket({
         ifindex: channel.link.index,
-        protocol: 0x0800,
-        filter: scanReplyFilter(protocol, channel.sourceIp, firstPort, portCount, 14),
+        protocol: channel.family === 4 ? 0x0800 : 0x86dd,
+        // The UDP scan is IPv4 only for now (the scan front refuses IPv6 targets with -sU).
+        filter:
+          channel.family === 4
+            ? scanReplyFilter(protocol, channel.sourceIp, firstPort, portCount, 14)
+            : tcp6ScanReplyFilter(channel.source6!, firstPort, portCount),
         rcvbuf: RCVBUF,
         sndbuf: SNDBUF,
         ...ns,

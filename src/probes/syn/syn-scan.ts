@@ -1,15 +1,23 @@
 import { intToIpv4 } from "../../addr/address";
 import { PackedAddresses } from "../../addr/ip";
+import { formatIpv6 } from "../../addr/ipv6";
 import { CONGESTION_DEFAULTS } from "../../engine/congestion";
 import { CookieJar } from "../../engine/cookie";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { EnvironmentError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
-import { type SynPacketOptions, synPacketLength, writeSynPacket } from "../../packet/tcp";
+import {
+  type Syn6PacketOptions,
+  type SynPacketOptions,
+  syn6PacketLength,
+  synPacketLength,
+  writeSyn6Packet,
+  writeSynPacket,
+} from "../../packet/tcp";
 import { FILTERED_NO_RESPONSE } from "../../port-outcomes";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
 import type { ScanContext } from "../scan/scan-context";
-import { Answer, readAnswer } from "./answer";
+import { Answer, Answer6, readAnswer, readAnswer6 } from "./answer";
 import { type ChannelIo, openChannel } from "./channel-io";
 
 // The SYN scan as a probe module: a slot is a target x port pair (target * ports + port index). Its probe is
@@ -45,6 +53,7 @@ const BATCH = 1024;
 const ETHERNET_IN_FLIGHT = 2;
 const ETH_HEADER = 14;
 const SYN_LENGTH = synPacketLength();
+const SYN6_LENGTH = syn6PacketLength();
 
 interface Outbox {
   io: ChannelIo;
@@ -75,6 +84,14 @@ export class SynScan implements ProbeModule {
   /** port -> its index in ctx.ports, -1 for a port not scanned */
   private readonly portIndex = new Int32Array(65536).fill(-1);
   private readonly probe: SynPacketOptions = { srcIp: 0, dstIp: 0, srcPort: 0, dstPort: 0, seq: 0 };
+  private readonly answer6 = new Answer6();
+  private readonly probe6: Syn6PacketOptions = {
+    src: new Uint8Array(16),
+    dst: new Uint8Array(16),
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+  };
 
   constructor(
     private readonly ctx: ScanContext,
@@ -175,7 +192,15 @@ export class SynScan implements ProbeModule {
   unanswered(slot: number): void {
     const { ctx } = this;
     const t = Math.floor(slot / this.items);
-    ctx.port(ctx.targets.at(t), ctx.ports[slot - t * this.items]!, FILTERED_NO_RESPONSE, null, null);
+    const port = ctx.ports[slot - t * this.items]!;
+    if (t < ctx.targets.size4) ctx.port(ctx.targets.at(t), port, FILTERED_NO_RESPONSE, null, null);
+    else ctx.port6(this.text6(t), port, FILTERED_NO_RESPONSE, null, null);
+  }
+
+  /** An IPv6 target's address in RFC 5952 form (records are made at the edge). */
+  private text6(t: number): string {
+    this.ctx.targets.ipv6Into(t, this.probe6.dst);
+    return formatIpv6(this.probe6.dst);
   }
 
   /** Host records for targets that get no probes; a silent next hop is only reported if ARP finished. */
@@ -185,7 +210,11 @@ export class SynScan implements ProbeModule {
       const d = plan.down[t]!;
       if (d === 0) continue;
       const reason = DOWN_REASONS[d]!;
-      if (aborted && reason === "no-arp-reply") continue;
+      if (aborted && (reason === "no-arp-reply" || reason === "no-ndp-reply")) continue;
+      if (t >= ctx.targets.size4) {
+        ctx.host(this.text6(t), reason);
+        continue;
+      }
       const ip = ctx.targets.at(t);
       ctx.host(intToIpv4(ip), reason, ctx.names.get(ip));
     }
@@ -208,7 +237,10 @@ export class SynScan implements ProbeModule {
         continue;
       }
       const io = openChannel(channel, this.options.netns, this.options.sourcePort, 1);
-      const frameLength = channel.kind === "ethernet" ? ETH_HEADER + SYN_LENGTH : SYN_LENGTH;
+      const frameLength =
+        channel.kind === "ethernet"
+          ? ETH_HEADER + (channel.family === 4 ? SYN_LENGTH : SYN6_LENGTH)
+          : SYN_LENGTH;
       const arena = Buffer.alloc(BATCH * frameLength);
       const buffers = Array.from({ length: BATCH }, (_, i) =>
         arena.subarray(i * frameLength, (i + 1) * frameLength),
@@ -216,8 +248,8 @@ export class SynScan implements ProbeModule {
       if (channel.kind === "ethernet") {
         for (const b of buffers) {
           channel.mac!.copy(b, 6);
-          b[12] = 0x08;
-          b[13] = 0x00;
+          b[12] = channel.family === 4 ? 0x08 : 0x86;
+          b[13] = channel.family === 4 ? 0x00 : 0xdd;
         }
       }
       const outbox: Outbox = {
@@ -242,9 +274,13 @@ export class SynScan implements ProbeModule {
   private build(outbox: Outbox, k: number, slot: number): void {
     const { ctx, plan, probe } = this;
     const t = Math.floor(slot / this.items);
+    const channel = outbox.io.channel;
+    if (channel.family === 6) {
+      this.build6(outbox, k, t, ctx.ports[slot - t * this.items]!);
+      return;
+    }
     const dstIp = ctx.targets.at(t);
     const dstPort = ctx.ports[slot - t * this.items]!;
-    const channel = outbox.io.channel;
     probe.srcIp = channel.sourceIp;
     probe.dstIp = dstIp;
     probe.srcPort = this.options.sourcePort;
@@ -262,7 +298,62 @@ export class SynScan implements ProbeModule {
     }
   }
 
+  /** An IPv6 probe: always an Ethernet frame to the next hop's MAC (found by NDP). */
+  private build6(outbox: Outbox, k: number, t: number, dstPort: number): void {
+    const { ctx, plan, probe6 } = this;
+    const channel = outbox.io.channel;
+    ctx.targets.ipv6Into(t, probe6.dst);
+    probe6.src = channel.source6!;
+    probe6.srcPort = this.options.sourcePort;
+    probe6.dstPort = dstPort;
+    probe6.seq = this.cookie6(channel.source6!, 0, probe6.dst, 0, dstPort);
+    const buf = outbox.buffers[k]!;
+    const hop = plan.hopOf[t]! * 6;
+    plan.hopMacs.copy(buf, 0, hop, hop + 6);
+    writeSyn6Packet(buf, ETH_HEADER, probe6);
+  }
+
+  /** The cookie of an IPv6 probe: the jar's, over each address folded to 32 bits (the key keeps it secret). */
+  private cookie6(src: Uint8Array, srcAt: number, dst: Uint8Array, dstAt: number, dstPort: number): number {
+    return this.jar.cookie(fold(src, srcAt), fold(dst, dstAt), this.options.sourcePort, dstPort);
+  }
+
+  private onPackets6(outbox: Outbox, data: Buffer, meta: Float64Array, count: number): void {
+    const { ctx, answer6: a, engine } = this;
+    const ours = outbox.io.channel.source6!;
+    const sourcePort = this.options.sourcePort;
+    for (let n = 0; n < count; n++) {
+      const base = n * META_STRIDE;
+      if (!readAnswer6(data, meta[base]!, meta[base + 1]!, a) || a.ourPort !== sourcePort) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      let mine = true;
+      for (let i = 0; i < 16; i++) if (data[a.ourOffset + i] !== ours[i]) mine = false;
+      const t = mine ? ctx.targets.indexOfIpv6(data, a.targetOffset) : -1;
+      const pi = t >= 0 ? this.portIndex[a.port]! : -1;
+      if (pi < 0 || this.plan.channelOf[t] === 0) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      const cookie = this.cookie6(data, a.ourOffset, data, a.targetOffset, a.port);
+      const valid = a.tcp ? (a.echoed - 1) >>> 0 === cookie || a.echoed === cookie : a.echoed === cookie;
+      const rtt = valid ? engine.answer(t * this.items + pi, meta[base + 2]!) : -1;
+      if (rtt === -1) {
+        ctx.packetsIgnored++;
+        continue;
+      }
+      const target = formatIpv6(data, a.targetOffset);
+      const from = a.fromOffset === a.targetOffset ? target : formatIpv6(data, a.fromOffset);
+      ctx.port6(target, a.port, a.outcome, a.ttl, rtt, from);
+    }
+  }
+
   private onPackets(outbox: Outbox, data: Buffer, meta: Float64Array, count: number): void {
+    if (outbox.io.channel.family === 6) {
+      this.onPackets6(outbox, data, meta, count);
+      return;
+    }
     const { ctx, answer, engine } = this;
     const targets = ctx.targets;
     const sourcePort = this.options.sourcePort;
@@ -293,6 +384,14 @@ export class SynScan implements ProbeModule {
       ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
     }
   }
+}
+
+/** The 16 bytes at `at` as one 32-bit word: the xor of their four words. */
+function fold(b: Uint8Array, at: number): number {
+  let x = 0;
+  for (let i = 0; i < 16; i += 4)
+    x ^= (b[at + i]! << 24) | (b[at + i + 1]! << 16) | (b[at + i + 2]! << 8) | b[at + i + 3]!;
+  return x >>> 0;
 }
 
 function sendError(io: ChannelIo, message: string, cause?: unknown): Error {

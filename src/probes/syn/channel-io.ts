@@ -1,6 +1,7 @@
 import type { PackedAddresses } from "../../addr/ip";
+import type { SendBatch, SendResult } from "../../engine/engine";
 import { kernelDrops } from "../../engine/summary";
-import { environmentErrorFrom } from "../../errors";
+import { EnvironmentError, environmentErrorFrom } from "../../errors";
 import { type BatchCallback, native } from "../../native/binding";
 import type {
   NativeError,
@@ -151,4 +152,54 @@ export function openChannel(
       for (const s of sockets) s.close();
     },
   };
+}
+
+/** One channel's send buffers: a batch's frames are written into the arena, then sent in one call. */
+export interface Outbox {
+  io: ChannelIo;
+  /** the frames of one batch, back to back, frameLength bytes each */
+  arena: Buffer;
+  frameLength: number;
+  /** views of the arena, one per frame, each as long as its packet (for the synchronous send) */
+  buffers: Buffer[];
+  /** ip channels: each frame's destination, packed for the raw socket */
+  destinations: PackedAddresses;
+}
+
+/**
+ * Hands the first `count` frames of the outbox to the kernel: Ethernet frames on a worker thread (which copies
+ * them, so the next batch is built meanwhile), IP packets right here. A send the kernel refuses fails the scan,
+ * which could not give true answers.
+ */
+export function sendOutbox(
+  outbox: Outbox,
+  count: number,
+  batch: SendBatch,
+): SendResult | Promise<SendResult> {
+  const io = outbox.io;
+  const startMs = native.monotonicMs();
+  if (io.sendAsync) {
+    const sendAsync = io.sendAsync;
+    return new Promise((resolve, reject) => {
+      // The TX id is known now: answers that beat the send's completion are timed by the kernel already.
+      batch.firstTxId = sendAsync(outbox.arena, outbox.frameLength, count, (err, sent, doneMs, firstTxId) => {
+        if (err) reject(sendError(io, err.message, err));
+        else if (sent < count) reject(sendError(io, "the interface queue stays full", { code: "ENOBUFS" }));
+        else resolve({ sent, startMs, endMs: doneMs, firstTxId });
+      });
+    });
+  }
+  let sent: number;
+  try {
+    sent = io.send(outbox.buffers, count, outbox.destinations);
+  } catch (err) {
+    throw sendError(io, (err as Error).message, err);
+  }
+  return { sent, startMs, endMs: native.monotonicMs(), firstTxId: io.lastSendTxId };
+}
+
+function sendError(io: ChannelIo, message: string, cause?: unknown): Error {
+  // The interface refused the probes: the environment's failure (exit 3), as in every probe.
+  const code = (cause as { code?: string } | undefined)?.code;
+  return new EnvironmentError(`sending on ${io.channel.link.name}: ${message}`, code, { cause });
 }

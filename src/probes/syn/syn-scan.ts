@@ -4,7 +4,6 @@ import { formatIpv6 } from "../../addr/ipv6";
 import { CONGESTION_DEFAULTS } from "../../engine/congestion";
 import { CookieJar } from "../../engine/cookie";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
-import { EnvironmentError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import {
   type Syn6PacketOptions,
@@ -18,7 +17,7 @@ import { FILTERED_NO_RESPONSE } from "../../port-outcomes";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
 import type { ScanContext } from "../scan/scan-context";
 import { Answer, Answer6, readAnswer, readAnswer6 } from "./answer";
-import { type ChannelIo, openChannel } from "./channel-io";
+import { type Outbox, openChannel, sendOutbox } from "./channel-io";
 
 // The SYN scan as a probe module: a slot is a target x port pair (target * ports + port index). Its probe is
 // an Ethernet frame to the next hop's MAC (or a raw IPv4 packet where there is no Ethernet) with the
@@ -54,17 +53,6 @@ const ETHERNET_IN_FLIGHT = 2;
 const ETH_HEADER = 14;
 const SYN_LENGTH = synPacketLength();
 const SYN6_LENGTH = syn6PacketLength();
-
-interface Outbox {
-  io: ChannelIo;
-  /** the frames of one batch, back to back, frameLength bytes each */
-  arena: Buffer;
-  frameLength: number;
-  /** views of the arena, one per frame (for the synchronous send) */
-  buffers: Buffer[];
-  /** ip channels: each frame's destination, packed for the raw socket */
-  destinations: PackedAddresses;
-}
 
 const monotonicMs = () => native.monotonicMs();
 
@@ -161,32 +149,7 @@ export class SynScan implements ProbeModule {
     const outbox = this.outboxes[batch.channel - 1]!;
     const { slots, count } = batch;
     for (let k = 0; k < count; k++) this.build(outbox, k, slots[k]!);
-    const io = outbox.io;
-    const startMs = native.monotonicMs();
-    if (io.sendAsync) {
-      const sendAsync = io.sendAsync;
-      return new Promise((resolve, reject) => {
-        // The TX id is known now: answers that beat the send's completion are timed by the kernel already.
-        batch.firstTxId = sendAsync(
-          outbox.arena,
-          outbox.frameLength,
-          count,
-          (err, sent, doneMs, firstTxId) => {
-            if (err) reject(sendError(io, err.message, err));
-            else if (sent < count)
-              reject(sendError(io, "the interface queue stays full", { code: "ENOBUFS" }));
-            else resolve({ sent, startMs, endMs: doneMs, firstTxId });
-          },
-        );
-      });
-    }
-    let sent: number;
-    try {
-      sent = io.send(outbox.buffers, count, outbox.destinations);
-    } catch (err) {
-      throw sendError(io, (err as Error).message, err);
-    }
-    return { sent, startMs, endMs: native.monotonicMs(), firstTxId: io.lastSendTxId };
+    return sendOutbox(outbox, count, batch);
   }
 
   unanswered(slot: number): void {
@@ -392,10 +355,4 @@ function fold(b: Uint8Array, at: number): number {
   for (let i = 0; i < 16; i += 4)
     x ^= (b[at + i]! << 24) | (b[at + i + 1]! << 16) | (b[at + i + 2]! << 8) | b[at + i + 3]!;
   return x >>> 0;
-}
-
-function sendError(io: ChannelIo, message: string, cause?: unknown): Error {
-  // The interface refused the probes: the environment's failure (exit 3), as in every probe.
-  const code = (cause as { code?: string } | undefined)?.code;
-  return new EnvironmentError(`sending on ${io.channel.link.name}: ${message}`, code, { cause });
 }

@@ -3,13 +3,12 @@ import { PackedAddresses } from "../../addr/ip";
 import { CONGESTION_DEFAULTS } from "../../engine/congestion";
 import { CookieJar } from "../../engine/cookie";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
-import { EnvironmentError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
 import { type Udp4PacketOptions, udp4PacketLength, writeUdp4Packet } from "../../packet/udp";
 import { CLOSED_PORT_UNREACH, OPEN_FILTERED_NO_RESPONSE } from "../../port-outcomes";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
 import type { ScanContext } from "../scan/scan-context";
-import { type ChannelIo, openChannel } from "../syn/channel-io";
+import { type Outbox, openChannel, sendOutbox } from "../syn/channel-io";
 import { ADAPTIVE_MIN_RATE } from "../syn/syn-scan";
 import { readUdpAnswer, UdpAnswer } from "./answer";
 import { MAX_UDP_PAYLOAD, udpPayload } from "./payloads";
@@ -70,15 +69,6 @@ const ETH_HEADER = 14;
 const ADAPTIVE_ARP_RATE = 10_000;
 /** Every frame is laid out for the longest payload; a shorter datagram leaves Ethernet padding after it. */
 const MAX_PACKET = udp4PacketLength(new Uint8Array(MAX_UDP_PAYLOAD));
-
-interface Outbox {
-  io: ChannelIo;
-  arena: Buffer;
-  frameLength: number;
-  /** ip channels: each packet's bytes (exact length), per frame of the batch */
-  buffers: Buffer[];
-  destinations: PackedAddresses;
-}
 
 const monotonicMs = () => native.monotonicMs();
 
@@ -210,31 +200,7 @@ export class UdpScan implements ProbeModule {
     const outbox = this.outboxes[batch.channel - 1]!;
     const { slots, count } = batch;
     for (let k = 0; k < count; k++) this.build(outbox, k, slots[k]!);
-    const io = outbox.io;
-    const startMs = native.monotonicMs();
-    if (io.sendAsync) {
-      const sendAsync = io.sendAsync;
-      return new Promise((resolve, reject) => {
-        batch.firstTxId = sendAsync(
-          outbox.arena,
-          outbox.frameLength,
-          count,
-          (err, sent, doneMs, firstTxId) => {
-            if (err) reject(sendError(io, err.message, err));
-            else if (sent < count)
-              reject(sendError(io, "the interface queue stays full", { code: "ENOBUFS" }));
-            else resolve({ sent, startMs, endMs: doneMs, firstTxId });
-          },
-        );
-      });
-    }
-    let sent: number;
-    try {
-      sent = io.send(outbox.buffers, count, outbox.destinations);
-    } catch (err) {
-      throw sendError(io, (err as Error).message, err);
-    }
-    return { sent, startMs, endMs: native.monotonicMs(), firstTxId: io.lastSendTxId };
+    return sendOutbox(outbox, count, batch);
   }
 
   unanswered(slot: number): void {
@@ -365,9 +331,4 @@ export class UdpScan implements ProbeModule {
       ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
     }
   }
-}
-
-function sendError(io: ChannelIo, message: string, cause?: unknown): Error {
-  const code = (cause as { code?: string } | undefined)?.code;
-  return new EnvironmentError(`sending on ${io.channel.link.name}: ${message}`, code, { cause });
 }

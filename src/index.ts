@@ -3,7 +3,20 @@
 export { TargetSet } from "./addr/target-set";
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
 export { check } from "./check/check";
-export type { DnsExpectation, HostGwExpectation, VerdictExpectation } from "./check/verdicts";
+export type {
+  ClusterNode,
+  NodeInput,
+  NodePort,
+  NodePortSpec,
+  NotScanned,
+} from "./check/nodes";
+export { parseNodePort, parseNodes } from "./check/nodes";
+export type {
+  DnsExpectation,
+  HostGwExpectation,
+  NodePortExpectation,
+  VerdictExpectation,
+} from "./check/verdicts";
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export type { ProbeRun } from "./engine/probe-run";
 export { EnvironmentError, UsageError } from "./errors";
@@ -31,6 +44,7 @@ export type {
   PortRecord,
   SummaryRecord,
   VerdictEvidence,
+  VerdictFamily,
   VerdictRecord,
   WireprobeRecord,
 } from "./records";

@@ -258,13 +258,26 @@ export interface VerdictEvidence {
   subject: string;
   /** what was seen, in words (e.g. "not-on-link: routed via 198.51.100.1") */
   finding: string;
+  /** the address family of the subject's address ("ipv4" or "ipv6") */
+  family?: "ipv4" | "ipv6";
+  /** the node's name, when the node was given one (`--nodes NAME=ADDR`) */
+  node?: string;
+}
+
+/** A verdict drawn over one address family: its records only (host-gw and nodeport by node address, dns by server). */
+export interface VerdictFamily {
+  family: "ipv4" | "ipv6";
+  ok: boolean;
+  complete: boolean;
+  /** what was found over this family */
+  detail: string;
 }
 
 /** One conclusion of `wireprobe check`, with its evidence and the fix. */
 export interface VerdictRecord {
   type: "verdict";
-  /** host-gw: every peer node on-link and answering ARP; nodeport: every nodePort open on every node;
-   *  dns: every DNS server answers every name, and all servers agree */
+  /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
+   *  node; dns: every DNS server answers every name, and all servers agree */
   check: "host-gw" | "nodeport" | "dns";
   ok: boolean;
   /** what was found and what it means, in one paragraph */
@@ -282,10 +295,17 @@ export interface VerdictRecord {
   /**
    * what was expected but got no record, empty when complete (or when only the wait was cut short), written as
    * the evidence subjects are: host-gw a node; nodeport a node when none of its nodePorts was probed, else
-   * `node:port`; dns a server when none of its names was asked, else `server name`, and an `--external`
-   * address that was not pinged
+   * `node:port` (an IPv6 node `[address]:port`, a UDP nodePort `node:port/udp`); dns a server when none of
+   * its names was asked, else `server name`, and an `--external` address that was not pinged
    */
   notProbed: string[];
+  /**
+   * the verdict per address family the check covered (IPv4 first), from that family's records: host-gw and
+   * nodeport by node address, dns by server address. `ok` is true only when every family's is, so a
+   * dual-stack node passes only when both of its addresses do. Written by every check of this version (absent
+   * in records saved before it); empty when there was nothing to judge (no node, no server).
+   */
+  families?: VerdictFamily[];
 }
 
 export type WireprobeRecord =

@@ -1,8 +1,12 @@
 import { intToIpv4 } from "../addr/address";
+import { formatIp } from "../addr/ip";
+import { formatIpv6 } from "../addr/ipv6";
 import { TargetSet } from "../addr/target-set";
 import type { ProbeRun } from "../engine/probe-run";
 import { summaryRecord } from "../engine/summary";
 import { UsageError } from "../errors";
+import { listLinksAsync } from "../net/links";
+import { namespacePath } from "../net/namespace";
 import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
@@ -18,6 +22,20 @@ import type {
   SummaryRecord,
   VerdictRecord,
 } from "../records";
+import {
+  type ClusterNode,
+  type Family,
+  familyName,
+  familyOf,
+  type NodeInput,
+  type NodePort,
+  type NodePortSpec,
+  type NotScanned,
+  nodeAddresses,
+  nodePortLabel,
+  normalizeNodePorts,
+  parseNodes,
+} from "./nodes";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
@@ -25,14 +43,26 @@ import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 // time, then draws the three verdicts from their records. Interrupted (the signal), it still draws them, from
 // what had arrived: each verdict is told what was expected and whether its probe finished, so work that did
 // not happen is reported as not probed, never as a pass or a failure.
+//
+// Nodes, DNS servers and outside addresses may be IPv4, IPv6 or both: a dual-stack node is one node with an
+// address of each family (see nodes.ts), probed on both (ARP and NDP, the scan over both), and each verdict
+// is drawn per family as well as over all.
 
 export const DEFAULT_DNS_NAMES = ["kubernetes.default.svc.cluster.local"];
 
 export interface CheckOptions {
-  /** the cluster's nodes: addresses, CIDRs or ranges */
-  nodes?: readonly string[];
-  /** nodePorts that must answer on every node */
-  nodePorts?: readonly number[];
+  /**
+   * the cluster's nodes: addresses, CIDRs or ranges (IPv4 or IPv6; each address a node), `NAME=ADDR` (the
+   * same NAME twice: one dual-stack node with an address of each family), or `{ name, addresses }` objects
+   * (e.g. a node's InternalIPs from the Kubernetes API)
+   */
+  nodes?: readonly (string | NodeInput)[];
+  /**
+   * nodePorts that must answer on every node: numbers (TCP), "PORT[/tcp|/udp][/ipv4|/ipv6]" strings, or
+   * `{ port, protocol, family }`; with a family, only on the nodes' addresses of that family (a SingleStack
+   * Service)
+   */
+  nodePorts?: readonly (number | string | NodePortSpec)[];
   /** cluster DNS servers; default: the nameservers of the namespace's resolv.conf */
   dnsServers?: readonly string[];
   /** names to ask every DNS server (default kubernetes.default.svc.cluster.local) */
@@ -61,8 +91,16 @@ export type CheckRecord =
 
 /** Everything a check found, for the report. */
 export interface CheckResult {
+  /** every node address, the nodes in the order given (a dual-stack node's IPv4 address first) */
   nodes: string[];
+  /** the nodePorts' numbers, each once */
   nodePorts: number[];
+  /** the nodes with their names and addresses (absent in results made before dual-stack checks) */
+  clusterNodes?: ClusterNode[];
+  /** the nodePorts with their protocol and family (absent: every port TCP on every family) */
+  nodePortSpecs?: NodePort[];
+  /** node address × nodePort pairs the scan cannot probe, and why (absent or empty: none) */
+  notScanned?: NotScanned[];
   /** the DNS servers that were to be asked (as given, or from resolv.conf) */
   dnsServers: string[];
   /** the names asked, as sent */
@@ -87,22 +125,71 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
 
 type ProbeName = "arp" | "scan" | "dns" | "ping";
 
-async function collect<T>(run: ProbeRun<T>, into: T[], summaries: SummaryRecord[]): Promise<void> {
-  for await (const r of run) into.push(r);
-  if (run.summary) summaries.push(run.summary);
+/** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
+interface Job {
+  probe: ProbeName;
+  summary?: SummaryRecord;
+  start: () => Promise<void>;
+}
+
+function job<T>(probe: ProbeName, run: ProbeRun<T>, into: T[], summaries: SummaryRecord[]): Job {
+  const j: Job = {
+    probe,
+    start: async () => {
+      for await (const r of run) into.push(r);
+      if (run.summary) {
+        j.summary = run.summary;
+        summaries.push(run.summary);
+      }
+    },
+  };
+  return j;
+}
+
+/** The addresses of a set, in its order (IPv4 first), as text (IPv6 in RFC 5952 form). */
+function addressesOf(set: TargetSet): string[] {
+  const out: string[] = [];
+  const bytes = new Uint8Array(16);
+  for (let i = 0; i < set.size; i++) {
+    if (i < set.size4) out.push(intToIpv4(set.at(i)));
+    else {
+      set.ipv6Into(i, bytes);
+      out.push(formatIpv6(bytes));
+    }
+  }
+  return out;
+}
+
+/** This host's own IPv6 addresses (in `netns`), in RFC 5952 form. */
+async function ownIpv6Addresses(netns: string | undefined): Promise<Set<string>> {
+  const links = await listLinksAsync(namespacePath(netns));
+  return new Set(links.flatMap((l) => l.addresses.filter((a) => a.family === 6).map((a) => formatIp(a.ip))));
+}
+
+/** The scan's port list: numbers when every port is TCP (as before), else "T:...,U:..." for both protocols. */
+function scanPorts(ports: readonly NodePort[]): {
+  ports: number[] | string;
+  protocols: Array<"tcp" | "udp">;
+} {
+  const tcp = ports.filter((p) => p.protocol === "tcp").map((p) => p.port);
+  const udp = ports.filter((p) => p.protocol === "udp").map((p) => p.port);
+  if (udp.length === 0) return { ports: tcp, protocols: ["tcp"] };
+  if (tcp.length === 0) return { ports: udp, protocols: ["udp"] };
+  return { ports: `T:${tcp.join(",")},U:${udp.join(",")}`, protocols: ["tcp", "udp"] };
 }
 
 export function check(options: CheckOptions): CheckRun {
-  const nodeSet = TargetSet.parse(options.nodes ?? []);
-  if (nodeSet.size6 > 0) throw new UsageError("check: IPv6 nodes are not supported yet");
-  if (nodeSet.size > 4096) throw new UsageError(`too many nodes (${nodeSet.size}); check takes at most 4096`);
-  const nodePorts = [...(options.nodePorts ?? [])];
-  for (const p of nodePorts) {
-    if (!Number.isInteger(p) || p < 1 || p > 65535) throw new UsageError(`invalid nodePort ${p}`);
-  }
-  if (nodePorts.length > 0 && nodeSet.size === 0)
+  const clusterNodes = parseNodes(options.nodes ?? []);
+  const nodes = clusterNodes.flatMap(nodeAddresses);
+  const nodeSet = TargetSet.parse(nodes);
+  const nodePortSpecs = normalizeNodePorts(options.nodePorts ?? []);
+  if (nodePortSpecs.length > 0 && nodes.length === 0)
     throw new UsageError("--node-port needs the nodes (--nodes or -iL)");
-  const nodes = [...nodeSet].map(intToIpv4);
+  for (const p of nodePortSpecs) {
+    if (p.family !== null && !nodes.some((a) => familyOf(a) === p.family))
+      throw new UsageError(`nodePort ${nodePortLabel(p)}: no node has an ${familyName(p.family)} address`);
+  }
+  const nodePorts = [...new Set(nodePortSpecs.map((p) => p.port))];
   const dnsNames =
     options.dnsNames && options.dnsNames.length > 0 ? [...options.dnsNames] : DEFAULT_DNS_NAMES;
   const common = {
@@ -112,11 +199,10 @@ export function check(options: CheckOptions): CheckRun {
   };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
   const externalSet = TargetSet.parse(options.external ?? []);
-  if (externalSet.size6 > 0) throw new UsageError("check: IPv6 external addresses are not supported yet");
   // Each outside address is expected to answer for the dns verdict: a handful, like the nodes, not a sweep.
   if (externalSet.size > 4096)
     throw new UsageError(`too many external addresses (${externalSet.size}); check takes at most 4096`);
-  const external = [...externalSet].map(intToIpv4);
+  const external = addressesOf(externalSet);
   let result: CheckResult | undefined;
   let summary: SummaryRecord | undefined;
 
@@ -125,6 +211,9 @@ export function check(options: CheckOptions): CheckRun {
     const r: CheckResult = {
       nodes,
       nodePorts,
+      clusterNodes,
+      nodePortSpecs,
+      notScanned: [],
       dnsServers: [],
       dnsNames: [...new Set(dnsNames.map((n) => queryName(n, "A")))],
       aborted: false,
@@ -141,21 +230,51 @@ export function check(options: CheckOptions): CheckRun {
     const scanned: Array<PortRecord | HostRecord> = [];
     const dnsOut: Array<DnsRecord | DnsConsistencyRecord> = [];
     // Every probe is built before any runs, so bad input fails before a packet is sent.
-    const jobs: Array<{ probe: ProbeName; start: () => Promise<void> }> = [];
+    const jobs: Job[] = [];
     if (nodes.length > 0) {
       const a = arp(nodeSet, { ...common, ...timeout, retries: 1 });
-      jobs.push({ probe: "arp", start: () => collect(a, r.arp, r.summaries) });
+      jobs.push(job("arp", a, r.arp, r.summaries));
     }
-    if (nodePorts.length > 0) {
-      const s = scan(nodeSet, {
+    // One scan per family restriction: the nodePorts of every family on every address, those of one
+    // family (a SingleStack Service's) on that family's addresses only.
+    // This host's own IPv6 addresses cannot take the raw scans (they reach IPv6 addresses over Ethernet, and
+    // the kernel answers its own addresses over the loopback): their TCP nodePorts get a connect scan (the
+    // kernel connects to itself, as a pod on this node would), their UDP ones no probe at all, said so.
+    const own =
+      nodePortSpecs.length > 0 && nodes.some((a) => familyOf(a) === "ipv6")
+        ? await ownIpv6Addresses(options.netns)
+        : new Set<string>();
+    const groups = new Map<Family | null, NodePort[]>();
+    for (const p of nodePortSpecs) groups.set(p.family, [...(groups.get(p.family) ?? []), p]);
+    const scanJob = (targets: readonly string[], ports: readonly NodePort[], method: "auto" | "connect") => {
+      const s = scan(TargetSet.parse(targets), {
         ...common,
         ...timeout,
-        ports: nodePorts,
+        ...scanPorts(ports),
+        method,
         retries: 2,
         ...(options.rate === undefined ? {} : { rate: options.rate }),
         ...(options.onNotice ? { onNotice: options.onNotice } : {}),
       });
-      jobs.push({ probe: "scan", start: () => collect(s, scanned, r.summaries) });
+      jobs.push(job("scan", s, scanned, r.summaries));
+    };
+    for (const [family, ports] of groups) {
+      const targets = nodes.filter((a) => family === null || familyOf(a) === family);
+      const remote = targets.filter((a) => !own.has(a));
+      const local = targets.filter((a) => own.has(a));
+      if (remote.length > 0) scanJob(remote, ports, "auto");
+      const tcp = ports.filter((p) => p.protocol === "tcp");
+      if (local.length > 0 && tcp.length > 0) scanJob(local, tcp, "connect");
+      for (const p of ports.filter((x) => x.protocol === "udp")) {
+        for (const target of local) {
+          r.notScanned!.push({
+            target,
+            port: p.port,
+            protocol: p.protocol,
+            reason: "this host's own IPv6 address: the UDP scan reaches IPv6 addresses over Ethernet only",
+          });
+        }
+      }
     }
     const dnsOptions = {
       ...common,
@@ -166,10 +285,10 @@ export function check(options: CheckOptions): CheckRun {
     const d = dns(dnsNames, { ...dnsOptions, ...(options.onNotice ? { onWarning: options.onNotice } : {}) });
     // The same servers the probe asks (it resolved them the same way just now): the verdict's expectation.
     r.dnsServers = resolveServers(dnsOptions).servers;
-    jobs.push({ probe: "dns", start: () => collect(d, dnsOut, r.summaries) });
+    jobs.push(job("dns", d, dnsOut, r.summaries));
     if (external.length > 0) {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
-      jobs.push({ probe: "ping", start: () => collect(p, r.pings, r.summaries) });
+      jobs.push(job("ping", p, r.pings, r.summaries));
     }
     const settled = await Promise.allSettled(jobs.map((job) => job.start()));
     const interrupted = options.signal?.aborted ?? false;
@@ -181,9 +300,8 @@ export function check(options: CheckOptions): CheckRun {
 
     // A probe did not finish when its summary says aborted, or when it has none (it threw).
     const unfinished = new Set<ProbeName>();
-    jobs.forEach((job, i) => {
-      const summary = r.summaries.find((x) => x.command === job.probe);
-      if (settled[i]!.status === "rejected" || !summary || summary.aborted) unfinished.add(job.probe);
+    jobs.forEach((j, i) => {
+      if (settled[i]!.status === "rejected" || !j.summary || j.summary.aborted) unfinished.add(j.probe);
     });
     r.aborted = interrupted || unfinished.size > 0;
 
@@ -191,10 +309,15 @@ export function check(options: CheckOptions): CheckRun {
     yield* scanned;
     yield* dnsOut;
     yield* r.pings;
-    if (nodes.length > 0) r.verdicts.push(hostGwVerdict(r.arp, { nodes, aborted: unfinished.has("arp") }));
-    if (nodePorts.length > 0)
+    if (nodes.length > 0)
+      r.verdicts.push(hostGwVerdict(r.arp, { nodes, cluster: clusterNodes, aborted: unfinished.has("arp") }));
+    if (nodePortSpecs.length > 0)
       r.verdicts.push(
-        nodePortVerdict(nodePorts, r.ports, r.hosts, nodes, { aborted: unfinished.has("scan") }),
+        nodePortVerdict(nodePortSpecs, r.ports, r.hosts, nodes, {
+          cluster: clusterNodes,
+          notScanned: r.notScanned ?? [],
+          aborted: unfinished.has("scan"),
+        }),
       );
     r.verdicts.push(
       dnsVerdict(r.dns, r.consistency, r.pings, {
@@ -209,7 +332,7 @@ export function check(options: CheckOptions): CheckRun {
     result = r;
     summary = summaryRecord({
       command: "check",
-      targets: nodes.length,
+      targets: clusterNodes.length,
       states: {
         ok: r.verdicts.filter((v) => v.ok).length,
         failed: r.verdicts.filter((v) => !v.ok && v.complete).length,

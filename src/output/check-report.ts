@@ -1,11 +1,14 @@
 import type { CheckResult } from "../check/check";
+import { type ClusterNode, familyName, familyOf, type NodePort } from "../check/nodes";
 import { summariseList } from "../check/verdicts";
-import type { ArpRecord, DnsRecord, VerdictRecord } from "../records";
+import type { ArpRecord, DnsRecord, VerdictFamily, VerdictRecord } from "../records";
 import { formatTable } from "./table";
 
 // The human report of `wireprobe check`: verdicts first, then a node-by-check matrix and the DNS servers'
 // answers side by side, then what to fix. Meant to be read in ten seconds. An interrupted or incomplete
 // check says so on its first and last lines and names what was not probed; it never says "all verdicts ok".
+// A check over both address families gives each verdict per family (a line each) and the node matrix a row
+// per node address.
 
 const NOT_PROBED = "not probed";
 
@@ -24,9 +27,37 @@ function dnsCell(r: DnsRecord | undefined): string {
 }
 
 /** ok, FAIL, or INCOMPLETE: a verdict drawn from part of the work is neither a pass nor a failure. */
-function tag(v: VerdictRecord): string {
+function tag(v: VerdictRecord | VerdictFamily): string {
   if (v.ok) return "ok";
   return v.complete === false ? "INCOMPLETE" : "FAIL";
+}
+
+/** The verdict lines: one per verdict, or with two families one per family under the verdict's tag. */
+function verdictLines(verdicts: readonly VerdictRecord[]): string[] {
+  const width = Math.max(...verdicts.map((v) => v.check.length));
+  const tagWidth = Math.max(4, ...verdicts.map((v) => tag(v).length));
+  const perFamily = verdicts.some((v) => (v.families?.length ?? 0) > 1);
+  if (!perFamily)
+    return verdicts.map((v) => `  ${tag(v).padEnd(tagWidth)}  ${v.check.padEnd(width)}  ${v.detail}`);
+  const famTagWidth = Math.max(4, ...verdicts.flatMap((v) => (v.families ?? []).map((f) => tag(f).length)));
+  const out: string[] = [];
+  for (const v of verdicts) {
+    const head = `  ${tag(v).padEnd(tagWidth)}  ${v.check.padEnd(width)}  `;
+    const families = v.families ?? [];
+    if (families.length === 0) out.push(`${head}${v.detail}`);
+    families.forEach((f, i) => {
+      const lead = i === 0 ? head : " ".repeat(head.length);
+      out.push(`${lead}${familyName(f.family)}  ${tag(f).padEnd(famTagWidth)}  ${f.detail}`);
+    });
+  }
+  return out;
+}
+
+/** The layer-2 column's name: what the node addresses were asked with. */
+function neighbourHeader(addresses: readonly string[]): string {
+  const v4 = addresses.some((a) => familyOf(a) === "ipv4");
+  const v6 = addresses.some((a) => familyOf(a) === "ipv6");
+  return `${v4 && v6 ? "ARP/NDP" : v6 ? "NDP" : "ARP"} (layer 2)`;
 }
 
 export function formatCheckReport(input: CheckResult): string {
@@ -34,7 +65,6 @@ export function formatCheckReport(input: CheckResult): string {
   const downNodes = new Map(input.hosts.map((h) => [h.target, h.reason]));
   const width = Math.max(...input.verdicts.map((v) => v.check.length));
   const incomplete = input.verdicts.filter((v) => v.complete === false);
-  const tagWidth = Math.max(4, ...input.verdicts.map((v) => tag(v).length));
   if (incomplete.length > 0) {
     out.push(
       `check ${input.aborted ? "INTERRUPTED" : "INCOMPLETE"}: results incomplete, verdicts not final`,
@@ -43,9 +73,7 @@ export function formatCheckReport(input: CheckResult): string {
   } else if (input.aborted) {
     out.push("check INTERRUPTED after every probe had finished: the verdicts are final", "");
   }
-  out.push("VERDICTS");
-  for (const v of input.verdicts)
-    out.push(`  ${tag(v).padEnd(tagWidth)}  ${v.check.padEnd(width)}  ${v.detail}`);
+  out.push("VERDICTS", ...verdictLines(input.verdicts));
   const unprobed = input.verdicts.filter((v) => (v.notProbed ?? []).length > 0);
   if (unprobed.length > 0) {
     out.push("", "NOT PROBED");
@@ -53,19 +81,7 @@ export function formatCheckReport(input: CheckResult): string {
       out.push(`  ${v.check.padEnd(width)}  ${v.notProbed.length}: ${summariseList(v.notProbed)}`);
   }
 
-  if (input.nodes.length > 0) {
-    const header = ["NODE", "ARP (layer 2)", ...input.nodePorts.map((p) => `${p}/tcp`)];
-    const rows = input.nodes.map((n) => [
-      n,
-      arpCell(input.arp.find((r) => r.target === n)),
-      ...input.nodePorts.map((p) => {
-        if (downNodes.has(n)) return `down (${downNodes.get(n)})`;
-        const r = input.ports.find((x) => x.target === n && x.port === p);
-        return r ? `${r.state} (${r.reason})` : NOT_PROBED;
-      }),
-    ]);
-    out.push("", formatTable(header, rows));
-  }
+  if (input.nodes.length > 0) out.push("", nodeTable(input, downNodes));
 
   const servers = [...new Set([...(input.dnsServers ?? []), ...input.dns.map((r) => r.server)])];
   const names = [...new Set([...(input.dnsNames ?? []), ...input.dns.map((r) => r.name)])];
@@ -103,4 +119,46 @@ export function formatCheckReport(input: CheckResult): string {
       : "check: all verdicts ok";
   out.push("", last);
   return out.join("\n");
+}
+
+/**
+ * The node matrix: a row per node address, its layer-2 answer and each nodePort's state. With named or
+ * dual-stack nodes, a NODE column with the name (on the node's first row) and an ADDRESS column.
+ */
+function nodeTable(input: CheckResult, downNodes: ReadonlyMap<string, string>): string {
+  const ports: NodePort[] =
+    input.nodePortSpecs ?? input.nodePorts.map((port) => ({ port, protocol: "tcp", family: null }));
+  const cluster: ClusterNode[] =
+    input.clusterNodes ??
+    input.nodes.map((a) => ({
+      name: null,
+      ipv4: familyOf(a) === "ipv4" ? a : null,
+      ipv6: familyOf(a) === "ipv6" ? a : null,
+    }));
+  const grouped = cluster.some((n) => n.name !== null || (n.ipv4 !== null && n.ipv6 !== null));
+  const portCell = (address: string, p: NodePort) => {
+    if (p.family !== null && familyOf(address) !== p.family) return "-";
+    if (input.notScanned?.some((x) => x.target === address && x.port === p.port && x.protocol === p.protocol))
+      return "not scanned";
+    if (downNodes.has(address)) return `down (${downNodes.get(address)})`;
+    const r = input.ports.find((x) => x.target === address && x.port === p.port && x.protocol === p.protocol);
+    return r ? `${r.state} (${r.reason})` : NOT_PROBED;
+  };
+  const cells = (address: string) => [
+    arpCell(input.arp.find((r) => r.target === address)),
+    ...ports.map((p) => portCell(address, p)),
+  ];
+  const portHeads = ports.map((p) => `${p.port}/${p.protocol}${p.family ? `/${p.family}` : ""}`);
+  const header = [neighbourHeader(input.nodes), ...portHeads];
+  if (!grouped)
+    return formatTable(
+      ["NODE", ...header],
+      input.nodes.map((a) => [a, ...cells(a)]),
+    );
+  const rows = cluster.flatMap((n) =>
+    [n.ipv4, n.ipv6]
+      .filter((a): a is string => a !== null)
+      .map((a, i) => [i === 0 ? (n.name ?? "") : "", a, ...cells(a)]),
+  );
+  return formatTable(["NODE", "ADDRESS", ...header], rows);
 }

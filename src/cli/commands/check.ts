@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { check, DEFAULT_DNS_NAMES } from "../../check/check";
+import { groupNodeWords, nodeListSpecs } from "../../check/nodes";
 import { UsageError } from "../../errors";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
@@ -14,7 +16,7 @@ import {
 } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
-import { commaList, opt, readList } from "../lists";
+import { commaList, opt } from "../lists";
 
 const options: OptionSpec[] = [
   {
@@ -22,28 +24,28 @@ const options: OptionSpec[] = [
     aliases: ["-iL"],
     kind: "string",
     valueName: "FILE",
-    help: "the cluster's nodes from a file ('-' = stdin, '#' comments)",
+    help: "the cluster's nodes from a file ('-' = stdin, '#' comments; a line NAME=IP IP is one node)",
   },
   {
     name: "nodes",
     kind: "string",
     repeat: true,
-    valueName: "IP,...",
-    help: "the cluster's nodes (addresses, CIDRs or ranges)",
+    valueName: "[NAME=]IP,...",
+    help: "the cluster's nodes: IPv4 or IPv6 addresses, CIDRs or ranges; NAME=IP4,IP6 is one dual-stack node",
   },
   {
     name: "node-port",
     kind: "string",
     repeat: true,
-    valueName: "PORT[,PORT...]",
-    help: "nodePorts that must answer on every node",
+    valueName: "PORT[/udp],...",
+    help: "nodePorts that must answer on every node: 30000, 30053/udp, 30000/tcp/ipv4 (one family only)",
   },
   {
     name: "dns",
     kind: "string",
     repeat: true,
     valueName: "IP[,IP...]",
-    help: "cluster DNS servers (default: the namespace's resolv.conf)",
+    help: "cluster DNS servers, IPv4 or IPv6 (default: the namespace's resolv.conf)",
   },
   {
     name: "dns-name",
@@ -96,9 +98,13 @@ const usage = `Usage: wireprobe check [options]
 
 The node network diagnosis in one command, run on a node (or inside a pod's namespace with --netns).
 Probes concurrently and prints three verdicts, each with its evidence and the fix:
-  host-gw   every peer node is on-link and answers ARP (flannel host-gw can route to it)
-  nodeport  every nodePort answers open on every node
+  host-gw   every peer node is on-link and answers ARP, or NDP over IPv6 (flannel host-gw can route to it)
+  nodeport  every nodePort answers open on every node (TCP, or UDP with PORT/udp)
   dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule)
+
+Nodes, DNS servers and outside addresses may be IPv4 or IPv6. A dual-stack node is one node with an address
+of each family, written NAME=IPV4,IPV6 (or NAME=IPV4,NAME=IPV6); it passes a check only when both of its
+addresses do, and the report gives each verdict per family.
 
 Options:
 ${formatOptions(options)}
@@ -120,14 +126,22 @@ export const checkCommand: Command = {
         `check takes no positional arguments (got "${args.positionals[0]}"); use --nodes or -iL`,
       );
     }
-    const nodes = commaList(args.options.get("nodes"));
+    // NAME= groups the addresses after it within one --nodes value (or one line of the list file).
+    const values = args.options.get("nodes");
+    const nodes = (values === undefined ? [] : Array.isArray(values) ? values : [values]).flatMap((v) =>
+      groupNodeWords(commaList(v)),
+    );
     const list = getString(args, "input-list");
-    if (list !== undefined) nodes.push(...readList(list, "the node list"));
-    const nodePorts = commaList(args.options.get("node-port")).map((p) => {
-      if (!/^[0-9]{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535)
-        throw new UsageError(`invalid port "${p}"`);
-      return Number(p);
-    });
+    if (list !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(list === "-" ? 0 : list, "utf8");
+      } catch (err) {
+        throw new UsageError(`cannot read the node list ${list}: ${(err as Error).message}`);
+      }
+      nodes.push(...nodeListSpecs(text));
+    }
+    const nodePorts = commaList(args.options.get("node-port"));
     const json = getFlag(args, "json");
     const junit = getString(args, "junit");
     // Checked before anything is sent; "-" (or /dev/stdout) puts the JUnit report on stdout instead of the

@@ -12,16 +12,23 @@ const options: OptionSpec[] = [
   { name: "keep", kind: "flag", help: "leave the lab up afterwards and print how to probe it by hand" },
   { name: "down", kind: "flag", help: "remove demo labs left up with --keep, and nothing else" },
   { name: "healthy", kind: "flag", help: "build the well-planned cluster instead: every verdict passes" },
+  {
+    name: "dual-stack",
+    kind: "flag",
+    help: "give every host an IPv6 address too (2001:db8::/32): each verdict per family",
+  },
   { name: "json", kind: "flag", help: "the check's records as NDJSON instead of the report" },
 ];
 
-const usage = `Usage: wireprobe demo [--keep | --down] [--healthy] [--json]
+const usage = `Usage: wireprobe demo [--keep | --down] [--healthy] [--dual-stack] [--json]
 
 Builds, on this machine, a small lab of network namespaces that reproduces a badly planned cluster: nodes on
 one segment and one behind a router, a nodePort answering only where its pod runs, a node that drops the port,
 two cluster DNS servers that disagree and a host rejecting DNS. Runs \`wireprobe check\` against it from a node
 namespace, prints the report and tears the lab down (also on Ctrl-C). It never touches the host namespace:
 everything lives in namespaces named wpdemo-XXXX-*. Needs root, iproute2, nftables and dnsmasq.
+With --dual-stack every host has an IPv6 address as well (2001:db8:1::/64 and its neighbours), the nodes are
+named, and the report gives each verdict for IPv4 and for IPv6.
 
 Options:
 ${formatOptions(options)}`;
@@ -54,16 +61,49 @@ function requireTools(): void {
   if (process.getuid?.() !== 0) throw new EnvironmentError("demo needs root: it builds network namespaces");
 }
 
+/** The nodes as one --nodes value: "node1=198.51.100.11,2001:db8:1::11,node2=..." or the addresses. */
+function nodesOption(c: ClusterLab): string {
+  const out: string[] = [];
+  let last = "";
+  for (const spec of c.nodes) {
+    const eq = spec.indexOf("=");
+    if (eq < 0) out.push(spec);
+    else if (spec.slice(0, eq) === last) out.push(spec.slice(eq + 1));
+    else {
+      last = spec.slice(0, eq);
+      out.push(spec);
+    }
+  }
+  return out.join(",");
+}
+
 function handInstructions(c: ClusterLab): string {
   const ns = c.node.ns;
+  const v4 = c.nodeAddresses.filter((a) => !a.includes(":"));
+  const v6 = c.nodeAddresses.filter((a) => a.includes(":"));
+  // The scan's raw probes do not reach this host's own IPv6 address: a connect scan (-sT) does.
+  const own6 = c.dualStack ? c.nodeAddresses.slice(0, 2).filter((a) => a.includes(":")) : [];
+  const scanned = c.nodeAddresses.filter((a) => !own6.includes(a));
+  const scans = [
+    `  wireprobe scan --netns ${ns} -p ${c.nodePorts.join(",")} ${scanned.join(" ")}`,
+    ...(own6.length > 0
+      ? [`  wireprobe scan --netns ${ns} -sT -p ${c.nodePorts.join(",")} ${own6.join(" ")}`]
+      : []),
+  ];
+  const nmap = [
+    `  ip netns exec ${ns} nmap -Pn -n -p ${c.nodePorts.join(",")} ${v4.join(" ")}`,
+    ...(v6.length > 0
+      ? [`  ip netns exec ${ns} nmap -6 -Pn -n -p ${c.nodePorts.join(",")} ${v6.join(" ")}`]
+      : []),
+  ];
   return `The lab is left up. Probe it by hand from node1 (namespace ${ns}):
 
-  wireprobe check --netns ${ns} --nodes ${c.nodes.join(",")} --node-port ${c.nodePorts.join(",")} \\
+  wireprobe check --netns ${ns} --nodes ${nodesOption(c)} --node-port ${c.nodePorts.join(",")} \\
       --dns ${c.dnsServers.join(",")} --dns-name ${c.dnsNames.join(",")} --external ${c.external.join(",")}
-  wireprobe arp --netns ${ns} ${c.nodes.join(" ")}
-  wireprobe scan --netns ${ns} -p ${c.nodePorts.join(",")} ${c.nodes.join(" ")}
+  wireprobe arp --netns ${ns} ${c.nodeAddresses.join(" ")}
+${scans.join("\n")}
   wireprobe dns --netns ${ns} --server ${c.dnsServers.join(",")} ${c.dnsNames.join(" ")}
-  ip netns exec ${ns} nmap -Pn -n -p ${c.nodePorts.join(",")} ${c.nodes.join(" ")}
+${nmap.join("\n")}
 
 Remove it with: wireprobe demo --down`;
 }
@@ -83,8 +123,10 @@ export const demoCommand: Command = {
       return swept.errors.length === 0 ? 0 : 1;
     }
     const layout = getFlag(args, "healthy") ? "healthy" : "broken";
-    if (!getFlag(args, "json")) ctx.stderr.write(`demo: building the ${layout} cluster lab...\n`);
-    const cluster = await buildClusterLab(layout);
+    const dualStack = getFlag(args, "dual-stack");
+    if (!getFlag(args, "json"))
+      ctx.stderr.write(`demo: building the ${layout}${dualStack ? " dual-stack" : ""} cluster lab...\n`);
+    const cluster = await buildClusterLab(layout, undefined, { dualStack });
     const keep = getFlag(args, "keep");
     try {
       const run = check({
@@ -102,13 +144,20 @@ export const demoCommand: Command = {
       const result = run.result!;
       if (!json) {
         ctx.stdout.write(
-          `wireprobe check, run from node1 (${cluster.nodes[0]}, namespace ${cluster.node.ns}):\n\n${formatCheckReport(result)}\n`,
+          `wireprobe check, run from node1 (${cluster.nodeAddresses.slice(0, cluster.dualStack ? 2 : 1).join(", ")}, namespace ${cluster.node.ns}):\n\n${formatCheckReport(result)}\n`,
         );
       }
       if (keep && !ctx.signal.aborted) ctx.stderr.write(`\n${handInstructions(cluster)}\n`);
       const expectOk = layout === "healthy";
-      // The demo succeeds when the check finds what the lab was built to show, from complete work only.
-      return result.verdicts.every((v) => v.complete !== false && v.ok === expectOk) ? 0 : 1;
+      // The demo succeeds when the check finds what the lab was built to show, from complete work only, on
+      // every family.
+      const shown = result.verdicts.every(
+        (v) =>
+          v.complete !== false &&
+          v.ok === expectOk &&
+          (v.families ?? []).every((f) => f.complete && f.ok === expectOk),
+      );
+      return shown ? 0 : 1;
     } finally {
       if (keep && !ctx.signal.aborted) cluster.lab.keep();
       else {

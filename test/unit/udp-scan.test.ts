@@ -21,6 +21,7 @@ import {
 } from "../../src/port-outcomes";
 import { readUdpAnswer, UdpAnswer } from "../../src/probes/udp/answer";
 import { udpPayload } from "../../src/probes/udp/payloads";
+import { LIMITER_REFILL_MS, retriedAgain } from "../../src/probes/udp/udp-scan";
 import type { PortRecord } from "../../src/records";
 
 const US = 0xc6336410; // 198.51.100.16
@@ -179,3 +180,25 @@ t.test("UDP outcomes in 4 bits, and the store keeps TCP and UDP ports apart", as
   t.match(report, /^53\/udp\s+open\s+domain\s+udp-response$/m);
   t.match(report, /^53\/tcp\s+closed\s+domain\s+reset$/m);
 });
+
+t.test(
+  "a rate-limited host is retried until a pass went a token's time after its latest answer",
+  async (t) => {
+    // A capture of a bench run (ports 1-100, Linux's default limit): the burst at 0 ms, passes at 0, 200,
+    // 500, 1000 and 1800 ms, the limiter's next token taken by the pass at 1000 ms. The pass at 1800 ms
+    // found the bucket empty (800 ms after), and counting passes gave up on 90 closed ports before pass 5.
+    const passes = [0, 200, 500, 1000, 1800, 3400];
+    const at = (pass: number, lastAnswerMs: number, answeredIn: number) =>
+      retriedAgain(pass, { rateLimited: true, answeredIn, lastAnswerMs, previousPassMs: passes[pass - 1]! });
+    t.ok(at(5, 1000, 3), "pass 5: the pass at 1800 ms came before the next token, so it proves nothing");
+    t.ok(at(6, 3400, 5), "an answer to the pass at 3400 ms: go on");
+    t.notOk(at(6, 1000, 3), "the pass at 3400 ms, 2.4 s after the latest answer, brought nothing: done");
+    t.ok(LIMITER_REFILL_MS >= 1000, "at least Linux's token interval (icmp_ratelimit 1000 ms)");
+    // A host that never sent a port unreachable: nmap's rule, one pass beyond its latest answered one.
+    const plain = (pass: number, answeredIn: number) =>
+      retriedAgain(pass, { rateLimited: false, answeredIn, lastAnswerMs: 0, previousPassMs: 1e9 });
+    t.ok(plain(1, 0));
+    t.notOk(plain(2, 0));
+    t.ok(plain(3, 2));
+  },
+);

@@ -22,12 +22,14 @@ import { MAX_UDP_PAYLOAD, udpPayload } from "./payloads";
 // Kernels rate-limit port unreachables (Linux: a burst of about 6, then one a second per destination), so
 // most answers of a closed host come to retransmissions: as nmap does, unanswered ports are sent again per
 // target, each retry pass waiting longer (the engine's retryBackoff), so the limiter's tokens refill between
-// passes, and passes go on as long as the last one brought more port unreachables. As in nmap, a target is
-// retried only one pass beyond the latest pass that brought it an answer (so a silent or fully answering host
-// is done after one retry), and a target that sent port unreachables at least UDP_LIMITED_MIN_RETRIES passes
-// (the limiter's next token comes only a second after the burst). Still, a target that sent
-// port unreachables may have had more suppressed on every attempt: its open|filtered ports may be closed, and
-// the summary counts them (mayBeRateLimited).
+// passes. As in nmap, a target that never sent a port unreachable is retried only one pass beyond the latest
+// pass that brought it an answer (so a silent or fully answering host is done after one retry). A target that
+// did send port unreachables is rate-limited: it is given up on only once a whole pass went out at least
+// LIMITER_REFILL_MS after its latest answer and brought nothing, that is once its limiter surely had a token
+// for a closed port and none answered. Counting passes instead fails when passes come faster than the
+// limiter's tokens: a pass 0.8 s after the latest answer finds the bucket empty, and a closed host looked
+// open|filtered. A target that sent port unreachables may still have had more suppressed: its open|filtered
+// ports may be closed, and the summary counts them (mayBeRateLimited).
 
 export interface UdpScanOptions {
   netns: string | undefined;
@@ -37,8 +39,8 @@ export interface UdpScanOptions {
   adaptive: boolean;
   retries: number;
   /**
-   * true when `retries` is the user's: a hard limit. Else, as long as rate-limited targets send more port
-   * unreachables each pass, more passes go (up to UDP_MAX_PASSES).
+   * true when `retries` is the user's: a hard limit. Else, as long as a rate-limited target may still send
+   * port unreachables (see above), more passes go (up to UDP_MAX_PASSES).
    */
   retriesFixed: boolean;
   timeoutMs: number;
@@ -53,8 +55,11 @@ export interface UdpScanOptions {
  * target gets fewer by the rule above.
  */
 export const UDP_DEFAULT_RETRIES = 10;
-/** Retries a target that sent port unreachables gets at least: the waits of passes 1-4 add up to 3 s. */
-export const UDP_LIMITED_MIN_RETRIES = 4;
+/**
+ * A rate-limited target is given up on after a pass sent this long after its latest answer brought nothing:
+ * Linux's limiter gives a token a second (net.ipv4.icmp_ratelimit and net.ipv6.icmp.ratelimit, 1000 ms).
+ */
+export const LIMITER_REFILL_MS = 1100;
 /** Retry pass p waits the target's timeout x 2^p, up to this (the limiter gives a token a second). */
 export const UDP_MAX_PASS_WAIT_MS = 2000;
 /**
@@ -62,6 +67,24 @@ export const UDP_MAX_PASS_WAIT_MS = 2000;
  * in at about two a pass then, so this covers a few hundred closed ports per host.
  */
 export const UDP_MAX_PASSES = 200;
+
+/** What decides whether a target gets another retry pass. */
+export interface RetryState {
+  /** it sent a port unreachable */
+  rateLimited: boolean;
+  /** the latest pass during which an answer from it came */
+  answeredIn: number;
+  /** when its latest answer came (monotonic ms) */
+  lastAnswerMs: number;
+  /** when the pass before this one began (monotonic ms) */
+  previousPassMs: number;
+}
+
+/** Whether a target gets retry pass `pass` (the rules at the top of this file). */
+export function retriedAgain(pass: number, s: RetryState): boolean {
+  if (s.rateLimited) return s.previousPassMs - s.lastAnswerMs < LIMITER_REFILL_MS;
+  return pass <= s.answeredIn + 1;
+}
 
 const BATCH = 1024;
 const ETHERNET_IN_FLIGHT = 2;
@@ -87,8 +110,10 @@ export class UdpScan implements ProbeModule {
   private pass = 0;
   /** per target: 1 once it sent a port unreachable (its silent ports may be rate-limited closed ones) */
   private readonly unreachables: Uint8Array;
-  /** port unreachables that came since the latest retry pass began */
-  private lateUnreachables = 0;
+  /** per target: when its latest answer came (monotonic ms) */
+  private readonly lastAnswerMs: Float64Array;
+  /** per pass: when its first probe went (monotonic ms) */
+  private readonly passStartMs: number[] = [];
   /** per target: the latest pass during which an answer from it came (nmap's max_successful_tryno) */
   private readonly answeredIn: Uint8Array;
   /** per target: 1 once it was given up on (its unanswered ports have their records) */
@@ -104,6 +129,7 @@ export class UdpScan implements ProbeModule {
     this.unreachables = new Uint8Array(this.targets);
     this.answeredIn = new Uint8Array(this.targets);
     this.givenUp = new Uint8Array(this.targets);
+    this.lastAnswerMs = new Float64Array(this.targets);
     this.ports.forEach((port, i) => {
       this.portIndex[port] = i;
     });
@@ -169,14 +195,11 @@ export class UdpScan implements ProbeModule {
    */
   private async giveUp(pass: number): Promise<void> {
     const { engine, items } = this;
+    const previousPassMs = this.passStartMs[pass - 1] ?? Number.POSITIVE_INFINITY;
     let made = 0;
     for (let t = 0; t < this.targets; t++) {
-      if (this.givenUp[t] === 1 || this.plan.channelOf[t] === 0) continue;
-      const allowed = Math.max(
-        this.answeredIn[t]! + 1,
-        this.unreachables[t] === 1 ? UDP_LIMITED_MIN_RETRIES : 1,
-      );
-      if (pass <= allowed) continue;
+      if (this.givenUp[t] === 1 || this.plan.channelOf[t] === 0 || this.stillRetried(t, pass, previousPassMs))
+        continue;
       this.givenUp[t] = 1;
       for (let i = 0; i < items; i++) {
         const slot = t * items + i;
@@ -187,16 +210,26 @@ export class UdpScan implements ProbeModule {
     }
   }
 
-  /** Another pass while the last one brought rate-limited port unreachables (nmap goes on as long, too). */
+  private stillRetried(t: number, pass: number, previousPassMs: number): boolean {
+    return retriedAgain(pass, {
+      rateLimited: this.unreachables[t] === 1,
+      answeredIn: this.answeredIn[t]!,
+      lastAnswerMs: this.lastAnswerMs[t]!,
+      previousPassMs,
+    });
+  }
+
+  /** Another pass while a rate-limited target is still retried (nmap goes on as long, too). */
   private morePasses(pass: number): boolean {
-    return this.lateUnreachables > 0 && pass < UDP_MAX_PASSES;
+    if (pass >= UDP_MAX_PASSES) return false;
+    for (let t = 0; t < this.targets; t++)
+      if (this.unreachables[t] === 1 && this.givenUp[t] === 0) return true;
+    return false;
   }
 
   send(batch: SendBatch): SendResult | Promise<SendResult> {
-    if (batch.pass > this.pass) {
-      this.pass = batch.pass;
-      this.lateUnreachables = 0;
-    }
+    if (this.passStartMs.length <= batch.pass) this.passStartMs[batch.pass] = monotonicMs();
+    if (batch.pass > this.pass) this.pass = batch.pass;
     const outbox = this.outboxes[batch.channel - 1]!;
     const { slots, count } = batch;
     for (let k = 0; k < count; k++) this.build(outbox, k, slots[k]!);
@@ -324,10 +357,8 @@ export class UdpScan implements ProbeModule {
         continue;
       }
       if (this.pass > this.answeredIn[t]!) this.answeredIn[t] = Math.min(255, this.pass);
-      if (answer.outcome === CLOSED_PORT_UNREACH) {
-        this.unreachables[t] = 1;
-        if (this.pass > 0) this.lateUnreachables++;
-      }
+      this.lastAnswerMs[t] = monotonicMs();
+      if (answer.outcome === CLOSED_PORT_UNREACH) this.unreachables[t] = 1;
       ctx.port(answer.target, answer.port, answer.outcome, answer.ttl, rtt, answer.from);
     }
   }

@@ -105,8 +105,8 @@ function verdictsOfNmap(hosts: Map<string, NmapHost>, protocol: string): Record<
   return out;
 }
 
-/** The ICMPv6 rate limiter of a host hands out a token every 250 ms towards a /64 after a burst of 6. */
-const refill = () => new Promise((resolve) => setTimeout(resolve, 4000));
+/** Waits until the ICMPv6 rate limiter of `limited` has its burst back (a token a second, six at most). */
+const refill = () => new Promise((resolve) => setTimeout(resolve, 7000));
 
 async function waitForUdp(host: Host, port: number): Promise<void> {
   for (let i = 0; ; i++) {

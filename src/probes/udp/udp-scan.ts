@@ -33,7 +33,7 @@ import { MAX_UDP_PAYLOAD, udpPayload } from "./payloads";
 // RFC 6437 wants a flow's label), and ICMPv6 errors are read as nmap -6 -sU reads them (udpIcmpv6Outcome).
 //
 // Kernels rate-limit port unreachables (Linux: a burst of about 6, then one a second per destination; ICMPv6
-// errors too, net.ipv6.icmp.ratelimit, faster towards addresses inside a shorter route's prefix), so
+// errors alike, net.ipv6.icmp.ratelimit), so
 // most answers of a closed host come to retransmissions: as nmap does, unanswered ports are sent again per
 // target, each retry pass waiting longer (the engine's retryBackoff), so the limiter's tokens refill between
 // passes, and passes go on as long as the last one brought more port unreachables. As in nmap, a target is

@@ -1,6 +1,9 @@
 #include "netlink_handle.h"
 
+#include <sys/socket.h>
+
 #include <cerrno>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -48,8 +51,25 @@ napi_value ClosedError(Napi::Env env, const char* what) {
 }
 
 std::unique_ptr<NetlinkJob> LinksJob(const Napi::CallbackInfo&) { return MakeListLinksJob(); }
-std::unique_ptr<NetlinkJob> RoutesJob(const Napi::CallbackInfo&) { return MakeListRoutesJob(); }
-std::unique_ptr<NetlinkJob> RulesJob(const Napi::CallbackInfo&) { return MakeListRulesJob(); }
+// The dumps' optional argument: the address family, 4 (the default) or 6. 0 after a TypeError was thrown.
+int DumpFamily(const Napi::CallbackInfo& info) {
+  std::optional<int64_t> family;
+  if (!ReadOptionalInt(info.Env(), info[0], "family", 4, 6, &family)) return 0;
+  if (family.value_or(4) == 5) {
+    Napi::TypeError::New(info.Env(), "family must be 4 or 6").ThrowAsJavaScriptException();
+    return 0;
+  }
+  return family.value_or(4) == 6 ? AF_INET6 : AF_INET;
+}
+
+std::unique_ptr<NetlinkJob> RoutesJob(const Napi::CallbackInfo& info) {
+  const int family = DumpFamily(info);
+  return family == 0 ? nullptr : MakeListRoutesJob(family);
+}
+std::unique_ptr<NetlinkJob> RulesJob(const Napi::CallbackInfo& info) {
+  const int family = DumpFamily(info);
+  return family == 0 ? nullptr : MakeListRulesJob(family);
+}
 std::unique_ptr<NetlinkJob> RouteJob(const Napi::CallbackInfo& info) {
   return MakeRouteGetJob(info.Env(), info[0], info[1]);
 }

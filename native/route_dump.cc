@@ -21,7 +21,8 @@ namespace {
 // A dump is handed to JS packed: kRouteNumbers numbers per route in one Float64Array and kRouteStrings strings per
 // route, each ended by '\n', in one string. Packing happens on the worker thread and JS builds the objects
 // (src/native/packed.ts), which costs the event loop a fraction of what creating 20,000 objects through N-API does.
-// table, protocol, scope, dstLength, ifindex, priority, multipath, dst (an IPv4 dump: its uint32, 0 for default)
+// table, protocol, scope, dstLength, ifindex, priority, multipath, dst (an IPv4 dump: its uint32, 0 for default;
+// an IPv6 dump: 0, the text is in the strings)
 constexpr size_t kRouteNumbers = 8;
 //                                      strings: type, dst, gateway ("" = none), prefsrc ("" = none)
 
@@ -33,9 +34,11 @@ double DstV4(const Route& r) {
 
 class ListRoutesJob : public NetlinkJob {
  public:
+  explicit ListRoutesJob(int family) : family_(family) {}
+
   NetlinkError Run(NetlinkSocket& nl) override {
     rtmsg rtm{};
-    rtm.rtm_family = AF_INET;
+    rtm.rtm_family = static_cast<unsigned char>(family_);
     NetlinkRequest req(RTM_GETROUTE, 0, &rtm, sizeof(rtm));
     std::vector<Route> routes;
     NetlinkError e = nl.Dump(
@@ -43,7 +46,9 @@ class ListRoutesJob : public NetlinkJob {
         [&](const nlmsghdr* h) {
           Route r;
           ParseRoute(h, &r);
-          if (r.found) routes.push_back(std::move(r));
+          // An IPv6 dump also holds the kernel's cached clones (RTM_F_CLONED): they are no table entries.
+          if (r.found && (reinterpret_cast<const rtmsg*>(NLMSG_DATA(h))->rtm_flags & RTM_F_CLONED) == 0)
+            routes.push_back(std::move(r));
         });
     if (e.err != 0) return e;
     count_ = routes.size();
@@ -58,7 +63,7 @@ class ListRoutesJob : public NetlinkJob {
       const char* name = RouteTypeName(r.type);
       strings_ += name != nullptr ? std::string(name) : std::to_string(r.type);
       strings_ += '\n';
-      strings_ += r.dst.empty() ? "0.0.0.0" : r.dst;
+      strings_ += r.dst.empty() ? (family_ == AF_INET6 ? "::" : "0.0.0.0") : r.dst;
       strings_ += '\n';
       strings_ += r.gateway;
       strings_ += '\n';
@@ -68,11 +73,12 @@ class ListRoutesJob : public NetlinkJob {
     return e;
   }
 
-  // {count, numbers, strings} (PackedRoutes in types.ts).
+  // {family, count, numbers, strings} (PackedRoutes in types.ts).
   Napi::Value Result(Napi::Env env) override {
     auto numbers = Napi::Float64Array::New(env, numbers_.size());
     if (!numbers_.empty()) std::memcpy(numbers.Data(), numbers_.data(), numbers_.size() * sizeof(double));
     Napi::Object out = Napi::Object::New(env);
+    out.Set("family", Napi::Number::New(env, family_ == AF_INET6 ? 6 : 4));
     out.Set("count", Napi::Number::New(env, static_cast<double>(count_)));
     out.Set("numbers", numbers);
     out.Set("strings", Napi::String::New(env, strings_));
@@ -80,6 +86,7 @@ class ListRoutesJob : public NetlinkJob {
   }
 
  private:
+  int family_;
   size_t count_ = 0;
   std::vector<double> numbers_;
   std::string strings_;
@@ -87,7 +94,7 @@ class ListRoutesJob : public NetlinkJob {
 
 }  // namespace
 
-std::unique_ptr<NetlinkJob> MakeListRoutesJob() { return std::make_unique<ListRoutesJob>(); }
+std::unique_ptr<NetlinkJob> MakeListRoutesJob(int family) { return std::make_unique<ListRoutesJob>(family); }
 
 namespace {
 
@@ -108,9 +115,11 @@ struct Rule {
 
 class ListRulesJob : public NetlinkJob {
  public:
+  explicit ListRulesJob(int family) : family_(family) {}
+
   NetlinkError Run(NetlinkSocket& nl) override {
     fib_rule_hdr frh{};
-    frh.family = AF_INET;
+    frh.family = static_cast<uint8_t>(family_);
     NetlinkRequest req(RTM_GETRULE, 0, &frh, sizeof(frh));
     return nl.Dump(req, "RTM_GETRULE", [&] { rules_.clear(); }, [&](const nlmsghdr* h) { ParseRule(h); });
   }
@@ -179,11 +188,12 @@ class ListRulesJob : public NetlinkJob {
     rules_.push_back(std::move(r));
   }
 
+  int family_;
   std::vector<Rule> rules_;
 };
 
 }  // namespace
 
-std::unique_ptr<NetlinkJob> MakeListRulesJob() { return std::make_unique<ListRulesJob>(); }
+std::unique_ptr<NetlinkJob> MakeListRulesJob(int family) { return std::make_unique<ListRulesJob>(family); }
 
 }  // namespace wp

@@ -6,12 +6,12 @@
 
 namespace wp {
 
-// RTM_GETROUTE dump of every IPv4 route in every table, packed (PackedRoutes in types.ts; binding.ts makes the
+// RTM_GETROUTE dump of every route of one family (AF_INET or AF_INET6) in every table, packed (PackedRoutes in types.ts; binding.ts makes the
 // RouteEntry[] of it). Lets a prober answer most destinations of a sweep from one snapshot of the tables instead
 // of one request each.
-std::unique_ptr<NetlinkJob> MakeListRoutesJob();
+std::unique_ptr<NetlinkJob> MakeListRoutesJob(int family);
 
-// RTM_GETRULE dump of the IPv4 policy rules (RuleEntry[] in types.ts).
-std::unique_ptr<NetlinkJob> MakeListRulesJob();
+// RTM_GETRULE dump of one family's policy rules (RuleEntry[] in types.ts).
+std::unique_ptr<NetlinkJob> MakeListRulesJob(int family);
 
 }  // namespace wp

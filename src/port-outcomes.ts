@@ -25,6 +25,11 @@ export const FILTERED_PERM_DENIED = 14;
 export const OPEN_UDP_RESPONSE = 15;
 export const CLOSED_PORT_UNREACH = 16;
 export const OPEN_FILTERED_NO_RESPONSE = 17;
+// UDP over IPv6 (-sU): the ICMPv6 unreachable codes nmap names apart from the ICMP ones.
+export const FILTERED_NO_ROUTE = 18;
+export const FILTERED_BEYOND_SCOPE = 19;
+export const FILTERED_REJECT_ROUTE = 20;
+export const FILTERED_PARAM_PROBLEM = 21;
 
 export type PortState = PortRecord["state"];
 
@@ -47,6 +52,10 @@ const TABLE: ReadonlyArray<readonly [PortState, string] | null> = [
   ["open", "udp-response"],
   ["closed", "port-unreach"],
   ["open|filtered", "no-response"],
+  ["filtered", "no-route"],
+  ["filtered", "beyond-scope"],
+  ["filtered", "reject-route"],
+  ["filtered", "param-problem"],
 ];
 
 export function outcomeState(code: number): PortState {
@@ -115,7 +124,38 @@ export function udpIcmpOutcome(type: number, code: number, fromTarget: boolean):
   return icmpOutcome(type, code);
 }
 
-/** UDP port outcomes by nibble: 1-3 the UDP-only outcomes, 4-11 the ICMP ones shared with TCP. */
+/**
+ * The outcome of an ICMPv6 error about a UDP probe, as nmap -6 -sU reads it (scan_engine_raw.cc, reason names
+ * from portreasons.cc): destination unreachable no-route (0), admin-prohibited (1 and 5), beyond-scope (2),
+ * host-unreach (3, address unreachable), port-unreach (4: closed from the target itself, else filtered),
+ * reject-route (6); parameter problem "unrecognized next header" (4/1) filtered. nmap calls a parameter
+ * problem "erroneous header field" (4/0) open; that one (which no UDP stack sends about a well-formed probe)
+ * is not read as an answer here. Time exceeded, packet too big and other codes are not answers (nmap
+ * ignores them too).
+ */
+export function udpIcmpv6Outcome(type: number, code: number, fromTarget: boolean): number {
+  if (type === 4) return code === 1 ? FILTERED_PARAM_PROBLEM : OUTCOME_NONE;
+  if (type !== 1) return OUTCOME_NONE;
+  switch (code) {
+    case 0:
+      return FILTERED_NO_ROUTE;
+    case 1:
+    case 5:
+      return FILTERED_ADMIN_PROHIBITED;
+    case 2:
+      return FILTERED_BEYOND_SCOPE;
+    case 3:
+      return FILTERED_HOST_UNREACH;
+    case 4:
+      return fromTarget ? CLOSED_PORT_UNREACH : FILTERED_PORT_UNREACH;
+    case 6:
+      return FILTERED_REJECT_ROUTE;
+    default:
+      return OUTCOME_NONE;
+  }
+}
+
+/** UDP port outcomes by nibble: 1-3 the UDP-only outcomes, 4-11 the ICMP ones shared with TCP, 12-15 ICMPv6's. */
 const UDP_FROM_NIBBLE: readonly number[] = [
   OUTCOME_NONE,
   OPEN_UDP_RESPONSE,
@@ -129,6 +169,10 @@ const UDP_FROM_NIBBLE: readonly number[] = [
   FILTERED_HOST_PROHIBITED,
   FILTERED_ADMIN_PROHIBITED,
   FILTERED_TIME_EXCEEDED,
+  FILTERED_NO_ROUTE,
+  FILTERED_BEYOND_SCOPE,
+  FILTERED_REJECT_ROUTE,
+  FILTERED_PARAM_PROBLEM,
 ];
 const UDP_TO_NIBBLE = new Int8Array(TABLE.length).fill(-1);
 UDP_FROM_NIBBLE.forEach((code, nibble) => {

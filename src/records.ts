@@ -166,7 +166,8 @@ export interface PortRecord {
    * nmap's reason names: syn-ack, split-handshake-syn, reset, no-response, and for ICMP errors net-unreach,
    * host-unreach, proto-unreach, port-unreach, net-prohibited, host-prohibited, admin-prohibited,
    * time-exceeded; the connect scan says conn-refused for closed and perm-denied when the local host refuses;
-   * UDP: udp-response (open), port-unreach (closed), no-response (open|filtered) and the ICMP names (filtered).
+   * UDP: udp-response (open), port-unreach (closed), no-response (open|filtered) and the ICMP names (filtered);
+   * over IPv6 also no-route, beyond-scope, reject-route and param-problem (filtered), as nmap -6 -sU names them.
    */
   reason: string;
   /** IPv4 TTL of the answer, null without one (and in a connect scan) */

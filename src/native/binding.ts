@@ -29,12 +29,12 @@ const addon = loadAddon();
 
 /** The addon's Netlink with its route dump made into RouteEntry objects (see packed.ts). */
 class Netlink extends addon.Netlink {
-  listRoutes(): RouteEntry[] {
-    return unpackRoutes(this.listRoutesPacked());
+  listRoutes(family?: 4 | 6): RouteEntry[] {
+    return unpackRoutes(this.listRoutesPacked(family));
   }
 
-  async listRoutesAsync(): Promise<RouteEntry[]> {
-    return unpackRoutesAsync(await this.listRoutesPackedAsync());
+  async listRoutesAsync(family?: 4 | 6): Promise<RouteEntry[]> {
+    return unpackRoutesAsync(await this.listRoutesPackedAsync(family));
   }
 }
 

@@ -1,4 +1,5 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { ipv6, parseIp } from "../addr/ip";
 import type { PackedRoutes, RouteEntry } from "./types";
 
 // A route dump comes from the addon packed (PackedRoutes) and its objects are made here: made through N-API they
@@ -46,7 +47,10 @@ class RouteUnpacker {
         ifindex: numbers[k + 4]!,
         priority: numbers[k + 5]!,
         multipath: numbers[k + 6] === 1,
-        dstIp: { family: 4, v4: numbers[k + 7]! },
+        dstIp:
+          this.packed.family === 6
+            ? (parseIp(dst) ?? ipv6(new Uint8Array(16)))
+            : { family: 4, v4: numbers[k + 7]! },
       };
     }
     this.next = end;

@@ -218,7 +218,7 @@ export interface RouteEntry {
   priority: number;
   /** several next hops: the kernel picks one per flow, so no single answer holds for a whole prefix */
   multipath: boolean;
-  /** dst as a number (the dump is of IPv4 routes) */
+  /** dst as a number (an IPv4 route) or its 16 bytes (an IPv6 route) */
   dstIp: IpAddress;
 }
 
@@ -256,10 +256,12 @@ export interface NativeNetlink {
   /** as NativeBinding.routeGet */
   routeGet(destination: RouteGetDestination, options?: HandleRouteGetOptions): RouteInfo;
   routeGetAsync(destination: RouteGetDestination, options?: HandleRouteGetOptions): Promise<RouteInfo>;
-  listRoutes(): RouteEntry[];
-  listRoutesAsync(): Promise<RouteEntry[]>;
-  listRules(): RuleEntry[];
-  listRulesAsync(): Promise<RuleEntry[]>;
+  /** every route of one family (default 4) in every table */
+  listRoutes(family?: 4 | 6): RouteEntry[];
+  listRoutesAsync(family?: 4 | 6): Promise<RouteEntry[]>;
+  /** one family's (default 4) policy rules */
+  listRules(family?: 4 | 6): RuleEntry[];
+  listRulesAsync(family?: 4 | 6): Promise<RuleEntry[]>;
   /**
    * Refuses further requests (code "EBADF"); the socket itself closes once no asynchronous request under way
    * still holds it.
@@ -274,6 +276,7 @@ export interface NativeNetlink {
  * four strings per route, each ended by "\n": type, dst, gateway and prefsrc ("" for none).
  */
 export interface PackedRoutes {
+  family: 4 | 6;
   count: number;
   numbers: Float64Array;
   strings: string;
@@ -281,8 +284,8 @@ export interface PackedRoutes {
 
 /** The addon's own Netlink class: NativeNetlink with the route dump packed. */
 export interface AddonNetlink extends Omit<NativeNetlink, "listRoutes" | "listRoutesAsync"> {
-  listRoutesPacked(): PackedRoutes;
-  listRoutesPackedAsync(): Promise<PackedRoutes>;
+  listRoutesPacked(family?: 4 | 6): PackedRoutes;
+  listRoutesPackedAsync(family?: 4 | 6): Promise<PackedRoutes>;
 }
 
 /** What the compiled addon exports; binding.ts makes NativeBinding of it. */

@@ -248,31 +248,45 @@ export function neighborAdvertisementFilter(ourIp: Uint8Array | null): Buffer {
  * destination-unreachable or time-exceeded that quotes a TCP packet from `ourIp`.
  */
 export function tcp6ScanReplyFilter(ourIp: Uint8Array, firstPort: number, portCount: number): Buffer {
+  return scan6ReplyFilter(6, ourIp, firstPort, portCount);
+}
+
+/**
+ * tcp6ScanReplyFilter for a transport protocol: 6 (TCP) or 17 (UDP: datagrams to our ports, and the ICMPv6
+ * errors nmap reads for a UDP scan, destination-unreachable and parameter-problem, quoting a UDP packet
+ * from `ourIp`).
+ */
+export function scan6ReplyFilter(
+  protocol: 6 | 17,
+  ourIp: Uint8Array,
+  firstPort: number,
+  portCount: number,
+): Buffer {
   if (ourIp.length !== 16) throw new RangeError(`an IPv6 address is 16 bytes, got ${ourIp.length}`);
   type Jump = readonly [BpfInstruction, string | 0, string | 0];
   const view = new DataView(ourIp.buffer, ourIp.byteOffset, 16);
   const matchOurs = (at: number): Array<BpfInstruction | Jump> =>
     [0, 1, 2, 3].flatMap((w) => [ld.word(at + w * 4), [jeq(view.getUint32(w * 4), 0, 0), 0, "drop"] as Jump]);
-  // Offsets: 12 ethertype, 20 next header, 38 destination, 54 TCP or ICMPv6 header; the ICMPv6 error quotes
-  // the probe's IPv6 header at 62 (next header 68, source 70) and its TCP header at 102.
+  // Offsets: 12 ethertype, 20 next header, 38 destination, 54 TCP/UDP or ICMPv6 header; the ICMPv6 error
+  // quotes the probe's IPv6 header at 62 (next header 68, source 70) and its transport header at 102.
   return assemble(
     resolveLabels([
       ld.half(12),
       [jeq(0x86dd, 0, 0), 0, "drop"],
       ...matchOurs(38),
       ld.byte(20),
-      [jeq(6, 0, 0), 0, "not-tcp"],
+      [jeq(protocol, 0, 0), 0, "not-transport"],
       ld.half(54 + 2),
       [jge(firstPort, 0, 0), 0, "drop"],
       [jge(firstPort + portCount, 0, 0), "drop", "accept"],
-      "not-tcp",
+      "not-transport",
       [jeq(58, 0, 0), 0, "drop"],
       ld.byte(54),
       [jeq(1, 0, 0), "icmp-error", 0],
-      [jeq(3, 0, 0), 0, "drop"],
+      [jeq(protocol === 6 ? 3 : 4, 0, 0), 0, "drop"],
       "icmp-error",
       ld.byte(68),
-      [jeq(6, 0, 0), 0, "drop"],
+      [jeq(protocol, 0, 0), 0, "drop"],
       ...matchOurs(70),
       "accept",
       ret(0xffff),

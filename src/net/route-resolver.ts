@@ -16,8 +16,8 @@ export interface RouteResolver {
   /** the kernel's decision for a destination (an unsigned 32-bit IPv4 address) */
   resolve(address: number): RouteDecision;
   /**
-   * The same for an IPv6 destination (its 16 bytes), one kernel lookup each: the snapshot is of IPv4 routes,
-   * and IPv6 sweeps are small (a capped block at most).
+   * The same for an IPv6 destination (its 16 bytes). The IPv6 routes and rules are read on the first call,
+   * so an IPv4-only run never dumps them.
    */
   resolve6(address: Uint8Array): RouteDecision;
   /** kernel lookups made so far (the rest came from the cache) */
@@ -70,6 +70,36 @@ function mergeSpans(spans: Span[]): Span[] {
     else out.push({ ...s });
   }
   return out;
+}
+
+/** An IPv6 prefix: its first `length` bits are `bytes`'. */
+interface Prefix6 {
+  bytes: Uint8Array;
+  length: number;
+}
+
+interface CacheEntry6 extends Prefix6 {
+  decision: RouteDecision;
+  /** more specific prefixes inside this one, where another answer may hold */
+  holes: Prefix6[];
+}
+
+/** Holes an IPv6 entry may have and still be cached: each is checked on every lookup. */
+const MAX_HOLES6 = 64;
+
+function inPrefix6(address: Uint8Array, p: Prefix6): boolean {
+  const whole = p.length >>> 3;
+  for (let i = 0; i < whole; i++) if (address[i] !== p.bytes[i]) return false;
+  const bits = p.length & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return (address[whole]! & mask) === (p.bytes[whole]! & mask);
+}
+
+function inEntry6(address: Uint8Array, e: CacheEntry6): boolean {
+  if (!inPrefix6(address, e)) return false;
+  for (const h of e.holes) if (inPrefix6(address, h)) return false;
+  return true;
 }
 
 /** A table entry's identity: the table and the prefix. */
@@ -141,6 +171,11 @@ class CachingResolver implements RouteResolver {
   private readonly multipath: Set<string>;
   private readonly entries: CacheEntry[] = [];
   private last: CacheEntry | null = null;
+  /** the IPv6 routes' and rules' prefixes, read on the first resolve6 */
+  private boundaries6: Prefix6[] | null = null;
+  private readonly multipath6 = new Set<string>();
+  private readonly entries6: CacheEntry6[] = [];
+  private last6: CacheEntry6 | null = null;
   private readonly nameOf = (i: number) => this.names.get(i) ?? "";
 
   constructor(
@@ -171,11 +206,68 @@ class CachingResolver implements RouteResolver {
   }
 
   resolve6(address: Uint8Array): RouteDecision {
+    const last = this.last6;
+    if (last !== null && inEntry6(address, last)) return last.decision;
+    for (const e of this.entries6) {
+      if (inEntry6(address, e)) {
+        this.last6 = e;
+        return e.decision;
+      }
+    }
     this.lookups += 1;
     const destination = { family: 6, bytes: address } as const;
-    return this.link
+    const decision = this.link
       ? lookupViaOn(this.nl, destination, this.link, this.nameOf)
       : lookupOn(this.nl, destination, this.nameOf);
+    if ((decision.kind === "on-link" || decision.kind === "via-gateway") && this.oneSource6(decision)) {
+      this.lookups += 1;
+      this.remember6(address, decision);
+    }
+    return decision;
+  }
+
+  /**
+   * Whether every destination of the route gets the decision's source: IPv6 picks a source per destination
+   * (RFC 6724, longest matching prefix among the outgoing link's addresses), so a decision holds for a whole
+   * prefix only when that link has a single global address, the one chosen.
+   */
+  private oneSource6(decision: RouteDecision & { ifindex: number; sourceIp: IpAddress | null }): boolean {
+    const link = this.links.find((l) => l.index === decision.ifindex);
+    const global = link?.addresses.filter((a) => a.family === 6 && a.scope === 0) ?? [];
+    return (
+      global.length === 1 &&
+      decision.sourceIp?.family === 6 &&
+      global[0]!.ip.family === 6 &&
+      global[0]!.ip.bytes.every((b, i) => b === (decision.sourceIp as { bytes: Uint8Array }).bytes[i])
+    );
+  }
+
+  private remember6(destination: Uint8Array, decision: RouteDecision): void {
+    if (this.link && "ifindex" in decision && decision.ifindex !== this.link.index) return;
+    const boundaries = this.readBoundaries6();
+    const matched = matchedRoute(this.nl, { family: 6, bytes: destination }, this.link?.index);
+    if (!matched || matched.dstLength >= 128 || matched.dstIp.family !== 6) return;
+    if (this.multipath6.has(multipathKey(matched))) return;
+    const prefix = { bytes: Uint8Array.from(matched.dstIp.bytes), length: matched.dstLength };
+    const holes = boundaries.filter((b) => b.length > prefix.length && inPrefix6(b.bytes, prefix));
+    if (holes.length > MAX_HOLES6) return;
+    const entry: CacheEntry6 = { ...prefix, decision, holes };
+    this.entries6.push(entry);
+    this.last6 = entry;
+  }
+
+  private readBoundaries6(): Prefix6[] {
+    if (this.boundaries6 !== null) return this.boundaries6;
+    const routes = this.nl.listRoutes(6);
+    const rules = this.nl.listRules(6);
+    for (const r of routes) if (r.multipath) this.multipath6.add(multipathKey(r));
+    const prefixes: Prefix6[] = [];
+    for (const r of routes)
+      if (r.dstIp.family === 6) prefixes.push({ bytes: r.dstIp.bytes, length: r.dstLength });
+    for (const r of rules)
+      if (r.dstIp?.family === 6) prefixes.push({ bytes: r.dstIp.bytes, length: r.dstLength });
+    this.boundaries6 = prefixes;
+    return prefixes;
   }
 
   private cached(address: number): RouteDecision | null {

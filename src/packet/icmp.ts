@@ -5,6 +5,7 @@ import { internetChecksum } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";
 import * as ipv4 from "./ipv4";
+import { type QuotedTransport, quotedTransport } from "./quote";
 
 export const HEADER_LENGTH = 8;
 export const TYPE_ECHO_REPLY = 0;
@@ -60,18 +61,9 @@ export function timeExceededCodeName(code: number): string {
 }
 
 /** The original datagram an ICMP error quotes, decoded as far as probe matching needs. */
-export interface QuotedDatagram {
+export interface QuotedDatagram extends QuotedTransport {
   /** decoded without checksum verification (NATs rewrite quoted headers) and with allowTruncated */
   ipv4: ipv4.Ipv4Header;
-  /** TCP/UDP ports of the original; null for other protocols or when not quoted */
-  srcPort: number | null;
-  dstPort: number | null;
-  /** TCP sequence number of the original (what a SYN scan matches on) */
-  tcpSeq: number | null;
-  /** ICMP type/id/seq of an original echo request or reply (what a ping matches on) */
-  icmpType: number | null;
-  icmpId: number | null;
-  icmpSeq: number | null;
   /** the quoted transport bytes present (normally 8; RFC 1812 routers quote more) */
   transportOffset: number;
   transportLength: number;
@@ -190,34 +182,12 @@ function decodeQuoted(buf: Buffer, offset: number, end: number): QuotedDatagram 
   }
   const t = ip.payloadOffset;
   const tLen = ip.payloadLength;
-  const quoted: QuotedDatagram = {
+  return {
     ipv4: ip,
-    srcPort: null,
-    dstPort: null,
-    tcpSeq: null,
-    icmpType: null,
-    icmpId: null,
-    icmpSeq: null,
+    ...quotedTransport(buf, t, tLen, ip.protocol, 4, ip.fragmentOffset === 0),
     transportOffset: t,
     transportLength: tLen,
   };
-  // Only the first fragment carries the transport header.
-  if (ip.fragmentOffset !== 0) return quoted;
-  if (ip.protocol === ipv4.PROTOCOL_TCP || ip.protocol === ipv4.PROTOCOL_UDP) {
-    if (tLen >= 4) {
-      quoted.srcPort = u16(buf, t);
-      quoted.dstPort = u16(buf, t + 2);
-    }
-    if (ip.protocol === ipv4.PROTOCOL_TCP && tLen >= 8) quoted.tcpSeq = u32(buf, t + 4);
-  } else if (ip.protocol === ipv4.PROTOCOL_ICMP && tLen >= 1) {
-    const type = buf[t];
-    quoted.icmpType = type;
-    if ((type === TYPE_ECHO_REQUEST || type === TYPE_ECHO_REPLY) && tLen >= 8) {
-      quoted.icmpId = u16(buf, t + 4);
-      quoted.icmpSeq = u16(buf, t + 6);
-    }
-  }
-  return quoted;
 }
 
 /**

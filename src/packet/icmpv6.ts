@@ -8,6 +8,7 @@ import { transportChecksum6 } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";
 import * as ipv6 from "./ipv6";
+import { type QuotedTransport, quotedTransport } from "./quote";
 
 export const HEADER_LENGTH = 8;
 export const TYPE_DEST_UNREACHABLE = 1;
@@ -64,18 +65,9 @@ export interface Ipv6PseudoHeader {
 }
 
 /** The original packet an ICMPv6 error quotes, decoded as far as probe matching needs. */
-export interface QuotedPacket {
+export interface QuotedPacket extends QuotedTransport {
   /** decoded with allowTruncated (the quote is cut to fit 1280 bytes) */
   ipv6: ipv6.Ipv6Header;
-  /** TCP/UDP ports of the original; null for other protocols or when not quoted */
-  srcPort: number | null;
-  dstPort: number | null;
-  /** TCP sequence number of the original (what a SYN scan matches on) */
-  tcpSeq: number | null;
-  /** ICMPv6 type/id/seq of an original echo (what a ping matches on) */
-  icmpType: number | null;
-  icmpId: number | null;
-  icmpSeq: number | null;
 }
 
 interface Icmpv6Common {
@@ -223,34 +215,10 @@ function decodeQuoted(buf: Buffer, offset: number, end: number): QuotedPacket {
     }
     throw err;
   }
-  const t = ip.upperOffset;
-  const n = ip.upperLength;
-  const quoted: QuotedPacket = {
+  return {
     ipv6: ip,
-    srcPort: null,
-    dstPort: null,
-    tcpSeq: null,
-    icmpType: null,
-    icmpId: null,
-    icmpSeq: null,
+    ...quotedTransport(buf, ip.upperOffset, ip.upperLength, ip.protocol, 6, ip.fragmentOffset === 0),
   };
-  // Only the first fragment carries the upper-layer header.
-  if (ip.fragmentOffset !== 0) return quoted;
-  if (ip.protocol === ipv6.NEXT_HEADER_TCP || ip.protocol === ipv6.NEXT_HEADER_UDP) {
-    if (n >= 4) {
-      quoted.srcPort = u16(buf, t);
-      quoted.dstPort = u16(buf, t + 2);
-    }
-    if (ip.protocol === ipv6.NEXT_HEADER_TCP && n >= 8) quoted.tcpSeq = u32(buf, t + 4);
-  } else if (ip.protocol === ipv6.NEXT_HEADER_ICMPV6 && n >= 1) {
-    const type = buf[t];
-    quoted.icmpType = type;
-    if ((type === TYPE_ECHO_REQUEST || type === TYPE_ECHO_REPLY) && n >= 8) {
-      quoted.icmpId = u16(buf, t + 4);
-      quoted.icmpSeq = u16(buf, t + 6);
-    }
-  }
-  return quoted;
 }
 
 /**

@@ -1,4 +1,5 @@
-// Fuzzes decodeFrame and every individual decoder with random bytes and mutated valid frames.
+// Fuzzes decodeFrame and every individual decoder with random bytes and mutated valid frames, and the scans'
+// answer readers (syn and udp: the shared header walk and quoted-probe reader of ip-view.ts and quote.ts).
 // Properties checked for every call:
 //   1. it returns or throws a DecodeError (never a RangeError, TypeError, ... and never code "internal");
 //   2. it reads nothing outside [offset, offset + length): each frame is decoded twice, once in place inside a
@@ -25,7 +26,8 @@ import {
   tcp,
   udp,
 } from "../../src/packet";
-import { Answer6, readAnswer6 } from "../../src/probes/syn/answer";
+import { Answer, Answer6, readAnswer, readAnswer6 } from "../../src/probes/syn/answer";
+import { readUdpAnswer, UdpAnswer } from "../../src/probes/udp/answer";
 
 const SEED = Number(process.env.WIREPROBE_FUZZ_SEED ?? 0x5eed2024) >>> 0;
 const FRAMES = Number(process.env.WIREPROBE_FUZZ_FRAMES ?? 100_000);
@@ -663,6 +665,20 @@ function decodersFor(c: Case): Array<[string, Decoder]> {
         return readAnswer6(b, o, l, answer) ? answer : null;
       },
     ],
+    [
+      "syn.readAnswer",
+      (b, o, l) => {
+        const answer = new Answer();
+        return readAnswer(b, o, l, c.linkType === "ipv4" ? 0 : 14, answer) ? answer : null;
+      },
+    ],
+    [
+      "udp.readUdpAnswer",
+      (b, o, l) => {
+        const answer = new UdpAnswer();
+        return readUdpAnswer(b, o, l, c.linkType === "ipv4" ? 0 : 14, answer) ? answer : null;
+      },
+    ],
     ["ipv4.decode", at(ipAt, (b, o, l) => ipv4.decode(b, o, l, { verifyChecksum: verify, allowTruncated }))],
     ["icmp.decode", at(l4At, (b, o, l) => icmp.decode(b, o, l, { verifyChecksum: verify }))],
     ["tcp.decode", at(l4At, (b, o, l) => tcp.decode(b, o, l, { srcIp, dstIp, verifyChecksum: verify }))],
@@ -715,6 +731,10 @@ t.test("decoders survive random and mutated frames", async (t) => {
     arpReplies: 0,
     advertisements: 0,
     synAnswers6: 0,
+    synErrors: 0,
+    udpAnswers: 0,
+    udpErrors: 0,
+    udpErrors6: 0,
     ipv6: 0,
     tcp6: 0,
     udp6: 0,
@@ -816,6 +836,15 @@ t.test("decoders survive random and mutated frames", async (t) => {
       if (name === "ndp.readNeighborAdvertisement" && inPlace.ok && inPlace.value !== null)
         deep.advertisements++;
       if (name === "syn.readAnswer6" && inPlace.ok && inPlace.value !== null) deep.synAnswers6++;
+      if (name === "syn.readAnswer" && inPlace.ok && inPlace.value !== null) {
+        if (!(inPlace.value as Answer).tcp) deep.synErrors++;
+      }
+      if (name === "udp.readUdpAnswer" && inPlace.ok && inPlace.value !== null) {
+        const a = inPlace.value as UdpAnswer;
+        if (a.echoed < 0) deep.udpAnswers++;
+        else if (a.family === 4) deep.udpErrors++;
+        else deep.udpErrors6++;
+      }
     }
   };
 

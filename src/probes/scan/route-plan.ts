@@ -153,9 +153,18 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
     }
     try {
       const target6 = new Uint8Array(16);
+      // The resolver answers a sweep behind one gateway with one decision object: its channel and hop again.
+      let lastGateway: RouteDecision | null = null;
+      let lastChannel = 0;
+      let lastHop = -1;
       for (let t = targets.size4; t < size; t++) {
         targets.ipv6Into(t, target6);
         const d = resolve6(target6);
+        if (d === lastGateway) {
+          channelOf[t] = lastChannel;
+          hopOf[t] = lastHop;
+          continue;
+        }
         if (d.kind === "unreachable" || d.kind === "other-link" || d.kind === "special") {
           down[t] = d.kind === "other-link" ? DOWN_CODE["no-route"]! : refusedReason(d);
           continue;
@@ -188,6 +197,11 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
           hopChannel.push(channel.id);
         }
         hopOf[t] = h;
+        if (d.kind === "via-gateway") {
+          lastGateway = d;
+          lastChannel = channelOf[t]!;
+          lastHop = h;
+        }
       }
       for (let t = 0; t < targets.size4; t++) {
         const ip = targets.at(t);

@@ -196,7 +196,6 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
       specs === null && exclude.length > 0
         ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
         : resolved.set;
-    if (withUdp && set.size6 > 0) throw new UsageError("scan: -sU is IPv4 only for now (IPv6 targets given)");
     const most = Math.max(ports.length, udpPorts.length);
     if (set.size * most > MAX_PERMUTATION_SIZE) {
       throw new UsageError(

@@ -1,5 +1,5 @@
-import { DecodeError } from "../../packet/errors";
-import * as icmp from "../../packet/icmp";
+import { IpView, readIpPacket } from "../../packet/ip-view";
+import { QuotedProbe, readQuotedProbe } from "../../packet/quote";
 import {
   CLOSED_RESET,
   icmpOutcome,
@@ -11,11 +11,16 @@ import {
 
 // Reads one received packet as a possible answer to a SYN probe: a TCP segment from the target, or an ICMP
 // error quoting the probe. Nothing here trusts the packet: every length is checked before it is used, and
-// anything malformed is simply not an answer. The TCP path, the hot one, allocates nothing.
+// anything malformed is simply not an answer. The header walk and the quoted probe are the packet layer's
+// (ip-view.ts, quote.ts, shared with the UDP scan); nothing allocates.
 
 const FLAG_SYN = 0x02;
 const FLAG_RST = 0x04;
 const FLAG_ACK = 0x10;
+
+/** the walk's views, reused: answers are read one at a time on the JS thread */
+const VIEW = new IpView();
+const QUOTE = new QuotedProbe();
 
 /** One answer, filled in place by readAnswer. */
 export class Answer {
@@ -48,66 +53,36 @@ export function readAnswer(
   linkHeaderLength: number,
   out: Answer,
 ): boolean {
-  let o = offset + linkHeaderLength;
-  const end = offset + length;
-  if (linkHeaderLength === 14) {
-    if (length < 14 || buf[offset + 12] !== 0x08 || buf[offset + 13] !== 0x00) return false;
-  }
-  if (end - o < 20) return false;
-  const vihl = buf[o]!;
-  const ihl = (vihl & 0x0f) * 4;
-  if (vihl >>> 4 !== 4 || ihl < 20) return false;
-  const total = (buf[o + 2]! << 8) | buf[o + 3]!;
-  if (total < ihl || o + total > end) return false;
-  if (((buf[o + 6]! << 8) | buf[o + 7]!) & 0x1fff) return false; // later fragment: no transport header
-  const protocol = buf[o + 9]!;
-  const ttl = buf[o + 8]!;
-  const src = buf.readUInt32BE(o + 12);
-  const dst = buf.readUInt32BE(o + 16);
-  const t = o + ihl;
-  const tEnd = o + total;
-  if (protocol === 6) {
-    if (tEnd - t < 14) return false;
-    const flags = buf[t + 13]!;
-    let outcome: number;
-    if ((flags & (FLAG_SYN | FLAG_ACK)) === (FLAG_SYN | FLAG_ACK)) outcome = OPEN_SYN_ACK;
-    else if (flags & FLAG_RST) outcome = CLOSED_RESET;
-    else if (flags & FLAG_SYN) outcome = OPEN_SPLIT_SYN;
-    else return false;
-    out.target = src;
+  const ip = VIEW;
+  if (!readIpPacket(buf, offset, length, linkHeaderLength, ip) || ip.family !== 4) return false;
+  const t = ip.transport;
+  if (ip.protocol === 6) {
+    const outcome = tcpOutcome(buf, t, ip.end);
+    if (outcome === OUTCOME_NONE) return false;
+    out.target = ip.src;
     out.port = (buf[t]! << 8) | buf[t + 1]!;
-    out.ourIp = dst;
+    out.ourIp = ip.dst;
     out.ourPort = (buf[t + 2]! << 8) | buf[t + 3]!;
-    out.from = src;
-    out.ttl = ttl;
+    out.from = ip.src;
+    out.ttl = ip.ttl;
     out.outcome = outcome;
     out.echoed = buf.readUInt32BE(t + 8);
     out.tcp = true;
     return true;
   }
-  if (protocol !== 1) return false;
-  o = t;
-  let message: icmp.IcmpPacket;
-  try {
-    message = icmp.decode(buf, o, tEnd - o);
-  } catch (err) {
-    if (err instanceof DecodeError) return false;
-    throw err;
-  }
-  if (message.kind !== "destination-unreachable" && message.kind !== "time-exceeded") return false;
-  const quoted = message.original;
-  if (quoted.ipv4.protocol !== 6 || quoted.srcPort === null || quoted.dstPort === null) return false;
-  if (quoted.tcpSeq === null) return false;
-  const outcome = icmpOutcome(message.type, message.code);
+  const q = QUOTE;
+  if (!readQuotedProbe(buf, ip, q) || q.protocol !== 6) return false;
+  const outcome = icmpOutcome(q.type, q.code);
   if (outcome === OUTCOME_NONE) return false;
-  out.target = quoted.ipv4.dstInt;
-  out.port = quoted.dstPort;
-  out.ourIp = quoted.ipv4.srcInt;
-  out.ourPort = quoted.srcPort;
-  out.from = src;
-  out.ttl = ttl;
+  const qt = q.transport;
+  out.target = q.dst;
+  out.port = (buf[qt + 2]! << 8) | buf[qt + 3]!;
+  out.ourIp = q.src;
+  out.ourPort = (buf[qt]! << 8) | buf[qt + 1]!;
+  out.from = ip.src;
+  out.ttl = ip.ttl;
   out.outcome = outcome;
-  out.echoed = quoted.tcpSeq;
+  out.echoed = buf.readUInt32BE(qt + 4);
   out.tcp = false;
   return true;
 }
@@ -135,45 +110,44 @@ export class Answer6 {
  * false for anything else; never throws, allocates nothing.
  */
 export function readAnswer6(buf: Buffer, offset: number, length: number, out: Answer6): boolean {
-  const end = offset + length;
-  if (length < 14 + 40 || buf[offset + 12] !== 0x86 || buf[offset + 13] !== 0xdd) return false;
-  const ip = offset + 14;
-  if (buf[ip]! >>> 4 !== 6) return false;
-  const payloadEnd = ip + 40 + ((buf[ip + 4]! << 8) | buf[ip + 5]!);
-  if (payloadEnd > end) return false;
-  const next = buf[ip + 6]!;
-  const t = ip + 40;
-  out.fromOffset = ip + 8;
-  out.ttl = buf[ip + 7]!;
-  if (next === 6) {
-    if (payloadEnd - t < 14) return false;
-    const flags = buf[t + 13]!;
-    let outcome: number;
-    if ((flags & (FLAG_SYN | FLAG_ACK)) === (FLAG_SYN | FLAG_ACK)) outcome = OPEN_SYN_ACK;
-    else if (flags & FLAG_RST) outcome = CLOSED_RESET;
-    else if (flags & FLAG_SYN) outcome = OPEN_SPLIT_SYN;
-    else return false;
-    out.targetOffset = ip + 8;
+  const ip = VIEW;
+  if (!readIpPacket(buf, offset, length, 14, ip) || ip.family !== 6) return false;
+  const t = ip.transport;
+  out.fromOffset = ip.srcOffset;
+  out.ttl = ip.ttl;
+  if (ip.protocol === 6) {
+    const outcome = tcpOutcome(buf, t, ip.end);
+    if (outcome === OUTCOME_NONE) return false;
+    out.targetOffset = ip.srcOffset;
     out.port = (buf[t]! << 8) | buf[t + 1]!;
-    out.ourOffset = ip + 24;
+    out.ourOffset = ip.dstOffset;
     out.ourPort = (buf[t + 2]! << 8) | buf[t + 3]!;
     out.outcome = outcome;
     out.echoed = buf.readUInt32BE(t + 8);
     out.tcp = true;
     return true;
   }
-  // ICMPv6: type, code, checksum, 4 bytes, then the quoted IPv6 header and at least 8 bytes of TCP.
-  if (next !== 58 || payloadEnd - t < 8 + 40 + 8) return false;
-  const outcome = icmpv6Outcome(buf[t]!, buf[t + 1]!);
-  const q = t + 8;
-  if (outcome === OUTCOME_NONE || buf[q]! >>> 4 !== 6 || buf[q + 6] !== 6) return false;
-  const qt = q + 40;
-  out.targetOffset = q + 24;
+  const q = QUOTE;
+  if (!readQuotedProbe(buf, ip, q) || q.protocol !== 6) return false;
+  const outcome = icmpv6Outcome(q.type, q.code);
+  if (outcome === OUTCOME_NONE) return false;
+  const qt = q.transport;
+  out.targetOffset = q.dstOffset;
   out.port = (buf[qt + 2]! << 8) | buf[qt + 3]!;
-  out.ourOffset = q + 8;
+  out.ourOffset = q.srcOffset;
   out.ourPort = (buf[qt]! << 8) | buf[qt + 1]!;
   out.outcome = outcome;
   out.echoed = buf.readUInt32BE(qt + 4);
   out.tcp = false;
   return true;
+}
+
+/** A TCP segment's outcome from its flags (at least 14 bytes of header), OUTCOME_NONE for any other. */
+function tcpOutcome(buf: Buffer, t: number, end: number): number {
+  if (end - t < 14) return OUTCOME_NONE;
+  const flags = buf[t + 13]!;
+  if ((flags & (FLAG_SYN | FLAG_ACK)) === (FLAG_SYN | FLAG_ACK)) return OPEN_SYN_ACK;
+  if (flags & FLAG_RST) return CLOSED_RESET;
+  if (flags & FLAG_SYN) return OPEN_SPLIT_SYN;
+  return OUTCOME_NONE;
 }

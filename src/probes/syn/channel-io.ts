@@ -9,7 +9,7 @@ import type {
   NativePacketSocket,
   TxTimestampCallback,
 } from "../../native/types";
-import { scanReplyFilter, tcp6ScanReplyFilter } from "../../net/bpf";
+import { scan6ReplyFilter, scanReplyFilter } from "../../net/bpf";
 import type { Channel } from "../scan/route-plan";
 
 // The sockets of one channel. Ethernet: one packet socket bound to the interface sends whole frames and
@@ -69,11 +69,10 @@ export function openChannel(
       socket = new native.PacketSocket({
         ifindex: channel.link.index,
         protocol: channel.family === 4 ? 0x0800 : 0x86dd,
-        // The UDP scan is IPv4 only for now (the scan front refuses IPv6 targets with -sU).
         filter:
           channel.family === 4
             ? scanReplyFilter(protocol, channel.sourceIp, firstPort, portCount, 14)
-            : tcp6ScanReplyFilter(channel.source6!, firstPort, portCount),
+            : scan6ReplyFilter(protocol, channel.source6!, firstPort, portCount),
         rcvbuf: RCVBUF,
         sndbuf: SNDBUF,
         ...ns,

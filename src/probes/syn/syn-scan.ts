@@ -350,7 +350,7 @@ export class SynScan implements ProbeModule {
 }
 
 /** The 16 bytes at `at` as one 32-bit word: the xor of their four words. */
-function fold(b: Uint8Array, at: number): number {
+export function fold(b: Uint8Array, at: number): number {
   let x = 0;
   for (let i = 0; i < 16; i += 4)
     x ^= (b[at + i]! << 24) | (b[at + i + 1]! << 16) | (b[at + i + 2]! << 8) | b[at + i + 3]!;

@@ -72,11 +72,12 @@ export function listenTcp(host: Host, port: number, address: "::" | "0.0.0.0"): 
   ]);
 }
 
-/** A UDP service that answers every datagram (an empty one with "pong"). */
-export function listenUdpEcho(host: Host, port: number): void {
+/** A UDP service that answers every datagram (an empty one with "pong"), on "::" (both families) or IPv4. */
+export function listenUdpEcho(host: Host, port: number, address: "::" | "0.0.0.0" = "0.0.0.0"): void {
+  const type = address === "::" ? "udp6" : "udp4";
   host.spawn(process.execPath, [
     "-e",
-    `const s = require("node:dgram").createSocket("udp4"); s.on("message", (m, r) => s.send(m.length > 0 ? m : Buffer.from("pong"), r.port, r.address)); s.bind(${port}, "0.0.0.0");`,
+    `const s = require("node:dgram").createSocket("${type}"); s.on("message", (m, r) => s.send(m.length > 0 ? m : Buffer.from("pong"), r.port, r.address)); s.bind(${port}, "${address}");`,
   ]);
 }
 

@@ -1,10 +1,13 @@
 import type { PortRecord } from "./records";
 
 // Every way a probe can end, as a small number, with nmap's state and reason names. A port's outcome is kept
-// in 4 bits by the outputs: TCP ports use codes 0-14 as they are, UDP ports through their own nibble table
-// (udpNibble), since a UDP port never ends as a TCP answer would. The ICMP mapping follows nmap's scan engine: destination
-// unreachable codes 0, 1, 2, 3, 9, 10 and 13 and time exceeded make a port filtered; other unreachable codes
-// are not an answer (nmap ignores them too), so the probe is retried and may end as no-response.
+// in 4 bits by the outputs, through a nibble table per kind of port: TCP ports of IPv4 hosts use codes 0-14 as
+// they are; TCP ports of IPv6 hosts reuse the nibbles of the outcomes only ICMP (IPv4) gives (proto-unreach,
+// net-prohibited, host-prohibited, time-exceeded) and the spare 15 for ICMPv6's (tcpNibble); UDP ports have
+// their own table (udpNibble), since a UDP port never ends as a TCP answer would. The ICMP mapping follows
+// nmap's scan engine: destination unreachable codes 0, 1, 2, 3, 9, 10 and 13 and time exceeded make a port
+// filtered; other unreachable codes are not an answer (nmap ignores them too), so the probe is retried and may
+// end as no-response. ICMPv6 has its own mapping (icmpv6Outcome, udpIcmpv6Outcome).
 
 export const OUTCOME_NONE = 0;
 export const OPEN_SYN_ACK = 1;
@@ -30,6 +33,8 @@ export const FILTERED_NO_ROUTE = 18;
 export const FILTERED_BEYOND_SCOPE = 19;
 export const FILTERED_REJECT_ROUTE = 20;
 export const FILTERED_PARAM_PROBLEM = 21;
+// SYN over IPv6: nmap calls a port open when an ICMPv6 parameter problem "erroneous header field" quotes the probe.
+export const OPEN_PARAM_PROBLEM = 22;
 
 export type PortState = PortRecord["state"];
 
@@ -56,6 +61,7 @@ const TABLE: ReadonlyArray<readonly [PortState, string] | null> = [
   ["filtered", "beyond-scope"],
   ["filtered", "reject-route"],
   ["filtered", "param-problem"],
+  ["open", "param-problem"],
 ];
 
 export function outcomeState(code: number): PortState {
@@ -91,24 +97,34 @@ const UNREACH: Readonly<Record<number, number>> = {
 };
 
 /**
- * ICMPv6 destination-unreachable codes (RFC 4443) as nmap reads them: no route is net-unreach, address
- * unreachable host-unreach, communication administratively prohibited (and the ingress/egress policy and
- * reject-route codes) admin-prohibited, port unreachable port-unreach.
+ * The outcome of an ICMPv6 error about a TCP probe, or OUTCOME_NONE when it does not decide the port, as
+ * nmap -6 -sS reads it (scan_engine_raw.cc, reason names from portreasons.cc): destination unreachable
+ * no-route (0), admin-prohibited (1, and 5: source address failed ingress/egress policy), beyond-scope (2),
+ * host-unreach (3, address unreachable), port-unreach (4, from the target or a router alike) and reject-route
+ * (6) make the port filtered; a parameter problem "erroneous header field" (4/0) makes it open and
+ * "unrecognized next header" (4/1) filtered, both param-problem. Other unreachable and parameter problem
+ * codes, time exceeded and packet too big are not answers: nmap skips them, so the probe is retried.
  */
-const UNREACH6: Readonly<Record<number, number>> = {
-  0: FILTERED_NET_UNREACH,
-  1: FILTERED_ADMIN_PROHIBITED,
-  3: FILTERED_HOST_UNREACH,
-  4: FILTERED_PORT_UNREACH,
-  5: FILTERED_ADMIN_PROHIBITED,
-  6: FILTERED_ADMIN_PROHIBITED,
-};
-
-/** The outcome of an ICMPv6 error about a probe, or OUTCOME_NONE when it does not decide the port. */
 export function icmpv6Outcome(type: number, code: number): number {
-  if (type === 3) return FILTERED_TIME_EXCEEDED;
-  if (type === 1) return UNREACH6[code] ?? OUTCOME_NONE;
-  return OUTCOME_NONE;
+  if (type === 4) return code === 0 ? OPEN_PARAM_PROBLEM : code === 1 ? FILTERED_PARAM_PROBLEM : OUTCOME_NONE;
+  if (type !== 1) return OUTCOME_NONE;
+  switch (code) {
+    case 0:
+      return FILTERED_NO_ROUTE;
+    case 1:
+    case 5:
+      return FILTERED_ADMIN_PROHIBITED;
+    case 2:
+      return FILTERED_BEYOND_SCOPE;
+    case 3:
+      return FILTERED_HOST_UNREACH;
+    case 4:
+      return FILTERED_PORT_UNREACH;
+    case 6:
+      return FILTERED_REJECT_ROUTE;
+    default:
+      return OUTCOME_NONE;
+  }
 }
 
 /** The outcome of an ICMP error about a probe, or OUTCOME_NONE when it does not decide the port. */
@@ -187,4 +203,45 @@ export function udpNibble(code: number): number {
 /** The outcome of a UDP port's 4 bits. */
 export function udpOutcomeOfNibble(nibble: number): number {
   return UDP_FROM_NIBBLE[nibble] ?? OUTCOME_NONE;
+}
+
+/**
+ * TCP port outcomes of an IPv6 host by nibble. Codes 0-14 as for IPv4, except the four only ICMP (IPv4) gives:
+ * nmap -6 never names a TCP port net-prohibited or host-prohibited (ICMPv6 has no such codes), time-exceeded
+ * (it skips ICMPv6 time exceeded) or proto-unreach (only its connect scan's ENOPROTOOPT, which Linux never
+ * gives a TCP connect), so their nibbles hold ICMPv6's outcomes, and the spare 15 the last one.
+ */
+const TCP6_FROM_NIBBLE: readonly number[] = [
+  OUTCOME_NONE,
+  OPEN_SYN_ACK,
+  OPEN_SPLIT_SYN,
+  CLOSED_RESET,
+  FILTERED_NET_UNREACH,
+  FILTERED_HOST_UNREACH,
+  FILTERED_PARAM_PROBLEM, // IPv4: proto-unreach (ICMPv6 says "unrecognized next header" as a parameter problem)
+  FILTERED_PORT_UNREACH,
+  FILTERED_NO_ROUTE, // IPv4: net-prohibited
+  FILTERED_BEYOND_SCOPE, // IPv4: host-prohibited
+  FILTERED_ADMIN_PROHIBITED,
+  FILTERED_REJECT_ROUTE, // IPv4: time-exceeded
+  FILTERED_NO_RESPONSE,
+  CLOSED_CONN_REFUSED,
+  FILTERED_PERM_DENIED,
+  OPEN_PARAM_PROBLEM, // unused for IPv4
+];
+const TCP6_TO_NIBBLE = new Int8Array(TABLE.length).fill(-1);
+TCP6_FROM_NIBBLE.forEach((code, nibble) => {
+  TCP6_TO_NIBBLE[code] = nibble;
+});
+
+/** A TCP port's outcome as 4 bits, for a port of an IPv6 host or not (-1 for an outcome it cannot have). */
+export function tcpNibble(code: number, ipv6: boolean): number {
+  if (ipv6) return TCP6_TO_NIBBLE[code] ?? -1;
+  return code >= 0 && code <= 14 ? code : -1;
+}
+
+/** The outcome of a TCP port's 4 bits, for a port of an IPv6 host or not. */
+export function tcpOutcomeOfNibble(nibble: number, ipv6: boolean): number {
+  if (ipv6) return TCP6_FROM_NIBBLE[nibble] ?? OUTCOME_NONE;
+  return nibble >= 0 && nibble <= 14 ? nibble : OUTCOME_NONE;
 }

@@ -167,7 +167,9 @@ export interface PortRecord {
    * host-unreach, proto-unreach, port-unreach, net-prohibited, host-prohibited, admin-prohibited,
    * time-exceeded; the connect scan says conn-refused for closed and perm-denied when the local host refuses;
    * UDP: udp-response (open), port-unreach (closed), no-response (open|filtered) and the ICMP names (filtered);
-   * over IPv6 also no-route, beyond-scope, reject-route and param-problem (filtered), as nmap -6 -sU names them.
+   * over IPv6 (SYN and UDP) also no-route, beyond-scope, reject-route and param-problem (filtered; open for a
+   * SYN scan's parameter problem "erroneous header field"), as nmap -6 names them, and never net-prohibited,
+   * host-prohibited, proto-unreach or time-exceeded.
    */
   reason: string;
   /** IPv4 TTL of the answer, null without one (and in a connect scan) */

@@ -245,16 +245,16 @@ export function neighborAdvertisementFilter(ourIp: Uint8Array | null): Buffer {
 /**
  * The IPv6 answers of a TCP SYN scan on an Ethernet packet socket: IPv6 to `ourIp` (16 bytes), either TCP (right
  * after the IPv6 header) to one of the source ports [firstPort, firstPort + portCount), or an ICMPv6
- * destination-unreachable or time-exceeded that quotes a TCP packet from `ourIp`.
+ * destination-unreachable or parameter-problem that quotes a TCP packet from `ourIp` (the errors nmap -6 -sS
+ * reads: it skips time exceeded and packet too big).
  */
 export function tcp6ScanReplyFilter(ourIp: Uint8Array, firstPort: number, portCount: number): Buffer {
   return scan6ReplyFilter(6, ourIp, firstPort, portCount);
 }
 
 /**
- * tcp6ScanReplyFilter for a transport protocol: 6 (TCP) or 17 (UDP: datagrams to our ports, and the ICMPv6
- * errors nmap reads for a UDP scan, destination-unreachable and parameter-problem, quoting a UDP packet
- * from `ourIp`).
+ * tcp6ScanReplyFilter for a transport protocol: 6 (TCP) or 17 (UDP: datagrams to our ports, and the same
+ * ICMPv6 errors, destination-unreachable and parameter-problem, quoting a UDP packet from `ourIp`).
  */
 export function scan6ReplyFilter(
   protocol: 6 | 17,
@@ -283,7 +283,7 @@ export function scan6ReplyFilter(
       [jeq(58, 0, 0), 0, "drop"],
       ld.byte(54),
       [jeq(1, 0, 0), "icmp-error", 0],
-      [jeq(protocol === 6 ? 3 : 4, 0, 0), 0, "drop"],
+      [jeq(4, 0, 0), 0, "drop"],
       "icmp-error",
       ld.byte(68),
       [jeq(protocol, 0, 0), 0, "drop"],

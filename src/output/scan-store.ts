@@ -5,6 +5,8 @@ import {
   outcomeReason,
   outcomeState,
   type PortState,
+  tcpNibble,
+  tcpOutcomeOfNibble,
   udpNibble,
   udpOutcomeOfNibble,
 } from "../port-outcomes";
@@ -13,8 +15,9 @@ import { AddressSlots } from "./address-slots";
 
 // Scan results grouped by host for the reports that nmap writes per host (XML, grepable, the human report),
 // fed by records only. A host's ports are kept as one 4-bit outcome per port of the scan's port list (TCP
-// ports first, then UDP ports, each protocol with its own 4-bit codes), so a /16 x 1000 ports costs 32 MiB
-// and no object per port; the rest is a few numbers per host.
+// ports first, then UDP ports, each protocol with its own 4-bit codes, and TCP's per address family: see
+// port-outcomes.ts), so a /16 x 1000 ports costs 32 MiB and no object per port; the rest is a few numbers per
+// host.
 
 const CHUNK_BYTES = 1 << 20;
 const STATES: readonly PortState[] = ["open", "closed", "filtered", "open|filtered"];
@@ -155,7 +158,7 @@ export class ScanStore {
     const udp = record.protocol === "udp";
     const pi = udp ? (this.udpPortIndex?.[record.port] ?? -1) : this.portIndex[record.port]!;
     const outcome = outcomeOf(record.state, record.reason);
-    const code = udp ? udpNibble(outcome) : outcome;
+    const code = udp ? udpNibble(outcome) : tcpNibble(outcome, record.target.includes(":"));
     if (pi < 0 || code <= 0 || code > 15) return;
     const s = this.slotOfTarget(record.target);
     if (record.hostname !== undefined) this.names.set(s, record.hostname);
@@ -294,6 +297,8 @@ class HostCursor implements StoredHost {
   ttl = 0;
   private chunk: Uint8Array = new Uint8Array(0);
   private base = 0;
+  /** the host is an IPv6 one: its TCP nibbles are read with IPv6's table */
+  private ipv6 = false;
   private readonly tcpCount: number;
 
   constructor(private readonly store: ScanStore) {
@@ -303,6 +308,7 @@ class HostCursor implements StoredHost {
   moveTo(slot: number): void {
     const store = this.store;
     const ip = store.addresses[slot]!;
+    this.ipv6 = ip < 0;
     this.address =
       ip < 0 ? store.text6.get(slot)! : `${ip >>> 24}.${(ip >>> 16) & 255}.${(ip >>> 8) & 255}.${ip & 255}`;
     this.hostname = store.nameOf(slot);
@@ -315,13 +321,17 @@ class HostCursor implements StoredHost {
   outcome(pi: number): number {
     const b = this.chunk[this.base + (pi >> 1)]!;
     const nibble = pi & 1 ? b >> 4 : b & 0x0f;
-    return pi < this.tcpCount ? nibble : udpOutcomeOfNibble(nibble);
+    return pi < this.tcpCount ? tcpOutcomeOfNibble(nibble, this.ipv6) : udpOutcomeOfNibble(nibble);
   }
 
   pattern(): string | null {
     const n = this.store.slotBytes;
-    if (n === 1) return String.fromCharCode(this.chunk[this.base]!);
     if (n > MAX_PATTERN_BYTES) return null;
-    return Buffer.from(this.chunk.buffer, this.chunk.byteOffset + this.base, n).toString("latin1");
+    const key =
+      n === 1
+        ? String.fromCharCode(this.chunk[this.base]!)
+        : Buffer.from(this.chunk.buffer, this.chunk.byteOffset + this.base, n).toString("latin1");
+    // The same bytes mean other TCP outcomes for an IPv6 host: a character no latin1 key holds sets it apart.
+    return this.ipv6 && this.tcpCount > 0 ? `\u0100${key}` : key;
   }
 }

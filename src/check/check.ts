@@ -93,7 +93,10 @@ async function collect<T>(run: ProbeRun<T>, into: T[], summaries: SummaryRecord[
 }
 
 export function check(options: CheckOptions): CheckRun {
-  const nodeSet = TargetSet.parse(options.nodes ?? []);
+  const nodeSet = TargetSet.parse(options.nodes ?? [], {
+    ipv6Cap: 4096,
+    capHint: "check takes at most 4096 nodes",
+  });
   if (nodeSet.size6 > 0) throw new UsageError("check: IPv6 nodes are not supported yet");
   if (nodeSet.size > 4096) throw new UsageError(`too many nodes (${nodeSet.size}); check takes at most 4096`);
   const nodePorts = [...(options.nodePorts ?? [])];
@@ -111,7 +114,10 @@ export function check(options: CheckOptions): CheckRun {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-  const externalSet = TargetSet.parse(options.external ?? []);
+  const externalSet = TargetSet.parse(options.external ?? [], {
+    ipv6Cap: 4096,
+    capHint: "check takes at most 4096 external addresses",
+  });
   if (externalSet.size6 > 0) throw new UsageError("check: IPv6 external addresses are not supported yet");
   // Each outside address is expected to answer for the dns verdict: a handful, like the nodes, not a sweep.
   if (externalSet.size > 4096)

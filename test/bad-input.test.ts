@@ -109,3 +109,89 @@ t.test("bad IPv6 input: one line, no stack trace, the documented exit code", asy
     t.notMatch(r.stderr, /\bat .*\.js:\d+|Error:/, `${what}: no stack trace`);
   }
 });
+
+t.test(
+  "--ipv6-cap N on scan and arp: raises and lowers the cap, -iL lists too, exclusions never capped",
+  async (t) => {
+    const lab = await withLab(t, { name: "ipv6cap", ipv6: true });
+    const a = await lab.segment("a");
+    const node = await lab.host("node");
+    await node.connect(a, { address: "2001:db8:a::10/64" });
+    const dir = mkdtempSync(join(tmpdir(), "wp-ipv6cap-"));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const list = join(dir, "targets");
+    writeFileSync(list, "2001:db8:a::/111\n");
+    const excluded = join(dir, "excluded");
+    writeFileSync(excluded, "2001:db8:a::/64\n");
+    const oneLine = (r: Result, what: string, says: RegExp) => {
+      t.equal(r.code, 2, `${what}: exit 2`);
+      t.match(r.stderr, /^wireprobe: [^\n]+\n$/, `${what}: one line`);
+      t.match(r.stderr, says, `${what}: ${r.stderr.trim()}`);
+    };
+    const quick = ["--timeout", "200", "--retries", "0"];
+
+    oneLine(
+      await run(node.ns, ["arp", "--ipv6-cap", "15", "2001:db8:a::10/124"], false),
+      "arp cap 15",
+      /a \/124 holds 16 addresses, more than the cap of 15; raise the cap with --ipv6-cap N/,
+    );
+    const arp = await run(
+      node.ns,
+      ["arp", "--ipv6-cap", "16", "--json", ...quick, "2001:db8:a::10/124"],
+      false,
+    );
+    const arpRecords = arp.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; target: string });
+    t.equal(
+      arpRecords.filter((r) => r.type === "arp").length,
+      16,
+      "arp --ipv6-cap 16: the /124's 16 records",
+    );
+    t.equal(arp.stderr, "", "arp: no error");
+
+    oneLine(
+      await run(node.ns, ["scan", "-sT", "--ipv6-cap", "15", "-p", "9", "2001:db8:a::10/124"], false),
+      "scan cap 15",
+      /more than the cap of 15/,
+    );
+    const scan = await run(
+      node.ns,
+      ["scan", "-sT", "--ipv6-cap", "16", "--json", "-p", "9", ...quick, "2001:db8:a::10/124"],
+      false,
+    );
+    t.equal(scan.code, 0, scan.stderr);
+    const ports = scan.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; target: string; state?: string });
+    t.equal(
+      ports.filter((r) => r.type === "port").length,
+      16,
+      "scan --ipv6-cap 16: the /124's 16 port records",
+    );
+    t.match(
+      ports.find((r) => r.target === "2001:db8:a::10"),
+      { state: "closed" },
+      "this host's own address: closed",
+    );
+
+    oneLine(
+      await run(node.ns, ["scan", "-sT", "-p", "9", "-iL", list], false),
+      "scan -iL /111",
+      /a \/111 holds 131072 addresses, more than the cap of 65536/,
+    );
+    const all = await run(
+      node.ns,
+      ["scan", "-sT", "--json", "-p", "9", "--ipv6-cap", "131072", "-iL", list, "--excludefile", excluded],
+      false,
+    );
+    t.equal(all.code, 0, all.stderr);
+    t.match(
+      JSON.parse(all.stdout.trim()),
+      { type: "summary", targets: 0 },
+      "the /111 admitted, and all of it excluded by a /64",
+    );
+  },
+);

@@ -250,18 +250,37 @@ t.test("connect scan over IPv6 and both families at once, against nmap -sT", asy
     t.equal((records(r.stdout).at(-1) as SummaryRecord).method, "connect");
   });
 
-  t.test("-sT pinned to an interface: IPv6 targets routed elsewhere are down (no-route)", async (t) => {
-    const r = await cli(node, ["-sT", "--json", "-e", "eth0", "-p", "22,8080", WEB6, WEB4, "::1"]);
+  t.test("-sT pinned to an interface: IPv6 targets routed there are scanned", async (t) => {
+    const r = await cli(node, ["-sT", "--json", "-e", "eth0", "-p", "22,8080", WEB6, WEB4]);
     t.equal(r.code, 0, r.stderr);
     const got = portStates(r.stdout);
-    t.same(
-      records(r.stdout).filter((x) => x.type === "host"),
-      [{ type: "host", target: "::1", state: "down", reason: "no-route" }],
-      "::1 (routed over lo) gets no probe",
-    );
-    t.notOk(got.has("::1 22"), "and no port record");
     t.equal(got.get(`${WEB6} 8080`), "open/syn-ack");
     t.equal(got.get(`${WEB6} 22`), "closed/conn-refused");
     t.equal(got.get(`${WEB4} 8080`), "open/syn-ack");
   });
 });
+
+t.test(
+  "-sT pinned to an interface: targets it has no route for are down (no-route), IPv6 as IPv4",
+  async (t) => {
+    // no default route here: what goes over lo is not reachable through eth0
+    const lab = await withLab(t, { name: "conn6e", ipv6: true });
+    const a = await lab.segment("a");
+    const node = await lab.host("node");
+    await node.connect(a, { address: ["2001:db8:a::10/64", "198.51.100.10/24"] });
+    await node.route(["2001:db8:99::/48", "dev", "lo"]);
+    await node.route(["198.18.99.0/24", "dev", "lo"]);
+    const r = await cli(node, ["-sT", "--json", "-e", "eth0", "-p", "22", "2001:db8:99::1", "198.18.99.1"]);
+    t.equal(r.code, 0, r.stderr);
+    t.same(
+      records(r.stdout)
+        .filter((x) => x.type !== "summary")
+        .map((x) => JSON.stringify(x)),
+      [
+        { type: "host", target: "198.18.99.1", state: "down", reason: "no-route" },
+        { type: "host", target: "2001:db8:99::1", state: "down", reason: "no-route" },
+      ].map((x) => JSON.stringify(x)),
+      "a host record each, no probe and no port record",
+    );
+  },
+);

@@ -180,7 +180,8 @@ filtered (another ICMP unreachable) or open|filtered (no answer after every retr
 
   TARGET   IPv4 or IPv6 address, CIDR (2001:db8::/120), nmap-style range (198.51.100.10-20,
            198.51.100-101.1-5) or hostname (resolved once, in wireprobe's own namespace even
-           with --netns); both families may be mixed (IPv6: SYN scan over Ethernet links)
+           with --netns); both families may be mixed (an IPv6 SYN scan goes over
+           Ethernet links only, -sT over any)
 
 Options:
 ${formatOptions(options)}

@@ -365,12 +365,14 @@ t.test("SYN scan over IPv6 against nmap -6", async (t) => {
     },
   );
 
-  t.test("-sT refuses IPv6 targets with a one-line usage error", async (t) => {
-    const r = await cli(ns, ["-sT", "-p", "22", "2001:db8:a::11"]);
-    t.equal(r.code, 2, "exit 2");
-    t.equal(r.stdout, "");
-    t.equal(r.stderr.trim().split("\n").length, 1, `one line: ${r.stderr.trim()}`);
-    t.match(r.stderr, /IPv6 targets need a SYN scan/);
+  t.test("-sT takes IPv6 targets too (test/scan-connect6.test.ts holds it to nmap -6 -sT)", async (t) => {
+    const r = await cli(ns, ["-sT", "--json", "-p", "22,8080", "2001:db8:a::11"]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(
+      r.stdout,
+      /"target":"2001:db8:a::11","port":8080,"protocol":"tcp","state":"open","reason":"syn-ack"/,
+    );
+    t.match(r.stdout, /"port":22,"protocol":"tcp","state":"closed","reason":"conn-refused"/);
   });
 
   t.test("-oX and -oG name IPv6 hosts as nmap does", async (t) => {

@@ -29,6 +29,11 @@ export interface TargetParseOptions {
    * exclusions, where a /64 removes addresses rather than adding probes)
    */
   ipv6Cap?: number | null;
+  /**
+   * What the refusal of a block over the cap tells the user to do (default: raise it with --ipv6-cap N), for
+   * callers whose cap is a fixed limit of their own
+   */
+  capHint?: string;
 }
 
 /** One IPv6 interval at parse time: BigInt ends, inclusive. */
@@ -103,7 +108,10 @@ export class TargetSet {
   static parse(specs: readonly string[], options: TargetParseOptions = {}): TargetSet {
     const out: Parsed = { v4: [], v6: [] };
     const cap = options.ipv6Cap === undefined ? IPV6_CAP_DEFAULT : options.ipv6Cap;
-    for (const spec of specs) parseTarget(spec, out, cap);
+    // A library caller's cap: a bad one is a usage error, not a BigInt RangeError later.
+    if (cap !== null && (!Number.isSafeInteger(cap) || cap < 1))
+      throw new UsageError(`ipv6Cap must be a whole number of at least 1, not ${String(cap)}`);
+    for (const spec of specs) parseTarget(spec, out, cap, options.capHint ?? CAP_HINT);
     return new TargetSet(out.v4, out.v6);
   }
 
@@ -323,11 +331,11 @@ function parseOctetField(field: string, spec: string): Array<[number, number]> {
   return merged;
 }
 
-function parseTarget(raw: string, parsed: Parsed, cap: number | null): void {
+function parseTarget(raw: string, parsed: Parsed, cap: number | null, hint: string): void {
   const spec = raw.trim();
   if (spec === "") throw new UsageError("invalid target: empty string");
   if (spec.includes(":")) {
-    parsed.v6.push(parseIpv6Target(spec, cap));
+    parsed.v6.push(parseIpv6Target(spec, cap, hint));
     return;
   }
   const out = parsed.v4;
@@ -366,7 +374,7 @@ function parseTarget(raw: string, parsed: Parsed, cap: number | null): void {
 const CAP_HINT = "raise the cap with --ipv6-cap N (ipv6Cap in the API)";
 
 /** An IPv6 address, prefix or last-group range as an interval; UsageError with a one-line reason. */
-function parseIpv6Target(spec: string, cap: number | null): Interval6 {
+function parseIpv6Target(spec: string, cap: number | null, hint: string): Interval6 {
   let block: Ipv6Block;
   try {
     if (spec.includes("/")) block = parseIpv6Prefix(spec);
@@ -394,7 +402,7 @@ function parseIpv6Target(spec: string, cap: number | null): Interval6 {
     try {
       checkBlockSize(spec, block, cap);
     } catch (err) {
-      throw new UsageError(`${(err as Error).message}; ${CAP_HINT}`);
+      throw new UsageError(`${(err as Error).message}; ${hint}`);
     }
   }
   return [ipv6ToBigInt(block.first), ipv6ToBigInt(block.last)];

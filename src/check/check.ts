@@ -181,7 +181,8 @@ function scanPorts(ports: readonly NodePort[]): {
 export function check(options: CheckOptions): CheckRun {
   const clusterNodes = parseNodes(options.nodes ?? []);
   const nodes = clusterNodes.flatMap(nodeAddresses);
-  const nodeSet = TargetSet.parse(nodes);
+  const nodeSet = TargetSet.parse(nodes, { ipv6Cap: 4096, capHint: "check takes at most 4096 nodes" });
+  if (nodeSet.size > 4096) throw new UsageError(`too many nodes (${nodeSet.size}); check takes at most 4096`);
   const nodePortSpecs = normalizeNodePorts(options.nodePorts ?? []);
   if (nodePortSpecs.length > 0 && nodes.length === 0)
     throw new UsageError("--node-port needs the nodes (--nodes or -iL)");
@@ -198,7 +199,10 @@ export function check(options: CheckOptions): CheckRun {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
-  const externalSet = TargetSet.parse(options.external ?? []);
+  const externalSet = TargetSet.parse(options.external ?? [], {
+    ipv6Cap: 4096,
+    capHint: "check takes at most 4096 external addresses",
+  });
   // Each outside address is expected to answer for the dns verdict: a handful, like the nodes, not a sweep.
   if (externalSet.size > 4096)
     throw new UsageError(`too many external addresses (${externalSet.size}); check takes at most 4096`);

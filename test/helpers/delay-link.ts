@@ -2,12 +2,14 @@
 // a relay namespace, and a relay process there (Python, AF_PACKET sockets, standard library only) copies
 // frames between that veth and a port of the segment, holding the ones the host sends for `delayMs`. The
 // host itself stays an ordinary kernel stack: its SYN-ACKs, RSTs, ARP replies and ICMP errors are the
-// kernel's, only later. Frames towards the host pass at once.
+// kernel's, only later. Frames towards the host pass at once (their checksums completed).
 
 import type { Host, Interface, Lab, Segment } from "../../src/lab";
 
 // The host's kernel leaves TCP checksums to the "hardware" on a veth (CHECKSUM_PARTIAL), so a frame read
-// from a packet socket carries only the pseudo-header sum: the relay completes it before sending it on.
+// from a packet socket carries only the pseudo-header sum: the relay completes it before sending it on, in
+// both directions (the other hosts' kernels do the same: a kernel TCP client's SYN towards the host too), for
+// TCP and UDP over IPv4, and over IPv6 without extension headers.
 const RELAY = `
 import heapq, select, socket, struct, sys, time
 inner, outer, delay = sys.argv[1], sys.argv[2], float(sys.argv[3]) / 1000
@@ -23,7 +25,21 @@ def csum(data):
     total = sum(struct.unpack("!%dH" % (len(data) // 2), data))
     while total >> 16: total = (total & 0xffff) + (total >> 16)
     return ~total & 0xffff
+def complete6(frame):
+    if len(frame) < 54: return frame
+    nh = frame[20]
+    plen = struct.unpack("!H", frame[18:20])[0]
+    if nh not in (6, 17): return frame
+    seg = bytearray(frame[54:54 + plen])
+    at = 16 if nh == 6 else 6
+    if len(seg) < at + 2: return frame
+    seg[at:at + 2] = b"\\0\\0"
+    pseudo = frame[22:54] + struct.pack("!I3xB", len(seg), nh)
+    c = csum(pseudo + bytes(seg))
+    seg[at:at + 2] = struct.pack("!H", c if c or nh == 6 else 0xffff)
+    return frame[:54] + bytes(seg) + frame[54 + plen:]
 def complete(frame):
+    if frame[12:14] == b"\\x86\\xdd": return complete6(frame)
     if len(frame) < 34 or frame[12:14] != b"\\x08\\x00": return frame
     ihl = (frame[14] & 15) * 4
     total = struct.unpack("!H", frame[16:18])[0]
@@ -46,7 +62,7 @@ while True:
         frame, addr = s.recvfrom(65535)
         if addr[2] == socket.PACKET_OUTGOING: continue
         if s is a: heapq.heappush(held, (time.monotonic() + delay, id(frame), complete(frame)))
-        else: a.send(frame)
+        else: a.send(complete(frame))
     now = time.monotonic()
     while held and held[0][0] <= now: b.send(heapq.heappop(held)[2])
 `;

@@ -254,28 +254,61 @@ t.test("names with AAAA answers, exclusions of both families", async (t) => {
   t.equal((await resolveTargets(["2001:db8::/104"], [], lookup, { ipv6Cap: 1 << 24 })).set.size6, 1 << 24);
 });
 
-t.test("probes without IPv6 yet refuse an IPv6 target with a one-line UsageError", async (t) => {
-  // arp takes IPv6 targets (NDP; test/arp-ndp.test.ts), within the IPv6 cap.
-  t.doesNotThrow(() => arp(["198.51.100.1", "2001:db8::/120"]));
-  t.throws(() => arp(["2001:db8::/64"]), { name: "UsageError" });
-  await t.rejects(
-    (async () => {
-      // The SYN scan takes IPv6 targets (test/scan6.test.ts); the connect scan refuses them before probing.
-      for await (const _ of scan(["198.51.100.1", "2001:db8::1"], { ports: "80", method: "connect" })) {
-        // nothing: it must refuse before probing
+t.test(
+  "arp and check take IPv6 targets within their caps, and refuse bigger blocks in one line",
+  async (t) => {
+    // arp takes IPv6 targets (NDP; test/arp-ndp.test.ts), within the IPv6 cap.
+    t.doesNotThrow(() => arp(["198.51.100.1", "2001:db8::/120"]));
+    t.throws(() => arp(["2001:db8::/64"]), { name: "UsageError" });
+    // check takes IPv6 and dual-stack nodes (test/check6.test.ts), at most 4096 of them.
+    t.doesNotThrow(() => check({ nodes: ["2001:db8::1"], external: ["2001:db8::2"] }));
+    t.throws(() => check({ nodes: ["2001:db8::/112"] }), { name: "UsageError", message: /4096/ });
+    t.throws(() => check({ external: ["2001:db8::/64"] }), { name: "UsageError", message: /4096/ });
+  },
+);
+
+t.test("ipv6Cap: the library options of scan and arp, as ping's", async (t) => {
+  /** the error a scan run meets before it probes anything (targets are resolved when it starts) */
+  const scanError = async (targets: string[], options: Parameters<typeof scan>[1]) => {
+    try {
+      for await (const _ of scan(targets, { ports: "80", ...options })) {
+        // nothing: every case here is refused before probing
       }
-    })(),
-    {
-      name: "UsageError",
-      message: "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now",
-    },
+    } catch (err) {
+      return err as Error;
+    }
+    return null;
+  };
+  const tooLarge =
+    /is too large: a \/124 holds 16 addresses, more than the cap of 15; raise the cap with --ipv6-cap N \(ipv6Cap in the API\)$/;
+  t.match(await scanError(["2001:db8::/124"], { ipv6Cap: 15 }), { name: "UsageError", message: tooLarge });
+  t.match(
+    await scanError(["2001:db8::/111"], {}),
+    { name: "UsageError", message: /cap of 65536/ },
+    "default 65,536",
   );
-  t.throws(() => check({ nodes: ["2001:db8::1"] }), {
-    name: "UsageError",
-    message: "check: IPv6 nodes are not supported yet",
-  });
-  t.throws(
-    () => check({ external: ["2001:db8::1"] }),
-    /check: IPv6 external addresses are not supported yet/,
-  );
+  t.throws(() => arp(["2001:db8::/124"], { ipv6Cap: 15 }), { name: "UsageError", message: tooLarge });
+  t.doesNotThrow(() => arp(["2001:db8::/124"], { ipv6Cap: 16 }), "a cap of 16 admits a /124");
+  t.throws(() => arp(["2001:db8::/111"]), /cap of 65536/);
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    t.throws(() => arp(["2001:db8::1"], { ipv6Cap: bad }), { name: "UsageError" }, `arp ipv6Cap ${bad}`);
+    t.match(
+      await scanError(["2001:db8::1"], { ipv6Cap: bad }),
+      { name: "UsageError" },
+      `scan ipv6Cap ${bad}`,
+    );
+  }
+  // Exclusions add no probes: a /64 is excluded whatever the cap (every target excluded: nothing is probed),
+  // also from targets given as a TargetSet.
+  t.equal(await scanError(["2001:db8::/124"], { ipv6Cap: 16, exclude: "2001:db8::/64" }), null);
+  const set = TargetSet.parse(["2001:db8::/124"]);
+  let err: unknown = null;
+  try {
+    for await (const _ of scan(set, { ports: "80", exclude: "2001:db8::/64" })) {
+      // nothing: every target is excluded
+    }
+  } catch (e) {
+    err = e;
+  }
+  t.equal(err, null, "a TargetSet minus a /64");
 });

@@ -1,3 +1,4 @@
+import { IPV6_CAP_DEFAULT } from "../../addr/target-set";
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
 import { ARP_DEFAULTS, arp } from "../../probes/arp/arp";
@@ -47,6 +48,14 @@ const options: OptionSpec[] = [
     valueName: "PPS",
     help: `requests per second, 0 = unlimited (default ${ARP_DEFAULTS.rate})`,
   },
+  {
+    name: "ipv6-cap",
+    kind: "integer",
+    min: 1,
+    max: 2 ** 40,
+    valueName: "N",
+    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112)`,
+  },
   { name: "any-link", kind: "flag", help: "with -i: send ARP even for targets that are not on-link there" },
   { name: "json", kind: "flag", help: "one JSON record per line on stdout (every target, then a summary)" },
   { name: "all", kind: "flag", help: "list every target in the table, also in large sweeps" },
@@ -80,6 +89,7 @@ export const arpCommand: Command = {
       ...opt("timeoutMs", getNumber(args, "timeout")),
       ...opt("retries", getNumber(args, "retries")),
       ...opt("rate", getNumber(args, "rate")),
+      ...opt("ipv6Cap", getNumber(args, "ipv6-cap")),
       anyLink: getFlag(args, "any-link"),
       signal: ctx.signal,
     });

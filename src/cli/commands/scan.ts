@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { splitTargetList } from "../../addr/resolve";
+import { IPV6_CAP_DEFAULT } from "../../addr/target-set";
 import { readBatches } from "../../engine/probe-run";
 import { UsageError } from "../../errors";
 import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
@@ -61,6 +62,14 @@ const options: OptionSpec[] = [
     help: "comma-separated targets not to scan",
   },
   { name: "excludefile", kind: "string", valueName: "FILE", help: "targets not to scan, from a file" },
+  {
+    name: "ipv6-cap",
+    kind: "integer",
+    min: 1,
+    max: 2 ** 40,
+    valueName: "N",
+    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112; also in -iL)`,
+  },
   {
     name: "interface",
     aliases: ["-i", "-e"],
@@ -171,7 +180,8 @@ filtered (another ICMP unreachable) or open|filtered (no answer after every retr
 
   TARGET   IPv4 or IPv6 address, CIDR (2001:db8::/120), nmap-style range (198.51.100.10-20,
            198.51.100-101.1-5) or hostname (resolved once, in wireprobe's own namespace even
-           with --netns); both families may be mixed (IPv6: SYN scan over Ethernet links)
+           with --netns); both families may be mixed (an IPv6 SYN scan goes over
+           Ethernet links only, -sT over any)
 
 Options:
 ${formatOptions(options)}
@@ -308,6 +318,7 @@ export const scanCommand: Command = {
       ...opt("retries", getNumber(args, "retries")),
       ...opt("timeoutMs", getNumber(args, "timeout")),
       ...opt("sourcePort", getNumber(args, "source-port")),
+      ...opt("ipv6Cap", getNumber(args, "ipv6-cap")),
       method: getFlag(args, "connect") ? "connect" : getFlag(args, "syn") ? "syn" : "auto",
       signal: ctx.signal,
       onNotice: (message) => ctx.stderr.write(`wireprobe: ${message}\n`),

@@ -42,6 +42,8 @@ export interface ArpOptions {
   rate?: number;
   /** with `interface`: ARP for targets that are not on-link there too (like arping -I / arp-scan -I) */
   anyLink?: boolean;
+  /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
+  ipv6Cap?: number;
   signal?: AbortSignal;
 }
 
@@ -155,8 +157,8 @@ export interface ArpReply {
   mac: number;
 }
 
-function checkedSet(targets: string | readonly string[] | TargetSet): TargetSet {
-  const set = toTargetSet(targets);
+function checkedSet(targets: string | readonly string[] | TargetSet, ipv6Cap: number | undefined): TargetSet {
+  const set = toTargetSet(targets, ipv6Cap === undefined ? {} : { ipv6Cap });
   if (set.size === 0) throw new UsageError("no targets");
   if (set.size > ARP_MAX_TARGETS) {
     throw new UsageError(`too many targets for ARP (${set.size}; at most ${ARP_MAX_TARGETS}, a /12)`);
@@ -172,7 +174,7 @@ export function arp(
   targets: string | readonly string[] | TargetSet,
   options: ArpOptions = {},
 ): ProbeRun<ArpRecord> {
-  return probeRun(new ArpSweep(checkedSet(targets), options, arpRecord));
+  return probeRun(new ArpSweep(checkedSet(targets, options.ipv6Cap), options, arpRecord));
 }
 
 /**
@@ -181,7 +183,7 @@ export function arp(
  */
 export function arpReplies(targets: TargetSet, options: ArpOptions = {}): ProbeRun<ArpReply> {
   return probeRun(
-    new ArpSweep<ArpReply>(checkedSet(targets), options, (o, at) =>
+    new ArpSweep<ArpReply>(checkedSet(targets, options.ipv6Cap), options, (o, at) =>
       o.state === "reply" && o.macs
         ? { index: at.index, family: at.family, target: at.target, mac: o.macs[0]! }
         : undefined,

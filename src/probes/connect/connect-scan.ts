@@ -1,6 +1,7 @@
 import { closeSync } from "node:fs";
 import { Socket } from "node:net";
 import { intToIpv4 } from "../../addr/address";
+import { formatIpv6 } from "../../addr/ipv6";
 import { Engine, type ProbeModule, type SendBatch, type SendResult } from "../../engine/engine";
 import { EnvironmentError, environmentErrorFrom } from "../../errors";
 import { native } from "../../native/binding";
@@ -9,6 +10,7 @@ import { findLink } from "../../net/links";
 import { createRouteResolverAsync } from "../../net/route-resolver";
 import {
   CLOSED_CONN_REFUSED,
+  FILTERED_ADMIN_PROHIBITED,
   FILTERED_HOST_UNREACH,
   FILTERED_NET_UNREACH,
   FILTERED_NO_RESPONSE,
@@ -20,6 +22,8 @@ import type { ScanContext } from "../scan/scan-context";
 
 // The TCP connect scan (nmap -sT) as a probe module: what a scan can do without CAP_NET_RAW. A slot is a
 // target x port pair, as in the SYN scan, and its probe a full connect(); the kernel's answer is the errno.
+// IPv4 and IPv6 targets alike: the socket's family is the target's (the kernel turns ICMPv6 errors into the
+// same errnos, admin-prohibited into EACCES).
 // An accepted connection is reset at once (no FIN handshake, no TIME_WAIT left behind). With a namespace
 // (root only) or an interface, each socket is created by the addon (inside the namespace, bound to the
 // interface) and connected from Node. The engine keeps at most CONNECT_CONCURRENCY connects waiting; an
@@ -53,6 +57,8 @@ export function connectOutcome(code: string | undefined): number {
     case "ENETDOWN":
       return FILTERED_NET_UNREACH;
     case "EACCES":
+      // An ICMPv6 admin-prohibited (or a prohibit route): nmap's admin-prohibited, not a local refusal.
+      return FILTERED_ADMIN_PROHIBITED;
     case "EPERM":
       return FILTERED_PERM_DENIED;
     default:
@@ -79,6 +85,8 @@ export class ConnectScan implements ProbeModule {
   private down: Uint8Array | null = null;
   private readonly attempts = new Map<number, Attempt>();
   private stopped = false;
+  /** scratch for an IPv6 target's bytes */
+  private readonly bytes6 = new Uint8Array(16);
 
   constructor(
     private readonly ctx: ScanContext,
@@ -130,7 +138,15 @@ export class ConnectScan implements ProbeModule {
     this.drop(slot);
     const { ctx } = this;
     const t = Math.floor(slot / this.items);
-    ctx.port(ctx.targets.at(t), ctx.ports[slot - t * this.items]!, FILTERED_NO_RESPONSE, null, null);
+    const port = ctx.ports[slot - t * this.items]!;
+    if (t < ctx.targets.size4) ctx.port(ctx.targets.at(t), port, FILTERED_NO_RESPONSE, null, null);
+    else ctx.port6(this.text6(t), port, FILTERED_NO_RESPONSE, null, null);
+  }
+
+  /** An IPv6 target's address in RFC 5952 text (what Node connects to and records carry). */
+  private text6(t: number): string {
+    this.ctx.targets.ipv6Into(t, this.bytes6);
+    return formatIpv6(this.bytes6);
   }
 
   /**
@@ -151,11 +167,18 @@ export class ConnectScan implements ProbeModule {
     const down = new Uint8Array(ctx.targets.size);
     let count = 0;
     try {
-      for (let t = 0; t < ctx.targets.size; t++) {
+      for (let t = 0; t < ctx.targets.size4; t++) {
         const ip = ctx.targets.at(t);
         if (resolver.resolve(ip).kind !== "other-link") continue;
         down[t] = 1;
         ctx.host(intToIpv4(ip), "no-route", ctx.names.get(ip));
+        count++;
+      }
+      for (let t = ctx.targets.size4; t < ctx.targets.size; t++) {
+        ctx.targets.ipv6Into(t, this.bytes6);
+        if (resolver.resolve6(this.bytes6).kind !== "other-link") continue;
+        down[t] = 1;
+        ctx.host(formatIpv6(this.bytes6), "no-route");
         count++;
       }
     } finally {
@@ -174,13 +197,15 @@ export class ConnectScan implements ProbeModule {
     attempt.socket?.destroy();
   }
 
-  private openSocket(): Socket {
+  /** A TCP socket of the target's family: Node's own, or the addon's (in the namespace, on the interface). */
+  private openSocket(family: 4 | 6): Socket {
     const { netns, interface: device } = this.options;
     if (netns === undefined && device === undefined) return new Socket();
     let fd: number;
     try {
       fd = native.openSocketFd({
         type: "stream",
+        family,
         protocol: 6,
         ...(netns === undefined ? {} : { netns }),
         ...(device === undefined ? {} : { device }),
@@ -202,15 +227,18 @@ export class ConnectScan implements ProbeModule {
     this.drop(slot);
     const { ctx } = this;
     const t = Math.floor(slot / this.items);
-    const ip = ctx.targets.at(t);
+    const v6 = t >= ctx.targets.size4;
+    // IPv4 targets stay numbers to their record; an IPv6 one is its text (-1 as the number)
+    const ip = v6 ? -1 : ctx.targets.at(t);
+    const host = v6 ? this.text6(t) : intToIpv4(ip);
     const port = ctx.ports[slot - t * this.items]!;
-    const socket = this.openSocket();
+    const socket = this.openSocket(v6 ? 6 : 4);
     const attempt: Attempt = { socket, retry: null };
     this.attempts.set(slot, attempt);
     const current = () => this.attempts.get(slot) === attempt;
     socket.once("connect", () => {
       socket.resetAndDestroy();
-      if (current()) this.settle(slot, ip, port, OPEN_SYN_ACK);
+      if (current()) this.settle(slot, ip, host, port, OPEN_SYN_ACK);
     });
     socket.on("error", (err: NodeJS.ErrnoException) => {
       socket.destroy();
@@ -226,14 +254,17 @@ export class ConnectScan implements ProbeModule {
       }
       const outcome = connectOutcome(err.code);
       // no outcome (the kernel gave up, ETIMEDOUT): left to the engine's timeout
-      if (outcome !== OUTCOME_NONE) this.settle(slot, ip, port, outcome);
+      if (outcome !== OUTCOME_NONE) this.settle(slot, ip, host, port, outcome);
     });
-    socket.connect({ host: intToIpv4(ip), port });
+    socket.connect({ host, port });
   }
 
-  private settle(slot: number, ip: number, port: number, outcome: number): void {
+  /** `ip`: the IPv4 target's number, or -1 for an IPv6 target (`host`, its text). */
+  private settle(slot: number, ip: number, host: string, port: number, outcome: number): void {
     this.attempts.delete(slot);
     const rtt = this.engine.answer(slot, native.monotonicMs());
-    if (rtt !== -1) this.ctx.port(ip, port, outcome, null, rtt);
+    if (rtt === -1) return;
+    if (ip === -1) this.ctx.port6(host, port, outcome, null, rtt);
+    else this.ctx.port(ip, port, outcome, null, rtt);
   }
 }

@@ -137,7 +137,10 @@ function serverAddress(s: string): string {
   const ip = parseIp(s);
   if (ip === null) throw new UsageError(`server "${s}" is not an IPv4 or IPv6 address`);
   if (ip.family === 6 && isIpv4Mapped(ip.bytes)) {
-    throw new UsageError(`server "${s}" is an IPv4-mapped IPv6 address; give the IPv4 address instead`);
+    const v4 = ip.bytes.subarray(12).join(".");
+    throw new UsageError(
+      `server "${s}" is an IPv4-mapped IPv6 address; give the IPv4 address (${v4}) instead`,
+    );
   }
   return formatIp(ip);
 }

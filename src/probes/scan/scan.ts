@@ -27,8 +27,10 @@ export interface ScanOptions {
    * CAP_NET_RAW whatever the TCP method.
    */
   protocols?: readonly ("tcp" | "udp")[];
-  /** addresses, CIDRs, ranges or hostnames not to scan */
+  /** addresses, CIDRs, ranges or hostnames not to scan (an IPv6 prefix of any size: no cap applies) */
   exclude?: string | readonly string[];
+  /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
+  ipv6Cap?: number;
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
   /**
@@ -157,6 +159,8 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
   checkRange("retries", options.retries, 0, 100);
   checkRange("timeout", options.timeoutMs, 1, 3_600_000);
   checkRange("source port", options.sourcePort, 1, 65535);
+  checkRange("ipv6Cap", options.ipv6Cap, 1, 2 ** 40);
+  const capOption = options.ipv6Cap === undefined ? {} : { ipv6Cap: options.ipv6Cap };
   const method = options.method ?? "auto";
   if (!["auto", "syn", "connect"].includes(method)) throw new UsageError(`unknown scan method "${method}"`);
   const specs = targets instanceof TargetSet ? null : typeof targets === "string" ? [targets] : [...targets];
@@ -191,10 +195,11 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     const resolved =
       specs === null
         ? { set: targets as TargetSet, names: new Map<number, string>(), unresolved: [] }
-        : await resolveTargets(specs, exclude, options.lookup);
+        : await resolveTargets(specs, exclude, options.lookup, capOption);
+    // Exclusions add no probes: no cap for them (as resolveTargets does).
     const set =
       specs === null && exclude.length > 0
-        ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup)).set)
+        ? resolved.set.exclude((await resolveTargets(exclude, [], options.lookup, { ipv6Cap: null })).set)
         : resolved.set;
     const most = Math.max(ports.length, udpPorts.length);
     if (set.size * most > MAX_PERMUTATION_SIZE) {
@@ -207,12 +212,6 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     if (withUdp && !raw)
       throw new EnvironmentError("a UDP scan (-sU) needs root or CAP_NET_RAW (EPERM)", "EPERM");
     chosen = !withTcp ? "udp" : method === "connect" ? "connect" : raw ? "syn" : "connect";
-    if (chosen === "connect" && set.size6 > 0) {
-      const message = "scan: IPv6 targets need a SYN scan (root or CAP_NET_RAW); -sT is IPv4 only for now";
-      // Asked for -sT: a usage error; fallen back to it for want of privilege: the environment's.
-      if (method === "connect") throw new UsageError(message);
-      throw new EnvironmentError(message, "EPERM");
-    }
     if (chosen === "connect") {
       if (method === "syn")
         throw new EnvironmentError("a SYN scan needs root or CAP_NET_RAW (EPERM)", "EPERM");

@@ -1,0 +1,197 @@
+// IPv6 bad input, one table for every command that takes addresses: a /48 without a cap, a zone index (no
+// target or server may carry one), an IPv4-mapped address (refused: the IPv4 form is named instead), and
+// -sU without privilege. Each ends with exactly one line on stderr, no stack trace and the documented exit
+// code, before anything is sent. The commands run inside a lab namespace all the same, so that a case that
+// wrongly got as far as probing would probe nothing outside it.
+
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import { AS_NOBODY, BIN, unprivilegedBin } from "./helpers/cli";
+import { withLab } from "./helpers/lab";
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(ns: string, args: readonly string[], nobody: boolean): Promise<Result> {
+  const argv = nobody
+    ? ["netns", "exec", ns, ...AS_NOBODY, process.execPath, unprivilegedBin(), ...args]
+    : ["netns", "exec", ns, "env", "-u", "NODE_OPTIONS", process.execPath, BIN, ...args];
+  return new Promise((resolve) => {
+    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const CAP =
+  /is too large: a \/48 holds 1208925819614629174706176 addresses, more than the cap of 65536; raise the cap with --ipv6-cap N/;
+const ZONE = /a zone index (\(%[a-z0-9]+\) )?is not supported; choose the interface with --interface/;
+const MAPPED = /an IPv4-mapped IPv6 address.*; give the IPv4 address \(198\.51\.100\.1\) instead$/;
+
+t.test("bad IPv6 input: one line, no stack trace, the documented exit code", async (t) => {
+  const lab = await withLab(t, { name: "badin", ipv6: true });
+  const a = await lab.segment("a");
+  const node = await lab.host("node");
+  await node.connect(a, { address: ["2001:db8:a::10/64", "198.51.100.10/24"] });
+  const dir = mkdtempSync(join(tmpdir(), "wp-badin-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const list = join(dir, "targets");
+  writeFileSync(list, "198.51.100.1\n2001:db8::/48  # too large\n");
+  const mappedList = join(dir, "mapped");
+  writeFileSync(mappedList, "::ffff:198.51.100.1\n");
+  // check has no --ipv6-cap (it takes at most 4096 nodes): its refusal says that, not an option it lacks
+  const CHECK_CAP =
+    /is too large: a \/48 holds 1208925819614629174706176 addresses, more than the cap of 4096; check takes at most 4096 nodes$/;
+
+  // command line, exit code, what the line says, run as uid 65534
+  const cases: Array<[string[], number, RegExp, boolean?]> = [
+    [["scan", "-p", "22", "2001:db8::/48"], 2, CAP],
+    [["scan", "-p", "22", "-iL", list], 2, CAP],
+    [["scan", "-p", "22", "fe80::1%eth0"], 2, ZONE],
+    [["scan", "-p", "22", "2001:db8::1%lo"], 2, ZONE],
+    [["scan", "-p", "22", "::ffff:198.51.100.1"], 2, MAPPED],
+    [["scan", "-p", "22", "-iL", mappedList], 2, MAPPED],
+    [["scan", "-p", "22", "--exclude", "::ffff:198.51.100.1", "198.51.100.1"], 2, MAPPED],
+    [
+      ["scan", "-sU", "-p", "53", "198.51.100.1"],
+      3,
+      /^a UDP scan \(-sU\) needs root or CAP_NET_RAW \(EPERM\)$/,
+      true,
+    ],
+    [["arp", "2001:db8::/48"], 2, CAP],
+    [["arp", "fe80::1%eth0"], 2, ZONE],
+    [["arp", "2001:db8::1%lo"], 2, ZONE],
+    [["arp", "::ffff:198.51.100.1"], 2, MAPPED],
+    [["ping", "-c", "1", "2001:db8::/48"], 2, CAP],
+    [["ping", "-c", "1", "fe80::1%eth0"], 2, ZONE],
+    [["ping", "-c", "1", "2001:db8::1%lo"], 2, ZONE],
+    [["ping", "-c", "1", "::ffff:198.51.100.1"], 2, MAPPED],
+    // a DNS server is one address: a prefix is no server, whatever the cap
+    [
+      ["dns", "--server", "2001:db8::/48", "example.com"],
+      2,
+      /^server "2001:db8::\/48" is not an IPv4 or IPv6 address$/,
+    ],
+    [["dns", "--server", "fe80::1%eth0", "example.com"], 2, ZONE],
+    [["dns", "--server", "2001:db8::1%lo", "example.com"], 2, ZONE],
+    [["dns", "--server", "::ffff:198.51.100.1", "example.com"], 2, MAPPED],
+    [["check", "--nodes", "2001:db8::/48"], 2, CHECK_CAP],
+    [["check", "--nodes", "fe80::1%eth0"], 2, ZONE],
+    [["check", "--nodes", "2001:db8::1%lo"], 2, ZONE],
+    [["check", "--nodes", "::ffff:198.51.100.1"], 2, MAPPED],
+    [["check", "--nodes", "198.51.100.1", "--dns", "2001:db8::1%lo"], 2, ZONE],
+    [["check", "--nodes", "198.51.100.1", "--dns", "::ffff:198.51.100.1"], 2, MAPPED],
+  ];
+  for (const [args, code, says, nobody] of cases) {
+    const r = await run(node.ns, args, nobody ?? false);
+    const what = args.join(" ").replace(dir, "DIR");
+    t.equal(r.code, code, `${what}: exit ${code}`);
+    t.equal(r.stdout, "", `${what}: nothing on stdout`);
+    t.match(r.stderr, /^wireprobe: [^\n]+\n$/, `${what}: exactly one line: ${r.stderr.trim()}`);
+    t.match(r.stderr.trim().replace(/^wireprobe: /, ""), says, `${what}: says why`);
+    t.notMatch(r.stderr, /\bat .*\.js:\d+|Error:/, `${what}: no stack trace`);
+  }
+});
+
+t.test(
+  "--ipv6-cap N on scan and arp: raises and lowers the cap, -iL lists too, exclusions never capped",
+  async (t) => {
+    const lab = await withLab(t, { name: "ipv6cap", ipv6: true });
+    const a = await lab.segment("a");
+    const node = await lab.host("node");
+    await node.connect(a, { address: "2001:db8:a::10/64" });
+    const dir = mkdtempSync(join(tmpdir(), "wp-ipv6cap-"));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const list = join(dir, "targets");
+    writeFileSync(list, "2001:db8:a::/111\n");
+    const excluded = join(dir, "excluded");
+    writeFileSync(excluded, "2001:db8:a::/64\n");
+    const oneLine = (r: Result, what: string, says: RegExp) => {
+      t.equal(r.code, 2, `${what}: exit 2`);
+      t.match(r.stderr, /^wireprobe: [^\n]+\n$/, `${what}: one line`);
+      t.match(r.stderr, says, `${what}: ${r.stderr.trim()}`);
+    };
+    const quick = ["--timeout", "200", "--retries", "0"];
+
+    oneLine(
+      await run(node.ns, ["arp", "--ipv6-cap", "15", "2001:db8:a::10/124"], false),
+      "arp cap 15",
+      /a \/124 holds 16 addresses, more than the cap of 15; raise the cap with --ipv6-cap N/,
+    );
+    const arp = await run(
+      node.ns,
+      ["arp", "--ipv6-cap", "16", "--json", ...quick, "2001:db8:a::10/124"],
+      false,
+    );
+    const arpRecords = arp.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; target: string });
+    t.equal(
+      arpRecords.filter((r) => r.type === "arp").length,
+      16,
+      "arp --ipv6-cap 16: the /124's 16 records",
+    );
+    t.equal(arp.stderr, "", "arp: no error");
+
+    oneLine(
+      await run(node.ns, ["scan", "-sT", "--ipv6-cap", "15", "-p", "9", "2001:db8:a::10/124"], false),
+      "scan cap 15",
+      /more than the cap of 15/,
+    );
+    const scan = await run(
+      node.ns,
+      ["scan", "-sT", "--ipv6-cap", "16", "--json", "-p", "9", ...quick, "2001:db8:a::10/124"],
+      false,
+    );
+    t.equal(scan.code, 0, scan.stderr);
+    const ports = scan.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; target: string; state?: string });
+    t.equal(
+      ports.filter((r) => r.type === "port").length,
+      16,
+      "scan --ipv6-cap 16: the /124's 16 port records",
+    );
+    t.match(
+      ports.find((r) => r.target === "2001:db8:a::10"),
+      { state: "closed" },
+      "this host's own address: closed",
+    );
+
+    oneLine(
+      await run(node.ns, ["scan", "-sT", "-p", "9", "-iL", list], false),
+      "scan -iL /111",
+      /a \/111 holds 131072 addresses, more than the cap of 65536/,
+    );
+    const all = await run(
+      node.ns,
+      ["scan", "-sT", "--json", "-p", "9", "--ipv6-cap", "131072", "-iL", list, "--excludefile", excluded],
+      false,
+    );
+    t.equal(all.code, 0, all.stderr);
+    t.match(
+      JSON.parse(all.stdout.trim()),
+      { type: "summary", targets: 0 },
+      "the /111 admitted, and all of it excluded by a /64",
+    );
+  },
+);

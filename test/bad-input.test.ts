@@ -4,12 +4,11 @@
 // code, before anything is sent. The commands run inside a lab namespace all the same, so that a case that
 // wrongly got as far as probing would probe nothing outside it.
 
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { AS_NOBODY, BIN, unprivilegedBin } from "./helpers/cli";
+import { AS_NOBODY, runCli } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
 interface Result {
@@ -19,25 +18,7 @@ interface Result {
 }
 
 function run(ns: string, args: readonly string[], nobody: boolean): Promise<Result> {
-  const argv = nobody
-    ? ["netns", "exec", ns, ...AS_NOBODY, process.execPath, unprivilegedBin(), ...args]
-    : ["netns", "exec", ns, "env", "-u", "NODE_OPTIONS", process.execPath, BIN, ...args];
-  return new Promise((resolve) => {
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(ns, args, { ...(nobody ? { asUser: AS_NOBODY } : {}), timeoutMs: 60_000 });
 }
 
 const CAP =

@@ -13,17 +13,14 @@
 // and through the relay, it arrives after connect() returned, and the connection fails at once with the
 // errno (EACCES, EHOSTUNREACH) both tools map to a reason.
 
-import { spawn } from "node:child_process";
-import { join } from "node:path";
 import t from "tap";
 import type { Host, Lab } from "../src/lab";
 import type { PortRecord, SummaryRecord } from "../src/records";
-import { AS_NOBODY, unprivilegedBin } from "./helpers/cli";
+import { AS_NOBODY, runCli } from "./helpers/cli";
 import { connectDelayed } from "./helpers/delay-link";
 import { withLab } from "./helpers/lab";
 import { nmapOracle } from "./helpers/nmap";
 
-const BIN = join(__dirname, "..", "bin", "wireprobe.js");
 const DELAY_MS = 50;
 const PORTS = "22,81,82,8080";
 const WEB6 = "2001:db8:b::11";
@@ -59,25 +56,7 @@ interface Result {
 
 /** `wireprobe scan ...args`: as root with --netns, or as uid 65534 inside the namespace (`nobody`). */
 function cli(node: Host, args: string[], nobody = false): Promise<Result> {
-  const argv = nobody
-    ? ["netns", "exec", node.ns, ...AS_NOBODY, process.execPath, unprivilegedBin(), "scan", ...args]
-    : ["netns", "exec", node.ns, "env", "-u", "NODE_OPTIONS", process.execPath, BIN, "scan", ...args];
-  return new Promise((resolve) => {
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runCli(node.ns, ["scan", ...args], { ...(nobody ? { asUser: AS_NOBODY } : {}), timeoutMs: 120_000 });
 }
 
 function records(stdout: string): Array<PortRecord | SummaryRecord | { type: "host"; target: string }> {

@@ -7,11 +7,10 @@
 //   segment a 198.51.100.0/24: node .10 (the prober), svc .21 (dnsmasq on 53, echo on 7777, nothing on
 //   5000, 6000 rejected admin-prohibited, 6001 dropped), limited .22 (nothing listening: 12 closed ports)
 
-import { spawn } from "node:child_process";
 import t from "tap";
 import type { Host } from "../src/lab";
 import type { PortRecord, SummaryRecord } from "../src/records";
-import { AS_NOBODY, BIN, unprivilegedBin } from "./helpers/cli";
+import { AS_NOBODY, runCli } from "./helpers/cli";
 import { startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
 
@@ -27,35 +26,7 @@ interface Result {
 }
 
 function run(ns: string, args: string[], prefix: readonly string[] = []): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        ns,
-        ...(prefix.length > 0 ? prefix : ["env", "-u", "NODE_OPTIONS"]),
-        process.execPath,
-        prefix.length > 0 ? unprivilegedBin() : BIN,
-        "scan",
-        ...args,
-      ],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  return runCli(ns, ["scan", ...args], { asUser: prefix });
 }
 
 // nmap's XML read as a consumer would (ElementTree): "address proto/port" -> "state/reason", extraports too.

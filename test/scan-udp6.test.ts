@@ -13,13 +13,12 @@
 //   segment b 2001:db8:b::/64: router ::1 (fast, short neighbour discovery); nobody at ::99
 //   router: no route to 2001:db8:7::/48, `prohibit 2001:db8:6::/48`
 
-import { spawn } from "node:child_process";
 import t from "tap";
 import type { Host } from "../src/lab";
 import * as udp from "../src/packet/udp";
 import type { HostRecord, PortRecord, SummaryRecord } from "../src/records";
 import { startCapture } from "./helpers/capture";
-import { BIN } from "./helpers/cli";
+import { runCli } from "./helpers/cli";
 import { startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
 import { type NmapHost, nmapOracle } from "./helpers/nmap";
@@ -54,26 +53,7 @@ interface Result {
 }
 
 function run(ns: string, args: string[]): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      "ip",
-      ["netns", "exec", ns, "env", "-u", "NODE_OPTIONS", process.execPath, BIN, "scan", ...args],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 300_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-  });
+  return runCli(ns, ["scan", ...args]);
 }
 
 type Rec = PortRecord | HostRecord | SummaryRecord;

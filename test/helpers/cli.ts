@@ -1,6 +1,6 @@
 // Where the tests find the CLI, for root and for an unprivileged user.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -75,3 +75,48 @@ export const AS_NOBODY: readonly string[] = [
   `--regid=${NOBODY}`,
   "--clear-groups",
 ];
+
+/** What a CLI run gave: its exit code (-1 when killed by the test's deadline) and its output. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `wireprobe ...args` inside namespace `ns`: as root (with NODE_OPTIONS cleared, so a test runner's
+ * loader stays out of it), or, with `asUser` (such as AS_NOBODY), as that user on a copy it can read.
+ * Killed after `timeoutMs`.
+ */
+export function runCli(
+  ns: string,
+  args: readonly string[],
+  options: { asUser?: readonly string[]; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const user = options.asUser ?? [];
+  const argv = [
+    "netns",
+    "exec",
+    ns,
+    ...(user.length > 0 ? user : ["env", "-u", "NODE_OPTIONS"]),
+    process.execPath,
+    user.length > 0 ? unprivilegedBin() : BIN,
+    ...args,
+  ];
+  return new Promise((resolve) => {
+    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}

@@ -58,7 +58,7 @@ export function nodeLabel(n: ClusterNode | undefined, address: string): string {
 
 /** One address, in canonical form; a prefix or range is refused (a named node has single addresses). */
 function singleAddress(text: string, node: string): string {
-  const set = TargetSet.parse([text]);
+  const set = TargetSet.parse([text], { ipv6Cap: MAX_NODES, capHint: "a named node takes single addresses" });
   if (set.size !== 1) {
     throw new UsageError(
       `invalid node "${node}=${text}": a named node takes single addresses, not a prefix or range`,
@@ -162,7 +162,10 @@ export function parseNodes(specs: readonly (string | NodeInput)[]): ClusterNode[
       nodes.push(named.get(item.name)!);
       continue;
     }
-    const set = TargetSet.parse([item.bare]);
+    const set = TargetSet.parse([item.bare], {
+      ipv6Cap: MAX_NODES,
+      capHint: `check takes at most ${MAX_NODES} nodes`,
+    });
     if (set.size + nodes.length > MAX_NODES) throw tooMany(set.size + nodes.length);
     for (let i = 0; i < set.size; i++) {
       let address: string;

@@ -1,5 +1,5 @@
 import { ipv4ToInt, isValidIpv4 } from "../addr/address";
-import { compareIpv6, isValidIpv6, toIpv6Bytes } from "../addr/ipv6";
+import { isValidIpv6, toIpv6Bytes } from "../addr/ipv6";
 import {
   outcomeOf,
   outcomeReason,
@@ -183,47 +183,48 @@ export class ScanStore {
 
   private order: Uint32Array | null = null;
 
-  /** Slots by ascending address (cached until a new host comes). */
+  /** Slots by ascending address (cached until a new host comes): IPv4 hosts first, then IPv6 ones. */
   private sortedSlots(): Uint32Array {
     const n = this.addresses.length;
     if (this.order !== null && this.order.length === n) return this.order;
     const addresses = this.addresses;
-    if (this.text6.size > 0) {
-      // IPv4 hosts first, then IPv6 ones by their bytes (an IPv6 scan has few hosts: a plain sort).
-      const bytes = new Map([...this.text6].map(([slot, text]) => [slot, toIpv6Bytes(text)]));
-      this.order = Uint32Array.from(addresses.keys()).sort((a, b) => {
-        const x = bytes.get(a);
-        const y = bytes.get(b);
-        if (x === undefined || y === undefined) return x ? 1 : y ? -1 : addresses[a]! - addresses[b]!;
-        return compareIpv6(x, y);
-      });
-      return this.order;
+    const v4: number[] = [];
+    const v6: number[] = [];
+    for (let s = 0; s < n; s++) (addresses[s]! < 0 ? v6 : v4).push(s);
+    const order = new Uint32Array(n);
+    order.set(sortByNumber(v4, (s) => addresses[s]!));
+    order.set(this.sortedIpv6(v6), v4.length);
+    this.order = order;
+    return order;
+  }
+
+  /**
+   * IPv6 slots by address. A sweep's hosts share their first 96 bits (a /112 or smaller): then the last 32
+   * bits order them as IPv4 numbers are ordered, with no comparator; otherwise a comparator over the parsed words.
+   */
+  private sortedIpv6(slots: readonly number[]): Uint32Array {
+    const words = new Uint32Array(slots.length * 4);
+    slots.forEach((slot, i) => {
+      const b = toIpv6Bytes(this.text6.get(slot)!);
+      for (let w = 0; w < 4; w++)
+        words[i * 4 + w] = (b[w * 4]! << 24) | (b[w * 4 + 1]! << 16) | (b[w * 4 + 2]! << 8) | b[w * 4 + 3]!;
+    });
+    let shared = true;
+    for (let i = 1; i < slots.length && shared; i++) {
+      shared = words[i * 4] === words[0] && words[i * 4 + 1] === words[1] && words[i * 4 + 2] === words[2];
     }
-    let min = Number.POSITIVE_INFINITY;
-    let max = 0;
-    for (let s = 0; s < n; s++) {
-      const a = addresses[s]!;
-      if (a < min) min = a;
-      if (a > max) max = a;
+    if (shared) {
+      const byOrdinal = sortByNumber(Array.from(slots.keys()), (i) => words[i * 4 + 3]!);
+      return Uint32Array.from(byOrdinal, (i) => slots[i]!);
     }
-    if (n > 0 && max - min < 4 * n + 4096) {
-      // Dense (a sweep of a range): each address has its place in the range, so no sort at all.
-      const at = new Int32Array(max - min + 1).fill(-1);
-      for (let s = 0; s < n; s++) at[addresses[s]! - min] = s;
-      const order = new Uint32Array(n);
-      let k = 0;
-      for (let i = 0; i < at.length; i++) if (at[i]! >= 0) order[k++] = at[i]!;
-      this.order = order;
-    } else if (n < 1 << 21) {
-      // address * 2^21 + slot stays below 2^53: one numeric sort of a typed array, no comparator calls
-      const keys = new Float64Array(n);
-      for (let s = 0; s < n; s++) keys[s] = addresses[s]! * 2097152 + s;
-      keys.sort();
-      this.order = Uint32Array.from(keys, (k) => k % 2097152);
-    } else {
-      this.order = Uint32Array.from(addresses.keys()).sort((a, b) => addresses[a]! - addresses[b]!);
-    }
-    return this.order;
+    const ordinals = Uint32Array.from(slots.keys()).sort((a, b) => {
+      for (let w = 0; w < 4; w++) {
+        const d = words[a * 4 + w]! - words[b * 4 + w]!;
+        if (d !== 0) return d;
+      }
+      return 0;
+    });
+    return Uint32Array.from(ordinals, (i) => slots[i]!);
   }
 
   /** @internal for HostCursor */
@@ -244,6 +245,38 @@ export class ScanStore {
   protocolOf(pi: number): "tcp" | "udp" {
     return pi < this.tcpCount ? "tcp" : "udp";
   }
+}
+
+/**
+ * `items` ordered by `key` (an unsigned 32-bit number each, distinct): a dense set (a sweep of a range) is
+ * placed by its key with no sort at all; otherwise one numeric sort of key * 2^21 + index (below 2^53) in a
+ * typed array, with no comparator calls; a comparator only past 2^21 items.
+ */
+function sortByNumber(items: readonly number[], key: (item: number) => number): Uint32Array {
+  const n = items.length;
+  let min = Number.POSITIVE_INFINITY;
+  let max = 0;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = key(items[i]!);
+    keys[i] = k;
+    if (k < min) min = k;
+    if (k > max) max = k;
+  }
+  if (n > 0 && max - min < 4 * n + 4096) {
+    const at = new Int32Array(max - min + 1).fill(-1);
+    for (let i = 0; i < n; i++) at[keys[i]! - min] = i;
+    const order = new Uint32Array(n);
+    let k = 0;
+    for (let j = 0; j < at.length; j++) if (at[j]! >= 0) order[k++] = items[at[j]!]!;
+    return order;
+  }
+  if (n < 1 << 21) {
+    for (let i = 0; i < n; i++) keys[i] = keys[i]! * 2097152 + i;
+    keys.sort();
+    return Uint32Array.from(keys, (k) => items[k % 2097152]!);
+  }
+  return Uint32Array.from(items).sort((a, b) => key(a) - key(b));
 }
 
 /** Port counts per state for one host. */

@@ -4,7 +4,8 @@
 
 import { randomBytes } from "node:crypto";
 import t from "tap";
-import { intToIpv4 } from "../../src/addr/address";
+import { intToIpv4, ipv4ToInt } from "../../src/addr/address";
+import { toIpv6Bytes } from "../../src/addr/ipv6";
 import { formatPortList, parsePorts, topPorts } from "../../src/addr/ports";
 import { isHostname, resolveTargets, splitTargetList } from "../../src/addr/resolve";
 import { topPortOrder } from "../../src/addr/top-ports";
@@ -409,3 +410,49 @@ t.test("the scan store keeps every host apart and lists them in address order", 
     t.equal(report.split("\n22/tcp  open ").length - 1, addresses.filter((ip) => ip % 3 === 0).length);
   }
 });
+
+t.test(
+  "the store lists hosts by address: IPv4 first, then IPv6, whatever order the answers came in",
+  async (t) => {
+    const ports = parsePorts("80");
+    const shuffle = <T>(a: T[]): T[] => {
+      let seed = 7;
+      for (let i = a.length - 1; i > 0; i--) {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        const j = seed % (i + 1);
+        [a[i], a[j]] = [a[j]!, a[i]!];
+      }
+      return a;
+    };
+    // A sweep's IPv6 hosts share their first 96 bits; a list's may differ anywhere, even in the first word.
+    const sweep = Array.from({ length: 300 }, (_, i) => `2001:db8:ffff::${(i * 211).toString(16)}`);
+    const scattered = [
+      "2001:db8:1::1",
+      "2001:db8::ffff:1",
+      "3fff::1",
+      "2001:db8:0:1::",
+      "2001:db8::1",
+      "::1",
+    ];
+    const v4 = ["203.0.113.7", "198.51.100.200", "198.51.100.3", "198.18.0.1"];
+    const byBytes = (a: string, b: string) => {
+      const x = toIpv6Bytes(a);
+      const y = toIpv6Bytes(b);
+      for (let i = 0; i < 16; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+      return 0;
+    };
+    for (const [name, v6] of [
+      ["a sweep", sweep],
+      ["a dense sweep", Array.from({ length: 300 }, (_, i) => `2001:db8:ffff::${(i + 65000).toString(16)}`)],
+      ["scattered", scattered],
+      ["both", [...sweep, ...scattered]],
+    ] as const) {
+      const store = new ScanStore(ports);
+      for (const a of shuffle([...v6, ...v4])) store.add(port(a, 80, "open", "syn-ack"));
+      const listed: string[] = [];
+    for (const h of store.hosts()) listed.push(h.address);
+      const v4sorted = [...v4].sort((a, b) => ipv4ToInt(a) - ipv4ToInt(b));
+      t.same(listed, [...v4sorted, ...[...v6].sort(byBytes)], name);
+    }
+  },
+);

@@ -55,7 +55,7 @@ for (const protocol of ["tcp", "udp"]) {
 
 export const NMAP_SERVICES_${PROTO}_COUNT = ${order.length};
 
-export const NMAP_SERVICES_${PROTO} = \`
+export const NMAP_SERVICES_${PROTO}: string = \`
 ${lines.join("\n")}
 \`;
 `;

@@ -6,7 +6,7 @@
 
 export const NMAP_SERVICES_TCP_COUNT = 8366;
 
-export const NMAP_SERVICES_TCP = `
+export const NMAP_SERVICES_TCP: string = `
 80/http 23/telnet 443/https 21/ftp 22/ssh 25/smtp 3389/ms-wbt-server 110/pop3 445/microsoft-ds
 139/netbios-ssn 143/imap 53/domain 135/msrpc 3306/mysql 8080/http-proxy 1723/pptp 111/rpcbind 995/pop3s
 993/imaps 5900/vnc 1025/NFS-or-IIS 587/submission 8888/sun-answerbook 199/smux 1720/h323q931 465/smtps

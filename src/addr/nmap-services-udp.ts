@@ -6,7 +6,7 @@
 
 export const NMAP_SERVICES_UDP_COUNT = 19022;
 
-export const NMAP_SERVICES_UDP = `
+export const NMAP_SERVICES_UDP: string = `
 631/ipp 161/snmp 137/netbios-ns 123/ntp 138/netbios-dgm 1434/ms-sql-m 445/microsoft-ds 135/msrpc 67/dhcps
 53/domain 139/netbios-ssn 500/isakmp 68/dhcpc 520/route 1900/upnp 4500/nat-t-ike 514/syslog 49152
 162/snmptrap 69/tftp 5353/zeroconf 111/rpcbind 49154 1701/L2TP 998/puparp 996/vsinet 997/maitrd 999/applix

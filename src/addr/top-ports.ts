@@ -1,12 +1,6 @@
-import { NMAP_SERVICES_TCP, NMAP_SERVICES_TCP_COUNT } from "./nmap-services-tcp";
-import { NMAP_SERVICES_UDP } from "./nmap-services-udp";
-
 // nmap's knowledge of TCP and UDP ports, from its nmap-services file (nmap-services-tcp.ts and -udp.ts hold the facts): the
 // order --top-ports takes ports in, and the service names the nmap output formats print. Parsed once, on
 // first use, into a port-indexed table.
-
-/** How many TCP ports nmap-services lists: nmap's --top-ports stops there. */
-export const LISTED_TCP_PORTS = NMAP_SERVICES_TCP_COUNT;
 
 interface ServiceTable {
   /** 1-65535 in --top-ports order: the listed ports by open-frequency, then every other port ascending */
@@ -20,14 +14,21 @@ export type PortProtocol = "tcp" | "udp";
 let table: ServiceTable | null = null;
 let udpTable: ServiceTable | null = null;
 
+// The two tables are 270 KB of source: each is required when first needed, so a TCP scan never compiles the
+// UDP one, and a command that prints no service name compiles neither.
 function load(protocol: PortProtocol = "tcp"): ServiceTable {
   if (protocol === "udp") {
-    udpTable ??= parse(NMAP_SERVICES_UDP);
+    udpTable ??= parse(
+      (require("./nmap-services-udp") as typeof import("./nmap-services-udp")).NMAP_SERVICES_UDP,
+    );
     return udpTable;
   }
-  table ??= parse(NMAP_SERVICES_TCP);
+  table ??= parse(tcpText());
   return table;
 }
+
+const tcpText = (): string =>
+  (require("./nmap-services-tcp") as typeof import("./nmap-services-tcp")).NMAP_SERVICES_TCP;
 
 function parse(text: string): ServiceTable {
   const order = new Uint16Array(65535);
@@ -73,7 +74,7 @@ export function serviceName(port: number, protocol: PortProtocol = "tcp"): strin
 
 /** One port's name, found in the text ("PORT/NAME" or a bare "PORT" token) without parsing all of it. */
 function findService(port: number): string | null {
-  const text = NMAP_SERVICES_TCP;
+  const text = tcpText();
   const digits = String(port);
   for (let at = text.indexOf(digits); at >= 0; at = text.indexOf(digits, at + 1)) {
     const before = at === 0 ? 32 : text.charCodeAt(at - 1);

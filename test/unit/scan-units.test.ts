@@ -450,7 +450,7 @@ t.test(
       const store = new ScanStore(ports);
       for (const a of shuffle([...v6, ...v4])) store.add(port(a, 80, "open", "syn-ack"));
       const listed: string[] = [];
-    for (const h of store.hosts()) listed.push(h.address);
+      for (const h of store.hosts()) listed.push(h.address);
       const v4sorted = [...v4].sort((a, b) => ipv4ToInt(a) - ipv4ToInt(b));
       t.same(listed, [...v4sorted, ...[...v6].sort(byBytes)], name);
     }

@@ -107,25 +107,19 @@ const UNREACH: Readonly<Record<number, number>> = {
  */
 export function icmpv6Outcome(type: number, code: number): number {
   if (type === 4) return code === 0 ? OPEN_PARAM_PROBLEM : code === 1 ? FILTERED_PARAM_PROBLEM : OUTCOME_NONE;
-  if (type !== 1) return OUTCOME_NONE;
-  switch (code) {
-    case 0:
-      return FILTERED_NO_ROUTE;
-    case 1:
-    case 5:
-      return FILTERED_ADMIN_PROHIBITED;
-    case 2:
-      return FILTERED_BEYOND_SCOPE;
-    case 3:
-      return FILTERED_HOST_UNREACH;
-    case 4:
-      return FILTERED_PORT_UNREACH;
-    case 6:
-      return FILTERED_REJECT_ROUTE;
-    default:
-      return OUTCOME_NONE;
-  }
+  return type === 1 ? (UNREACH6[code] ?? OUTCOME_NONE) : OUTCOME_NONE;
 }
+
+/** ICMPv6 destination unreachable codes 0-6 as nmap -6 names them (codes 1 and 5 both admin-prohibited). */
+const UNREACH6: readonly number[] = [
+  FILTERED_NO_ROUTE,
+  FILTERED_ADMIN_PROHIBITED,
+  FILTERED_BEYOND_SCOPE,
+  FILTERED_HOST_UNREACH,
+  FILTERED_PORT_UNREACH,
+  FILTERED_ADMIN_PROHIBITED,
+  FILTERED_REJECT_ROUTE,
+];
 
 /** The outcome of an ICMP error about a probe, or OUTCOME_NONE when it does not decide the port. */
 export function icmpOutcome(type: number, code: number): number {
@@ -151,24 +145,8 @@ export function udpIcmpOutcome(type: number, code: number, fromTarget: boolean):
  */
 export function udpIcmpv6Outcome(type: number, code: number, fromTarget: boolean): number {
   if (type === 4) return code === 1 ? FILTERED_PARAM_PROBLEM : OUTCOME_NONE;
-  if (type !== 1) return OUTCOME_NONE;
-  switch (code) {
-    case 0:
-      return FILTERED_NO_ROUTE;
-    case 1:
-    case 5:
-      return FILTERED_ADMIN_PROHIBITED;
-    case 2:
-      return FILTERED_BEYOND_SCOPE;
-    case 3:
-      return FILTERED_HOST_UNREACH;
-    case 4:
-      return fromTarget ? CLOSED_PORT_UNREACH : FILTERED_PORT_UNREACH;
-    case 6:
-      return FILTERED_REJECT_ROUTE;
-    default:
-      return OUTCOME_NONE;
-  }
+  if (type === 1 && code === 4 && fromTarget) return CLOSED_PORT_UNREACH;
+  return type === 1 ? (UNREACH6[code] ?? OUTCOME_NONE) : OUTCOME_NONE;
 }
 
 /** UDP port outcomes by nibble: 1-3 the UDP-only outcomes, 4-11 the ICMP ones shared with TCP, 12-15 ICMPv6's. */

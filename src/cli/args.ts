@@ -1,3 +1,4 @@
+import { IPV6_CAP_DEFAULT } from "../addr/target-set";
 import { UsageError } from "../errors";
 
 // A small, strict option parser: unknown options and missing values are usage errors (exit 2), never
@@ -113,6 +114,18 @@ export const NETNS_OPTION: OptionSpec = {
   valueName: "NS",
   help: "run inside a network namespace: a name from `ip netns` or a path (/proc/PID/ns/net)",
 };
+
+/** --ipv6-cap N of the commands that take targets; `where` adds where else it applies ("; also in -iL"). */
+export function ipv6CapOption(where = ""): OptionSpec {
+  return {
+    name: "ipv6-cap",
+    kind: "integer",
+    min: 1,
+    max: 2 ** 40,
+    valueName: "N",
+    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112${where})`,
+  };
+}
 
 /** Every command takes it; main answers it before the command runs. */
 export const HELP_OPTION: OptionSpec = {

@@ -1,4 +1,3 @@
-import { IPV6_CAP_DEFAULT } from "../../addr/target-set";
 import { UsageError } from "../../errors";
 import { formatArpReport } from "../../output/arp-report";
 import { ARP_DEFAULTS, arp } from "../../probes/arp/arp";
@@ -7,6 +6,7 @@ import {
   getFlag,
   getNumber,
   getString,
+  ipv6CapOption,
   NETNS_OPTION,
   type OptionSpec,
   type ParsedArgs,
@@ -48,14 +48,7 @@ const options: OptionSpec[] = [
     valueName: "PPS",
     help: `requests per second, 0 = unlimited (default ${ARP_DEFAULTS.rate})`,
   },
-  {
-    name: "ipv6-cap",
-    kind: "integer",
-    min: 1,
-    max: 2 ** 40,
-    valueName: "N",
-    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112)`,
-  },
+  ipv6CapOption(),
   { name: "any-link", kind: "flag", help: "with -i: send ARP even for targets that are not on-link there" },
   { name: "json", kind: "flag", help: "one JSON record per line on stdout (every target, then a summary)" },
   { name: "all", kind: "flag", help: "list every target in the table, also in large sweeps" },

@@ -1,4 +1,3 @@
-import { IPV6_CAP_DEFAULT } from "../../addr/target-set";
 import { UsageError } from "../../errors";
 import { formatPingReport } from "../../output/ping-report";
 import { PING_DEFAULTS, ping } from "../../probes/icmp/ping";
@@ -7,6 +6,7 @@ import {
   getFlag,
   getNumber,
   getString,
+  ipv6CapOption,
   NETNS_OPTION,
   type OptionSpec,
   type ParsedArgs,
@@ -57,14 +57,7 @@ const options: OptionSpec[] = [
     help: "send out of this interface (SO_BINDTODEVICE); -i with a number is iputils' interval instead",
   },
   NETNS_OPTION,
-  {
-    name: "ipv6-cap",
-    kind: "integer",
-    min: 1,
-    max: 2 ** 40,
-    valueName: "N",
-    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112)`,
-  },
+  ipv6CapOption(),
   {
     name: "unprivileged",
     kind: "flag",

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { splitTargetList } from "../../addr/resolve";
-import { IPV6_CAP_DEFAULT } from "../../addr/target-set";
 import { readBatches } from "../../engine/probe-run";
 import { UsageError } from "../../errors";
 import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
@@ -25,6 +24,7 @@ import {
   getFlag,
   getNumber,
   getString,
+  ipv6CapOption,
   NETNS_OPTION,
   type OptionSpec,
   type ParsedArgs,
@@ -62,14 +62,7 @@ const options: OptionSpec[] = [
     help: "comma-separated targets not to scan",
   },
   { name: "excludefile", kind: "string", valueName: "FILE", help: "targets not to scan, from a file" },
-  {
-    name: "ipv6-cap",
-    kind: "integer",
-    min: 1,
-    max: 2 ** 40,
-    valueName: "N",
-    help: `accept IPv6 prefixes and ranges of up to N addresses (default ${IPV6_CAP_DEFAULT}, a /112; also in -iL)`,
-  },
+  ipv6CapOption("; also in -iL"),
   {
     name: "interface",
     aliases: ["-i", "-e"],

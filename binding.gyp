@@ -18,6 +18,7 @@
         "native/netlink_job.cc",
         "native/netns.cc",
         "native/packet_socket.cc",
+        "native/pmtu.cc",
         "native/route.cc",
         "native/route_dump.cc",
         "native/send_gate.cc",

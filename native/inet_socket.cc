@@ -13,6 +13,7 @@
 #include "batch_tx.h"
 #include "errors.h"
 #include "netns.h"
+#include "pmtu.h"
 #include "sockaddr.h"
 #include "sockopts.h"
 #include "unique_fd.h"
@@ -39,7 +40,7 @@ InetSocket::InetSocket(const Napi::CallbackInfo& info)
   std::optional<std::string> type, device;
   int64_t protocol = 0;
   std::string netns;
-  std::optional<bool> hdrincl;
+  std::optional<bool> hdrincl, pmtu_probe;
   std::optional<std::vector<uint8_t>> filter;
   std::optional<int64_t> bind_port, rcvbuf, sndbuf;
   if (!ReadOptionalString(env, opts.Get("type"), "options.type", &type)) return;
@@ -61,6 +62,7 @@ InetSocket::InetSocket(const Napi::CallbackInfo& info)
       !ReadNetns(env, opts.Get("netns"), "options.netns", &netns) ||
       !ReadOptionalString(env, opts.Get("device"), "options.device", &device) ||
       !ReadOptionalBool(env, opts.Get("hdrincl"), "options.hdrincl", &hdrincl) ||
+      !ReadOptionalBool(env, opts.Get("pmtuProbe"), "options.pmtuProbe", &pmtu_probe) ||
       !ReadOptionalFilter(env, opts.Get("filter"), "options.filter", &filter) ||
       !ReadOptionalInt(env, opts.Get("bindPort"), "options.bindPort", 0, 65535, &bind_port) ||
       !ReadOptionalInt(env, opts.Get("rcvbuf"), "options.rcvbuf", 1, INT32_MAX, &rcvbuf) ||
@@ -113,6 +115,7 @@ InetSocket::InetSocket(const Napi::CallbackInfo& info)
     int on = 1;
     if (setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) != 0) r = {errno, "setsockopt(IPV6_V6ONLY)"};
   }
+  if (r.err == 0 && pmtu_probe.value_or(false)) r = SetPmtuProbe(fd.get(), family_);
   if (r.err == 0 && device &&
       setsockopt(fd.get(), SOL_SOCKET, SO_BINDTODEVICE, device->c_str(), static_cast<socklen_t>(device->size())) !=
           0) {

@@ -141,6 +141,78 @@ export interface PingRecord {
   from: string | null;
 }
 
+/**
+ * The path MTU to one target (`wireprobe mtu`): the largest ICMP echo that got through with Don't Fragment, and
+ * how the path treats bigger ones. Sizes are whole IP packets (headers included), as `ip link` counts an MTU.
+ */
+export interface MtuRecord {
+  type: "mtu";
+  target: string;
+  /**
+   * ok: every size up to `ceiling` (the interface's MTU) gets through.
+   * reduced: less gets through than the interface sends, and the path says so with fragmentation-needed /
+   * packet-too-big errors (see `reportedMtu`): path MTU discovery works, senders learn the smaller size.
+   * black-hole: bigger packets vanish without such an error (`blackHole`): senders never learn, connections
+   * that send full-size packets hang (or, with `boundary` "error", another ICMP error is all that comes back).
+   * below-expected: the path MTU is below `expectedMtu` (no black hole).
+   * no-reply: not even the smallest size was answered; unreachable: an ICMP error, or this host's route
+   * (no route, a blackhole / prohibit / unreachable route), said why (`reason`, `from`).
+   * local: one of this host's own addresses (not probed).
+   * incomplete: the search did not finish (interrupted); `pathMtu` is what had got through by then.
+   */
+  state:
+    | "ok"
+    | "reduced"
+    | "black-hole"
+    | "below-expected"
+    | "no-reply"
+    | "unreachable"
+    | "local"
+    | "incomplete";
+  /** the largest packet that got through, bytes; null when none did (or not probed) */
+  pathMtu: number | null;
+  /** the MTU of the interface the route to the target leaves by (or -i's), null when not probed */
+  interfaceMtu: number | null;
+  /** that interface's name */
+  interface: string | null;
+  /** the largest size tried: the interface's MTU, or --max below it */
+  ceiling: number | null;
+  /** the path MTU asked for (--expect-mtu), null without one */
+  expectedMtu: number | null;
+  /**
+   * packets above `pathMtu` (up to `ceiling`) are lost and no fragmentation-needed / packet-too-big error
+   * explains it: path MTU discovery cannot work on this path
+   */
+  blackHole: boolean;
+  /**
+   * how the smallest size that did not get through (pathMtu + 1) failed: too-big (a router's
+   * fragmentation-needed / packet-too-big quoted it, or this host's kernel refused it as larger than the
+   * interface), silent (no answer after every attempt), error (another ICMP error: see `reason`, `from`); null
+   * when everything up to `ceiling` got through, or nothing did
+   */
+  boundary: "too-big" | "silent" | "error" | null;
+  /** the smallest MTU announced by a believed too-big error (RFC 1191 next-hop MTU / the ICMPv6 MTU field), null when none announced one */
+  reportedMtu: number | null;
+  /** the router that sent that error (or the first believed too-big error, when none announced an MTU) */
+  reportedBy: string | null;
+  /** echo requests sent to this target */
+  probesSent: number;
+  /** too-big errors believed: they quote a probe of ours that did not get through, with a possible MTU */
+  icmpErrors: number;
+  /**
+   * ICMP messages about this target not believed: quoting a packet we did not send (another identifier,
+   * sequence, length or payload), announcing an impossible MTU (below 68 / 1280, or not below the size
+   * quoted), or contradicted by a reply (the packet got through) or by a bigger packet that got through
+   */
+  ignoredErrors: number;
+  /** the fastest reply's round trip, ms; null without reply */
+  rttMs: number | null;
+  /** unreachable: the ICMP code name or route type; boundary "error": that error's name; else null */
+  reason: string | null;
+  /** the address that sent that error, null when it was this host's route or nothing */
+  from: string | null;
+}
+
 /** One TCP or UDP port of one target (`wireprobe scan`), classified as nmap classifies it. */
 export interface PortRecord {
   type: "port";
@@ -281,7 +353,7 @@ export interface VerdictRecord {
   type: "verdict";
   /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
    *  node; dns: every DNS server answers every name, and all servers agree */
-  check: "host-gw" | "nodeport" | "dns";
+  check: "host-gw" | "nodeport" | "dns" | "mtu";
   ok: boolean;
   /** what was found and what it means, in one paragraph */
   detail: string;
@@ -316,6 +388,7 @@ export type WireprobeRecord =
   | DnsRecord
   | DnsConsistencyRecord
   | PingRecord
+  | MtuRecord
   | PortRecord
   | HostRecord
   | SummaryRecord

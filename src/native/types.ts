@@ -109,6 +109,12 @@ export interface InetSocketOptions {
   device?: string;
   /** IP_HDRINCL: the caller writes the IPv4 header (raw, family 4 only) */
   hdrincl?: boolean;
+  /**
+   * IP_MTU_DISCOVER = IP_PMTUDISC_PROBE (family 6: IPV6_MTU_DISCOVER = IPV6_PMTUDISC_PROBE): every packet goes out
+   * whole with Don't Fragment (IPv6: unfragmented), checked against the interface's MTU only, never against the
+   * kernel's path MTU cache for the destination; larger than the interface's MTU fails with EMSGSIZE
+   */
+  pmtuProbe?: boolean;
   filter?: Buffer;
   /** local address (text of the socket's family) and port to bind (dgram); default any/ephemeral */
   bindAddress?: string;

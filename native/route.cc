@@ -81,6 +81,11 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
       case RTA_PRIORITY:
         if (len >= 4) std::memcpy(&r->priority, data, 4);
         break;
+      case RTA_METRICS:
+        ForEachAttr(data, static_cast<int>(len), [&](uint16_t t, const uint8_t* d, size_t l) {
+          if (t == RTAX_MTU && l >= 4) std::memcpy(&r->mtu, d, 4);
+        });
+        break;
       case RTA_MULTIPATH:
         r->multipath = true;
         // A fib-match on a multipath route: report the first next hop.
@@ -280,6 +285,7 @@ class RouteGetJob : public NetlinkJob {
     out.Set("dstIp", IpValue(env, dst));
     out.Set("table", Napi::Number::New(env, route.table));
     out.Set("scope", Napi::Number::New(env, route.scope));
+    out.Set("mtu", route.mtu == 0 ? env.Null() : Napi::Number::New(env, route.mtu));
     return out;
   }
 

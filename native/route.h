@@ -32,6 +32,9 @@ struct Route {
   RawIp prefsrc_ip;
   RawIp src_ip;
   int oif = 0;
+  // RTA_METRICS' RTAX_MTU: the route's own MTU, or (a route lookup) the path MTU the kernel cached for the
+  // destination from a frag-needed / packet-too-big; 0 for none.
+  uint32_t mtu = 0;
 };
 
 // Fills *r from an RTM_NEWROUTE message (once: a Route already found is left alone).

@@ -207,6 +207,13 @@ export interface MtuRecord {
   ignoredErrors: number;
   /** the fastest reply's round trip, ms; null without reply */
   rttMs: number | null;
+  /**
+   * what this host's kernel uses for the target after the probes: its route's MTU (`ip route ... mtu N`) or the
+   * path MTU it cached from a frag-needed / packet-too-big (`ip route get` shows both as `mtu`); null for
+   * neither. Every too-big error updates that cache (ours, ping's and tracepath's alike), so it can differ from
+   * `pathMtu`: a forged or wrong error leaves its MTU there, or 552 for a too-small one. The probes never read it.
+   */
+  kernelMtu: number | null;
   /** unreachable: the ICMP code name or route type; boundary "error": that error's name; else null */
   reason: string | null;
   /** the address that sent that error, null when it was this host's route or nothing */

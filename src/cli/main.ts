@@ -31,6 +31,11 @@ const commands: CommandEntry[] = [
     load: () => require("./commands/ping").pingCommand,
   },
   {
+    name: "mtu",
+    summary: "path MTU: the largest packet that gets through with DF, and black holes",
+    load: () => require("./commands/mtu").mtuCommand,
+  },
+  {
     name: "check",
     summary: "node network check: host-gw adjacency, nodePorts on every node, cluster DNS",
     load: () => require("./commands/check").checkCommand,
@@ -46,7 +51,7 @@ export const VERSION: string = (require("../../package.json") as { version: stri
 
 function mainUsage(): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
-  return `wireprobe ${VERSION}: packet probes for network checks (ARP, TCP SYN, ICMP, DNS)
+  return `wireprobe ${VERSION}: packet probes for network checks (ARP, TCP SYN, ICMP, DNS, path MTU)
 
 Usage: wireprobe COMMAND [options] ...
 

@@ -203,6 +203,11 @@ export interface RouteInfo {
   dstLength: number;
   table: number;
   scope: number;
+  /**
+   * the route's MTU metric (`ip route ... mtu N`), or for a lookup the path MTU the kernel cached for this
+   * destination from a frag-needed / packet-too-big (`ip route get` shows it as `mtu`); null for neither
+   */
+  mtu: number | null;
   /** gateway, prefsrc and dst as numbers (IPv4) or bytes (IPv6, or an IPv6 next hop of an IPv4 route: RTA_VIA) */
   gatewayIp: IpAddress | null;
   prefsrcIp: IpAddress | null;

@@ -7,7 +7,7 @@ import { formatTable } from "./table";
 export const FULL_TABLE_LIMIT = 256;
 
 /** IPv4 addresses first, then IPv6 ones, each in numeric order. */
-function byAddress(a: string, b: string): number {
+export function byAddress(a: string, b: string): number {
   const x = parseIp(a);
   const y = parseIp(b);
   if (x === null || y === null || x.family !== y.family) return (x?.family ?? 0) - (y?.family ?? 0);

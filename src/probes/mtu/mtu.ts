@@ -10,7 +10,7 @@ import { runProbe } from "../../engine/run-probe";
 import { kernelDrops, summaryRecord } from "../../engine/summary";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { META_STRIDE, native } from "../../native/binding";
-import type { LinkInfo, NativeError, NativeInetSocket } from "../../native/types";
+import type { LinkInfo, NativeError, NativeInetSocket, NativeNetlink } from "../../native/types";
 import {
   icmpErrorVerdict,
   icmpv6ErrorVerdict,
@@ -209,6 +209,8 @@ class MtuSweep implements ProbeModule {
   private engine: Engine | null = null;
   private sock: NativeInetSocket | null = null;
   private sock6: NativeInetSocket | null = null;
+  /** asks the kernel, as each target finishes, what it now holds for the destination (kernelMtu) */
+  private netlink: NativeNetlink | null = null;
   private packetsReceived = 0;
   /** ICMP messages that passed the kernel filter but are about nothing this run sent to a target */
   private packetsIgnored = 0;
@@ -251,6 +253,7 @@ class MtuSweep implements ProbeModule {
         close: () => {
           this.sock?.close();
           this.sock6?.close();
+          this.netlink?.close();
         },
       },
       this.options.signal,
@@ -315,6 +318,7 @@ class MtuSweep implements ProbeModule {
       this.sock = openSocket({ ...common, family: 4, protocol: 1, filter: pingReplyFilter(this.id) });
     if (probed6)
       this.sock6 = openSocket({ ...common, family: 6, protocol: 58, filter: mtu6ReplyFilter(this.id) });
+    this.netlink = openNetlink(netns);
     this.start = native.monotonicMs();
   }
 
@@ -771,7 +775,7 @@ class MtuSweep implements ProbeModule {
     const probed = this.noProbe[t] === 0;
     const result = r ?? (probed ? this.search(t) : null);
     const base = t * this.items;
-    const complete = result !== null && result.over;
+    const complete = result?.over === true;
     const pathMtu = result !== null && result.pathMtu > 0 ? result.pathMtu : null;
     const ceiling = probed ? this.maxes[t]! : null;
     let reportedMtu: number | null = null;
@@ -789,7 +793,7 @@ class MtuSweep implements ProbeModule {
     else if (this.noProbe[t] === NO_PROBE_REFUSED) {
       state = "unreachable";
       reason = this.refusedBy.get(t) ?? "no-route";
-    } else if (!complete) state = "incomplete";
+    } else if (!complete || result === null) state = "incomplete";
     else if (!result.reachable) {
       // What the smallest probe met: an error says why, silence says nothing.
       for (let i = 0; i < this.items && reason === null; i++) {
@@ -802,7 +806,7 @@ class MtuSweep implements ProbeModule {
     else if (this.expect !== null && pathMtu !== null && pathMtu < this.expect) state = "below-expected";
     else if (pathMtu !== null && ceiling !== null && pathMtu < ceiling) state = "reduced";
     else state = "ok";
-    const boundary = complete && result.reachable ? result.boundary : null;
+    const boundary = complete && result?.reachable ? result.boundary : null;
     if (boundary === "error" && reason === null) {
       const b = this.firstSlotOfSize(t, (pathMtu ?? 0) + 1, ERROR);
       if (b >= 0) {
@@ -828,11 +832,24 @@ class MtuSweep implements ProbeModule {
       icmpErrors: result?.believedErrors ?? 0,
       ignoredErrors: (result?.contradictedErrors ?? 0) + this.ignored[t]! + late,
       rttMs: Number.isFinite(rtt) ? Math.round(rtt * 1000) / 1000 : null,
+      kernelMtu: probed ? this.kernelMtu(t) : null,
       reason,
       from,
     };
     this.counts[state] = (this.counts[state] ?? 0) + 1;
     this.queue.push(record);
+  }
+
+  /** The MTU this host's kernel now uses for the target: its route's, or the path MTU it cached. */
+  private kernelMtu(t: number): number | null {
+    if (this.netlink === null) return null;
+    try {
+      if (t < this.set.size4) return this.netlink.routeGet(this.set.at(t), { withName: false }).mtu;
+      this.set.ipv6Into(t, this.address6);
+      return this.netlink.routeGet(this.address6, { withName: false }).mtu;
+    } catch {
+      return null;
+    }
   }
 
   private firstSlotOfSize(t: number, size: number, outcome: number): number {
@@ -841,6 +858,15 @@ class MtuSweep implements ProbeModule {
       if (this.sizes[base + i] === size && this.outcomes[base + i] === outcome) return base + i;
     }
     return -1;
+  }
+}
+
+function openNetlink(netns: string | undefined): NativeNetlink | null {
+  try {
+    return new native.Netlink(netns);
+  } catch {
+    // Only kernelMtu needs it: the records say null rather than the run failing.
+    return null;
   }
 }
 

@@ -192,14 +192,15 @@ export function searchMtu(h: ProbeHistory, limits: SearchLimits): SearchResult {
     if (hi === lo + 1) return done();
     return probe(lo + 1);
   }
-  // lo is an announced or common MTU that got through: is it the path's? One more byte says.
-  if (lo > min && !probed.has(lo + 1) && (hasAnnounced(h, lo) || COMMON_MTUS.includes(lo)))
-    return probe(lo + 1);
+  // lo got through and a router announced exactly it: one more byte says whether it is the path's MTU.
+  if (!probed.has(lo + 1) && hasAnnounced(h, lo)) return probe(lo + 1);
   // A size a router announced, largest first (the nearer hop's error may name the larger MTU).
   const announced = hints.filter((m) => m > lo && m < upper && !probed.has(m)).sort((a, b) => b - a);
   if (announced.length > 0) return probe(announced[0]!);
+  // The common MTUs inside the interval, halved; once none is left and lo is one, one more byte says.
   const common = COMMON_MTUS.filter((m) => m > lo && m < upper && !probed.has(m));
   if (common.length > 0) return probe(common[Math.floor(common.length / 2)]!);
+  if (!probed.has(lo + 1) && COMMON_MTUS.includes(lo)) return probe(lo + 1);
   return probe(Math.floor((lo + upper) / 2));
 }
 

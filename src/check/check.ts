@@ -11,12 +11,14 @@ import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
 import { ping } from "../probes/icmp/ping";
+import { mtu } from "../probes/mtu/mtu";
 import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
   DnsConsistencyRecord,
   DnsRecord,
   HostRecord,
+  MtuRecord,
   PingRecord,
   PortRecord,
   SummaryRecord,
@@ -36,6 +38,7 @@ import {
   normalizeNodePorts,
   parseNodes,
 } from "./nodes";
+import { mtuVerdict, parseOverlay } from "./verdict-mtu";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
@@ -69,6 +72,14 @@ export interface CheckOptions {
   dnsNames?: readonly string[];
   /** outside addresses to ping, to tell "network up, DNS down" apart */
   external?: readonly string[];
+  /** probe the path MTU to every node (and `mtuTargets`): the mtu verdict fails on a black hole */
+  mtu?: boolean;
+  /** the path MTU every node (and `mtuTargets`) must carry (implies `mtu`) */
+  expectMtu?: number;
+  /** more addresses whose path MTU is probed (implies `mtu`): pods on other nodes, over the overlay */
+  mtuTargets?: readonly string[];
+  /** the overlay the CNI uses (vxlan, geneve, ipip, gre, wireguard) or its overhead in bytes, for the mtu fix */
+  overlay?: string | number;
   netns?: string;
   interface?: string;
   /** per-probe wait in ms (default: each probe's own) */
@@ -87,6 +98,7 @@ export type CheckRecord =
   | DnsRecord
   | DnsConsistencyRecord
   | PingRecord
+  | MtuRecord
   | VerdictRecord;
 
 /** Everything a check found, for the report. */
@@ -113,6 +125,8 @@ export interface CheckResult {
   dns: DnsRecord[];
   consistency: DnsConsistencyRecord[];
   pings: PingRecord[];
+  /** the path MTU records (with --mtu / --expect-mtu; absent in results made before them) */
+  mtu?: MtuRecord[];
   verdicts: VerdictRecord[];
   summaries: SummaryRecord[];
   durationMs: number;
@@ -123,7 +137,7 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
   readonly result: CheckResult | undefined;
 }
 
-type ProbeName = "arp" | "scan" | "dns" | "ping";
+type ProbeName = "arp" | "scan" | "dns" | "ping" | "mtu";
 
 /** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
 interface Job {
@@ -207,6 +221,17 @@ export function check(options: CheckOptions): CheckRun {
   if (externalSet.size > 4096)
     throw new UsageError(`too many external addresses (${externalSet.size}); check takes at most 4096`);
   const external = addressesOf(externalSet);
+  // The path MTU probe (--mtu, --expect-mtu, --mtu-target): the nodes and the extra targets, checked now.
+  const mtuSet = TargetSet.parse([...nodes, ...(options.mtuTargets ?? [])], { ipv6Cap: 4096 });
+  const mtuWanted =
+    options.mtu === true || options.expectMtu !== undefined || (options.mtuTargets ?? []).length > 0;
+  if (mtuWanted && mtuSet.size === 0)
+    throw new UsageError("the path MTU check needs the nodes or --mtu-target");
+  if (options.overlay !== undefined && !mtuWanted)
+    throw new UsageError("--overlay needs --mtu or --expect-mtu");
+  if (mtuSet.size > 4096)
+    throw new UsageError(`too many path MTU targets (${mtuSet.size}); check takes at most 4096`);
+  const overlay = options.overlay === undefined ? null : parseOverlay(options.overlay);
   let result: CheckResult | undefined;
   let summary: SummaryRecord | undefined;
 
@@ -227,6 +252,7 @@ export function check(options: CheckOptions): CheckRun {
       dns: [],
       consistency: [],
       pings: [],
+      ...(mtuWanted ? { mtu: [] } : {}),
       verdicts: [],
       summaries: [],
       durationMs: 0,
@@ -294,6 +320,14 @@ export function check(options: CheckOptions): CheckRun {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
     }
+    if (mtuWanted) {
+      const m = mtu(mtuSet, {
+        ...common,
+        ...timeout,
+        ...(options.expectMtu === undefined ? {} : { expectMtu: options.expectMtu }),
+      });
+      jobs.push(job("mtu", m, r.mtu!, r.summaries));
+    }
     const settled = await Promise.allSettled(jobs.map((job) => job.start()));
     const interrupted = options.signal?.aborted ?? false;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
@@ -313,6 +347,7 @@ export function check(options: CheckOptions): CheckRun {
     yield* scanned;
     yield* dnsOut;
     yield* r.pings;
+    if (r.mtu) yield* r.mtu;
     if (nodes.length > 0)
       r.verdicts.push(hostGwVerdict(r.arp, { nodes, cluster: clusterNodes, aborted: unfinished.has("arp") }));
     if (nodePortSpecs.length > 0)
@@ -331,6 +366,16 @@ export function check(options: CheckOptions): CheckRun {
         aborted: unfinished.has("dns") || unfinished.has("ping"),
       }),
     );
+    if (r.mtu)
+      r.verdicts.push(
+        mtuVerdict(r.mtu, {
+          targets: addressesOf(mtuSet),
+          cluster: clusterNodes,
+          expectMtu: options.expectMtu ?? null,
+          overlay,
+          aborted: unfinished.has("mtu"),
+        }),
+      );
     yield* r.verdicts;
     r.durationMs = performance.now() - started;
     result = r;

@@ -37,7 +37,7 @@ import {
 // answering a nodePort, only when both of its addresses do. With two families the detail and the fix say which
 // family each finding is about, and a node that passes over one family but not the other is named as such.
 
-const list = (xs: readonly string[]) =>
+export const list = (xs: readonly string[]) =>
   xs.length <= 1 ? (xs[0] ?? "") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`;
 
 /** The first few of a long list, then how many more: detail strings stay readable for a /20. */
@@ -85,13 +85,13 @@ export interface DnsExpectation extends VerdictExpectation {
   external?: readonly string[];
 }
 
-const rerunFix = (aborted: boolean) =>
+export const rerunFix = (aborted: boolean) =>
   aborted
     ? "Run the check again and let it finish: this verdict rests on the work done before the interruption."
     : "Run the check again: some of what it should have probed got no record, so this verdict rests on part of the work only.";
 
 /** The detail of an incomplete verdict: how much was done, what was not, and what was found so far. */
-function incompleteDetail(
+export function incompleteDetail(
   aborted: boolean,
   done: number,
   total: number,
@@ -109,7 +109,7 @@ function incompleteDetail(
 }
 
 /** The cluster's nodes by address: names for the prose, and each address's twin of the other family. */
-class NodeIndex {
+export class NodeIndex {
   readonly #by = new Map<string, ClusterNode>();
 
   constructor(cluster: readonly ClusterNode[] = []) {
@@ -147,16 +147,16 @@ class NodeIndex {
 }
 
 /** The families among these addresses, IPv4 first. */
-function familiesOf(addresses: Iterable<string>): Family[] {
+export function familiesOf(addresses: Iterable<string>): Family[] {
   const seen = new Set<Family>();
   for (const a of addresses) seen.add(familyOf(a));
   return FAMILIES.filter((f) => seen.has(f));
 }
 
-const inFamily = (f: Family | null) => (address: string) => f === null || familyOf(address) === f;
+export const inFamily = (f: Family | null) => (address: string) => f === null || familyOf(address) === f;
 
 /** One verdict drawn over some records: the whole check's, or one family's. */
-interface Outcome {
+export interface Outcome {
   ok: boolean;
   complete: boolean;
   detail: string;
@@ -169,7 +169,7 @@ interface Outcome {
  * The verdict record: the whole's evidence and completeness, and with more than one family, ok only when each
  * family is, the detail family by family and the fix naming the families it is for.
  */
-function assemble(
+export function assemble(
   check: VerdictRecord["check"],
   whole: Outcome,
   per: Array<[Family, Outcome]>,

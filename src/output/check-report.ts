@@ -2,6 +2,8 @@ import type { CheckResult } from "../check/check";
 import { type ClusterNode, familyName, familyOf, type NodePort } from "../check/nodes";
 import { summariseList } from "../check/verdicts";
 import type { ArpRecord, DnsRecord, VerdictFamily, VerdictRecord } from "../records";
+import { byAddress } from "./arp-report";
+import { mtuNote } from "./mtu-report";
 import { formatTable } from "./table";
 
 // The human report of `wireprobe check`: verdicts first, then a node-by-check matrix and the DNS servers'
@@ -100,6 +102,13 @@ export function formatCheckReport(input: CheckResult): string {
         : `${p.state}${p.reason ? ` (${p.reason})` : ""}`,
     ]);
     out.push("", formatTable(["EXTERNAL", "PING"], rows));
+  }
+
+  if (input.mtu && input.mtu.length > 0) {
+    const rows = [...input.mtu]
+      .sort((a, b) => byAddress(a.target, b.target))
+      .map((r) => [r.target, r.state, r.pathMtu === null ? "-" : String(r.pathMtu), mtuNote(r)]);
+    out.push("", formatTable(["PATH MTU TO", "STATE", "MTU", "NOTE"], rows));
   }
 
   const fixes = input.verdicts.filter((v) => !v.ok && v.fix);

@@ -102,7 +102,7 @@ t.test("every black hole and every announced MTU from 68 to 1500 is found exactl
     const hole = search(blackHole(m));
     const frag = search(fragNeeded(m));
     const legacy = search(fragNeeded(m, 0));
-    if (hole.pathMtu !== m || hole.blackHole !== (m < 1500)) wrong++;
+    if (hole.pathMtu !== m || hole.blackHole !== m < 1500) wrong++;
     if (frag.pathMtu !== m || frag.blackHole) wrong++;
     if (legacy.pathMtu !== m || legacy.blackHole) wrong++;
     worstHole = Math.max(worstHole, hole.probes);
@@ -113,11 +113,14 @@ t.test("every black hole and every announced MTU from 68 to 1500 is found exactl
   t.ok(worstFrag <= 4, `announced MTUs: at most ${worstFrag} probes`);
 });
 
-t.test("a router that announces 1400 before a hop that drops above 1300 without a word: a black hole", async (t) => {
-  const path: Path = (s) => (s > 1400 ? tooBig(1400) : s > 1300 ? silent : reply);
-  const r = search(path);
-  t.match(r, { pathMtu: 1300, blackHole: true, boundary: "silent", reportedMtu: 1400 });
-});
+t.test(
+  "a router that announces 1400 before a hop that drops above 1300 without a word: a black hole",
+  async (t) => {
+    const path: Path = (s) => (s > 1400 ? tooBig(1400) : s > 1300 ? silent : reply);
+    const r = search(path);
+    t.match(r, { pathMtu: 1300, blackHole: true, boundary: "silent", reportedMtu: 1400 });
+  },
+);
 
 t.test("a router that rate-limits its errors after announcing the MTU is no black hole", async (t) => {
   let errors = 0;

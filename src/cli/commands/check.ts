@@ -61,6 +61,28 @@ const options: OptionSpec[] = [
     valueName: "IP[,IP...]",
     help: 'outside addresses to ping, to tell "network up, DNS down" apart',
   },
+  { name: "mtu", kind: "flag", help: "probe the path MTU to every node: a black hole fails the mtu verdict" },
+  {
+    name: "expect-mtu",
+    kind: "integer",
+    min: 68,
+    max: 65575,
+    valueName: "BYTES",
+    help: "the path MTU every node must carry (implies --mtu): less fails the mtu verdict",
+  },
+  {
+    name: "mtu-target",
+    kind: "string",
+    repeat: true,
+    valueName: "IP[,IP...]",
+    help: "more addresses whose path MTU is probed (implies --mtu): pods on other nodes, over the overlay",
+  },
+  {
+    name: "overlay",
+    kind: "string",
+    valueName: "NAME|BYTES",
+    help: "the CNI's overlay (vxlan, geneve, ipip, gre, wireguard) or its overhead: the mtu fix subtracts it",
+  },
   NETNS_OPTION,
   { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
   {
@@ -97,10 +119,12 @@ const options: OptionSpec[] = [
 const usage = `Usage: wireprobe check [options]
 
 The node network diagnosis in one command, run on a node (or inside a pod's namespace with --netns).
-Probes concurrently and prints three verdicts, each with its evidence and the fix:
+Probes concurrently and prints three verdicts (four with --mtu), each with its evidence and the fix:
   host-gw   every peer node is on-link and answers ARP, or NDP over IPv6 (flannel host-gw can route to it)
   nodeport  every nodePort answers open on every node (TCP, or UDP with PORT/udp)
   dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule)
+  mtu       with --mtu or --expect-mtu: the path MTU to every node is at least the expected one, and no
+            path drops bigger packets without an ICMP error (a black hole); the fix gives the CNI MTU
 
 Nodes, DNS servers and outside addresses may be IPv4 or IPv6. A dual-stack node is one node with an address
 of each family, written NAME=IPV4,IPV6 (or NAME=IPV4,NAME=IPV6); it passes a check only when both of its
@@ -154,6 +178,10 @@ export const checkCommand: Command = {
       dnsServers: commaList(args.options.get("dns")),
       dnsNames: commaList(args.options.get("dns-name")),
       external: commaList(args.options.get("external")),
+      ...(getFlag(args, "mtu") ? { mtu: true } : {}),
+      ...opt("expectMtu", getNumber(args, "expect-mtu")),
+      mtuTargets: commaList(args.options.get("mtu-target")),
+      ...opt("overlay", getString(args, "overlay")),
       ...opt("netns", getString(args, "netns")),
       ...opt("interface", getString(args, "interface")),
       ...opt("resolvConf", getString(args, "resolv-conf")),

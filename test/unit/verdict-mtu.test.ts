@@ -57,9 +57,15 @@ t.test("a black hole fails, with the CNI MTU that fits and the ICMP to let throu
   });
   t.match(v, { ok: false, complete: true });
   t.match(v.detail, /Black hole: packets of 1401-1500 bytes to node4 \(203\.0\.113\.14\) vanish/);
-  t.match(v.fix, /Lower the CNI MTU to 1350: the smallest path MTU, 1400 to node4 \(203\.0\.113\.14\), less 50 bytes of vxlan/);
+  t.match(
+    v.fix,
+    /Lower the CNI MTU to 1350: the smallest path MTU, 1400 to node4 \(203\.0\.113\.14\), less 50 bytes of vxlan/,
+  );
   t.match(v.fix, /fragmentation-needed \(type 3 code 4\)/);
-  t.match(v.evidence.find((e) => e.subject === "203.0.113.14"), { node: "node4", finding: /BLACK HOLE/ });
+  t.match(
+    v.evidence.find((e) => e.subject === "203.0.113.14"),
+    { node: "node4", finding: /BLACK HOLE/ },
+  );
 });
 
 t.test("--expect-mtu: a path below it fails even when the routers say so; at or above passes", async (t) => {
@@ -71,7 +77,10 @@ t.test("--expect-mtu: a path below it fails even when the routers say so; at or 
   t.notMatch(v.fix, /fragmentation-needed/, "no black hole: nothing to let through");
   const fine = mtuVerdict([ok("198.51.100.11"), reduced("198.51.100.12", 1450)], { expectMtu: 1450 });
   t.match(fine, { ok: true });
-  t.match(fine.detail, /at least the expected 1450 \(the smallest: 1450 to 198\.51\.100\.12\).*path MTU discovery works there/);
+  t.match(
+    fine.detail,
+    /at least the expected 1450 \(the smallest: 1450 to 198\.51\.100\.12\).*path MTU discovery works there/,
+  );
   // Without an expectation, a smaller path whose routers speak is fine.
   t.match(mtuVerdict([reduced("198.51.100.12", 1400)]), { ok: true });
 });

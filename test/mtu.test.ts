@@ -16,7 +16,7 @@ import { join } from "node:path";
 import t from "tap";
 import type { Host } from "../src/lab";
 import { type MtuOptions, mtu } from "../src/probes/mtu/mtu";
-import type { MtuRecord, SummaryRecord } from "../src/records";
+import type { MtuRecord, SummaryRecord, VerdictRecord } from "../src/records";
 import { runCli } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
@@ -329,6 +329,53 @@ t.test("path MTU in a lab: clean, frag-needed, black holes, hostile errors", asy
       "a real router still is",
     );
     forger.kill("SIGTERM");
+  });
+
+  t.test("check --expect-mtu: the mtu verdict, its evidence per node and the CNI MTU to set", async (t) => {
+    const nodes = "node1=198.51.100.11,node2=203.0.113.20,node3=198.18.2.40";
+    const r = await runCli(ns, [
+      "check",
+      "--nodes",
+      nodes,
+      "--dns",
+      "198.51.100.11",
+      "--timeout",
+      "500",
+      "--expect-mtu",
+      "1400",
+      "--overlay",
+      "vxlan",
+      "--json",
+    ]);
+    t.equal(r.code, 1, "a failed verdict: exit 1");
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    t.equal(lines.filter((l) => l.type === "mtu").length, 3, "an mtu record per node");
+    const v = lines.find((l) => l.type === "verdict" && l.check === "mtu") as unknown as VerdictRecord;
+    t.match(v, { ok: false, complete: true });
+    t.match(v.detail, /Black hole: packets of 1351-1500 bytes to node3 \(198\.18\.2\.40\) vanish/);
+    t.match(
+      v.fix,
+      /Lower the CNI MTU to 1300: the smallest path MTU, 1350 to node3 \(198\.18\.2\.40\), less 50 bytes of vxlan/,
+    );
+    t.match(
+      v.evidence.find((e) => e.subject === "203.0.113.20"),
+      { node: "node2", finding: /path MTU 1400 \(eth0 1500\): 198\.51\.100\.1 announces mtu 1400/ },
+    );
+    const healthy = await runCli(ns, [
+      "check",
+      "--nodes",
+      "node1=198.51.100.11,node2=203.0.113.20",
+      "--dns",
+      "198.51.100.11",
+      "--timeout",
+      "500",
+      "--mtu",
+    ]);
+    t.match(healthy.stdout, /ok\s+mtu\s+No black hole on the paths to the 2 probed address\(es\)/);
+    t.match(healthy.stdout, /PATH MTU TO\s+STATE\s+MTU/);
   });
 
   t.test("the CLI: report, --json, --expect-mtu, exit codes", async (t) => {

@@ -355,7 +355,7 @@ t.test("path MTU in a lab: clean, frag-needed, black holes, hostile errors", asy
     t.equal(lines.filter((l) => l.type === "mtu").length, 3, "an mtu record per node");
     const v = lines.find((l) => l.type === "verdict" && l.check === "mtu") as unknown as VerdictRecord;
     t.match(v, { ok: false, complete: true });
-    t.match(v.detail, /Black hole: packets of 1351-1500 bytes to node3 \(198\.18\.2\.40\) vanish/);
+    t.match(v.detail, /Black hole: packets above 1350 bytes to node3 \(198\.18\.2\.40\) vanish without/);
     t.match(
       v.fix,
       /Lower the CNI MTU to 1300: the smallest path MTU, 1350 to node3 \(198\.18\.2\.40\), less 50 bytes of vxlan/,

@@ -113,10 +113,20 @@ function mtuOutcome(
   const label = (r: MtuRecord) => nodes.label(r.target);
   const problems: string[] = [];
   if (holes.length > 0) {
-    const lost = (r: MtuRecord) =>
-      `packets of ${r.pathMtu! + 1}-${r.ceiling} bytes to ${label(r)} ${r.boundary === "error" ? `meet only ${r.reason}${r.from ? ` from ${r.from}` : ""}` : "vanish"}`;
+    const worst = [...holes].sort((x, y) => x.pathMtu! - y.pathMtu!);
+    const silentOnes = worst.filter((r) => r.boundary !== "error");
+    const refused = worst.filter((r) => r.boundary === "error");
+    const above = (r: MtuRecord) => `above ${r.pathMtu} bytes to ${label(r)}`;
+    if (silentOnes.length > 0)
+      problems.push(
+        `Black hole${silentOnes.length > 1 ? "s" : ""}: packets ${list(silentOnes.map(above))} vanish without a fragmentation-needed / packet-too-big error.`,
+      );
+    if (refused.length > 0)
+      problems.push(
+        `Packets ${list(refused.map((r) => `${above(r)} meet only ${r.reason}${r.from ? ` from ${r.from}` : ""}`))}, never a fragmentation-needed / packet-too-big error.`,
+      );
     problems.push(
-      `Black hole${holes.length > 1 ? "s" : ""}: ${list(holes.map(lost))}, without a fragmentation-needed / packet-too-big error. Ping and TCP handshakes work, full-size packets and big responses hang, and path MTU discovery cannot help.`,
+      "Ping and TCP handshakes work, full-size packets and big responses hang, and path MTU discovery cannot help.",
     );
   }
   const lowOnly = low.filter((r) => !r.blackHole);

@@ -56,7 +56,7 @@ t.test("a black hole fails, with the CNI MTU that fits and the ICMP to let throu
     overlay: parseOverlay("vxlan"),
   });
   t.match(v, { ok: false, complete: true });
-  t.match(v.detail, /Black hole: packets of 1401-1500 bytes to node4 \(203\.0\.113\.14\) vanish/);
+  t.match(v.detail, /Black hole: packets above 1400 bytes to node4 \(203\.0\.113\.14\) vanish without/);
   t.match(
     v.fix,
     /Lower the CNI MTU to 1350: the smallest path MTU, 1400 to node4 \(203\.0\.113\.14\), less 50 bytes of vxlan/,

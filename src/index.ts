@@ -11,6 +11,8 @@ export type {
   NotScanned,
 } from "./check/nodes";
 export { parseNodePort, parseNodes } from "./check/nodes";
+export type { MtuExpectation, Overlay } from "./check/verdict-mtu";
+export { mtuVerdict, OVERLAY_OVERHEAD, parseOverlay } from "./check/verdict-mtu";
 export type {
   DnsExpectation,
   HostGwExpectation,
@@ -33,6 +35,8 @@ export type { DnsOptions } from "./probes/dns/dns";
 export { DNS_DEFAULTS, dns } from "./probes/dns/dns";
 export type { PingOptions, PingRun } from "./probes/icmp/ping";
 export { PING_DEFAULTS, ping } from "./probes/icmp/ping";
+export type { MtuOptions } from "./probes/mtu/mtu";
+export { MTU_DEFAULTS, mtu } from "./probes/mtu/mtu";
 export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probes/scan/scan";
 export { SCAN_DEFAULTS, scan } from "./probes/scan/scan";
 export type {
@@ -40,6 +44,7 @@ export type {
   DnsConsistencyRecord,
   DnsRecord,
   HostRecord,
+  MtuRecord,
   PingRecord,
   PortRecord,
   SummaryRecord,

@@ -99,6 +99,10 @@ const LARGEST = { 4: 0xffff, 6: 0xffff + IPV6_HEADER };
 /** the smallest MTU a router may announce (RFC 791, RFC 8200) */
 const FLOOR = { 4: 68, 6: 1280 };
 const QUEUE_LIMIT = 4096;
+/** requests waiting for their kernel send timestamps, at most */
+const MAX_TX_WAITING = 4096;
+/** the kernel's and the process's clock readings differ a little */
+const CLOCK_SLACK_MS = 0.005;
 const RCVBUF = 4 << 20;
 
 /** What every target's record may need besides its search. */
@@ -177,6 +181,10 @@ class MtuSweep implements ProbeModule {
   private readonly sizes: Int32Array;
   private readonly outcomes: Uint8Array;
   private readonly announced: Int32Array;
+  /** per slot: when its request left (the send call's time, then the kernel's send timestamp when one comes) */
+  private readonly sentAt: Float64Array;
+  /** TX id → slot, for the kernel's send timestamps still to come (per socket) */
+  private readonly txSlots = [new Map<number, number>(), new Map<number, number>()];
   /** per slot with an error: who sent it (the router's address) and, for other errors, the reason */
   private readonly errorFrom = new Map<number, string>();
   private readonly errorReason = new Map<number, string>();
@@ -229,6 +237,7 @@ class MtuSweep implements ProbeModule {
     this.sizes = new Int32Array(slots);
     this.outcomes = new Uint8Array(slots);
     this.announced = new Int32Array(slots);
+    this.sentAt = new Float64Array(slots);
     this.mins = new Int32Array(n);
     this.maxes = new Int32Array(n);
     this.interfaceMtu = new Int32Array(n);
@@ -354,6 +363,9 @@ class MtuSweep implements ProbeModule {
     this.engine = engine;
     // Targets that get no probe have their records now.
     for (let t = 0; t < this.targets; t++) if (this.noProbe[t] !== 0) this.emit(t, null);
+    // Round trips from the kernel's send timestamps, as the replies' are.
+    this.sock?.startTxTimestamps((ids, times, n) => this.onTxStamps(0, ids, times, n));
+    this.sock6?.startTxTimestamps((ids, times, n) => this.onTxStamps(1, ids, times, n));
     this.sock?.startReceive(
       (data, meta, count) => this.onPackets(data, meta, count),
       (err) => engine.fail(err),
@@ -443,9 +455,17 @@ class MtuSweep implements ProbeModule {
       }
     }
     const endMs = native.monotonicMs();
+    const firstTxId = sent > 0 ? (v6 ? this.sock6! : this.sock!).lastSendTxId : Number.NaN;
+    const txSlots = this.txSlots[v6 ? 1 : 0]!;
     for (let k = 0; k < sent; k++) {
       const slot = needed[k]!;
       const t = Math.floor(slot / items);
+      this.sentAt[slot] = startMs;
+      if (Number.isFinite(firstTxId)) {
+        txSlots.set((firstTxId + k) >>> 0, slot);
+        // A driver that timestamps nothing must not grow the map without end.
+        if (txSlots.size > MAX_TX_WAITING) txSlots.delete(txSlots.keys().next().value as number);
+      }
       this.outcomes[slot] = PENDING;
       this.inFlight[t] = slot;
       this.probesSent[t]!++;
@@ -548,6 +568,8 @@ class MtuSweep implements ProbeModule {
   // --- answers ---------------------------------------------------------------------------------------------
 
   private onPackets(data: Buffer, meta: Float64Array, count: number): void {
+    // Send timestamps before the answers read after them.
+    this.sock?.readTxTimestamps();
     for (let p = 0; p < count; p++) {
       const base = p * META_STRIDE;
       try {
@@ -565,6 +587,7 @@ class MtuSweep implements ProbeModule {
   }
 
   private onPackets6(data: Buffer, meta: Float64Array, count: number): void {
+    this.sock6?.readTxTimestamps();
     for (let p = 0; p < count; p++) {
       const base = p * META_STRIDE;
       try {
@@ -572,6 +595,19 @@ class MtuSweep implements ProbeModule {
       } catch {
         this.packetsIgnored++;
       }
+    }
+  }
+
+  /** The kernel's send timestamps: the request with TX id ids[k] left at times[k]. */
+  private onTxStamps(socket: number, ids: Float64Array, times: Float64Array, count: number): void {
+    const txSlots = this.txSlots[socket]!;
+    for (let k = 0; k < count; k++) {
+      const id = ids[k]! >>> 0;
+      const slot = txSlots.get(id);
+      if (slot === undefined) continue;
+      txSlots.delete(id);
+      // Not before the send call: then it is another request's (the ids wrapped).
+      if (times[k]! >= this.sentAt[slot]! - CLOCK_SLACK_MS) this.sentAt[slot] = times[k]!;
     }
   }
 
@@ -704,8 +740,10 @@ class MtuSweep implements ProbeModule {
     // Whatever was said of this probe before (silence, an error), it got through.
     if (this.outcomes[slot] === TOO_BIG) this.lateErrors.set(slot, 1);
     this.outcomes[slot] = REPLY;
-    const rtt = this.engine!.answer(slot, at);
-    if (rtt >= 0 && rtt < this.rttMin[t]!) this.rttMin[t] = rtt;
+    // -1: already answered (an error settled it first); the reply still times the path.
+    this.engine!.answer(slot, at);
+    const rtt = Math.max(0, at - this.sentAt[slot]!);
+    if (rtt < this.rttMin[t]!) this.rttMin[t] = rtt;
     if (this.inFlight[t] === slot) this.inFlight[t] = -1;
     const r = this.search(t);
     if (r.over) this.finish(t, r);

@@ -415,6 +415,12 @@ t.test("path MTU in a lab: clean, frag-needed, black holes, hostile errors", asy
     const below = await runCli(ns, ["mtu", "--expect-mtu", "1450", "203.0.113.20"]);
     t.equal(below.code, 1, "below the expected MTU: exit 1");
     t.match(below.stdout, /below-expected/);
+    const pinned = await runCli(ns, ["mtu", "-i", "eth0", "--json", "198.51.100.11"]);
+    t.equal(pinned.code, 0, "-i eth0: exit 0");
+    t.match(JSON.parse(pinned.stdout.split("\n")[0]!), { state: "ok", interface: "eth0", pathMtu: 1500 });
+    const nosuch = await runCli(ns, ["mtu", "-i", "nosuch0", "198.51.100.11"]);
+    t.equal(nosuch.code, 3, "an unknown interface: exit 3");
+    t.match(nosuch.stderr, /unknown interface "nosuch0"/);
   });
 });
 

@@ -1,9 +1,25 @@
 // The JSON records: the public contract shared by every command, the library and the output formats.
 // One definition each. Fields are only ever added, never renamed or retyped; README.md documents them.
 
-/** One ARP probe outcome per target (`wireprobe arp`). */
+/**
+ * One ARP probe outcome per target (`wireprobe arp`, {@link arp}); an NDP one for an IPv6 target.
+ *
+ * @example
+ * ```ts
+ * import { type ArpRecord, arp } from "wireprobe";
+ *
+ * const reply: ArpRecord = {
+ *   type: "arp", target: "198.51.100.11", interface: "eth0", state: "reply",
+ *   mac: "02:00:00:00:00:11", macs: ["02:00:00:00:00:11"], conflict: false, rttMs: 0.041,
+ *   source: "198.51.100.10", gateway: null, sent: 1, protocol: "arp",
+ * };
+ * for await (const r of arp(["198.51.100.0/24"], { netns: "node1" })) if (r.conflict) console.log(r.target, r.macs);
+ * ```
+ */
 export interface ArpRecord {
+  /** always "arp" */
   type: "arp";
+  /** the probed address (IPv6 in RFC 5952 form) */
   target: string;
   /** the interface the request went out of, or would have (null when no interface could be chosen) */
   interface: string | null;
@@ -35,8 +51,25 @@ export interface ArpRecord {
   protocol: "arp" | "ndp";
 }
 
-/** One DNS question to one server over one transport (`wireprobe dns`). */
+/**
+ * One DNS question to one server over one transport (`wireprobe dns`, {@link dns}).
+ *
+ * @example
+ * ```ts
+ * import { type DnsRecord, dns } from "wireprobe";
+ *
+ * const answered: DnsRecord = {
+ *   type: "dns", server: "198.51.100.53", port: 53, name: "kubernetes.default.svc.cluster.local", qtype: "A",
+ *   status: "ok", rcode: "NOERROR", answers: ["10.96.0.1"], transport: "udp", rttMs: 0.312, truncated: false,
+ *   flags: ["qr", "aa", "rd", "ra"], attempts: 1, reason: null, from: null, error: null,
+ * };
+ * for await (const r of dns("db.example.internal", { servers: ["198.51.100.53"] })) {
+ *   if (r.type === "dns" && r.status !== "ok") console.log(r.server, r.status, r.reason ?? r.error);
+ * }
+ * ```
+ */
 export interface DnsRecord {
+  /** always "dns" */
   type: "dns";
   /** the server asked (IPv4) */
   server: string;
@@ -89,12 +122,33 @@ export interface DnsRecord {
  * Whether several servers give the same answer for one name and type over one transport (`wireprobe dns`
  * with more than one server). Servers agree when they answered (status ok) with the same rcode and the same
  * answer set; a server that did not answer disagrees with those that did.
+ *
+ * @example
+ * ```ts
+ * import { type DnsConsistencyRecord, dns } from "wireprobe";
+ *
+ * const split: DnsConsistencyRecord = {
+ *   type: "dns-consistency", name: "api.example.internal", qtype: "A", transport: "udp", consistent: false,
+ *   answers: { "198.51.100.53": ["198.51.100.80"], "198.51.100.54": ["203.0.113.80"] },
+ *   rcodes: { "198.51.100.53": "NOERROR", "198.51.100.54": "NOERROR" },
+ *   statuses: { "198.51.100.53": "ok", "198.51.100.54": "ok" },
+ *   odd: ["198.51.100.54"],
+ * };
+ * for await (const r of dns("api.example.internal", { servers: ["198.51.100.53", "198.51.100.54"] })) {
+ *   if (r.type === "dns-consistency" && !r.consistent) console.log(r.name, "odd:", r.odd, r.answers);
+ * }
+ * ```
  */
 export interface DnsConsistencyRecord {
+  /** always "dns-consistency" */
   type: "dns-consistency";
+  /** the name asked, as sent */
   name: string;
+  /** the record type asked */
   qtype: string;
+  /** the transport compared */
   transport: "udp" | "tcp";
+  /** every server answered with the same rcode and the same answer set */
   consistent: boolean;
   /** the answers per server (servers with status ok only) */
   answers: Record<string, string[]>;
@@ -109,9 +163,24 @@ export interface DnsConsistencyRecord {
   odd: string[];
 }
 
-/** ICMP echo to one target (`wireprobe ping`). */
+/**
+ * ICMP echo to one target (`wireprobe ping`, {@link ping}).
+ *
+ * @example
+ * ```ts
+ * import { type PingRecord, ping } from "wireprobe";
+ *
+ * const unreachable: PingRecord = {
+ *   type: "ping", target: "203.0.113.99", state: "unreachable", sent: 3, received: 0, rttMs: null,
+ *   errors: 3, duplicates: 0, reason: "host-unreach", from: "198.51.100.1",
+ * };
+ * for await (const p of ping("198.51.100.0/28")) if (p.rttMs) console.log(p.target, p.rttMs.min, p.rttMs.max);
+ * ```
+ */
 export interface PingRecord {
+  /** always "ping" */
   type: "ping";
+  /** the address pinged (IPv6 in RFC 5952 form) */
   target: string;
   /**
    * reply: at least one echo reply came back.
@@ -126,7 +195,14 @@ export interface PingRecord {
   /** distinct echo replies received (duplicates not counted) */
   received: number;
   /** over the replies received, null without reply */
-  rttMs: { min: number; avg: number; max: number } | null;
+  rttMs: {
+    /** the shortest round trip, ms */
+    min: number;
+    /** the mean, ms */
+    avg: number;
+    /** the longest, ms */
+    max: number;
+  } | null;
   /** ICMP errors received for our requests */
   errors: number;
   /** replies that arrived more than once for the same request */
@@ -141,13 +217,30 @@ export interface PingRecord {
   from: string | null;
 }
 
-/** One TCP or UDP port of one target (`wireprobe scan`), classified as nmap classifies it. */
+/**
+ * One TCP or UDP port of one target (`wireprobe scan`, {@link scan}), classified as nmap classifies it.
+ *
+ * @example
+ * ```ts
+ * import { type PortRecord, scan } from "wireprobe";
+ *
+ * const filtered: PortRecord = {
+ *   type: "port", target: "203.0.113.200", port: 22, protocol: "tcp", state: "filtered",
+ *   reason: "host-unreach", ttl: 64, rttMs: 0.249, reasonIp: "198.51.100.1",
+ * };
+ * for await (const r of scan("198.51.100.0/24", { ports: [22, 80] })) {
+ *   if (r.type === "port" && r.state === "open") console.log(`${r.target}:${r.port}/${r.protocol} ${r.reason}`);
+ * }
+ * ```
+ */
 export interface PortRecord {
+  /** always "port" */
   type: "port";
   /** the IPv4 address scanned */
   target: string;
   /** the name the target was given as, when it was a hostname (resolved once, in the caller's namespace) */
   hostname?: string;
+  /** the port scanned */
   port: number;
   /** tcp, or udp for a UDP scan (-sU) */
   protocol: "tcp" | "udp";
@@ -183,12 +276,25 @@ export interface PortRecord {
   reasonIp?: string;
 }
 
-/** A target that got no port records, and why (`wireprobe scan`). */
+/**
+ * A target that got no port records, and why (`wireprobe scan`, {@link scan}).
+ *
+ * @example
+ * ```ts
+ * import { type HostRecord, scan } from "wireprobe";
+ *
+ * const down: HostRecord = { type: "host", target: "198.51.100.99", state: "down", reason: "no-arp-reply" };
+ * for await (const r of scan("198.51.100.0/24", { ports: [22] })) if (r.type === "host") console.log(r.target, r.reason);
+ * ```
+ */
 export interface HostRecord {
+  /** always "host" */
   type: "host";
   /** the address (IPv6 in RFC 5952 form), or the name when it could not be resolved */
   target: string;
+  /** the name the target was given as, when it was a hostname */
   hostname?: string;
+  /** always "down": the host got no probe through */
   state: "down";
   /**
    * no-arp-reply: its next hop (the target itself on-link, else the gateway) did not answer ARP.
@@ -199,20 +305,53 @@ export interface HostRecord {
   reason: string;
 }
 
-/** What a scan yields: a port record per target and port, or a host record for a target that got none. */
+/**
+ * What a scan yields: a port record per target and port, or a host record for a target that got none.
+ *
+ * @example
+ * ```ts
+ * import { type ScanRecord, scan } from "wireprobe";
+ *
+ * const byTarget = new Map<string, ScanRecord[]>();
+ * for await (const r of scan("198.51.100.0/28", { ports: [22, 443] })) {
+ *   byTarget.set(r.target, [...(byTarget.get(r.target) ?? []), r]);
+ * }
+ * ```
+ */
 export type ScanRecord = PortRecord | HostRecord;
 
-/** Totals for one command run. */
+/**
+ * Totals for one command run: the last record of every command, and a run's `summary` in the library.
+ *
+ * @example
+ * ```ts
+ * import { type SummaryRecord, arp } from "wireprobe";
+ *
+ * const run = arp("198.51.100.0/24", { netns: "node1" });
+ * for await (const _ of run) {
+ *   // records
+ * }
+ * const s: SummaryRecord = run.summary!;
+ * console.log(`${s.command}: ${s.targets} targets, ${s.packetsSent} sent, ${s.packetsReceived} received in ${s.durationMs} ms`);
+ * console.log(s.states, s.aborted === true ? "interrupted" : "complete");
+ * ```
+ */
 export interface SummaryRecord {
+  /** always "summary" */
   type: "summary";
+  /** the command or probe: arp, scan, dns, ping, check */
   command: string;
+  /** targets probed (check: nodes, a dual-stack node once) */
   targets: number;
   /** counts per state (e.g. reply / no-reply / not-on-link for arp; check: ok / failed / incomplete verdicts) */
   states: Record<string, number>;
+  /** probes sent */
   packetsSent: number;
+  /** matching answers received */
   packetsReceived: number;
   /** answers the kernel dropped before we read them (socket receive buffer overruns) */
   packetsDropped: number;
+  /** wall time of the run, ms */
   durationMs: number;
   /** packets sent per second over the run */
   rate: number;
@@ -255,7 +394,18 @@ export interface SummaryRecord {
   mayBeRateLimited?: number;
 }
 
-/** One finding behind a verdict: what was looked at, and what was seen. */
+/**
+ * One finding behind a verdict: what was looked at, and what was seen.
+ *
+ * @example
+ * ```ts
+ * import type { VerdictEvidence, VerdictRecord } from "wireprobe";
+ *
+ * declare const verdict: VerdictRecord;
+ * const ipv6: VerdictEvidence[] = verdict.evidence.filter((e) => e.family === "ipv6");
+ * for (const e of ipv6) console.log(`${e.node ?? e.subject}: ${e.finding}`);
+ * ```
+ */
 export interface VerdictEvidence {
   /** the node, server or address the finding is about */
   subject: string;
@@ -267,21 +417,58 @@ export interface VerdictEvidence {
   node?: string;
 }
 
-/** A verdict drawn over one address family: its records only (host-gw and nodeport by node address, dns by server). */
+/**
+ * A verdict drawn over one address family: its records only (host-gw and nodeport by node address, dns by
+ * server).
+ *
+ * @example
+ * ```ts
+ * import { type VerdictFamily, check } from "wireprobe";
+ *
+ * for await (const r of check({ nodes: ["node1=198.51.100.11,2001:db8::11", "node2=198.51.100.12,2001:db8::12"] })) {
+ *   if (r.type !== "verdict") continue;
+ *   const failing: VerdictFamily[] = (r.families ?? []).filter((f) => !f.ok);
+ *   for (const f of failing) console.log(r.check, f.family, f.detail);
+ * }
+ * ```
+ */
 export interface VerdictFamily {
+  /** the family */
   family: "ipv4" | "ipv6";
+  /** this family passed */
   ok: boolean;
+  /** this family's verdict rests on all its work (see VerdictRecord.complete) */
   complete: boolean;
   /** what was found over this family */
   detail: string;
 }
 
-/** One conclusion of `wireprobe check`, with its evidence and the fix. */
+/**
+ * One conclusion of `wireprobe check` ({@link check}), with its evidence and the fix. The verdict functions
+ * ({@link hostGwVerdict}, {@link nodePortVerdict}, {@link dnsVerdict}) make them from records too.
+ *
+ * @example
+ * ```ts
+ * import { type VerdictRecord, check } from "wireprobe";
+ *
+ * const verdicts: VerdictRecord[] = [];
+ * for await (const r of check({ nodes: ["198.51.100.11-14"], nodePorts: [30000], netns: "node1" })) {
+ *   if (r.type === "verdict") verdicts.push(r);
+ * }
+ * for (const v of verdicts) {
+ *   if (v.ok) console.log(`${v.check}: ok`);
+ *   else if (!v.complete) console.log(`${v.check}: incomplete, not probed: ${v.notProbed.join(", ")}`);
+ *   else console.log(`${v.check}: ${v.detail}\n  fix: ${v.fix}`);
+ * }
+ * ```
+ */
 export interface VerdictRecord {
+  /** always "verdict" */
   type: "verdict";
   /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
    *  node; dns: every DNS server answers every name, and all servers agree */
   check: "host-gw" | "nodeport" | "dns";
+  /** the check passed (never true for an incomplete verdict) */
   ok: boolean;
   /** what was found and what it means, in one paragraph */
   detail: string;
@@ -311,6 +498,23 @@ export interface VerdictRecord {
   families?: VerdictFamily[];
 }
 
+/**
+ * Any record a command writes (one NDJSON line of `--json` output) or the library yields; `type` tells which.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from "node:fs";
+ * import type { WireprobeRecord } from "wireprobe";
+ *
+ * // the output of `wireprobe scan --json ... > scan.ndjson`
+ * for (const line of readFileSync("scan.ndjson", "utf8").split("\n")) {
+ *   if (line === "") continue;
+ *   const r = JSON.parse(line) as WireprobeRecord;
+ *   if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
+ *   if (r.type === "summary") console.log(`${r.command} took ${r.durationMs} ms`);
+ * }
+ * ```
+ */
 export type WireprobeRecord =
   | ArpRecord
   | DnsRecord

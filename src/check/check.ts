@@ -50,6 +50,26 @@ import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 export const DEFAULT_DNS_NAMES = ["kubernetes.default.svc.cluster.local"];
 
+/**
+ * Options of {@link check}: the cluster to diagnose (nodes, nodePorts, DNS servers and names, outside
+ * addresses) and where to probe it from.
+ *
+ * @example
+ * ```ts
+ * import { type CheckOptions, check } from "wireprobe";
+ *
+ * const options: CheckOptions = {
+ *   nodes: ["node1=198.51.100.11", "node2=198.51.100.12", { name: "node3", addresses: ["198.51.100.13", "2001:db8::13"] }],
+ *   nodePorts: [30000, "30053/udp", "30080/tcp/ipv6"],
+ *   dnsServers: ["198.51.100.53"],
+ *   external: ["203.0.113.20"],
+ *   netns: "node1",
+ *   timeoutMs: 500,
+ * };
+ * const run = check(options);
+ * for await (const r of run) if (r.type === "verdict") console.log(r.check, r.ok, r.detail);
+ * ```
+ */
 export interface CheckOptions {
   /**
    * the cluster's nodes: addresses, CIDRs or ranges (IPv4 or IPv6; each address a node), `NAME=ADDR` (the
@@ -69,17 +89,34 @@ export interface CheckOptions {
   dnsNames?: readonly string[];
   /** outside addresses to ping, to tell "network up, DNS down" apart */
   external?: readonly string[];
+  /** the network namespace to probe from: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
+  /** the interface to probe on (default: the one each route picks) */
   interface?: string;
   /** per-probe wait in ms (default: each probe's own) */
   timeoutMs?: number;
   /** packets per second for the scan (default: the scan's) */
   rate?: number;
+  /** the resolv.conf to take the DNS servers from when `dnsServers` is empty (default: the namespace's) */
   resolvConf?: string;
+  /** aborts the check: the probes stop and the verdicts are drawn from what had arrived (incomplete) */
   signal?: AbortSignal;
+  /** called with a one-line notice a probe has for the user (a scan method chosen, a DNS warning) */
   onNotice?: (message: string) => void;
 }
 
+/**
+ * What a check yields: the records of its probes as they arrive, then its three `verdict` records.
+ *
+ * @example
+ * ```ts
+ * import { type CheckRecord, check } from "wireprobe";
+ *
+ * const records: CheckRecord[] = [];
+ * for await (const r of check({ nodes: ["198.51.100.11-14"], netns: "node1" })) records.push(r);
+ * const failed = records.filter((r) => r.type === "verdict" && !r.ok);
+ * ```
+ */
 export type CheckRecord =
   | ArpRecord
   | PortRecord
@@ -89,7 +126,21 @@ export type CheckRecord =
   | PingRecord
   | VerdictRecord;
 
-/** Everything a check found, for the report. */
+/**
+ * Everything a check found, for the report: `CheckRun.result` once the iteration has finished.
+ *
+ * @example
+ * ```ts
+ * import { check } from "wireprobe";
+ *
+ * const run = check({ nodes: ["198.51.100.11-14"], nodePorts: [30000], netns: "node1" });
+ * for await (const _ of run) {
+ *   // the records are also collected in run.result
+ * }
+ * const result = run.result!;
+ * console.log(result.nodes, result.verdicts.map((v) => `${v.check}: ${v.ok}`), `${result.durationMs} ms`);
+ * ```
+ */
 export interface CheckResult {
   /** every node address, the nodes in the order given (a dual-stack node's IPv4 address first) */
   nodes: string[];
@@ -107,17 +158,38 @@ export interface CheckResult {
   dnsNames: string[];
   /** true when the run or one of its probes was interrupted (then some verdicts may be incomplete) */
   aborted: boolean;
+  /** the ARP/NDP probe's records: one per peer node address */
   arp: ArpRecord[];
+  /** the scan's port records: one per node address and nodePort */
   ports: PortRecord[];
+  /** the scan's host records (targets found down) */
   hosts: HostRecord[];
+  /** the DNS probe's records: one per server, name and transport */
   dns: DnsRecord[];
+  /** whether the DNS servers agree: one per name and transport (with more than one server) */
   consistency: DnsConsistencyRecord[];
+  /** the pings of the outside addresses */
   pings: PingRecord[];
+  /** the three verdicts: host-gw, nodeport, dns */
   verdicts: VerdictRecord[];
+  /** the summary of each probe that ran */
   summaries: SummaryRecord[];
+  /** how long the check took, in milliseconds */
   durationMs: number;
 }
 
+/**
+ * A running check: iterate it for the records; `result` holds everything once the iteration has finished.
+ *
+ * @example
+ * ```ts
+ * import { type CheckRun, check } from "wireprobe";
+ *
+ * const run: CheckRun = check({ nodes: ["198.51.100.11-14"], dnsServers: ["198.51.100.53"], netns: "node1" });
+ * for await (const r of run) if (r.type === "verdict" && !r.ok) console.log(r.check, r.detail, r.fix);
+ * console.log(run.summary?.states, run.result?.aborted);
+ * ```
+ */
 export interface CheckRun extends ProbeRun<CheckRecord> {
   /** set once the iteration has finished */
   readonly result: CheckResult | undefined;
@@ -178,6 +250,21 @@ function scanPorts(ports: readonly NodePort[]): {
   return { ports: `T:${tcp.join(",")},U:${udp.join(",")}`, protocols: ["tcp", "udp"] };
 }
 
+/**
+ * The node network diagnosis (`wireprobe check`): from one node (or its namespace), runs at the same time ARP/NDP
+ * to the peer nodes, a scan of the nodePorts on every node, DNS to every server for every name, and pings to
+ * the outside addresses, then draws three verdicts from their records: `host-gw` (every peer is on-link and
+ * answers at layer 2), `nodeport` (every nodePort answers on every node) and `dns` (every server answers,
+ * all agree). Interrupted by `signal`, it still draws them from what had arrived, as incomplete.
+ *
+ * @example
+ * ```ts
+ * import { check } from "wireprobe";
+ *
+ * const run = check({ nodes: ["198.51.100.11-14"], nodePorts: [30000], dnsServers: ["198.51.100.53"], netns: "node1" });
+ * for await (const r of run) if (r.type === "verdict" && !r.ok) console.log(r.check, r.detail, r.fix);
+ * ```
+ */
 export function check(options: CheckOptions): CheckRun {
   const clusterNodes = parseNodes(options.nodes ?? []);
   const nodes = clusterNodes.flatMap(nodeAddresses);

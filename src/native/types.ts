@@ -142,21 +142,53 @@ export interface NativeInetSocket {
   readonly fd: number;
 }
 
+/**
+ * One address of a link, as `ip addr` lists it.
+ *
+ * @example
+ * ```ts
+ * import { type LinkAddress, listLinks } from "wireprobe";
+ *
+ * const global6: LinkAddress[] = listLinks("/run/netns/node1")
+ *   .flatMap((l) => l.addresses)
+ *   .filter((a) => a.family === 6 && a.scope === 0);
+ * for (const a of global6) console.log(`${a.address}/${a.prefixLength}`);
+ * ```
+ */
 export interface LinkAddress {
+  /** 4 or 6 */
   family: 4 | 6;
+  /** the address as text (IPv6 in RFC 5952 form) */
   address: string;
   /** the same address as a number (IPv4) or its bytes (IPv6) */
   ip: IpAddress;
+  /** the prefix length of the subnet it is configured with (24 for 198.51.100.1/24) */
   prefixLength: number;
+  /** the IPv4 broadcast address, null when there is none (and for IPv6) */
   broadcast: string | null;
+  /** RT_SCOPE_*: 0 global, 253 link, 254 host */
   scope: number;
 }
 
+/**
+ * One network interface (link) of a namespace with its addresses, as `ip addr` lists it.
+ *
+ * @example
+ * ```ts
+ * import { type LinkInfo, listLinks } from "wireprobe";
+ *
+ * const up: LinkInfo[] = listLinks().filter((l) => l.up && l.hwType === 1);
+ * for (const l of up) console.log(l.name, l.mac, l.mtu, l.addresses.map((a) => a.address).join(" "));
+ * ```
+ */
 export interface LinkInfo {
+  /** the interface index (ifindex) */
   index: number;
+  /** the interface name (eth0, veth1, ...) */
   name: string;
   /** "aa:bb:cc:dd:ee:ff", or null for links without one (lo is 00:00:00:00:00:00) */
   mac: string | null;
+  /** the link's MTU in bytes */
   mtu: number;
   /** IFF_* flags (carrier: IFF_LOWER_UP 0x10000, IFF_RUNNING 0x40) */
   flags: number;
@@ -164,6 +196,7 @@ export interface LinkInfo {
   up: boolean;
   /** ARPHRD_* (1 Ethernet, 772 loopback, 65534 none) */
   hwType: number;
+  /** its IPv4 and IPv6 addresses */
   addresses: LinkAddress[];
 }
 

@@ -29,6 +29,19 @@ import {
 } from "../../packet/ndp";
 import type { ArpRecord, SummaryRecord } from "../../records";
 
+/**
+ * Options of {@link arp}.
+ *
+ * @example
+ * ```ts
+ * import { type ArpOptions, arp } from "wireprobe";
+ *
+ * const controller = new AbortController();
+ * const options: ArpOptions = { interface: "eth0", netns: "node1", timeoutMs: 500, retries: 2, signal: controller.signal };
+ * setTimeout(() => controller.abort(), 10_000);
+ * for await (const r of arp(["198.51.100.0/24"], options)) if (r.conflict) console.log(`${r.target}: ${r.macs.join(" ")}`);
+ * ```
+ */
 export interface ArpOptions {
   /** send from this interface; default: the one the kernel's route lookup picks for each target */
   interface?: string;
@@ -44,10 +57,29 @@ export interface ArpOptions {
   anyLink?: boolean;
   /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
   ipv6Cap?: number;
+  /** stops the sweep: the records of the targets already known, then the summary with `aborted: true` */
   signal?: AbortSignal;
 }
 
-export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const;
+/**
+ * The defaults of {@link ArpOptions}.
+ *
+ * @example
+ * ```ts
+ * import { ARP_DEFAULTS, arp } from "wireprobe";
+ *
+ * // twice the default wait, for a slow segment
+ * const run = arp(["198.51.100.0/24"], { timeoutMs: 2 * ARP_DEFAULTS.timeoutMs });
+ * ```
+ */
+export const ARP_DEFAULTS = {
+  /** wait for a reply after each attempt: 1000 ms */
+  timeoutMs: 1000,
+  /** one extra attempt */
+  retries: 1,
+  /** 1000 requests per second */
+  rate: 1000,
+} as const;
 
 /** Largest sweep: a /12. ARP does not cross routers, and no layer-2 segment is bigger in practice. */
 export const ARP_MAX_TARGETS = 1 << 20;
@@ -168,7 +200,21 @@ function checkedSet(targets: string | readonly string[] | TargetSet, ipv6Cap: nu
 
 /**
  * ARP requests to every target: who answers at layer 2, with which MAC, and which targets the kernel would
- * not reach directly (not-on-link). Exactly one record per target.
+ * not reach directly (not-on-link). Exactly one record per target. IPv6 targets get an NDP neighbour
+ * solicitation instead (records with `protocol: "ndp"`); both families mix in one run. Records stream as they
+ * are known; the sockets are closed when the iteration ends, also on a break or an abort.
+ *
+ * @example
+ * ```ts
+ * import { arp } from "wireprobe";
+ *
+ * const run = arp(["198.51.100.0/24", "2001:db8:a::11"], { netns: "node1", timeoutMs: 500, retries: 1 });
+ * for await (const r of run) {
+ *   if (r.state === "reply") console.log(r.target, r.mac, r.conflict ? "CONFLICT" : "");
+ *   else if (r.state === "not-on-link") console.log(r.target, "is behind", r.gateway);
+ * }
+ * console.log(run.summary); // { type: "summary", command: "arp", ... }
+ * ```
  */
 export function arp(
   targets: string | readonly string[] | TargetSet,

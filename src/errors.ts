@@ -36,7 +36,7 @@ export class UsageError extends Error {
  *   for await (const r of arp(["198.51.100.1"], { netns: "no-such-namespace" })) console.log(r);
  * } catch (err) {
  *   if (!(err instanceof EnvironmentError)) throw err;
- *   console.error(err.message, err.code); // e.g. needs root or CAP_NET_RAW (EPERM)
+ *   console.error(err.message, err.code); // network namespace: unknown network namespace "no-such-namespace" ENONS
  *   process.exitCode = err.exitCode; // 3
  * }
  * ```

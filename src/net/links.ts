@@ -1,6 +1,7 @@
 import { EnvironmentError, environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo } from "../native/types";
+import { namespacePath } from "./namespace";
 
 export type { LinkAddress, LinkInfo } from "../native/types";
 
@@ -8,8 +9,8 @@ export type { LinkAddress, LinkInfo } from "../native/types";
 export const HW_ETHERNET = 1;
 
 /**
- * Every link of a namespace with its addresses (netlink RTM_GETLINK + RTM_GETADDR). `netns` is the
- * namespace's file (/run/netns/NAME, /proc/PID/ns/net); without it, the caller's namespace.
+ * Every link of a namespace with its addresses (netlink RTM_GETLINK + RTM_GETADDR). `netns` is a name
+ * from `ip netns` or a namespace file (/proc/PID/ns/net); without it, the caller's namespace.
  *
  * @example
  * ```ts
@@ -22,7 +23,7 @@ export const HW_ETHERNET = 1;
  */
 export function listLinks(netns?: string): LinkInfo[] {
   try {
-    return native.listLinks(netns);
+    return native.listLinks(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "listing interfaces");
   }
@@ -41,7 +42,7 @@ export function listLinks(netns?: string): LinkInfo[] {
  */
 export async function listLinksAsync(netns?: string): Promise<LinkInfo[]> {
   try {
-    return await native.listLinksAsync(netns);
+    return await native.listLinksAsync(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "listing interfaces");
   }

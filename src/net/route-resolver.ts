@@ -2,6 +2,7 @@ import { formatIp, type IpAddress } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo, NativeNetlink, RouteEntry, RouteInfo, RuleEntry } from "../native/types";
+import { namespacePath } from "./namespace";
 import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route";
 
 // Route decisions for a whole sweep. Asking the kernel once per destination costs ~9 µs, which is more
@@ -152,14 +153,14 @@ interface Snapshot {
 
 function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    return new native.Netlink(netns);
+    return new native.Netlink(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
 }
 
 /**
- * A resolver for the namespace (its file: /run/netns/NAME, /proc/PID/ns/net) or the caller's. Its snapshot is
+ * A resolver for the namespace (a name from `ip netns` or a file such as /proc/PID/ns/net) or the caller's. Its snapshot is
  * read on the JS thread: the event loop waits for the dumps (tens of milliseconds for a table of 20,000
  * routes). Where the caller can wait for a promise, createRouteResolverAsync reads it off the JS thread.
  *

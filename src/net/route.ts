@@ -2,6 +2,7 @@ import type { IpAddress } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { HandleRouteGetOptions, LinkAddress, LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
+import { namespacePath } from "./namespace";
 
 // What the kernel would do with a packet to one destination, reduced to what a prober needs to know.
 
@@ -313,7 +314,7 @@ function otherLink(d: RouteDecision, link: LinkInfo): RouteDecision {
 
 function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    return new native.Netlink(netns);
+    return new native.Netlink(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
@@ -346,8 +347,8 @@ function namesOf(links: readonly LinkInfo[]): NameOf {
 }
 
 /**
- * The kernel's route decision for one destination of either family (`ip route get`), in a namespace (its file:
- * /run/netns/NAME, /proc/PID/ns/net) or the caller's.
+ * The kernel's route decision for one destination of either family (`ip route get`), in a namespace (a name
+ * from `ip netns` or a file such as /proc/PID/ns/net) or the caller's.
  *
  * @example
  * ```ts

@@ -1,4 +1,8 @@
 // The library: the same probes as the CLI, as typed async iterables, plus the building blocks.
+// Its declarations use Node's types (Buffer, AbortSignal): the reference below is kept in dist/index.d.ts, so a
+// consumer whose tsconfig lists no `types` (TypeScript 6's default) still gets them, from the @types/node this
+// package depends on.
+/// <reference types="node" preserve="true" />
 
 export { TargetSet } from "./addr/target-set";
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";

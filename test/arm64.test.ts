@@ -116,6 +116,13 @@ t.test("the arm64 prebuild in an arm64 Node under qemu-user, in a lab", async (t
   const addon = join(pkg, "prebuilds", "linux-arm64", "wireprobe.glibc.node");
   const elf = await run("readelf", ["-h", addon]);
   t.match(elf.stdout, /Machine:\s+AArch64/, "an AArch64 ELF");
+  // Built as the x64 one is, without C++ exceptions (test/unit/addon-build.test.ts): no unwinding imports.
+  const imports = await run("nm", ["-D", "--undefined-only", addon]);
+  t.notMatch(
+    imports.stdout,
+    /__gxx_personality_v0|_Unwind_Resume|__cxa_throw|__cxa_begin_catch/,
+    "no C++ exception handling",
+  );
   copyFileSync(join(ROOT, "package.json"), join(pkg, "package.json"));
   cpSync(join(ROOT, "dist"), join(pkg, "dist"), { recursive: true });
   symlinkSync(join(ROOT, "node_modules"), join(pkg, "node_modules"), "dir");
@@ -147,7 +154,7 @@ t.test("the arm64 prebuild in an arm64 Node under qemu-user, in a lab", async (t
 
   // A real frame to decode: the peer's ARP reply to arping, captured on the node's interface.
   const capture = await startCapture(host, "eth0", "arp");
-  const arping = await arpingOracle(host, "eth0", PEER_IP, { count: 1 });
+  const arping = await arpingOracle(host, "eth0", PEER_IP, { count: 2 });
   const frames = await capture.stop();
   t.ok(arping.replied, "arping got a reply");
   const reply = frames.find((f) => f.data.length >= 42 && f.data.readUInt16BE(20) === 2);

@@ -18,6 +18,11 @@
  * @packageDocumentation
  */
 
+// Its declarations use Node's types (Buffer, AbortSignal): the reference below is kept in dist/index.d.ts, so a
+// consumer whose tsconfig lists no `types` (TypeScript 6's default) still gets them, from the @types/node this
+// package depends on.
+/// <reference types="node" preserve="true" />
+
 export type { IpAddress, Ipv4Address, Ipv6Address } from "./addr/ip";
 export type { NameLookup } from "./addr/resolve";
 export type { TargetParseOptions } from "./addr/target-set";

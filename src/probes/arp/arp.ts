@@ -192,6 +192,38 @@ export function arpReplies(targets: TargetSet, options: ArpOptions = {}): ProbeR
 }
 
 /**
+ * Every target's outcome, in numbers: what arp() says of it, without the text. For code that judges the
+ * answers itself (the route gateways of `routes`, which keep their own addresses and links).
+ */
+export interface ArpAnswer {
+  index: number;
+  family: 4 | 6;
+  state: ArpRecord["state"];
+  /** the MACs that answered, as 48-bit numbers, the first first (several: an address conflict) */
+  macs: readonly number[];
+  rttMs: number | null;
+  /** requests sent */
+  sent: number;
+  /** not-on-link: the gateway the kernel would use instead, null when it has no route through the link */
+  gateway: IpAddress | null;
+}
+
+/** The same sweep as arp(), every target's outcome as an ArpAnswer. The summary is arp()'s. */
+export function arpAnswers(targets: TargetSet, options: ArpOptions = {}): ProbeRun<ArpAnswer> {
+  return probeRun(
+    new ArpSweep<ArpAnswer>(checkedSet(targets, options.ipv6Cap), options, (o, at) => ({
+      index: at.index,
+      family: at.family,
+      state: o.state,
+      macs: o.macs ?? [],
+      rttMs: o.rttMs ?? null,
+      sent: at.sent,
+      gateway: o.gateway ?? null,
+    })),
+  );
+}
+
+/**
  * The ARP probe module: one slot per target, target after target. A target the kernel would not reach
  * directly gets its record when the engine first asks for its channel; the others get a request on the
  * packet socket of their interface and source address.

@@ -11,6 +11,7 @@ import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
 import { ping } from "../probes/icmp/ping";
+import { routes, type TableSelection } from "../probes/routes/routes";
 import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
@@ -19,6 +20,7 @@ import type {
   HostRecord,
   PingRecord,
   PortRecord,
+  RouteRecord,
   SummaryRecord,
   VerdictRecord,
 } from "../records";
@@ -36,6 +38,7 @@ import {
   normalizeNodePorts,
   parseNodes,
 } from "./nodes";
+import { routesVerdict } from "./verdict-routes";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
@@ -76,6 +79,13 @@ export interface CheckOptions {
   /** packets per second for the scan (default: the scan's) */
   rate?: number;
   resolvConf?: string;
+  /**
+   * also check the gateways of this node's routes (`--routes`): every route with a gateway, in the tables
+   * `routesTable` selects (default "used": every table a policy rule looks up), asked with ARP/NDP; verdict
+   * `routes`. Off by default: the other verdicts do not change with it.
+   */
+  routes?: boolean;
+  routesTable?: TableSelection;
   signal?: AbortSignal;
   onNotice?: (message: string) => void;
 }
@@ -87,6 +97,7 @@ export type CheckRecord =
   | DnsRecord
   | DnsConsistencyRecord
   | PingRecord
+  | RouteRecord
   | VerdictRecord;
 
 /** Everything a check found, for the report. */
@@ -113,6 +124,8 @@ export interface CheckResult {
   dns: DnsRecord[];
   consistency: DnsConsistencyRecord[];
   pings: PingRecord[];
+  /** with `routes`: a record per gateway route (absent without it) */
+  routes?: RouteRecord[];
   verdicts: VerdictRecord[];
   summaries: SummaryRecord[];
   durationMs: number;
@@ -123,7 +136,7 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
   readonly result: CheckResult | undefined;
 }
 
-type ProbeName = "arp" | "scan" | "dns" | "ping";
+type ProbeName = "arp" | "scan" | "dns" | "ping" | "routes";
 
 /** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
 interface Job {
@@ -294,6 +307,16 @@ export function check(options: CheckOptions): CheckRun {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
     }
+    if (options.routes || options.routesTable !== undefined) {
+      r.routes = [];
+      const { interface: _pinned, ...where } = common; // each route is asked on its own interface
+      const run = routes({
+        ...where,
+        ...timeout,
+        ...(options.routesTable === undefined ? {} : { table: options.routesTable }),
+      });
+      jobs.push(job("routes", run, r.routes, r.summaries));
+    }
     const settled = await Promise.allSettled(jobs.map((job) => job.start()));
     const interrupted = options.signal?.aborted ?? false;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
@@ -313,6 +336,7 @@ export function check(options: CheckOptions): CheckRun {
     yield* scanned;
     yield* dnsOut;
     yield* r.pings;
+    if (r.routes) yield* r.routes;
     if (nodes.length > 0)
       r.verdicts.push(hostGwVerdict(r.arp, { nodes, cluster: clusterNodes, aborted: unfinished.has("arp") }));
     if (nodePortSpecs.length > 0)
@@ -331,6 +355,7 @@ export function check(options: CheckOptions): CheckRun {
         aborted: unfinished.has("dns") || unfinished.has("ping"),
       }),
     );
+    if (r.routes) r.verdicts.push(routesVerdict(r.routes, { aborted: unfinished.has("routes") }));
     yield* r.verdicts;
     r.durationMs = performance.now() - started;
     result = r;

@@ -25,6 +25,7 @@ export const RTNH_F_ONLINK = 4;
 
 /** The names of a next hop's RTNH_F_* flags, in `ip route`'s order. */
 export function nextHopFlagNames(flags: number): string[] {
+  if (flags === 0) return [];
   return NEXTHOP_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
 }
 
@@ -108,24 +109,35 @@ function gatewayRoutesOf(
     }
     return ip;
   };
+  // One literal per next hop, no spread: a table of 50,000 routes makes 50,000 of them.
+  const hop = (
+    r: RouteEntry,
+    gateway: string,
+    ip: IpAddress,
+    ifindex: number,
+    flags: number,
+    weight: number | null,
+  ) => ({
+    family,
+    table: r.table,
+    destination: `${r.dst}/${r.dstLength}`,
+    gateway,
+    gatewayIp: ip,
+    ifindex,
+    flags,
+    onlink: (flags & RTNH_F_ONLINK) !== 0,
+    multipath: weight !== null,
+    weight,
+    metric: r.priority,
+    protocol: r.protocol,
+  });
   for (const r of routes) {
     if (!tables.has(r.table)) continue;
-    const destination = `${r.dst}/${r.dstLength}`;
-    const common = { family, table: r.table, destination, metric: r.priority, protocol: r.protocol };
     if (r.multipath && r.nexthops.length > 0) {
-      for (const hop of r.nexthops) {
-        const ip = hop.gateway === null ? null : ipOf(hop.gateway);
-        if (ip === null || hop.gateway === null) continue; // a device-only next hop: no gateway to ask
-        out.push({
-          ...common,
-          gateway: hop.gateway,
-          gatewayIp: ip,
-          ifindex: hop.ifindex,
-          flags: hop.flags,
-          onlink: (hop.flags & RTNH_F_ONLINK) !== 0,
-          multipath: true,
-          weight: hop.weight,
-        });
+      for (const h of r.nexthops) {
+        const ip = h.gateway === null ? null : ipOf(h.gateway);
+        // a device-only next hop: no gateway to ask
+        if (ip !== null && h.gateway !== null) out.push(hop(r, h.gateway, ip, h.ifindex, h.flags, h.weight));
       }
       continue;
     }
@@ -134,18 +146,7 @@ function gatewayRoutesOf(
       continue;
     }
     const ip = ipOf(r.gateway);
-    if (ip === null) continue;
-    const flags = r.flags & 0xff;
-    out.push({
-      ...common,
-      gateway: r.gateway,
-      gatewayIp: ip,
-      ifindex: r.ifindex,
-      flags,
-      onlink: (flags & RTNH_F_ONLINK) !== 0,
-      multipath: false,
-      weight: null,
-    });
+    if (ip !== null) out.push(hop(r, r.gateway, ip, r.ifindex, r.flags & 0xff, null));
   }
   return nexthopObjects;
 }

@@ -37,21 +37,21 @@ function routeRow(r: RouteRecord): string[] {
 
 /** A row per gateway (and interface): its state and how many routes go through it. */
 function gatewayRows(records: readonly RouteRecord[]): string[][] {
-  const by = new Map<string, RouteRecord[]>();
+  // Counted, not collected: a table of 50,000 routes via a few gateways.
+  const by = new Map<string, { r: RouteRecord; n: number }>();
   for (const r of records) {
     const key = `${r.interface ?? ""}/${r.gateway}/${r.state}`;
-    by.set(key, [...(by.get(key) ?? []), r]);
+    const g = by.get(key);
+    if (g) g.n++;
+    else by.set(key, { r, n: 1 });
   }
-  return [...by.values()].map((rs) => {
-    const r = rs[0]!;
-    return [
-      r.gateway,
-      r.interface ?? "-",
-      r.state,
-      r.macs.length > 0 ? r.macs.join(",") : "-",
-      String(rs.length),
-    ];
-  });
+  return [...by.values()].map(({ r, n }) => [
+    r.gateway,
+    r.interface ?? "-",
+    r.state,
+    r.macs.length > 0 ? r.macs.join(",") : "-",
+    String(n),
+  ]);
 }
 
 export function formatRoutesReport(

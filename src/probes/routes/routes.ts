@@ -152,8 +152,9 @@ export function routes(options: RoutesOptions = {}): ProbeRun<RouteRecord> {
       conflict: 0,
       "not-probed": 0,
     };
+    const judge = new Judge(links, neighbours, names, aborted);
     const records = snapshot.routes.map((r, i) => {
-      const record = routeRecord(r, plan[i]!, links, neighbours, names, aborted);
+      const record = judge.record(r, plan[i]!);
       counts[record.state] = (counts[record.state] ?? 0) + 1;
       return record;
     });
@@ -222,16 +223,25 @@ async function probeGroups(
   return summaries;
 }
 
-/** The route's record: its answer (or why it has none), judged against the route. */
-function routeRecord(
+/** What a route's gateway said, the same for every route through it: worked out once per gateway. */
+interface Judgement {
+  state: RouteRecord["state"];
+  reason: string | null;
+  macs: readonly string[];
+  rttMs: number | null;
+  sent: number;
+  neighbour: { mac: string | null; state: string } | null;
+  staleNeighbour: boolean;
+}
+
+/** The judgement of a gateway (or of a route that got no probe), against the kernel's neighbour entry. */
+function judge(
   r: GatewayRoute,
   planned: GatewayProbe | Skip,
-  links: ReadonlyMap<number, LinkInfo>,
+  link: LinkInfo | undefined,
   neighbours: ReadonlyMap<string, NeighbourEntry>,
-  names: RouteNames,
   aborted: boolean,
-): RouteRecord {
-  const link = links.get(r.ifindex);
+): Judgement {
   const ifname = link?.name ?? null;
   const word = r.gatewayIp.family === 4 ? "ARP" : "NDP";
   let state: RouteRecord["state"];
@@ -278,29 +288,53 @@ function routeRecord(
   const neighbour = entry ? { mac: entry.mac, state: nudName(entry.state) } : null;
   const learned = entry?.mac && (entry.state & (NUD_INCOMPLETE | NUD_FAILED)) === 0;
   const staleNeighbour = Boolean(learned && macs.length > 0 && !macs.includes(entry.mac!));
-  return {
-    type: "route",
-    family: r.family === 4 ? "ipv4" : "ipv6",
-    table: r.table,
-    tableName: names.tableName(r.table),
-    destination: r.destination,
-    gateway: r.gateway,
-    interface: ifname,
-    onlink: r.onlink,
-    flags: nextHopFlagNames(r.flags),
-    multipath: r.multipath,
-    weight: r.weight,
-    metric: r.metric,
-    proto: names.protocolName(r.protocol),
-    state,
-    reason,
-    macs,
-    rttMs,
-    probe: r.gatewayIp.family === 4 ? "arp" : "ndp",
-    sent,
-    neighbour,
-    staleNeighbour,
-  };
+  return { state, reason, macs, rttMs, sent, neighbour, staleNeighbour };
+}
+
+/** Judgements of the probed gateways, each made once; a route that got no probe is judged on its own. */
+class Judge {
+  readonly #made = new Map<GatewayProbe, Judgement>();
+
+  constructor(
+    private readonly links: ReadonlyMap<number, LinkInfo>,
+    private readonly neighbours: ReadonlyMap<string, NeighbourEntry>,
+    private readonly names: RouteNames,
+    private readonly aborted: boolean,
+  ) {}
+
+  /** The route's record: its gateway's answer (or why it has none), judged against the route. */
+  record(r: GatewayRoute, planned: GatewayProbe | Skip): RouteRecord {
+    const link = this.links.get(r.ifindex);
+    let j = "state" in planned ? undefined : this.#made.get(planned);
+    if (j === undefined) {
+      j = judge(r, planned, link, this.neighbours, this.aborted);
+      if (!("state" in planned)) this.#made.set(planned, j);
+    }
+    // Each record its own arrays and objects: a reader may change one record without changing another.
+    return {
+      type: "route",
+      family: r.family === 4 ? "ipv4" : "ipv6",
+      table: r.table,
+      tableName: this.names.tableName(r.table),
+      destination: r.destination,
+      gateway: r.gateway,
+      interface: link?.name ?? null,
+      onlink: r.onlink,
+      flags: nextHopFlagNames(r.flags),
+      multipath: r.multipath,
+      weight: r.weight,
+      metric: r.metric,
+      proto: this.names.protocolName(r.protocol),
+      state: j.state,
+      reason: j.reason,
+      macs: [...j.macs],
+      rttMs: j.rttMs,
+      probe: r.gatewayIp.family === 4 ? "arp" : "ndp",
+      sent: j.sent,
+      neighbour: j.neighbour === null ? null : { ...j.neighbour },
+      staleNeighbour: j.staleNeighbour,
+    };
+  }
 }
 
 export type { TableSelection };

@@ -11,6 +11,8 @@ export type {
   NotScanned,
 } from "./check/nodes";
 export { parseNodePort, parseNodes } from "./check/nodes";
+export type { RoutesExpectation } from "./check/verdict-routes";
+export { routesVerdict } from "./check/verdict-routes";
 export type {
   DnsExpectation,
   HostGwExpectation,
@@ -20,6 +22,8 @@ export type {
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export type { ProbeRun } from "./engine/probe-run";
 export { EnvironmentError, UsageError } from "./errors";
+export type { GatewayRoute, RoutingSnapshot, TableSelection } from "./net/gateway-routes";
+export { readRoutingSnapshot } from "./net/gateway-routes";
 export type { LinkAddress, LinkInfo } from "./net/links";
 export { findLink, listLinks, listLinksAsync } from "./net/links";
 export type { RouteDecision } from "./net/route";
@@ -33,6 +37,8 @@ export type { DnsOptions } from "./probes/dns/dns";
 export { DNS_DEFAULTS, dns } from "./probes/dns/dns";
 export type { PingOptions, PingRun } from "./probes/icmp/ping";
 export { PING_DEFAULTS, ping } from "./probes/icmp/ping";
+export type { RoutesOptions } from "./probes/routes/routes";
+export { routes } from "./probes/routes/routes";
 export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probes/scan/scan";
 export { SCAN_DEFAULTS, scan } from "./probes/scan/scan";
 export type {
@@ -42,6 +48,7 @@ export type {
   HostRecord,
   PingRecord,
   PortRecord,
+  RouteRecord,
   SummaryRecord,
   VerdictEvidence,
   VerdictFamily,

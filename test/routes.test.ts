@@ -18,7 +18,7 @@ import { routesVerdict, routeText } from "../src/check/verdict-routes";
 import { type Host, waitUntil } from "../src/lab";
 import { routes } from "../src/probes/routes/routes";
 import type { RouteRecord, SummaryRecord, VerdictRecord } from "../src/records";
-import { runCli } from "./helpers/cli";
+import { AS_NOBODY, runCli } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 import { arpingOracle } from "./helpers/oracles";
 
@@ -525,6 +525,14 @@ t.test("routes in a host-gw lab", async (t) => {
       t.equal(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: one line`);
       t.equal(r.stdout, "");
     }
+  });
+
+  t.test("without privilege: one line, exit 3", async (t) => {
+    const r = await runCli(ns, ["routes", "--timeout", "300"], { asUser: AS_NOBODY });
+    t.equal(r.code, 3, r.stderr);
+    t.match(r.stderr, /^wireprobe: .*needs root or CAP_NET_RAW/);
+    t.equal(r.stderr.trim().split("\n").length, 1);
+    t.equal(r.stdout, "");
   });
 
   t.test("check --routes", async (t) => {

@@ -232,7 +232,7 @@ function routesOutcome(records: readonly RouteRecord[], aborted: boolean): Outco
       const commands = [...new Set(removable.map((r) => fixCommand(r, siblings, bad)))];
       const shown = commands.slice(0, 5).map((c) => `\`${c}\``);
       fixes.push(
-        `Delete the stale route${commands.length === 1 ? "" : "s"} or fix the peer${commands.length === 1 ? "" : "s"} (bring it back at its address, or let the CNI re-sync its routes): ${shown.join("; ")}${commands.length > 5 ? `; and ${commands.length - 5} more` : ""}.${offLink.length > 0 ? " A peer that really sits on this segment outside the interface's prefix needs the route re-added with `onlink`." : ""}`,
+        `Delete the stale route${commands.length === 1 ? "" : "s"} or fix the peer${commands.length === 1 ? "" : "s"} (bring the peer back at its address, or let the CNI re-sync its routes): ${shown.join("; ")}${commands.length > 5 ? `; and ${commands.length - 5} more` : ""}.${offLink.length > 0 ? " A peer that really sits on this segment outside the interface's prefix needs the route re-added with `onlink`." : ""}`,
       );
     }
     if (conflicts.length > 0)

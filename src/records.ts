@@ -236,7 +236,8 @@ export interface RouteRecord {
   proto: string;
   /**
    * ok: the gateway answered from one MAC.
-   * no-reply: nobody answered on the route's interface (or the interface is down: see `reason`).
+   * no-reply: nobody answered on the route's interface (or the interface is down, or the gateway is one of this
+   * host's own addresses: see `reason`).
    * not-on-link: the gateway lies in none of the interface's on-link prefixes and the route is not `onlink`
    * (the route outlived the address that made it valid: the kernel refuses such a route when it is added).
    * conflict: more than one MAC answered for the gateway.

@@ -249,6 +249,9 @@ t.test("routes in a host-gw lab", async (t) => {
     "nud",
     "permanent",
   ]);
+  // A gateway that became one of node1's own addresses after the route was added.
+  await node1.route(["198.18.17.0/24", "via", "198.51.100.22"]);
+  await node1.addAddress("eth0", "198.51.100.22/32");
   await gone.ip(["link", "set", "eth0", "down"]);
   const ns = node1.ns;
 
@@ -297,6 +300,7 @@ t.test("routes in a host-gw lab", async (t) => {
       ["198.18.8.0/24", "198.51.100.12", "ok"],
       ["198.18.9.0/24", "198.51.100.97", "no-reply"],
       ["198.18.201.0/24", "198.18.200.2", "not-probed"],
+      ["198.18.17.0/24", "198.51.100.22", "no-reply"],
       ["198.18.211.0/24", "198.18.211.0", "no-reply"],
       ["::/0", "2001:db8:1::1", "ok"],
       ["2001:db8:f2::/64", "2001:db8:1::12", "ok"],
@@ -378,6 +382,7 @@ t.test("routes in a host-gw lab", async (t) => {
       /not in eth0's on-link prefixes: the kernel routes 198\.18\.100\.7 via 198\.51\.100\.1/,
     );
 
+    t.match(find(records, "198.18.17.0/24"), { reason: "the gateway is this host's own address", sent: 0 });
     const eth1 = find(records, "198.18.13.0/24");
     t.same(eth1.flags, ["linkdown"]);
     t.match(eth1.reason, /eth1 has no carrier/);
@@ -614,7 +619,9 @@ t.test("routes in a host-gw lab", async (t) => {
     );
     t.ok(
       got.every(
-        (r) => r.state !== "no-reply" || /before the interruption|no carrier|is down/.test(r.reason ?? ""),
+        (r) =>
+          r.state !== "no-reply" ||
+          /before the interruption|no carrier|is down|own address/.test(r.reason ?? ""),
       ),
     );
   });

@@ -163,10 +163,12 @@ function routesOutcome(records: readonly RouteRecord[], aborted: boolean): Outco
     );
   if (silent.length > 0) {
     const multipath = silent.some((r) => r.multipath);
-    // The reason adds something only when the link itself is why (down, no carrier).
+    // The reason adds something only when it says why (the link is down or has no carrier, the gateway is ours).
     const silentList = summariseList(
       silent.map((r) => {
-        const link = /(\S+ is down|\S+ has no carrier)/.exec(r.reason ?? "")?.[1];
+        const link = /(\S+ is down|\S+ has no carrier|the gateway is this host's own address)/.exec(
+          r.reason ?? "",
+        )?.[1];
         return `${routeText(r)}${link ? ` (${link})` : ""}`;
       }),
       4,

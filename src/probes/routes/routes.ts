@@ -54,6 +54,7 @@ const NUD_INCOMPLETE = 0x01;
 const NUD_FAILED = 0x20;
 /** IFF_LOWER_UP: the link has a carrier */
 const IFF_LOWER_UP = 0x10000;
+const OWN_ADDRESS = "the gateway is this host's own address";
 /** IFF_NOARP: the link resolves no neighbours (tunnels, `ip link set arp off`) */
 const IFF_NOARP = 0x80;
 
@@ -114,6 +115,8 @@ export function routes(options: RoutesOptions = {}): ProbeRun<RouteRecord> {
     const snapshot = await readRoutingSnapshot(netns, table);
     const names = new RouteNames();
     const links = new Map(snapshot.links.map((l) => [l.index, l]));
+    // A gateway that is one of this host's own addresses answers nobody: the kernel drops what it sends there.
+    const own = new Set(snapshot.links.flatMap((l) => l.addresses.map((a) => a.address)));
 
     // Each route's probe (or why it gets none), each distinct gateway of an interface once.
     const groups = new Map<string, ProbeGroup>();
@@ -128,6 +131,7 @@ export function routes(options: RoutesOptions = {}): ProbeRun<RouteRecord> {
           reason: `${link.name} has ARP off (NOARP): the kernel never asks either`,
         };
       if (!link.up) return { state: "no-reply", reason: `${link.name} is down` };
+      if (own.has(r.gateway)) return { state: "no-reply", reason: OWN_ADDRESS };
       const key = `${link.index}/${r.onlink ? 1 : 0}`;
       let group = groups.get(key);
       if (!group) {
@@ -274,8 +278,8 @@ function judge(
         break;
       }
       case "local":
-        state = "not-on-link";
-        reason = "the gateway is this host's own address";
+        state = "no-reply";
+        reason = OWN_ADDRESS;
         break;
       default:
         state = "not-on-link";

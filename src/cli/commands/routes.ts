@@ -20,7 +20,7 @@ import { opt } from "../lists";
 
 /** --table: shared with `check --routes-table`. */
 export const TABLE_OPTION_HELP =
-  "routing table: main, local, default, a number, a name from rt_tables, or all (default: every table a policy rule looks up, and main, local, default)";
+  "main, local, default, all, a number or a name from rt_tables (default: those in use)";
 
 const options: OptionSpec[] = [
   NETNS_OPTION,
@@ -73,8 +73,9 @@ flannel host-gw and static routing leave a route per peer (POD_CIDR via PEER) th
 Options:
 ${formatOptions(options)}
 
-Exit codes: 0 every gateway route ok, 1 some route is not (or interrupted), 2 bad usage, 3 missing privilege
-or environment.`;
+The tables in use: every table a policy rule looks up (ip rule), and main, local and default.
+Exit codes: 0 the routes verdict is ok (a tunnel's routes and gateways the kernel never asks for do not count),
+1 it is not (or interrupted), 2 bad usage, 3 missing privilege or environment.`;
 
 export const routesCommand: Command = {
   name: "routes",

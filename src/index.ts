@@ -38,6 +38,8 @@ export type {
   NotScanned,
 } from "./check/nodes";
 export { parseNodePort, parseNodes } from "./check/nodes";
+export type { RoutesExpectation } from "./check/verdict-routes";
+export { routesVerdict } from "./check/verdict-routes";
 export type {
   DnsExpectation,
   HostGwExpectation,
@@ -47,6 +49,8 @@ export type {
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export type { ProbeRun } from "./engine/probe-run";
 export { EnvironmentError, UsageError } from "./errors";
+export type { GatewayRoute, RoutingSnapshot, TableSelection } from "./net/gateway-routes";
+export { readRoutingSnapshot } from "./net/gateway-routes";
 export type { LinkAddress, LinkInfo } from "./net/links";
 export { findLink, listLinks, listLinksAsync } from "./net/links";
 export type { RouteDecision, RouteDestination, UnpinnedRoute } from "./net/route";
@@ -81,6 +85,8 @@ export { DNS_DEFAULTS, dns } from "./probes/dns/dns";
 export type { PingOptions, PingRun } from "./probes/icmp/ping";
 export { PING_DEFAULTS, ping } from "./probes/icmp/ping";
 export type { PingMode } from "./probes/icmp/ping-socket";
+export type { RoutesOptions } from "./probes/routes/routes";
+export { routes } from "./probes/routes/routes";
 export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probes/scan/scan";
 export { SCAN_DEFAULTS, scan } from "./probes/scan/scan";
 export type {
@@ -90,6 +96,7 @@ export type {
   HostRecord,
   PingRecord,
   PortRecord,
+  RouteRecord,
   SummaryRecord,
   VerdictEvidence,
   VerdictFamily,

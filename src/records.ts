@@ -321,6 +321,71 @@ export interface HostRecord {
 export type ScanRecord = PortRecord | HostRecord;
 
 /**
+ * One next hop of one route with a gateway in the node's routing tables, and whether that gateway answers ARP
+ * (an IPv4 gateway) or NDP (an IPv6 one) on the route's own interface (`wireprobe routes`, `check --routes`). A
+ * multipath route gives a record per next hop. Every distinct gateway of an interface is asked once, however
+ * many routes go through it.
+ */
+export interface RouteRecord {
+  type: "route";
+  /** the route's family (its destination's): an IPv4 route may go via an IPv6 gateway (`via inet6`) */
+  family: "ipv4" | "ipv6";
+  /** the routing table's number (254 main, 255 local, 253 default) */
+  table: number;
+  /** the table's name as `ip route` prints it: main, local, default, a name from rt_tables, or the number */
+  tableName: string;
+  /** the destination prefix ("198.18.3.0/24"; "0.0.0.0/0" or "::/0" for a default route) */
+  destination: string;
+  /** the next hop's address */
+  gateway: string;
+  /** the next hop's interface (null when the route names none) */
+  interface: string | null;
+  /** the route says `onlink`: the kernel takes the gateway as on-link on the interface, whatever its subnets */
+  onlink: boolean;
+  /** the next hop's flags as `ip route` prints them: onlink, linkdown, dead, ... */
+  flags: string[];
+  /** one next hop of a multipath route (`nexthop via ...`) */
+  multipath: boolean;
+  /** a multipath next hop's weight, null otherwise */
+  weight: number | null;
+  /** the route's metric (IPv6 routes: 1024 unless set) */
+  metric: number;
+  /** who installed the route (`proto`): kernel, boot, static, dhcp, bird, ..., or the number */
+  proto: string;
+  /**
+   * ok: the gateway answered from one MAC.
+   * no-reply: nobody answered on the route's interface (or the interface is down, or the gateway is one of this
+   * host's own addresses: see `reason`).
+   * not-on-link: the gateway lies in none of the interface's on-link prefixes and the route is not `onlink`
+   * (the route outlived the address that made it valid: the kernel refuses such a route when it is added).
+   * conflict: more than one MAC answered for the gateway.
+   * not-probed: the gateway could not be asked: its interface has no ARP/NDP (a tunnel, a point-to-point link),
+   * or the run was interrupted first (see `reason`).
+   */
+  state: "ok" | "no-reply" | "not-on-link" | "conflict" | "not-probed";
+  /** what the state means here, in words; null for ok */
+  reason: string | null;
+  /** every distinct MAC that answered, in order of arrival */
+  macs: string[];
+  /** round trip of the first answer, ms; null without one */
+  rttMs: number | null;
+  /** how the gateway was asked: "arp" (an IPv4 gateway) or "ndp" (an IPv6 one) */
+  probe: "arp" | "ndp";
+  /** requests sent to the gateway (shared by every route through it) */
+  sent: number;
+  /**
+   * the kernel's neighbour entry for the gateway on that interface (`ip neigh`): its MAC (null when it has none)
+   * and state (reachable, stale, delay, probe, incomplete, failed, noarp, permanent); null when there is none
+   */
+  neighbour: { mac: string | null; state: string } | null;
+  /**
+   * the gateway answered, but the kernel's neighbour entry holds another MAC: traffic goes to a MAC nobody
+   * answers from until the entry is learned again (never, when it is permanent)
+   */
+  staleNeighbour: boolean;
+}
+
+/**
  * Totals for one command run: the last record of every command, and a run's `summary` in the library.
  *
  * @example
@@ -466,8 +531,9 @@ export interface VerdictRecord {
   /** always "verdict" */
   type: "verdict";
   /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
-   *  node; dns: every DNS server answers every name, and all servers agree */
-  check: "host-gw" | "nodeport" | "dns";
+   *  node; dns: every DNS server answers every name, and all servers agree; routes (`check --routes`): every
+   *  gateway of the node's routes is on-link and answers from one MAC */
+  check: "host-gw" | "nodeport" | "dns" | "routes";
   /** the check passed (never true for an incomplete verdict) */
   ok: boolean;
   /** what was found and what it means, in one paragraph */
@@ -486,7 +552,8 @@ export interface VerdictRecord {
    * what was expected but got no record, empty when complete (or when only the wait was cut short), written as
    * the evidence subjects are: host-gw a node; nodeport a node when none of its nodePorts was probed, else
    * `node:port` (an IPv6 node `[address]:port`, a UDP nodePort `node:port/udp`); dns a server when none of
-   * its names was asked, else `server name`, and an `--external` address that was not pinged
+   * its names was asked, else `server name`, and an `--external` address that was not pinged; routes a route
+   * whose gateway was not asked before the interruption, as `ip route` writes it (`DEST via GW dev IF`)
    */
   notProbed: string[];
   /**
@@ -522,5 +589,6 @@ export type WireprobeRecord =
   | PingRecord
   | PortRecord
   | HostRecord
+  | RouteRecord
   | SummaryRecord
   | VerdictRecord;

@@ -11,6 +11,7 @@ import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
 import { ping } from "../probes/icmp/ping";
+import { routes, type TableSelection } from "../probes/routes/routes";
 import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
@@ -19,6 +20,7 @@ import type {
   HostRecord,
   PingRecord,
   PortRecord,
+  RouteRecord,
   SummaryRecord,
   VerdictRecord,
 } from "../records";
@@ -36,6 +38,7 @@ import {
   normalizeNodePorts,
   parseNodes,
 } from "./nodes";
+import { routesVerdict } from "./verdict-routes";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
@@ -99,6 +102,14 @@ export interface CheckOptions {
   rate?: number;
   /** the resolv.conf to take the DNS servers from when `dnsServers` is empty (default: the namespace's) */
   resolvConf?: string;
+  /**
+   * also check the gateways of this node's routes (`--routes`): every route with a gateway, in the tables
+   * `routesTable` selects (default "used": every table a policy rule looks up), asked with ARP/NDP; verdict
+   * `routes`. Off by default: the other verdicts do not change with it.
+   */
+  routes?: boolean;
+  /** which routing tables `routes` reads (default "used"); giving it implies `routes` */
+  routesTable?: TableSelection;
   /** aborts the check: the probes stop and the verdicts are drawn from what had arrived (incomplete) */
   signal?: AbortSignal;
   /** called with a one-line notice a probe has for the user (a scan method chosen, a DNS warning) */
@@ -124,6 +135,7 @@ export type CheckRecord =
   | DnsRecord
   | DnsConsistencyRecord
   | PingRecord
+  | RouteRecord
   | VerdictRecord;
 
 /**
@@ -170,7 +182,9 @@ export interface CheckResult {
   consistency: DnsConsistencyRecord[];
   /** the pings of the outside addresses */
   pings: PingRecord[];
-  /** the three verdicts: host-gw, nodeport, dns */
+  /** with `routes`: a record per gateway route (absent without it) */
+  routes?: RouteRecord[];
+  /** the verdicts: host-gw, nodeport, dns, and routes when asked for */
   verdicts: VerdictRecord[];
   /** the summary of each probe that ran */
   summaries: SummaryRecord[];
@@ -195,7 +209,7 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
   readonly result: CheckResult | undefined;
 }
 
-type ProbeName = "arp" | "scan" | "dns" | "ping";
+type ProbeName = "arp" | "scan" | "dns" | "ping" | "routes";
 
 /** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
 interface Job {
@@ -381,6 +395,16 @@ export function check(options: CheckOptions): CheckRun {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
     }
+    if (options.routes || options.routesTable !== undefined) {
+      r.routes = [];
+      const { interface: _pinned, ...where } = common; // each route is asked on its own interface
+      const run = routes({
+        ...where,
+        ...timeout,
+        ...(options.routesTable === undefined ? {} : { table: options.routesTable }),
+      });
+      jobs.push(job("routes", run, r.routes, r.summaries));
+    }
     const settled = await Promise.allSettled(jobs.map((job) => job.start()));
     const interrupted = options.signal?.aborted ?? false;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
@@ -400,6 +424,7 @@ export function check(options: CheckOptions): CheckRun {
     yield* scanned;
     yield* dnsOut;
     yield* r.pings;
+    if (r.routes) yield* r.routes;
     if (nodes.length > 0)
       r.verdicts.push(hostGwVerdict(r.arp, { nodes, cluster: clusterNodes, aborted: unfinished.has("arp") }));
     if (nodePortSpecs.length > 0)
@@ -418,6 +443,7 @@ export function check(options: CheckOptions): CheckRun {
         aborted: unfinished.has("dns") || unfinished.has("ping"),
       }),
     );
+    if (r.routes) r.verdicts.push(routesVerdict(r.routes, { aborted: unfinished.has("routes") }));
     yield* r.verdicts;
     r.durationMs = performance.now() - started;
     result = r;

@@ -31,6 +31,11 @@ const commands: CommandEntry[] = [
     load: () => require("./commands/ping").pingCommand,
   },
   {
+    name: "routes",
+    summary: "the routing tables' gateways: does each answer ARP/NDP, on-link, from one MAC",
+    load: () => require("./commands/routes").routesCommand,
+  },
+  {
     name: "check",
     summary: "node network check: host-gw adjacency, nodePorts on every node, cluster DNS",
     load: () => require("./commands/check").checkCommand,

@@ -1,7 +1,8 @@
 import type { CheckResult } from "../check/check";
 import { type ClusterNode, familyName, familyOf, type NodePort } from "../check/nodes";
+import { routeText } from "../check/verdict-routes";
 import { summariseList } from "../check/verdicts";
-import type { ArpRecord, DnsRecord, VerdictFamily, VerdictRecord } from "../records";
+import type { ArpRecord, DnsRecord, RouteRecord, VerdictFamily, VerdictRecord } from "../records";
 import { formatTable } from "./table";
 
 // The human report of `wireprobe check`: verdicts first, then a node-by-check matrix and the DNS servers'
@@ -101,6 +102,7 @@ export function formatCheckReport(input: CheckResult): string {
     ]);
     out.push("", formatTable(["EXTERNAL", "PING"], rows));
   }
+  if (input.routes) out.push("", routesSection(input.routes));
 
   const fixes = input.verdicts.filter((v) => !v.ok && v.fix);
   if (fixes.length > 0) {
@@ -161,4 +163,21 @@ function nodeTable(input: CheckResult, downNodes: ReadonlyMap<string, string>): 
       .map((a, i) => [i === 0 ? (n.name ?? "") : "", a, ...cells(a)]),
   );
   return formatTable(["NODE", "ADDRESS", ...header], rows);
+}
+
+/** --routes: the gateway routes that are not ok (each with its answer), or one line when all are. */
+function routesSection(routes: readonly RouteRecord[]): string {
+  const notOk = routes.filter((r) => r.state !== "ok" || r.staleNeighbour);
+  const gateways = new Set(routes.map((r) => `${r.interface}/${r.gateway}`)).size;
+  const head = `GATEWAY ROUTES: ${routes.length} route(s) via ${gateways} gateway(s)`;
+  if (notOk.length === 0) return `${head}, every gateway answers`;
+  const rows = notOk.map((r) => [
+    routeText(r),
+    r.state,
+    r.macs.length > 0 ? r.macs.join(",") : "-",
+    [r.reason, r.staleNeighbour ? `kernel neighbour entry ${r.neighbour?.mac} (${r.neighbour?.state})` : null]
+      .filter((x) => x)
+      .join("; "),
+  ]);
+  return `${head}\n${formatTable(["ROUTE", "STATE", "MAC", "NOTE"], rows)}`;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { check, DEFAULT_DNS_NAMES } from "../../check/check";
 import { groupNodeWords, nodeListSpecs } from "../../check/nodes";
 import { UsageError } from "../../errors";
+import { RouteNames } from "../../net/rt-tables";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
 import { planOutputs, writeOutput } from "../../output/output-file";
@@ -17,6 +18,7 @@ import {
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { commaList, opt } from "../lists";
+import { TABLE_OPTION_HELP } from "./routes";
 
 const options: OptionSpec[] = [
   {
@@ -61,6 +63,12 @@ const options: OptionSpec[] = [
     valueName: "IP[,IP...]",
     help: 'outside addresses to ping, to tell "network up, DNS down" apart',
   },
+  {
+    name: "routes",
+    kind: "flag",
+    help: "also check the gateways of this node's routes (ARP/NDP, on-link, one MAC): verdict routes",
+  },
+  { name: "routes-table", kind: "string", valueName: "TABLE", help: `with --routes: ${TABLE_OPTION_HELP}` },
   NETNS_OPTION,
   { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
   {
@@ -101,6 +109,8 @@ Probes concurrently and prints three verdicts, each with its evidence and the fi
   host-gw   every peer node is on-link and answers ARP, or NDP over IPv6 (flannel host-gw can route to it)
   nodeport  every nodePort answers open on every node (TCP, or UDP with PORT/udp)
   dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule)
+and with --routes:
+  routes    every gateway of this node's routes (POD_CIDR via PEER) is on-link and answers from one MAC
 
 Nodes, DNS servers and outside addresses may be IPv4 or IPv6. A dual-stack node is one node with an address
 of each family, written NAME=IPV4,IPV6 (or NAME=IPV4,NAME=IPV6); it passes a check only when both of its
@@ -143,6 +153,7 @@ export const checkCommand: Command = {
     }
     const nodePorts = commaList(args.options.get("node-port"));
     const json = getFlag(args, "json");
+    const routesTable = getString(args, "routes-table");
     const junit = getString(args, "junit");
     // Checked before anything is sent; "-" (or /dev/stdout) puts the JUnit report on stdout instead of the
     // human report.
@@ -159,6 +170,8 @@ export const checkCommand: Command = {
       ...opt("resolvConf", getString(args, "resolv-conf")),
       ...opt("timeoutMs", getNumber(args, "timeout")),
       ...opt("rate", getNumber(args, "rate")),
+      ...(getFlag(args, "routes") || routesTable !== undefined ? { routes: true } : {}),
+      ...opt("routesTable", routesTable === undefined ? undefined : new RouteNames().parseTable(routesTable)),
       signal: ctx.signal,
       onNotice: (m) => ctx.stderr.write(`wireprobe: ${m}\n`),
     });

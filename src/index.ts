@@ -11,6 +11,7 @@ export type {
   NotScanned,
 } from "./check/nodes";
 export { parseNodePort, parseNodes } from "./check/nodes";
+export type { DnsRaceInput } from "./check/verdict-dnsrace";
 export type {
   DnsExpectation,
   HostGwExpectation,
@@ -31,6 +32,8 @@ export type { ArpOptions } from "./probes/arp/arp";
 export { ARP_DEFAULTS, arp } from "./probes/arp/arp";
 export type { DnsOptions } from "./probes/dns/dns";
 export { DNS_DEFAULTS, dns } from "./probes/dns/dns";
+export type { DnsRaceOptions } from "./probes/dns/race";
+export { dnsRace, RACE_DEFAULTS, RACE_MAX_PAIRS } from "./probes/dns/race";
 export type { PingOptions, PingRun } from "./probes/icmp/ping";
 export { PING_DEFAULTS, ping } from "./probes/icmp/ping";
 export type { ScanOptions, ScanProgress, ScanRecord, ScanRun } from "./probes/scan/scan";
@@ -38,6 +41,8 @@ export { SCAN_DEFAULTS, scan } from "./probes/scan/scan";
 export type {
   ArpRecord,
   DnsConsistencyRecord,
+  DnsRacePairs,
+  DnsRaceRecord,
   DnsRecord,
   HostRecord,
   PingRecord,

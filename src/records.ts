@@ -109,6 +109,65 @@ export interface DnsConsistencyRecord {
   odd: string[];
 }
 
+/** One kind of A/AAAA pair of a `dns-race` record: what became of the pairs sent. */
+export interface DnsRacePairs {
+  /** pairs whose two queries were handed to the kernel */
+  sent: number;
+  /** pairs whose A and AAAA queries were both answered */
+  answered: number;
+  /** pairs whose A query got no answer while its AAAA did */
+  lostA: number;
+  /** pairs whose AAAA query got no answer while its A did */
+  lostAAAA: number;
+  /** pairs neither of whose queries got an answer */
+  lostBoth: number;
+  /** (lostA + lostAAAA + lostBoth) / sent, 0 to 1, to 4 decimals: the share of lookups that would wait glibc's timeout */
+  lossRate: number;
+  /**
+   * datagrams from the server's address and port on the pairs' sockets that answer neither query (another
+   * ID, another question, malformed, cut short without TC): ignored, never counted as answers
+   */
+  badAnswers: number;
+}
+
+/**
+ * The 5-second DNS race against one server (`wireprobe dns --race N`): N pairs sent as glibc sends a lookup's
+ * A and AAAA queries (one socket, so one source port; one sendmmsg, the A first, the AAAA right after) and N
+ * pairs sent the same way from two sockets (two source ports), interleaved. Loss only, or significantly more,
+ * in the same-socket pairs is the conntrack race of kubernetes/kubernetes#56903: the two packets of one
+ * tuple reach conntrack/DNAT together and one is dropped.
+ */
+export interface DnsRaceRecord {
+  type: "dns-race";
+  /** the server asked (IPv4 or IPv6, e.g. the cluster DNS Service's VIP) */
+  server: string;
+  port: number;
+  /** the name looked up (A and AAAA), as sent */
+  name: string;
+  /** pairs of each kind asked */
+  pairs: number;
+  /** the pairs sent as glibc does: both queries from one socket, in one sendmmsg */
+  sameSocket: DnsRacePairs;
+  /** the control: the same pairs with the A and the AAAA from two sockets (two source ports) */
+  separateSockets: DnsRacePairs;
+  /**
+   * true when the same-socket pairs lose a query significantly more often than the separate-socket pairs
+   * (one-sided Fisher exact test on the pairs with a loss, `pValue` < 0.01) and some of their losses are of
+   * one query of the two, as the race drops
+   */
+  race: boolean;
+  /**
+   * the chance of a split at least this lopsided towards the same-socket pairs if both kinds lost alike (one-
+   * sided Fisher exact test, 3 significant digits); 1 without a loss
+   */
+  pValue: number;
+  /** how long each pair waited for its answers, ms: a query unanswered by then is lost */
+  timeoutMs: number;
+  /** pairs that could not be sent (of both kinds), and why (the first error), null when every pair went */
+  unsent: number;
+  error: string | null;
+}
+
 /** ICMP echo to one target (`wireprobe ping`). */
 export interface PingRecord {
   type: "ping";
@@ -315,6 +374,7 @@ export type WireprobeRecord =
   | ArpRecord
   | DnsRecord
   | DnsConsistencyRecord
+  | DnsRaceRecord
   | PingRecord
   | PortRecord
   | HostRecord

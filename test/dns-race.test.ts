@@ -56,7 +56,7 @@ function queriesOf(frames: Array<{ data: Buffer; timestampMs: number }>): Query[
   const out: Query[] = [];
   frames.forEach((f, index) => {
     const d = decodeFrame(f.data, { linkType: "ethernet", ipv6: true, verifyChecksums: false });
-    if (!d.udp || d.udp.dstPort !== 53) return;
+    if (d.udp?.dstPort !== 53) return;
     const ip = d.ipv4 ?? d.ipv6!;
     const message = dnsPacket.decode(f.data.subarray(d.payload.offset, d.payload.offset + d.payload.length));
     const q = message.questions?.[0];

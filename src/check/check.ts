@@ -10,11 +10,13 @@ import { namespacePath } from "../net/namespace";
 import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
+import { dnsRace } from "../probes/dns/race";
 import { ping } from "../probes/icmp/ping";
 import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
   DnsConsistencyRecord,
+  DnsRaceRecord,
   DnsRecord,
   HostRecord,
   PingRecord,
@@ -69,6 +71,11 @@ export interface CheckOptions {
   dnsNames?: readonly string[];
   /** outside addresses to ping, to tell "network up, DNS down" apart */
   external?: readonly string[];
+  /**
+   * race N A/AAAA pairs of each kind (glibc's one socket, and two sockets) against every DNS server for the
+   * first of `dnsNames`: the 5-second DNS race, part of the dns verdict (default: no race)
+   */
+  dnsRace?: number;
   netns?: string;
   interface?: string;
   /** per-probe wait in ms (default: each probe's own) */
@@ -86,6 +93,7 @@ export type CheckRecord =
   | HostRecord
   | DnsRecord
   | DnsConsistencyRecord
+  | DnsRaceRecord
   | PingRecord
   | VerdictRecord;
 
@@ -113,6 +121,8 @@ export interface CheckResult {
   dns: DnsRecord[];
   consistency: DnsConsistencyRecord[];
   pings: PingRecord[];
+  /** the A/AAAA race's records, one per server (absent without --dns-race) */
+  dnsRace?: DnsRaceRecord[];
   verdicts: VerdictRecord[];
   summaries: SummaryRecord[];
   durationMs: number;
@@ -123,7 +133,7 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
   readonly result: CheckResult | undefined;
 }
 
-type ProbeName = "arp" | "scan" | "dns" | "ping";
+type ProbeName = "arp" | "scan" | "dns" | "dns-race" | "ping";
 
 /** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
 interface Job {
@@ -290,6 +300,17 @@ export function check(options: CheckOptions): CheckRun {
     // The same servers the probe asks (it resolved them the same way just now): the verdict's expectation.
     r.dnsServers = resolveServers(dnsOptions).servers;
     jobs.push(job("dns", d, dnsOut, r.summaries));
+    if (options.dnsRace !== undefined) {
+      // The race's servers are the dns probe's; its name the first one asked.
+      r.dnsRace = [];
+      const raceRun = dnsRace(r.dnsNames[0]!, {
+        ...common,
+        ...timeout,
+        pairs: options.dnsRace,
+        servers: r.dnsServers,
+      });
+      jobs.push(job("dns-race", raceRun, r.dnsRace, r.summaries));
+    }
     if (external.length > 0) {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
@@ -312,6 +333,7 @@ export function check(options: CheckOptions): CheckRun {
     yield* r.arp;
     yield* scanned;
     yield* dnsOut;
+    yield* r.dnsRace ?? [];
     yield* r.pings;
     if (nodes.length > 0)
       r.verdicts.push(hostGwVerdict(r.arp, { nodes, cluster: clusterNodes, aborted: unfinished.has("arp") }));
@@ -324,12 +346,18 @@ export function check(options: CheckOptions): CheckRun {
         }),
       );
     r.verdicts.push(
-      dnsVerdict(r.dns, r.consistency, r.pings, {
-        servers: r.dnsServers,
-        names: r.dnsNames,
-        external,
-        aborted: unfinished.has("dns") || unfinished.has("ping"),
-      }),
+      dnsVerdict(
+        r.dns,
+        r.consistency,
+        r.pings,
+        {
+          servers: r.dnsServers,
+          names: r.dnsNames,
+          external,
+          aborted: unfinished.has("dns") || unfinished.has("ping"),
+        },
+        r.dnsRace && { records: r.dnsRace, servers: r.dnsServers, aborted: unfinished.has("dns-race") },
+      ),
     );
     yield* r.verdicts;
     r.durationMs = performance.now() - started;

@@ -122,6 +122,9 @@ class DnsRaceRun implements ProbeModule {
   private readonly settled: Int32Array;
   private readonly unsent: Int32Array;
   private readonly errors: Array<string | null>;
+  /** records made and not yet pushed (an earlier server's is still to come) */
+  private readonly ready: Array<DnsRaceRecord | undefined>;
+  private nextRecord = 0;
   private readonly templates: { A: Buffer; AAAA: Buffer };
   private ids = new Uint16Array(0);
   private idNext = 0;
@@ -172,6 +175,7 @@ class DnsRaceRun implements ProbeModule {
     this.settled = new Int32Array(this.targets);
     this.unsent = new Int32Array(this.targets);
     this.errors = new Array<string | null>(this.targets).fill(null);
+    this.ready = new Array<DnsRaceRecord | undefined>(this.targets);
     // glibc's queries without `options edns0`: recursion desired, no OPT record.
     this.templates = {
       A: encodeQuery(0, this.name, "A", false),
@@ -403,7 +407,7 @@ class DnsRaceRun implements ProbeModule {
     const lostSame = same.sent - same.answered;
     const lostSeparate = separate.sent - separate.answered;
     const p = fisherOneSided(lostSame, same.sent, lostSeparate, separate.sent);
-    this.queue.push({
+    this.ready[server] = {
       type: "dns-race",
       server: this.servers[server]!,
       port: this.port,
@@ -417,7 +421,12 @@ class DnsRaceRun implements ProbeModule {
       timeoutMs: this.timeoutMs,
       unsent: this.unsent[server]!,
       error: this.errors[server]!,
-    });
+    };
+    // Records go out in the servers' order, each as soon as the ones before it are out.
+    while (this.nextRecord < this.targets && this.ready[this.nextRecord] !== undefined) {
+      this.queue.push(this.ready[this.nextRecord]!);
+      this.ready[this.nextRecord++] = undefined;
+    }
   }
 
   private openSocket(family: 4 | 6): NativeInetSocket {

@@ -163,8 +163,12 @@ export interface DnsRaceRecord {
   pValue: number;
   /** how long each pair waited for its answers, ms: a query unanswered by then is lost */
   timeoutMs: number;
-  /** pairs that could not be sent (of both kinds), and why (the first error), null when every pair went */
+  /** pairs of which no query could be sent (of both kinds) */
   unsent: number;
+  /**
+   * the first send error: why pairs were not sent, or why the kernel refused a pair's AAAA after its A went
+   * (a firewall on this host's own output path; that AAAA counts as lost); null when every query went
+   */
   error: string | null;
 }
 
@@ -339,7 +343,8 @@ export interface VerdictFamily {
 export interface VerdictRecord {
   type: "verdict";
   /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
-   *  node; dns: every DNS server answers every name, and all servers agree */
+   *  node; dns: every DNS server answers every name, and all servers agree (with `check --dns-race N`: and no
+   *  server loses a query of glibc's A/AAAA pairs, see `dns-race`) */
   check: "host-gw" | "nodeport" | "dns";
   ok: boolean;
   /** what was found and what it means, in one paragraph */
@@ -358,7 +363,8 @@ export interface VerdictRecord {
    * what was expected but got no record, empty when complete (or when only the wait was cut short), written as
    * the evidence subjects are: host-gw a node; nodeport a node when none of its nodePorts was probed, else
    * `node:port` (an IPv6 node `[address]:port`, a UDP nodePort `node:port/udp`); dns a server when none of
-   * its names was asked, else `server name`, and an `--external` address that was not pinged
+   * its names was asked, else `server name`, an `--external` address that was not pinged, and with --dns-race
+   * `server race` for a server whose race got no record
    */
   notProbed: string[];
   /**

@@ -32,8 +32,16 @@ export const RACE_FIX =
 export const LOSS_FIX =
   "Find where DNS queries are lost: conntrack -S (insert_failed, drop) on the nodes, the DNS pods' CPU limits and logs, the path between this node and them; race more pairs (--dns-race 1000) to tell the race from random loss.";
 const RERUN_FIX = "Run the check again and let the A/AAAA race finish.";
+/** the dns verdict's fix for servers that do not answer (verdicts.ts): a server silent to the race gets it too */
+export const DNS_FIX =
+  "Make every --cluster-dns server reachable from the pods (pod network, kube-proxy rules for the DNS service) and serve the same records from each (same CoreDNS configuration and upstreams).";
 
 const lostOf = (k: DnsRacePairs) => k.lostA + k.lostAAAA + k.lostBoth;
+
+/** A record's p-value for people: "0.0274", "3.66e-6". */
+export function formatP(p: number): string {
+  return p !== 0 && p < 0.001 ? p.toExponential(2).replace(/\.?0+e/, "e") : String(p);
+}
 
 function which(k: DnsRacePairs): string {
   const parts: string[] = [];
@@ -62,27 +70,30 @@ export function dnsRaceOutcome(input: DnsRaceInput, family: Family | null): Outc
   const problems: string[] = [];
   let raceFound = false;
   let lossFound = false;
+  let silentFound = false;
   for (const r of records) {
     const same = r.sameSocket;
     const sep = r.separateSockets;
     evidence.push({
       subject: `${r.server} ${r.name}`,
-      finding: `A/AAAA race: same socket ${kindText(same)}, separate sockets ${kindText(sep)}: ${r.race ? "the race" : "no race"} (p = ${r.pValue})${r.unsent > 0 ? `; ${r.unsent} pair(s) not sent: ${r.error}` : ""}`,
+      finding: `A/AAAA race: same socket ${kindText(same)}, separate sockets ${kindText(sep)}: ${r.race ? "the race" : "no race"} (p = ${formatP(r.pValue)})${r.unsent > 0 ? `; ${r.unsent} pair(s) not sent: ${r.error}` : r.error ? `; ${r.error}` : ""}`,
       family: familyOf(r.server),
     });
     if (r.race) {
       raceFound = true;
       problems.push(
-        `${r.server} loses one query of glibc's A/AAAA lookups: ${lostOf(same)} of ${same.sent} pairs sent from one socket, as glibc sends them, lost a query (${which(same)}), and ${lostOf(sep)} of ${sep.sent} pairs sent from two sockets (p = ${r.pValue}). This is the 5-second DNS race (kubernetes/kubernetes#56903): the two packets of one socket reach conntrack/DNAT together on the way to the DNS Service and one is dropped, so such a lookup waits the resolver's 5-second timeout.`,
+        `${r.server} loses one query of glibc's A/AAAA lookups: ${lostOf(same)} of ${same.sent} pairs sent from one socket, as glibc sends them, lost a query (${which(same)}), and ${lostOf(sep)} of ${sep.sent} pairs sent from two sockets (p = ${formatP(r.pValue)}). This is the 5-second DNS race (kubernetes/kubernetes#56903): the two packets of one socket reach conntrack/DNAT together on the way to the DNS Service and one is dropped, so such a lookup waits the resolver's 5-second timeout.`,
       );
     } else if (lostOf(same) + lostOf(sep) > 0) {
-      lossFound = true;
       const none =
         same.answered + sep.answered === 0 && same.lostBoth + sep.lostBoth === same.sent + sep.sent;
+      // A server that answers nothing at all is not losing queries: it is down or unreachable.
+      if (none) silentFound = true;
+      else lossFound = true;
       problems.push(
         none
           ? `${r.server} answered none of the A/AAAA race's queries for ${r.name}.`
-          : `${r.server} loses DNS queries: ${lostOf(same)} of ${same.sent} same-socket and ${lostOf(sep)} of ${sep.sent} separate-socket A/AAAA pairs lost a query (p = ${r.pValue}), ${lostOf(same) > lostOf(sep) ? "more from one socket but too few to tell the race from random loss" : "as many without the race: random loss, not the race"}; each lost query is a lookup that waits the resolver's timeout.`,
+          : `${r.server} loses DNS queries: ${lostOf(same)} of ${same.sent} same-socket and ${lostOf(sep)} of ${sep.sent} separate-socket A/AAAA pairs lost a query (p = ${formatP(r.pValue)}), ${lostOf(same) > lostOf(sep) ? "more from one socket but too few to tell the race from random loss" : "no more from one socket than from two: random loss, not the race"}; each lost query is a lookup that waits the resolver's timeout.`,
       );
     }
     if (r.unsent > 0) {
@@ -106,6 +117,7 @@ export function dnsRaceOutcome(input: DnsRaceInput, family: Family | null): Outc
   const fixes: string[] = [];
   if (raceFound) fixes.push(RACE_FIX);
   if (lossFound) fixes.push(LOSS_FIX);
+  if (silentFound) fixes.push(DNS_FIX);
   if (!complete && fixes.length === 0) fixes.push(RERUN_FIX);
   return { ok, complete, detail, fix: fixes.length > 0 ? fixes.join(" ") : null, evidence, notProbed };
 }

@@ -24,7 +24,7 @@ import {
   nodePortLabel,
   normalizeNodePorts,
 } from "./nodes";
-import { type DnsRaceInput, withRace } from "./verdict-dnsrace";
+import { DNS_FIX, type DnsRaceInput, withRace } from "./verdict-dnsrace";
 
 // The three conclusions of `wireprobe check`, computed from probe records alone (no I/O), so they can be
 // tested against hand-made records and recomputed from a saved NDJSON run.
@@ -645,11 +645,7 @@ function dnsOutcome(
         ? problems.join(" ") || "No DNS server was asked."
         : incompleteDetail(aborted, probed, total, "server × name question(s)", notProbed, problems),
     evidence,
-    fix: ok
-      ? null
-      : !complete && problems.length === 0
-        ? rerunFix(aborted)
-        : "Make every --cluster-dns server reachable from the pods (pod network, kube-proxy rules for the DNS service) and serve the same records from each (same CoreDNS configuration and upstreams).",
+    fix: ok ? null : !complete && problems.length === 0 ? rerunFix(aborted) : DNS_FIX,
     notProbed,
   };
 }

@@ -1,3 +1,4 @@
+import { formatP } from "../check/verdict-dnsrace";
 import type { DnsRacePairs, DnsRaceRecord, SummaryRecord } from "../records";
 import { summaryLine } from "./arp-report";
 import { formatTable } from "./table";
@@ -33,11 +34,12 @@ export function describeRace(r: DnsRaceRecord): string {
   const counts = `${lostSame} of ${same.sent} same-socket pairs lost a query${lostSame > 0 ? ` (${lostWhich(same)})` : ""}, ${lostSep} of ${sep.sent} separate-socket pairs${lostSep > 0 ? ` (${lostWhich(sep)})` : ""}`;
   const notes: string[] = [];
   if (r.unsent > 0) notes.push(`${r.unsent} pair(s) not sent: ${r.error}`);
+  else if (r.error !== null) notes.push(r.error);
   const bad = same.badAnswers + sep.badAnswers;
   if (bad > 0) notes.push(`${bad} datagram(s) from the server answered neither query (ignored)`);
   const tail = notes.length > 0 ? ` (${notes.join("; ")})` : "";
   if (r.race) {
-    return `RACE: ${counts} (p = ${r.pValue}): the two queries of one socket race through conntrack/DNAT and one is dropped, so glibc lookups wait the 5-second timeout. Fix: options single-request-reopen (resolv.conf, or the pod's dnsConfig) or NodeLocal DNSCache${tail}`;
+    return `RACE: ${counts} (p = ${formatP(r.pValue)}): the two queries of one socket race through conntrack/DNAT and one is dropped, so glibc lookups wait the 5-second timeout. Fix: options single-request-reopen (resolv.conf, or the pod's dnsConfig) or NodeLocal DNSCache${tail}`;
   }
   if (same.sent + sep.sent > 0 && same.answered + sep.answered === 0 && lostSame + lostSep > 0) {
     const none = same.lostBoth + sep.lostBoth === same.sent + sep.sent;
@@ -48,7 +50,7 @@ export function describeRace(r: DnsRaceRecord): string {
   }
   const why =
     lostSame > lostSep
-      ? `more in the same-socket pairs, but not enough to tell the race from random loss (p = ${r.pValue}; run more pairs)`
+      ? `more in the same-socket pairs, but not enough to tell the race from random loss (p = ${formatP(r.pValue)}; run more pairs)`
       : "no more in the same-socket pairs than in the control: random loss (a lossy path or an overloaded server), not the race";
   return `loss: ${counts}; ${why}. Each lost query is a lookup that waits the resolver's timeout${tail}`;
 }
@@ -106,9 +108,9 @@ export function formatRaceTable(records: readonly DnsRaceRecord[]): string {
     cell(r.sameSocket),
     cell(r.separateSockets),
     r.race
-      ? `RACE (p = ${r.pValue})`
+      ? `RACE (p = ${formatP(r.pValue)})`
       : lostPairs(r.sameSocket) + lostPairs(r.separateSockets) > 0
-        ? `loss (p = ${r.pValue})`
+        ? `loss (p = ${formatP(r.pValue)})`
         : "no",
   ]);
   return formatTable(["DNS RACE", "SAME SOCKET (glibc)", "SEPARATE SOCKETS", "RACE"], rows);

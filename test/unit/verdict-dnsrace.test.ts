@@ -2,7 +2,7 @@
 // (src/probes/dns/race-stats.ts), from hand-made records.
 
 import t from "tap";
-import { dnsRaceOutcome, LOSS_FIX, RACE_FIX } from "../../src/check/verdict-dnsrace";
+import { DNS_FIX, dnsRaceOutcome, LOSS_FIX, RACE_FIX } from "../../src/check/verdict-dnsrace";
 import { dnsVerdict } from "../../src/check/verdicts";
 import { fisherOneSided, RACE_ALPHA, roundP } from "../../src/probes/dns/race-stats";
 import type { DnsRacePairs, DnsRaceRecord, DnsRecord } from "../../src/records";
@@ -138,6 +138,14 @@ t.test("loss that is not the race: fails with the loss's fix, not the race's", a
   t.match(dnsRaceOutcome({ records: [few] }, null).detail, /too few to tell the race from random loss/);
   const dead = raceRecord("198.18.0.10", kind(5, { lostBoth: 5 }), kind(5, { lostBoth: 5 }));
   t.match(dnsRaceOutcome({ records: [dead] }, null).detail, /answered none of the A\/AAAA race's queries/);
+  t.equal(
+    dnsRaceOutcome({ records: [dead] }, null).fix,
+    DNS_FIX,
+    "a silent server: the dns verdict's own fix",
+  );
+  const timeout: DnsRecord = { ...dnsOk("198.18.0.10"), status: "timeout", rcode: null, answers: [] };
+  const v = dnsVerdict([timeout], [], [], {}, { records: [dead] });
+  t.equal(v.fix, DNS_FIX, "once, not twice");
   const both = raceRecord("198.18.0.10", kind(100, { lostBoth: 20 }), kind(100));
   t.equal(both.race, false, "losing both queries of a pair is not the race's shape");
 });

@@ -82,6 +82,12 @@ interface Pair {
   got: number;
 }
 
+/** What one send call did: queries that went out, and why the rest did not. */
+interface Sent {
+  count: number;
+  error: NativeError | null;
+}
+
 /** Counters of one server and kind. */
 interface Tally {
   sent: number;
@@ -298,42 +304,55 @@ class DnsRaceRun implements ProbeModule {
     });
     const a = this.query("A", idA);
     const aaaa = this.query("AAAA", idAAAA);
-    try {
-      // glibc's send_dg: one sendmmsg of both on the lookup's socket; the control: the same two, one per socket.
-      if (kind === SAME) this.sendAll(pair.sockets[0]!, [a, aaaa], ip);
-      else {
-        this.sendAll(pair.sockets[0]!, [a], ip);
-        this.sendAll(pair.sockets[1]!, [aaaa], ip);
+    // glibc's send_dg: one sendmmsg of both on the lookup's socket; the control: the same two, one per socket.
+    let sent: Sent;
+    if (kind === SAME) sent = this.sendOnce(pair.sockets[0]!, [a, aaaa], ip);
+    else {
+      sent = this.sendOnce(pair.sockets[0]!, [a], ip);
+      if (sent.count === 1) {
+        const second = this.sendOnce(pair.sockets[1]!, [aaaa], ip);
+        sent = { count: 1 + second.count, error: second.error };
       }
-    } catch (err) {
-      this.refuse(pair, err as NativeError);
+    }
+    if (sent.count === 0) {
+      this.refuse(pair, sent.error!);
       return;
+    }
+    if (sent.count === 1) {
+      // The A went, the kernel refused the AAAA (a firewall on this host's own output path: where a
+      // host-network client meets conntrack, a drop is told to sendmmsg). Its answer cannot come: lost.
+      this.errors[server] ??= `the kernel refused an AAAA query after its A went: ${sent.error!.message}`;
     }
     this.tallies[server * 2 + kind]!.sent++;
     this.waiting.set(slot, pair);
   }
 
-  /** Sends the packets in one sendmmsg (the rest again should the kernel take fewer); throws when it takes none. */
-  private sendAll(socket: NativeInetSocket, packets: Buffer[], ip: IpAddress): void {
-    let k = 0;
-    while (k < packets.length) {
-      const rest = packets.slice(k);
-      const sent = socket.send(
-        rest,
+  /**
+   * One send call of `packets` (the addon goes on with the rest when sendmmsg takes fewer, as glibc sends
+   * the second query again with send() after a short sendmmsg); how many went, and why not the rest.
+   */
+  private sendOnce(socket: NativeInetSocket, packets: Buffer[], ip: IpAddress): Sent {
+    let count: number;
+    let error: NativeError | null = null;
+    try {
+      count = socket.send(
+        packets,
         packIps(
           ip.family,
-          rest.map(() => ip),
+          packets.map(() => ip),
         ),
-        rest.map(() => this.port),
+        packets.map(() => this.port),
       );
-      this.queriesSent += sent;
-      if (sent === 0) {
-        const err = new Error("the socket's send buffer is full") as NativeError;
-        err.code = "ENOBUFS";
-        throw err;
-      }
-      k += sent;
+    } catch (err) {
+      error = err as NativeError;
+      count = error.sent ?? 0;
     }
+    this.queriesSent += count;
+    if (count < packets.length && error === null) {
+      error = new Error("the socket's send buffer is full") as NativeError;
+      error.code = "ENOBUFS";
+    }
+    return { count, error };
   }
 
   /** The kernel would not send the pair (no route, a firewall's reject, ...): not sent, said in the record. */

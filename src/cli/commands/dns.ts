@@ -107,6 +107,7 @@ const options: OptionSpec[] = [
 ];
 
 const usage = `Usage: wireprobe dns [options] NAME...
+       wireprobe dns --race N [options] [SERVER...] NAME
 
 Which DNS server answers, how, and do they agree? Asks every server for every NAME and reports
 per server: ok (with rcode and answers, as dig +short prints them), refused (ICMP port
@@ -116,14 +117,13 @@ and names the odd one out. Truncated UDP answers are asked again over TCP.
 
   NAME   a domain name, taken as absolute (no search list); with --type PTR also an address
 
-  wireprobe dns --race N [SERVER...] NAME
-The 5-second DNS race (kubernetes/kubernetes#56903): sends N pairs of A and AAAA queries for NAME as
-glibc does (one socket, so one source port; one sendmmsg, the A first and the AAAA right after) and N
-pairs from two sockets (two source ports) as the control, interleaved, and reports the loss of each
-kind per server. Loss only (or significantly more) in the same-socket pairs is the conntrack race on
-the way to a DNATed DNS Service. SERVERs (addresses) may be given before NAME, as --server, or taken
-from resolv.conf, as glibc takes them. Queries are glibc's: no EDNS, not retried; --timeout is how
-long a pair waits (glibc waits 5000 ms).
+With --race N, the 5-second DNS race (kubernetes/kubernetes#56903): sends N pairs of A and AAAA
+queries for NAME as glibc does (one socket, so one source port; one sendmmsg, the A first and the
+AAAA right after) and N pairs from two sockets (two source ports) as the control, interleaved, and
+reports the loss of each kind per server. Loss only (or significantly more) in the same-socket pairs
+is the conntrack race on the way to a DNATed DNS Service. SERVERs (addresses) may be given before
+NAME, with --server, or taken from resolv.conf, as glibc takes them. Queries are glibc's: no EDNS,
+not retried; --timeout is how long a pair waits (glibc waits 5000 ms).
 
 Options:
 ${formatOptions(options)}

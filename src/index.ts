@@ -38,6 +38,7 @@ export type {
   NotScanned,
 } from "./check/nodes";
 export { parseNodePort, parseNodes } from "./check/nodes";
+export type { DnsRaceInput } from "./check/verdict-dnsrace";
 export type { RoutesExpectation } from "./check/verdict-routes";
 export { routesVerdict } from "./check/verdict-routes";
 export type {
@@ -82,6 +83,8 @@ export type { ArpOptions } from "./probes/arp/arp";
 export { ARP_DEFAULTS, arp } from "./probes/arp/arp";
 export type { DnsOptions } from "./probes/dns/dns";
 export { DNS_DEFAULTS, dns } from "./probes/dns/dns";
+export type { DnsRaceOptions } from "./probes/dns/race";
+export { dnsRace, RACE_DEFAULTS, RACE_MAX_PAIRS } from "./probes/dns/race";
 export type { PingOptions, PingRun } from "./probes/icmp/ping";
 export { PING_DEFAULTS, ping } from "./probes/icmp/ping";
 export type { PingMode } from "./probes/icmp/ping-socket";
@@ -92,6 +95,8 @@ export { SCAN_DEFAULTS, scan } from "./probes/scan/scan";
 export type {
   ArpRecord,
   DnsConsistencyRecord,
+  DnsRacePairs,
+  DnsRaceRecord,
   DnsRecord,
   HostRecord,
   PingRecord,

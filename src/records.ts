@@ -163,6 +163,69 @@ export interface DnsConsistencyRecord {
   odd: string[];
 }
 
+/** One kind of A/AAAA pair of a `dns-race` record: what became of the pairs sent. */
+export interface DnsRacePairs {
+  /** pairs whose two queries were handed to the kernel */
+  sent: number;
+  /** pairs whose A and AAAA queries were both answered */
+  answered: number;
+  /** pairs whose A query got no answer while its AAAA did */
+  lostA: number;
+  /** pairs whose AAAA query got no answer while its A did */
+  lostAAAA: number;
+  /** pairs neither of whose queries got an answer */
+  lostBoth: number;
+  /** (lostA + lostAAAA + lostBoth) / sent, 0 to 1, to 4 decimals: the share of lookups that would wait glibc's timeout */
+  lossRate: number;
+  /**
+   * datagrams from the server's address and port on the pairs' sockets that answer neither query (another
+   * ID, another question, malformed, cut short without TC): ignored, never counted as answers
+   */
+  badAnswers: number;
+}
+
+/**
+ * The 5-second DNS race against one server (`wireprobe dns --race N`): N pairs sent as glibc sends a lookup's
+ * A and AAAA queries (one socket, so one source port; one sendmmsg, the A first, the AAAA right after) and N
+ * pairs sent the same way from two sockets (two source ports), interleaved. Loss only, or significantly more,
+ * in the same-socket pairs is the conntrack race of kubernetes/kubernetes#56903: the two packets of one
+ * tuple reach conntrack/DNAT together and one is dropped.
+ */
+export interface DnsRaceRecord {
+  type: "dns-race";
+  /** the server asked (IPv4 or IPv6, e.g. the cluster DNS Service's VIP) */
+  server: string;
+  port: number;
+  /** the name looked up (A and AAAA), as sent */
+  name: string;
+  /** pairs of each kind asked */
+  pairs: number;
+  /** the pairs sent as glibc does: both queries from one socket, in one sendmmsg */
+  sameSocket: DnsRacePairs;
+  /** the control: the same pairs with the A and the AAAA from two sockets (two source ports) */
+  separateSockets: DnsRacePairs;
+  /**
+   * true when the same-socket pairs lose a query significantly more often than the separate-socket pairs
+   * (one-sided Fisher exact test on the pairs with a loss, `pValue` < 0.01) and some of their losses are of
+   * one query of the two, as the race drops
+   */
+  race: boolean;
+  /**
+   * the chance of a split at least this lopsided towards the same-socket pairs if both kinds lost alike (one-
+   * sided Fisher exact test, 3 significant digits); 1 without a loss
+   */
+  pValue: number;
+  /** how long each pair waited for its answers, ms: a query unanswered by then is lost */
+  timeoutMs: number;
+  /** pairs of which no query could be sent (of both kinds) */
+  unsent: number;
+  /**
+   * the first send error: why pairs were not sent, or why the kernel refused a pair's AAAA after its A went
+   * (a firewall on this host's own output path; that AAAA counts as lost); null when every query went
+   */
+  error: string | null;
+}
+
 /**
  * ICMP echo to one target (`wireprobe ping`, {@link ping}).
  *
@@ -531,7 +594,8 @@ export interface VerdictRecord {
   /** always "verdict" */
   type: "verdict";
   /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
-   *  node; dns: every DNS server answers every name, and all servers agree; routes (`check --routes`): every
+   *  node; dns: every DNS server answers every name, and all servers agree (with `check --dns-race N`: and no
+   *  server loses a query of glibc's A/AAAA pairs, see `dns-race`); routes (`check --routes`): every
    *  gateway of the node's routes is on-link and answers from one MAC */
   check: "host-gw" | "nodeport" | "dns" | "routes";
   /** the check passed (never true for an incomplete verdict) */
@@ -552,8 +616,9 @@ export interface VerdictRecord {
    * what was expected but got no record, empty when complete (or when only the wait was cut short), written as
    * the evidence subjects are: host-gw a node; nodeport a node when none of its nodePorts was probed, else
    * `node:port` (an IPv6 node `[address]:port`, a UDP nodePort `node:port/udp`); dns a server when none of
-   * its names was asked, else `server name`, and an `--external` address that was not pinged; routes a route
-   * whose gateway was not asked before the interruption, as `ip route` writes it (`DEST via GW dev IF`)
+   * its names was asked, else `server name`, an `--external` address that was not pinged, and with --dns-race
+   * `server race` for a server whose race got no record; routes a route whose gateway was not asked before the
+   * interruption, as `ip route` writes it (`DEST via GW dev IF`)
    */
   notProbed: string[];
   /**
@@ -586,6 +651,7 @@ export type WireprobeRecord =
   | ArpRecord
   | DnsRecord
   | DnsConsistencyRecord
+  | DnsRaceRecord
   | PingRecord
   | PortRecord
   | HostRecord

@@ -10,12 +10,14 @@ import { namespacePath } from "../net/namespace";
 import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
+import { dnsRace } from "../probes/dns/race";
 import { ping } from "../probes/icmp/ping";
 import { routes, type TableSelection } from "../probes/routes/routes";
 import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
   DnsConsistencyRecord,
+  DnsRaceRecord,
   DnsRecord,
   HostRecord,
   PingRecord,
@@ -92,6 +94,11 @@ export interface CheckOptions {
   dnsNames?: readonly string[];
   /** outside addresses to ping, to tell "network up, DNS down" apart */
   external?: readonly string[];
+  /**
+   * race N A/AAAA pairs of each kind (glibc's one socket, and two sockets) against every DNS server for the
+   * first of `dnsNames`: the 5-second DNS race, part of the dns verdict (default: no race)
+   */
+  dnsRace?: number;
   /** the network namespace to probe from: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
   /** the interface to probe on (default: the one each route picks) */
@@ -134,6 +141,7 @@ export type CheckRecord =
   | HostRecord
   | DnsRecord
   | DnsConsistencyRecord
+  | DnsRaceRecord
   | PingRecord
   | RouteRecord
   | VerdictRecord;
@@ -184,6 +192,8 @@ export interface CheckResult {
   pings: PingRecord[];
   /** with `routes`: a record per gateway route (absent without it) */
   routes?: RouteRecord[];
+  /** the A/AAAA race's records, one per server (absent without --dns-race) */
+  dnsRace?: DnsRaceRecord[];
   /** the verdicts: host-gw, nodeport, dns, and routes when asked for */
   verdicts: VerdictRecord[];
   /** the summary of each probe that ran */
@@ -209,7 +219,7 @@ export interface CheckRun extends ProbeRun<CheckRecord> {
   readonly result: CheckResult | undefined;
 }
 
-type ProbeName = "arp" | "scan" | "dns" | "ping" | "routes";
+type ProbeName = "arp" | "scan" | "dns" | "dns-race" | "ping" | "routes";
 
 /** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
 interface Job {
@@ -391,6 +401,17 @@ export function check(options: CheckOptions): CheckRun {
     // The same servers the probe asks (it resolved them the same way just now): the verdict's expectation.
     r.dnsServers = resolveServers(dnsOptions).servers;
     jobs.push(job("dns", d, dnsOut, r.summaries));
+    if (options.dnsRace !== undefined) {
+      // The race's servers are the dns probe's; its name the first one asked.
+      r.dnsRace = [];
+      const raceRun = dnsRace(r.dnsNames[0]!, {
+        ...common,
+        ...timeout,
+        pairs: options.dnsRace,
+        servers: r.dnsServers,
+      });
+      jobs.push(job("dns-race", raceRun, r.dnsRace, r.summaries));
+    }
     if (external.length > 0) {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
@@ -423,6 +444,7 @@ export function check(options: CheckOptions): CheckRun {
     yield* r.arp;
     yield* scanned;
     yield* dnsOut;
+    yield* r.dnsRace ?? [];
     yield* r.pings;
     if (r.routes) yield* r.routes;
     if (nodes.length > 0)
@@ -436,12 +458,18 @@ export function check(options: CheckOptions): CheckRun {
         }),
       );
     r.verdicts.push(
-      dnsVerdict(r.dns, r.consistency, r.pings, {
-        servers: r.dnsServers,
-        names: r.dnsNames,
-        external,
-        aborted: unfinished.has("dns") || unfinished.has("ping"),
-      }),
+      dnsVerdict(
+        r.dns,
+        r.consistency,
+        r.pings,
+        {
+          servers: r.dnsServers,
+          names: r.dnsNames,
+          external,
+          aborted: unfinished.has("dns") || unfinished.has("ping"),
+        },
+        r.dnsRace && { records: r.dnsRace, servers: r.dnsServers, aborted: unfinished.has("dns-race") },
+      ),
     );
     if (r.routes) r.verdicts.push(routesVerdict(r.routes, { aborted: unfinished.has("routes") }));
     yield* r.verdicts;

@@ -24,6 +24,7 @@ import {
   nodePortLabel,
   normalizeNodePorts,
 } from "./nodes";
+import { DNS_FIX, type DnsRaceInput, withRace } from "./verdict-dnsrace";
 
 // The three conclusions of `wireprobe check`, computed from probe records alone (no I/O), so they can be
 // tested against hand-made records and recomputed from a saved NDJSON run.
@@ -730,11 +731,7 @@ function dnsOutcome(
         ? problems.join(" ") || "No DNS server was asked."
         : incompleteDetail(aborted, probed, total, "server × name question(s)", notProbed, problems),
     evidence,
-    fix: ok
-      ? null
-      : !complete && problems.length === 0
-        ? rerunFix(aborted)
-        : "Make every --cluster-dns server reachable from the pods (pod network, kube-proxy rules for the DNS service) and serve the same records from each (same CoreDNS configuration and upstreams).",
+    fix: ok ? null : !complete && problems.length === 0 ? rerunFix(aborted) : DNS_FIX,
     notProbed,
   };
 }
@@ -743,7 +740,8 @@ function dnsOutcome(
  * dns: every server answers every name, all servers agree; external pings tell "network up, DNS down". Per
  * family: the servers at addresses of that family (with the outside addresses of that family). A server ×
  * name of `expected` without a dns record, or an `expected.external` address without a ping (sent), makes the
- * verdict incomplete (not ok, named in `notProbed`); so does `expected.aborted`.
+ * verdict incomplete (not ok, named in `notProbed`); so does `expected.aborted`. With `race` (check
+ * --dns-race), also no server loses a query of glibc's A/AAAA pairs (see verdict-dnsrace.ts).
  *
  * @example
  * ```ts
@@ -766,8 +764,9 @@ export function dnsVerdict(
   consistency: readonly DnsConsistencyRecord[],
   pings: readonly PingRecord[],
   expected: DnsExpectation = {},
+  race?: DnsRaceInput,
 ): VerdictRecord {
-  const whole = dnsOutcome(dnsRecords, consistency, pings, expected, null);
+  const whole = withRace(dnsOutcome(dnsRecords, consistency, pings, expected, null), race, null);
   const servers = expected.servers ?? [...new Set(dnsRecords.map((r) => r.server))];
   const families = familiesOf(servers);
   const per = families.map((f): [Family, Outcome] => {
@@ -775,15 +774,19 @@ export function dnsVerdict(
     const mine = inFamily(f);
     return [
       f,
-      dnsOutcome(
-        dnsRecords.filter((r) => mine(r.server)),
-        consistency,
-        pings.filter((p) => mine(p.target)),
-        {
-          ...expected,
-          servers: servers.filter(mine),
-          ...(expected.external ? { external: expected.external.filter(mine) } : {}),
-        },
+      withRace(
+        dnsOutcome(
+          dnsRecords.filter((r) => mine(r.server)),
+          consistency,
+          pings.filter((p) => mine(p.target)),
+          {
+            ...expected,
+            servers: servers.filter(mine),
+            ...(expected.external ? { external: expected.external.filter(mine) } : {}),
+          },
+          f,
+        ),
+        race,
         f,
       ),
     ];

@@ -3,6 +3,7 @@ import { type ClusterNode, familyName, familyOf, type NodePort } from "../check/
 import { routeText } from "../check/verdict-routes";
 import { summariseList } from "../check/verdicts";
 import type { ArpRecord, DnsRecord, RouteRecord, VerdictFamily, VerdictRecord } from "../records";
+import { formatRaceTable } from "./dns-race-report";
 import { formatTable } from "./table";
 
 // The human report of `wireprobe check`: verdicts first, then a node-by-check matrix and the DNS servers'
@@ -93,6 +94,7 @@ export function formatCheckReport(input: CheckResult): string {
     ]);
     out.push("", formatTable(["DNS SERVER", ...names], rows));
   }
+  if (input.dnsRace && input.dnsRace.length > 0) out.push("", formatRaceTable(input.dnsRace));
   if (input.pings.length > 0) {
     const rows = input.pings.map((p) => [
       p.target,

@@ -6,6 +6,7 @@ import { RouteNames } from "../../net/rt-tables";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
 import { planOutputs, writeOutput } from "../../output/output-file";
+import { RACE_MAX_PAIRS } from "../../probes/dns/race";
 import {
   formatOptions,
   getFlag,
@@ -55,6 +56,14 @@ const options: OptionSpec[] = [
     repeat: true,
     valueName: "NAME",
     help: `names to ask every server (default ${DEFAULT_DNS_NAMES[0]})`,
+  },
+  {
+    name: "dns-race",
+    kind: "integer",
+    min: 1,
+    max: RACE_MAX_PAIRS,
+    valueName: "N",
+    help: "also race N A/AAAA pairs as glibc sends them (and N from two sockets) against every DNS server",
   },
   {
     name: "external",
@@ -108,7 +117,9 @@ The node network diagnosis in one command, run on a node (or inside a pod's name
 Probes concurrently and prints three verdicts, each with its evidence and the fix:
   host-gw   every peer node is on-link and answers ARP, or NDP over IPv6 (flannel host-gw can route to it)
   nodeport  every nodePort answers open on every node (TCP, or UDP with PORT/udp)
-  dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule)
+  dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule);
+            with --dns-race N, also no server loses a query of glibc's parallel A/AAAA lookups (the
+            5-second DNS race: single-request-reopen or NodeLocal DNSCache fixes it)
 and with --routes:
   routes    every gateway of this node's routes (POD_CIDR via PEER) is on-link and answers from one MAC
 
@@ -165,6 +176,7 @@ export const checkCommand: Command = {
       dnsServers: commaList(args.options.get("dns")),
       dnsNames: commaList(args.options.get("dns-name")),
       external: commaList(args.options.get("external")),
+      ...opt("dnsRace", getNumber(args, "dns-race")),
       ...opt("netns", getString(args, "netns")),
       ...opt("interface", getString(args, "interface")),
       ...opt("resolvConf", getString(args, "resolv-conf")),

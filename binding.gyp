@@ -13,6 +13,7 @@
         "native/errors.cc",
         "native/inet_socket.cc",
         "native/links.cc",
+        "native/neigh_dump.cc",
         "native/netlink.cc",
         "native/netlink_handle.cc",
         "native/netlink_job.cc",

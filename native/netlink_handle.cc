@@ -10,6 +10,7 @@
 #include "args.h"
 #include "errors.h"
 #include "links.h"
+#include "neigh_dump.h"
 #include "route.h"
 #include "route_dump.h"
 
@@ -26,6 +27,8 @@ void NetlinkHandle::Init(Napi::Env env, Napi::Object exports) {
                                        InstanceMethod<&NetlinkHandle::ListRoutesAsync>("listRoutesPackedAsync"),
                                        InstanceMethod<&NetlinkHandle::ListRules>("listRules"),
                                        InstanceMethod<&NetlinkHandle::ListRulesAsync>("listRulesAsync"),
+                                       InstanceMethod<&NetlinkHandle::ListNeighbours>("listNeighbours"),
+                                       InstanceMethod<&NetlinkHandle::ListNeighboursAsync>("listNeighboursAsync"),
                                        InstanceMethod<&NetlinkHandle::Close>("close"),
                                    });
   exports.Set("Netlink", cls);
@@ -70,6 +73,10 @@ std::unique_ptr<NetlinkJob> RulesJob(const Napi::CallbackInfo& info) {
   const int family = DumpFamily(info);
   return family == 0 ? nullptr : MakeListRulesJob(family);
 }
+std::unique_ptr<NetlinkJob> NeighboursJob(const Napi::CallbackInfo& info) {
+  const int family = DumpFamily(info);
+  return family == 0 ? nullptr : MakeListNeighboursJob(family);
+}
 std::unique_ptr<NetlinkJob> RouteJob(const Napi::CallbackInfo& info) {
   return MakeRouteGetJob(info.Env(), info[0], info[1]);
 }
@@ -111,6 +118,13 @@ Napi::Value NetlinkHandle::ListRoutesAsync(const Napi::CallbackInfo& info) {
 Napi::Value NetlinkHandle::ListRules(const Napi::CallbackInfo& info) { return Now(info, "RTM_GETRULE", RulesJob); }
 Napi::Value NetlinkHandle::ListRulesAsync(const Napi::CallbackInfo& info) {
   return Later(info, "RTM_GETRULE", RulesJob);
+}
+
+Napi::Value NetlinkHandle::ListNeighbours(const Napi::CallbackInfo& info) {
+  return Now(info, "RTM_GETNEIGH", NeighboursJob);
+}
+Napi::Value NetlinkHandle::ListNeighboursAsync(const Napi::CallbackInfo& info) {
+  return Later(info, "RTM_GETNEIGH", NeighboursJob);
 }
 
 void NetlinkHandle::Close(const Napi::CallbackInfo&) {

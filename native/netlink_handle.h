@@ -31,6 +31,8 @@ class NetlinkHandle : public Napi::ObjectWrap<NetlinkHandle> {
   Napi::Value ListRoutesAsync(const Napi::CallbackInfo& info);
   Napi::Value ListRules(const Napi::CallbackInfo& info);
   Napi::Value ListRulesAsync(const Napi::CallbackInfo& info);
+  Napi::Value ListNeighbours(const Napi::CallbackInfo& info);
+  Napi::Value ListNeighboursAsync(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);
 
   std::shared_ptr<SharedNetlink> shared_;  // null once closed

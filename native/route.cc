@@ -49,6 +49,35 @@ static void ParseNextHopAttr(uint16_t type, const uint8_t* data, size_t len, Rou
   }
 }
 
+// RTA_MULTIPATH: a run of rtnexthop, each followed by its own attributes (RTA_GATEWAY or RTA_VIA). Every next hop
+// goes into r->nexthops; the first also gives the route its oif and gateway (a fib-match on a multipath route
+// reports that one). A next hop whose length runs past the attribute ends the walk: the rest is not trusted.
+static void ParseMultipath(const uint8_t* data, size_t len, Route* r) {
+  size_t off = 0;
+  while (off + sizeof(rtnexthop) <= len) {
+    const auto* nh = reinterpret_cast<const rtnexthop*>(data + off);
+    if (nh->rtnh_len < sizeof(rtnexthop) || nh->rtnh_len > len - off) break;
+    NextHop hop;
+    hop.oif = nh->rtnh_ifindex;
+    hop.flags = nh->rtnh_flags;
+    hop.weight = static_cast<unsigned>(nh->rtnh_hops) + 1;
+    if (nh->rtnh_len > RTNH_LENGTH(0)) {
+      Route attrs;  // ParseNextHopAttr writes a Route's gateway fields
+      ForEachAttr(RTNH_DATA(nh), static_cast<int>(nh->rtnh_len - RTNH_LENGTH(0)),
+                  [&](uint16_t t, const uint8_t* d, size_t l) { ParseNextHopAttr(t, d, l, &attrs); });
+      hop.gateway = std::move(attrs.gateway);
+      hop.gateway_ip = attrs.gateway_ip;
+    }
+    if (r->nexthops.empty() && r->oif == 0) {
+      r->oif = hop.oif;
+      r->gateway = hop.gateway;
+      r->gateway_ip = hop.gateway_ip;
+    }
+    r->nexthops.push_back(std::move(hop));
+    off += RTNH_ALIGN(nh->rtnh_len);
+  }
+}
+
 void ParseRoute(const nlmsghdr* h, Route* r) {
   if (h->nlmsg_type != RTM_NEWROUTE || h->nlmsg_len < NLMSG_LENGTH(sizeof(rtmsg)) || r->found) return;
   const auto* rtm = static_cast<const rtmsg*>(NLMSG_DATA(h));
@@ -58,6 +87,7 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
   r->scope = rtm->rtm_scope;
   r->dst_len = rtm->rtm_dst_len;
   r->protocol = rtm->rtm_protocol;
+  r->flags = rtm->rtm_flags;
   ForEachAttr(RTM_RTA(rtm), static_cast<int>(RTM_PAYLOAD(h)), [&](uint16_t type, const uint8_t* data, size_t len) {
     switch (type) {
       case RTA_DST:
@@ -88,15 +118,10 @@ void ParseRoute(const nlmsghdr* h, Route* r) {
         break;
       case RTA_MULTIPATH:
         r->multipath = true;
-        // A fib-match on a multipath route: report the first next hop.
-        if (len >= sizeof(rtnexthop) && r->oif == 0) {
-          const auto* nh = reinterpret_cast<const rtnexthop*>(data);
-          r->oif = nh->rtnh_ifindex;
-          if (nh->rtnh_len > sizeof(rtnexthop) && nh->rtnh_len <= len) {
-            ForEachAttr(RTNH_DATA(nh), static_cast<int>(nh->rtnh_len - RTNH_LENGTH(0)),
-                        [&](uint16_t t, const uint8_t* d, size_t l) { ParseNextHopAttr(t, d, l, r); });
-          }
-        }
+        ParseMultipath(data, len, r);
+        break;
+      case RTA_NH_ID:
+        if (len >= 4) std::memcpy(&r->nhid, data, 4);
         break;
       default: ParseNextHopAttr(type, data, len, r); break;
     }

@@ -5,12 +5,22 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "addr.h"
 #include "netlink.h"
 #include "netlink_job.h"
 
 namespace wp {
+
+// One next hop of a multipath route (an rtnexthop of RTA_MULTIPATH).
+struct NextHop {
+  std::string gateway;  // "" for a next hop without a gateway (a device only)
+  RawIp gateway_ip;
+  int oif = 0;
+  unsigned flags = 0;   // RTNH_F_*: onlink, dead, linkdown, ...
+  unsigned weight = 1;  // rtnh_hops + 1, as `ip route` prints it
+};
 
 // One route message (IPv4 or IPv6), as the kernel describes it.
 struct Route {
@@ -35,6 +45,12 @@ struct Route {
   // RTA_METRICS' RTAX_MTU: the route's own MTU, or (a route lookup) the path MTU the kernel cached for the
   // destination from a frag-needed / packet-too-big; 0 for none.
   uint32_t mtu = 0;
+  // rtm_flags: for a route with one next hop, its RTNH_F_* flags too (onlink, dead, linkdown)
+  unsigned flags = 0;
+  // RTA_NH_ID: the route uses a nexthop object (`ip nexthop`), 0 when it does not
+  uint32_t nhid = 0;
+  // every next hop of a multipath route (RTA_MULTIPATH), in the kernel's order; empty otherwise
+  std::vector<NextHop> nexthops;
 };
 
 // Fills *r from an RTM_NEWROUTE message (once: a Route already found is left alone).

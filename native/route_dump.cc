@@ -22,9 +22,24 @@ namespace {
 // route, each ended by '\n', in one string. Packing happens on the worker thread and JS builds the objects
 // (src/native/packed.ts), which costs the event loop a fraction of what creating 20,000 objects through N-API does.
 // table, protocol, scope, dstLength, ifindex, priority, multipath, dst (an IPv4 dump: its uint32, 0 for default;
-// an IPv6 dump: 0, the text is in the strings)
-constexpr size_t kRouteNumbers = 8;
-//                                      strings: type, dst, gateway ("" = none), prefsrc ("" = none)
+// an IPv6 dump: 0, the text is in the strings), flags (rtm_flags), nhid (RTA_NH_ID, 0 for none)
+constexpr size_t kRouteNumbers = 10;
+// strings: type, dst, gateway ("" = none), prefsrc ("" = none), and the next hops of a multipath route ("" for
+// any other): "GATEWAY,IFINDEX,FLAGS,WEIGHT" each, separated by spaces (GATEWAY "" for a device-only next hop)
+
+void AppendNextHops(const Route& r, std::string* out) {
+  for (size_t i = 0; i < r.nexthops.size(); i++) {
+    const NextHop& nh = r.nexthops[i];
+    if (i > 0) *out += ' ';
+    *out += nh.gateway;
+    *out += ',';
+    *out += std::to_string(nh.oif);
+    *out += ',';
+    *out += std::to_string(nh.flags);
+    *out += ',';
+    *out += std::to_string(nh.weight);
+  }
+}
 
 double DstV4(const Route& r) {
   if (r.dst_ip.len != 4) return 0;
@@ -57,7 +72,8 @@ class ListRoutesJob : public NetlinkJob {
     for (const Route& r : routes) {
       for (double v : {static_cast<double>(r.table), static_cast<double>(r.protocol), static_cast<double>(r.scope),
                        static_cast<double>(r.dst_len), static_cast<double>(r.oif), static_cast<double>(r.priority),
-                       r.multipath ? 1.0 : 0.0, DstV4(r)}) {
+                       r.multipath ? 1.0 : 0.0, DstV4(r), static_cast<double>(r.flags),
+                       static_cast<double>(r.nhid)}) {
         numbers_.push_back(v);
       }
       const char* name = RouteTypeName(r.type);
@@ -68,6 +84,8 @@ class ListRoutesJob : public NetlinkJob {
       strings_ += r.gateway;
       strings_ += '\n';
       strings_ += r.prefsrc;
+      strings_ += '\n';
+      AppendNextHops(r, &strings_);
       strings_ += '\n';
     }
     return e;
@@ -111,6 +129,8 @@ struct Rule {
   // any selector besides the addresses: iif, oif, fwmark, tos, uid range, protocol, ports, l3mdev
   bool other_selectors = false;
   bool invert = false;
+  // FRA_L3MDEV: looks up the table of the VRF device the packet arrived on or leaves by (table 0 here)
+  bool l3mdev = false;
 };
 
 class ListRulesJob : public NetlinkJob {
@@ -140,6 +160,7 @@ class ListRulesJob : public NetlinkJob {
       o.Set("srcIp", IpValue(env, r.src_ip));
       o.Set("otherSelectors", Napi::Boolean::New(env, r.other_selectors));
       o.Set("invert", Napi::Boolean::New(env, r.invert));
+      o.Set("l3mdev", Napi::Boolean::New(env, r.l3mdev));
       out.Set(static_cast<uint32_t>(i), o);
     }
     return out;
@@ -174,14 +195,17 @@ class ListRulesJob : public NetlinkJob {
         case FRA_TABLE:
           if (alen >= 4) std::memcpy(&r.table, data, 4);
           break;
+        case FRA_L3MDEV:
+          r.other_selectors = true;
+          r.l3mdev = alen >= 1 && data[0] != 0;
+          break;
         case FRA_IIFNAME:
         case FRA_OIFNAME:
         case FRA_FWMARK:
         case FRA_UID_RANGE:
         case FRA_IP_PROTO:
         case FRA_SPORT_RANGE:
-        case FRA_DPORT_RANGE:
-        case FRA_L3MDEV: r.other_selectors = true; break;
+        case FRA_DPORT_RANGE: r.other_selectors = true; break;
         default: break;
       }
     });

@@ -4,8 +4,8 @@
 #   1. refuses to run without root (exit 3)
 #   2. installs missing Debian packages the tests use (exit 3 naming them when that fails)
 #   3. runs `npm install` when node_modules, the addon or dist/ is missing or older than package.json;
-#      rebuilds the addon when a native source is newer than it, and always compiles dist/ afresh (the CLI
-#      tests run bin/wireprobe.js, which loads dist/)
+#      rebuilds the addon when a native source is newer than it (or npm install took a prebuild instead), and
+#      always compiles dist/ afresh (the CLI tests run bin/wireprobe.js, which loads dist/)
 #   4. biome check, type check of src + tests (tsconfig.test.json); src itself is type-checked by the build
 #   5. sweeps stale labs of dead processes, then runs tap over test/**/*.test.ts (see .taprc)
 #   6. fails when this run left a lab namespace behind (and deletes it)
@@ -35,11 +35,13 @@ fi
 # --- 2. Debian packages -----------------------------------------------------------------------------------
 # package:command. A package counts as present when dpkg has it installed or its command is on PATH;
 # arping must be the `arping` package itself (Thomas Habets' arping, the oracle parses its output), not
-# iputils-arping, which installs a different arping command.
+# iputils-arping, which installs a different arping command. The arm64 prebuild is cross-compiled (npm pack's
+# prepack, test/consumer.test.ts) and loaded by an arm64 Node under qemu-user with the cross toolchain's libc
+# (test/arm64.test.ts).
 REQUIRED=(
   iproute2:ip nftables:nft dnsmasq-base:dnsmasq nmap:nmap tcpdump:tcpdump arping: arp-scan:arp-scan
   dnsutils:dig zmap:zmap iputils-ping:ping procps:sysctl util-linux:setsid ndisc6:ndisc6
-  iputils-tracepath:tracepath make:make g++:g++ python3:python3
+  iputils-tracepath:tracepath make:make g++:g++ python3:python3 g++-aarch64-linux-gnu:aarch64-linux-gnu-g++ qemu-user:qemu-aarch64
 )
 
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
@@ -115,7 +117,9 @@ fi
 addon_stale() {
   [ -n "$(find native binding.gyp -newer build/Release/wireprobe.node -print -quit 2>/dev/null)" ]
 }
-if [ -e build/Release/wireprobe.node ] && addon_stale; then
+# The tests load the addon built from this checkout's sources: npm install's node-gyp-build builds it unless a
+# prebuild fits (prebuilds/, left by `npm run prebuilds` or `npm pack`), which may be older than native/.
+if [ ! -e build/Release/wireprobe.node ] || addon_stale; then
   check "addon rebuild" npx node-gyp rebuild
 fi
 check "build" npx tsc -p tsconfig.json

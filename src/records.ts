@@ -1,9 +1,25 @@
 // The JSON records: the public contract shared by every command, the library and the output formats.
 // One definition each. Fields are only ever added, never renamed or retyped; README.md documents them.
 
-/** One ARP probe outcome per target (`wireprobe arp`). */
+/**
+ * One ARP probe outcome per target (`wireprobe arp`, {@link arp}); an NDP one for an IPv6 target.
+ *
+ * @example
+ * ```ts
+ * import { type ArpRecord, arp } from "wireprobe";
+ *
+ * const reply: ArpRecord = {
+ *   type: "arp", target: "198.51.100.11", interface: "eth0", state: "reply",
+ *   mac: "02:00:00:00:00:11", macs: ["02:00:00:00:00:11"], conflict: false, rttMs: 0.041,
+ *   source: "198.51.100.10", gateway: null, sent: 1, protocol: "arp",
+ * };
+ * for await (const r of arp(["198.51.100.0/24"], { netns: "node1" })) if (r.conflict) console.log(r.target, r.macs);
+ * ```
+ */
 export interface ArpRecord {
+  /** always "arp" */
   type: "arp";
+  /** the probed address (IPv6 in RFC 5952 form) */
   target: string;
   /** the interface the request went out of, or would have (null when no interface could be chosen) */
   interface: string | null;
@@ -35,8 +51,25 @@ export interface ArpRecord {
   protocol: "arp" | "ndp";
 }
 
-/** One DNS question to one server over one transport (`wireprobe dns`). */
+/**
+ * One DNS question to one server over one transport (`wireprobe dns`, {@link dns}).
+ *
+ * @example
+ * ```ts
+ * import { type DnsRecord, dns } from "wireprobe";
+ *
+ * const answered: DnsRecord = {
+ *   type: "dns", server: "198.51.100.53", port: 53, name: "kubernetes.default.svc.cluster.local", qtype: "A",
+ *   status: "ok", rcode: "NOERROR", answers: ["10.96.0.1"], transport: "udp", rttMs: 0.312, truncated: false,
+ *   flags: ["qr", "aa", "rd", "ra"], attempts: 1, reason: null, from: null, error: null,
+ * };
+ * for await (const r of dns("db.example.internal", { servers: ["198.51.100.53"] })) {
+ *   if (r.type === "dns" && r.status !== "ok") console.log(r.server, r.status, r.reason ?? r.error);
+ * }
+ * ```
+ */
 export interface DnsRecord {
+  /** always "dns" */
   type: "dns";
   /** the server asked (IPv4) */
   server: string;
@@ -89,12 +122,33 @@ export interface DnsRecord {
  * Whether several servers give the same answer for one name and type over one transport (`wireprobe dns`
  * with more than one server). Servers agree when they answered (status ok) with the same rcode and the same
  * answer set; a server that did not answer disagrees with those that did.
+ *
+ * @example
+ * ```ts
+ * import { type DnsConsistencyRecord, dns } from "wireprobe";
+ *
+ * const split: DnsConsistencyRecord = {
+ *   type: "dns-consistency", name: "api.example.internal", qtype: "A", transport: "udp", consistent: false,
+ *   answers: { "198.51.100.53": ["198.51.100.80"], "198.51.100.54": ["203.0.113.80"] },
+ *   rcodes: { "198.51.100.53": "NOERROR", "198.51.100.54": "NOERROR" },
+ *   statuses: { "198.51.100.53": "ok", "198.51.100.54": "ok" },
+ *   odd: ["198.51.100.54"],
+ * };
+ * for await (const r of dns("api.example.internal", { servers: ["198.51.100.53", "198.51.100.54"] })) {
+ *   if (r.type === "dns-consistency" && !r.consistent) console.log(r.name, "odd:", r.odd, r.answers);
+ * }
+ * ```
  */
 export interface DnsConsistencyRecord {
+  /** always "dns-consistency" */
   type: "dns-consistency";
+  /** the name asked, as sent */
   name: string;
+  /** the record type asked */
   qtype: string;
+  /** the transport compared */
   transport: "udp" | "tcp";
+  /** every server answered with the same rcode and the same answer set */
   consistent: boolean;
   /** the answers per server (servers with status ok only) */
   answers: Record<string, string[]>;
@@ -109,9 +163,87 @@ export interface DnsConsistencyRecord {
   odd: string[];
 }
 
-/** ICMP echo to one target (`wireprobe ping`). */
+/** One kind of A/AAAA pair of a `dns-race` record: what became of the pairs sent. */
+export interface DnsRacePairs {
+  /** pairs whose two queries were handed to the kernel */
+  sent: number;
+  /** pairs whose A and AAAA queries were both answered */
+  answered: number;
+  /** pairs whose A query got no answer while its AAAA did */
+  lostA: number;
+  /** pairs whose AAAA query got no answer while its A did */
+  lostAAAA: number;
+  /** pairs neither of whose queries got an answer */
+  lostBoth: number;
+  /** (lostA + lostAAAA + lostBoth) / sent, 0 to 1, to 4 decimals: the share of lookups that would wait glibc's timeout */
+  lossRate: number;
+  /**
+   * datagrams from the server's address and port on the pairs' sockets that answer neither query (another
+   * ID, another question, malformed, cut short without TC): ignored, never counted as answers
+   */
+  badAnswers: number;
+}
+
+/**
+ * The 5-second DNS race against one server (`wireprobe dns --race N`): N pairs sent as glibc sends a lookup's
+ * A and AAAA queries (one socket, so one source port; one sendmmsg, the A first, the AAAA right after) and N
+ * pairs sent the same way from two sockets (two source ports), interleaved. Loss only, or significantly more,
+ * in the same-socket pairs is the conntrack race of kubernetes/kubernetes#56903: the two packets of one
+ * tuple reach conntrack/DNAT together and one is dropped.
+ */
+export interface DnsRaceRecord {
+  type: "dns-race";
+  /** the server asked (IPv4 or IPv6, e.g. the cluster DNS Service's VIP) */
+  server: string;
+  port: number;
+  /** the name looked up (A and AAAA), as sent */
+  name: string;
+  /** pairs of each kind asked */
+  pairs: number;
+  /** the pairs sent as glibc does: both queries from one socket, in one sendmmsg */
+  sameSocket: DnsRacePairs;
+  /** the control: the same pairs with the A and the AAAA from two sockets (two source ports) */
+  separateSockets: DnsRacePairs;
+  /**
+   * true when the same-socket pairs lose a query significantly more often than the separate-socket pairs
+   * (one-sided Fisher exact test on the pairs with a loss, `pValue` < 0.01) and some of their losses are of
+   * one query of the two, as the race drops
+   */
+  race: boolean;
+  /**
+   * the chance of a split at least this lopsided towards the same-socket pairs if both kinds lost alike (one-
+   * sided Fisher exact test, 3 significant digits); 1 without a loss
+   */
+  pValue: number;
+  /** how long each pair waited for its answers, ms: a query unanswered by then is lost */
+  timeoutMs: number;
+  /** pairs of which no query could be sent (of both kinds) */
+  unsent: number;
+  /**
+   * the first send error: why pairs were not sent, or why the kernel refused a pair's AAAA after its A went
+   * (a firewall on this host's own output path; that AAAA counts as lost); null when every query went
+   */
+  error: string | null;
+}
+
+/**
+ * ICMP echo to one target (`wireprobe ping`, {@link ping}).
+ *
+ * @example
+ * ```ts
+ * import { type PingRecord, ping } from "wireprobe";
+ *
+ * const unreachable: PingRecord = {
+ *   type: "ping", target: "203.0.113.99", state: "unreachable", sent: 3, received: 0, rttMs: null,
+ *   errors: 3, duplicates: 0, reason: "host-unreach", from: "198.51.100.1",
+ * };
+ * for await (const p of ping("198.51.100.0/28")) if (p.rttMs) console.log(p.target, p.rttMs.min, p.rttMs.max);
+ * ```
+ */
 export interface PingRecord {
+  /** always "ping" */
   type: "ping";
+  /** the address pinged (IPv6 in RFC 5952 form) */
   target: string;
   /**
    * reply: at least one echo reply came back.
@@ -126,7 +258,14 @@ export interface PingRecord {
   /** distinct echo replies received (duplicates not counted) */
   received: number;
   /** over the replies received, null without reply */
-  rttMs: { min: number; avg: number; max: number } | null;
+  rttMs: {
+    /** the shortest round trip, ms */
+    min: number;
+    /** the mean, ms */
+    avg: number;
+    /** the longest, ms */
+    max: number;
+  } | null;
   /** ICMP errors received for our requests */
   errors: number;
   /** replies that arrived more than once for the same request */
@@ -144,9 +283,26 @@ export interface PingRecord {
 /**
  * The path MTU to one target (`wireprobe mtu`): the largest ICMP echo that got through with Don't Fragment, and
  * how the path treats bigger ones. Sizes are whole IP packets (headers included), as `ip link` counts an MTU.
+ *
+ * @example
+ * ```ts
+ * import { type MtuRecord, mtu } from "wireprobe";
+ *
+ * const hole: MtuRecord = {
+ *   type: "mtu", target: "198.18.2.40", state: "black-hole", pathMtu: 1350, interfaceMtu: 1500,
+ *   interface: "eth0", ceiling: 1500, expectedMtu: null, blackHole: true, boundary: "silent",
+ *   reportedMtu: null, reportedBy: null, probesSent: 8, icmpErrors: 0, ignoredErrors: 0, rttMs: 0.109,
+ *   kernelMtu: null, reason: null, from: null,
+ * };
+ * for await (const r of mtu(["198.51.100.11", "198.18.2.40"], { netns: "node1" })) {
+ *   if (r.blackHole) console.log(`${r.target}: packets above ${r.pathMtu} bytes vanish`);
+ * }
+ * ```
  */
 export interface MtuRecord {
+  /** always "mtu" */
   type: "mtu";
+  /** the address probed (IPv6 in RFC 5952 form) */
   target: string;
   /**
    * ok: every size up to `ceiling` (the interface's MTU) gets through.
@@ -220,13 +376,30 @@ export interface MtuRecord {
   from: string | null;
 }
 
-/** One TCP or UDP port of one target (`wireprobe scan`), classified as nmap classifies it. */
+/**
+ * One TCP or UDP port of one target (`wireprobe scan`, {@link scan}), classified as nmap classifies it.
+ *
+ * @example
+ * ```ts
+ * import { type PortRecord, scan } from "wireprobe";
+ *
+ * const filtered: PortRecord = {
+ *   type: "port", target: "203.0.113.200", port: 22, protocol: "tcp", state: "filtered",
+ *   reason: "host-unreach", ttl: 64, rttMs: 0.249, reasonIp: "198.51.100.1",
+ * };
+ * for await (const r of scan("198.51.100.0/24", { ports: [22, 80] })) {
+ *   if (r.type === "port" && r.state === "open") console.log(`${r.target}:${r.port}/${r.protocol} ${r.reason}`);
+ * }
+ * ```
+ */
 export interface PortRecord {
+  /** always "port" */
   type: "port";
   /** the IPv4 address scanned */
   target: string;
   /** the name the target was given as, when it was a hostname (resolved once, in the caller's namespace) */
   hostname?: string;
+  /** the port scanned */
   port: number;
   /** tcp, or udp for a UDP scan (-sU) */
   protocol: "tcp" | "udp";
@@ -262,12 +435,25 @@ export interface PortRecord {
   reasonIp?: string;
 }
 
-/** A target that got no port records, and why (`wireprobe scan`). */
+/**
+ * A target that got no port records, and why (`wireprobe scan`, {@link scan}).
+ *
+ * @example
+ * ```ts
+ * import { type HostRecord, scan } from "wireprobe";
+ *
+ * const down: HostRecord = { type: "host", target: "198.51.100.99", state: "down", reason: "no-arp-reply" };
+ * for await (const r of scan("198.51.100.0/24", { ports: [22] })) if (r.type === "host") console.log(r.target, r.reason);
+ * ```
+ */
 export interface HostRecord {
+  /** always "host" */
   type: "host";
   /** the address (IPv6 in RFC 5952 form), or the name when it could not be resolved */
   target: string;
+  /** the name the target was given as, when it was a hostname */
   hostname?: string;
+  /** always "down": the host got no probe through */
   state: "down";
   /**
    * no-arp-reply: its next hop (the target itself on-link, else the gateway) did not answer ARP.
@@ -278,20 +464,118 @@ export interface HostRecord {
   reason: string;
 }
 
-/** What a scan yields: a port record per target and port, or a host record for a target that got none. */
+/**
+ * What a scan yields: a port record per target and port, or a host record for a target that got none.
+ *
+ * @example
+ * ```ts
+ * import { type ScanRecord, scan } from "wireprobe";
+ *
+ * const byTarget = new Map<string, ScanRecord[]>();
+ * for await (const r of scan("198.51.100.0/28", { ports: [22, 443] })) {
+ *   byTarget.set(r.target, [...(byTarget.get(r.target) ?? []), r]);
+ * }
+ * ```
+ */
 export type ScanRecord = PortRecord | HostRecord;
 
-/** Totals for one command run. */
+/**
+ * One next hop of one route with a gateway in the node's routing tables, and whether that gateway answers ARP
+ * (an IPv4 gateway) or NDP (an IPv6 one) on the route's own interface (`wireprobe routes`, `check --routes`). A
+ * multipath route gives a record per next hop. Every distinct gateway of an interface is asked once, however
+ * many routes go through it.
+ */
+export interface RouteRecord {
+  type: "route";
+  /** the route's family (its destination's): an IPv4 route may go via an IPv6 gateway (`via inet6`) */
+  family: "ipv4" | "ipv6";
+  /** the routing table's number (254 main, 255 local, 253 default) */
+  table: number;
+  /** the table's name as `ip route` prints it: main, local, default, a name from rt_tables, or the number */
+  tableName: string;
+  /** the destination prefix ("198.18.3.0/24"; "0.0.0.0/0" or "::/0" for a default route) */
+  destination: string;
+  /** the next hop's address */
+  gateway: string;
+  /** the next hop's interface (null when the route names none) */
+  interface: string | null;
+  /** the route says `onlink`: the kernel takes the gateway as on-link on the interface, whatever its subnets */
+  onlink: boolean;
+  /** the next hop's flags as `ip route` prints them: onlink, linkdown, dead, ... */
+  flags: string[];
+  /** one next hop of a multipath route (`nexthop via ...`) */
+  multipath: boolean;
+  /** a multipath next hop's weight, null otherwise */
+  weight: number | null;
+  /** the route's metric (IPv6 routes: 1024 unless set) */
+  metric: number;
+  /** who installed the route (`proto`): kernel, boot, static, dhcp, bird, ..., or the number */
+  proto: string;
+  /**
+   * ok: the gateway answered from one MAC.
+   * no-reply: nobody answered on the route's interface (or the interface is down, or the gateway is one of this
+   * host's own addresses: see `reason`).
+   * not-on-link: the gateway lies in none of the interface's on-link prefixes and the route is not `onlink`
+   * (the route outlived the address that made it valid: the kernel refuses such a route when it is added).
+   * conflict: more than one MAC answered for the gateway.
+   * not-probed: the gateway could not be asked: its interface has no ARP/NDP (a tunnel, a point-to-point link),
+   * or the run was interrupted first (see `reason`).
+   */
+  state: "ok" | "no-reply" | "not-on-link" | "conflict" | "not-probed";
+  /** what the state means here, in words; null for ok */
+  reason: string | null;
+  /** every distinct MAC that answered, in order of arrival */
+  macs: string[];
+  /** round trip of the first answer, ms; null without one */
+  rttMs: number | null;
+  /** how the gateway was asked: "arp" (an IPv4 gateway) or "ndp" (an IPv6 one) */
+  probe: "arp" | "ndp";
+  /** requests sent to the gateway (shared by every route through it) */
+  sent: number;
+  /**
+   * the kernel's neighbour entry for the gateway on that interface (`ip neigh`): its MAC (null when it has none)
+   * and state (reachable, stale, delay, probe, incomplete, failed, noarp, permanent); null when there is none
+   */
+  neighbour: { mac: string | null; state: string } | null;
+  /**
+   * the gateway answered, but the kernel's neighbour entry holds another MAC: traffic goes to a MAC nobody
+   * answers from until the entry is learned again (never, when it is permanent)
+   */
+  staleNeighbour: boolean;
+}
+
+/**
+ * Totals for one command run: the last record of every command, and a run's `summary` in the library.
+ *
+ * @example
+ * ```ts
+ * import { type SummaryRecord, arp } from "wireprobe";
+ *
+ * const run = arp("198.51.100.0/24", { netns: "node1" });
+ * for await (const _ of run) {
+ *   // records
+ * }
+ * const s: SummaryRecord = run.summary!;
+ * console.log(`${s.command}: ${s.targets} targets, ${s.packetsSent} sent, ${s.packetsReceived} received in ${s.durationMs} ms`);
+ * console.log(s.states, s.aborted === true ? "interrupted" : "complete");
+ * ```
+ */
 export interface SummaryRecord {
+  /** always "summary" */
   type: "summary";
+  /** the command or probe: arp, scan, dns, ping, check */
   command: string;
+  /** targets probed (check: nodes, a dual-stack node once) */
   targets: number;
   /** counts per state (e.g. reply / no-reply / not-on-link for arp; check: ok / failed / incomplete verdicts) */
   states: Record<string, number>;
+  /** probes sent */
   packetsSent: number;
+  /** matching answers received */
   packetsReceived: number;
   /** answers the kernel dropped before we read them (socket receive buffer overruns) */
   packetsDropped: number;
+  /** wall time of the run, ms */
   durationMs: number;
   /** packets sent per second over the run */
   rate: number;
@@ -334,7 +618,18 @@ export interface SummaryRecord {
   mayBeRateLimited?: number;
 }
 
-/** One finding behind a verdict: what was looked at, and what was seen. */
+/**
+ * One finding behind a verdict: what was looked at, and what was seen.
+ *
+ * @example
+ * ```ts
+ * import type { VerdictEvidence, VerdictRecord } from "wireprobe";
+ *
+ * declare const verdict: VerdictRecord;
+ * const ipv6: VerdictEvidence[] = verdict.evidence.filter((e) => e.family === "ipv6");
+ * for (const e of ipv6) console.log(`${e.node ?? e.subject}: ${e.finding}`);
+ * ```
+ */
 export interface VerdictEvidence {
   /** the node, server or address the finding is about */
   subject: string;
@@ -346,21 +641,61 @@ export interface VerdictEvidence {
   node?: string;
 }
 
-/** A verdict drawn over one address family: its records only (host-gw and nodeport by node address, dns by server). */
+/**
+ * A verdict drawn over one address family: its records only (host-gw and nodeport by node address, dns by
+ * server).
+ *
+ * @example
+ * ```ts
+ * import { type VerdictFamily, check } from "wireprobe";
+ *
+ * for await (const r of check({ nodes: ["node1=198.51.100.11,2001:db8::11", "node2=198.51.100.12,2001:db8::12"] })) {
+ *   if (r.type !== "verdict") continue;
+ *   const failing: VerdictFamily[] = (r.families ?? []).filter((f) => !f.ok);
+ *   for (const f of failing) console.log(r.check, f.family, f.detail);
+ * }
+ * ```
+ */
 export interface VerdictFamily {
+  /** the family */
   family: "ipv4" | "ipv6";
+  /** this family passed */
   ok: boolean;
+  /** this family's verdict rests on all its work (see VerdictRecord.complete) */
   complete: boolean;
   /** what was found over this family */
   detail: string;
 }
 
-/** One conclusion of `wireprobe check`, with its evidence and the fix. */
+/**
+ * One conclusion of `wireprobe check` ({@link check}), with its evidence and the fix. The verdict functions
+ * ({@link hostGwVerdict}, {@link nodePortVerdict}, {@link dnsVerdict}) make them from records too.
+ *
+ * @example
+ * ```ts
+ * import { type VerdictRecord, check } from "wireprobe";
+ *
+ * const verdicts: VerdictRecord[] = [];
+ * for await (const r of check({ nodes: ["198.51.100.11-14"], nodePorts: [30000], netns: "node1" })) {
+ *   if (r.type === "verdict") verdicts.push(r);
+ * }
+ * for (const v of verdicts) {
+ *   if (v.ok) console.log(`${v.check}: ok`);
+ *   else if (!v.complete) console.log(`${v.check}: incomplete, not probed: ${v.notProbed.join(", ")}`);
+ *   else console.log(`${v.check}: ${v.detail}\n  fix: ${v.fix}`);
+ * }
+ * ```
+ */
 export interface VerdictRecord {
+  /** always "verdict" */
   type: "verdict";
   /** host-gw: every peer node on-link and answering ARP (NDP over IPv6); nodeport: every nodePort open on every
-   *  node; dns: every DNS server answers every name, and all servers agree */
-  check: "host-gw" | "nodeport" | "dns" | "mtu";
+   *  node; dns: every DNS server answers every name, and all servers agree (with `check --dns-race N`: and no
+   *  server loses a query of glibc's A/AAAA pairs, see `dns-race`); routes (`check --routes`): every
+   *  gateway of the node's routes is on-link and answers from one MAC; mtu (`check --mtu`,
+   *  `--expect-mtu`): every node's path carries the expected MTU, without a black hole */
+  check: "host-gw" | "nodeport" | "dns" | "routes" | "mtu";
+  /** the check passed (never true for an incomplete verdict) */
   ok: boolean;
   /** what was found and what it means, in one paragraph */
   detail: string;
@@ -378,7 +713,9 @@ export interface VerdictRecord {
    * what was expected but got no record, empty when complete (or when only the wait was cut short), written as
    * the evidence subjects are: host-gw a node; nodeport a node when none of its nodePorts was probed, else
    * `node:port` (an IPv6 node `[address]:port`, a UDP nodePort `node:port/udp`); dns a server when none of
-   * its names was asked, else `server name`, and an `--external` address that was not pinged
+   * its names was asked, else `server name`, an `--external` address that was not pinged, and with --dns-race
+   * `server race` for a server whose race got no record; routes a route whose gateway was not asked before the
+   * interruption, as `ip route` writes it (`DEST via GW dev IF`)
    */
   notProbed: string[];
   /**
@@ -390,13 +727,32 @@ export interface VerdictRecord {
   families?: VerdictFamily[];
 }
 
+/**
+ * Any record a command writes (one NDJSON line of `--json` output) or the library yields; `type` tells which.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from "node:fs";
+ * import type { WireprobeRecord } from "wireprobe";
+ *
+ * // the output of `wireprobe scan --json ... > scan.ndjson`
+ * for (const line of readFileSync("scan.ndjson", "utf8").split("\n")) {
+ *   if (line === "") continue;
+ *   const r = JSON.parse(line) as WireprobeRecord;
+ *   if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
+ *   if (r.type === "summary") console.log(`${r.command} took ${r.durationMs} ms`);
+ * }
+ * ```
+ */
 export type WireprobeRecord =
   | ArpRecord
   | DnsRecord
   | DnsConsistencyRecord
+  | DnsRaceRecord
   | PingRecord
   | MtuRecord
   | PortRecord
   | HostRecord
+  | RouteRecord
   | SummaryRecord
   | VerdictRecord;

@@ -77,6 +77,15 @@ t.test("a hostile DNS server", async (t) => {
     }
   });
 
+  t.test("AAAA answers cut short inside the address are malformed, never a shorter address", async (t) => {
+    const got = [];
+    for await (const r of dns(["cut.lab"], { ...base, qtype: "AAAA" })) if (r.type === "dns") got.push(r);
+    t.equal(got.length, 1);
+    t.equal(got[0]?.status, "error");
+    t.match(got[0]?.error ?? "", /malformed answer: cut short/);
+    t.same(got[0]?.answers, []);
+  });
+
   t.test("all at once, interleaved: the same verdicts", async (t) => {
     const names = expected.map(([n]) => n).filter((n) => !n.startsWith("flood"));
     const got = await ask(names, { ...base, timeoutMs: 1500 });

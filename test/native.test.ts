@@ -7,7 +7,7 @@ import t from "tap";
 import { ipv4ToInt } from "../src/addr/address";
 import { formatIp, packAddressText } from "../src/addr/ip";
 import {
-  addonCandidates,
+  addonPath,
   META_STRIDE,
   type NativeError,
   type NativeInetSocket,
@@ -765,7 +765,7 @@ t.test("100 open/close cycles leak no fd", async (t) => {
 });
 
 function runChild(code: string, timeoutMs = 10000) {
-  const addon = addonCandidates.find((f) => fs.existsSync(f))!;
+  const addon = addonPath;
   return spawnSync(process.execPath, ["--expose-gc", "-e", code], {
     encoding: "utf8",
     timeout: timeoutMs,

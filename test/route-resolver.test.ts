@@ -6,6 +6,8 @@ import t from "tap";
 import { intToIpv4, ipv4ToInt } from "../src/addr/address";
 import { formatIpv6, parseIpv6 } from "../src/addr/ipv6";
 import { native } from "../src/native/binding";
+import { listLinks } from "../src/net/links";
+import { lookupRoute } from "../src/net/route";
 import { createRouteResolver } from "../src/net/route-resolver";
 import { withLab } from "./helpers/lab";
 
@@ -58,6 +60,24 @@ t.test("resolver equals ip route get for every address", async (t) => {
 
   const resolver = createRouteResolver(node.nsPath);
   t.teardown(() => resolver.close());
+  // The namespace by name, as every netns option takes it: the same routes, links and decisions.
+  const byName = createRouteResolver(node.ns);
+  t.teardown(() => byName.close());
+  t.same(
+    listLinks(node.ns).map((l) => [l.name, l.mac]),
+    listLinks(node.nsPath).map((l) => [l.name, l.mac]),
+    "listLinks: a name is the path",
+  );
+  t.same(
+    lookupRoute(addresses[0]!, node.ns),
+    lookupRoute(addresses[0]!, node.nsPath),
+    "lookupRoute: a name is the path",
+  );
+  t.same(
+    byName.resolve(addresses[0]!),
+    resolver.resolve(addresses[0]!),
+    "createRouteResolver: a name is the path",
+  );
   let mismatches = 0;
   for (const address of addresses) {
     const text = intToIpv4(address);

@@ -5,6 +5,14 @@
  * Parses a dotted quad, returning -1 when it is not one (no allocation, no throw: the hot path).
  * Leading zeros are rejected ("01.2.3.4", "1.2.3.010"): inet_aton reads them as octal and other parsers as
  * decimal, so such an address means different hosts to different tools. nmap accepts them; we refuse.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const n = packet.address.parseDottedQuad("198.51.100.7"); // 3325256711
+ * const bad = packet.address.parseDottedQuad("198.51.100.07"); // -1: leading zero
+ * ```
  */
 export function parseDottedQuad(s: string): number {
   const n = s.length;
@@ -35,7 +43,17 @@ export function parseDottedQuad(s: string): number {
   return result * 256 + part;
 }
 
-/** Builds the error message for an invalid address; only runs on the failure path, so clarity wins over speed. */
+/**
+ * Builds the error message for an invalid address; only runs on the failure path, so clarity wins over speed.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const input = "198.51.100.256";
+ * if (!packet.address.isValidIpv4(input)) console.error(packet.address.explainIpv4(input));
+ * ```
+ */
 export function explainIpv4(s: string): string {
   const parts = s.split(".");
   if (parts.length !== 4) return `invalid IPv4 address "${s}": expected 4 dot-separated decimal octets`;
@@ -59,6 +77,14 @@ export function explainIpv4(s: string): string {
  * Converts a strict dotted quad ("192.0.2.1") to an unsigned 32-bit number (3221225985).
  * Throws TypeError for anything else: wrong octet count, empty octets, signs, spaces, octets over 255, and
  * leading zeros ("01.2.3.4"), which tools disagree on (octal vs decimal).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const n = packet.address.ipv4ToInt("198.51.100.1"); // 3325256705 (0xc6336401)
+ * const next = packet.address.intToIpv4(n + 1); // "198.51.100.2"
+ * ```
  */
 export function ipv4ToInt(s: string): number {
   if (typeof s !== "string") throw new TypeError(`invalid IPv4 address: expected a string, got ${typeof s}`);
@@ -67,7 +93,17 @@ export function ipv4ToInt(s: string): number {
   return v;
 }
 
-/** True when ipv4ToInt would accept the value. */
+/**
+ * True when ipv4ToInt would accept the value.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.address.isValidIpv4("198.51.100.1"); // true
+ * packet.address.isValidIpv4("010.0.0.1"); // false: leading zero
+ * ```
+ */
 export function isValidIpv4(s: unknown): boolean {
   return typeof s === "string" && parseDottedQuad(s) >= 0;
 }
@@ -75,6 +111,14 @@ export function isValidIpv4(s: unknown): boolean {
 /**
  * Converts an unsigned 32-bit number to a dotted quad. Throws TypeError unless 0 <= n <= 0xffffffff and an
  * integer: a negative value usually means a signed `|`/`<<` result slipped through without `>>> 0`.
+ *
+ * @example
+ * ```ts
+ * import { TargetSet, packet } from "wireprobe";
+ *
+ * const set = TargetSet.parse(["198.51.100.0/30"]);
+ * for (const n of set) console.log(packet.address.intToIpv4(n)); // 198.51.100.0 ... 198.51.100.3
+ * ```
  */
 export function intToIpv4(n: number): string {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) {
@@ -83,7 +127,16 @@ export function intToIpv4(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
-/** Accepts an address either as a dotted quad or as its unsigned 32-bit number. */
+/**
+ * Accepts an address either as a dotted quad or as its unsigned 32-bit number.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.address.toIpv4Int("198.51.100.1") === packet.address.toIpv4Int(0xc6336401); // true
+ * ```
+ */
 export function toIpv4Int(addr: string | number): number {
   if (typeof addr === "number") {
     if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) {
@@ -94,9 +147,28 @@ export function toIpv4Int(addr: string | number): number {
   return ipv4ToInt(addr);
 }
 
-/** ff:ff:ff:ff:ff:ff. Shared instance: never write into it. */
+/**
+ * ff:ff:ff:ff:ff:ff. Shared instance: never write into it.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const broadcast = frame.subarray(0, 6).equals(packet.address.BROADCAST_MAC);
+ * ```
+ */
 export const BROADCAST_MAC: Buffer = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-/** 00:00:00:00:00:00, the "unknown" target hardware address of an ARP request. Shared: never write into it. */
+/**
+ * 00:00:00:00:00:00, the "unknown" target hardware address of an ARP request. Shared: never write into it.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const probe = packet.arp.encode({ op: 1, senderMac: "02:00:00:00:00:01", senderIp: 0, targetMac: packet.address.ZERO_MAC, targetIp: "198.51.100.11" });
+ * ```
+ */
 export const ZERO_MAC: Buffer = Buffer.alloc(6);
 
 const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -116,6 +188,15 @@ function macInvalid(s: string, why: string): TypeError {
  * Parses "aa:bb:cc:dd:ee:ff" or "aa-bb-cc-dd-ee-ff" (either case; one separator kind throughout; exactly two
  * hex digits per octet) into 6 bytes, written into `buf` at `offset` when given, else into a new Buffer.
  * Throws TypeError on anything else.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const mac = packet.address.parseMac("02-00-00-AB-CD-EF"); // <Buffer 02 00 00 ab cd ef>
+ * const frame = Buffer.alloc(14);
+ * packet.address.parseMac("ff:ff:ff:ff:ff:ff", frame, 0); // written in place
+ * ```
  */
 export function parseMac(s: string, buf?: Buffer, offset = 0): Buffer {
   if (typeof s !== "string") throw new TypeError(`invalid MAC address: expected a string, got ${typeof s}`);
@@ -141,7 +222,17 @@ export function parseMac(s: string, buf?: Buffer, offset = 0): Buffer {
   return out;
 }
 
-/** True when parseMac would accept the value. */
+/**
+ * True when parseMac would accept the value.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.address.isValidMac("02:00:00:ab:cd:ef"); // true
+ * packet.address.isValidMac("2:0:0:ab:cd:ef"); // false: two hex digits per octet
+ * ```
+ */
 export function isValidMac(s: unknown): boolean {
   if (typeof s !== "string" || s.length !== 17) return false;
   const sep = s.charCodeAt(2);
@@ -154,7 +245,18 @@ export function isValidMac(s: unknown): boolean {
   return true;
 }
 
-/** Formats the 6 bytes at `offset` as lowercase colon-separated hex. Throws RangeError if they are not all there. */
+/**
+ * Formats the 6 bytes at `offset` as lowercase colon-separated hex. Throws RangeError if they are not all there.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const dst = packet.address.macToString(frame, 0);
+ * const src = packet.address.macToString(frame, 6);
+ * ```
+ */
 export function macToString(buf: Uint8Array, offset = 0): string {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + 6 > buf.length) {
     throw new RangeError(`macToString: no 6 bytes at offset ${offset} in a ${buf.length}-byte buffer`);
@@ -162,7 +264,16 @@ export function macToString(buf: Uint8Array, offset = 0): string {
   return `${HEX[buf[offset]]}:${HEX[buf[offset + 1]]}:${HEX[buf[offset + 2]]}:${HEX[buf[offset + 3]]}:${HEX[buf[offset + 4]]}:${HEX[buf[offset + 5]]}`;
 }
 
-/** The colon form of a MAC held as a 48-bit number (the inverse of macToNumber). */
+/**
+ * The colon form of a MAC held as a 48-bit number (the inverse of macToNumber).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.address.numberToMac(0x0200_00ab_cdef); // "02:00:00:ab:cd:ef"
+ * ```
+ */
 export function numberToMac(n: number): string {
   const hi = Math.floor(n / 0x100000000);
   const lo = n >>> 0;
@@ -172,6 +283,16 @@ export function numberToMac(n: number): string {
 /**
  * Reads the 6 bytes at `offset` as one 48-bit number (exact in a double), so a sweep can compare and
  * deduplicate answering MACs without building strings. Throws RangeError if the bytes are not all there.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const seen = new Set<number>();
+ * const src = packet.address.macToNumber(frame, 6);
+ * if (!seen.has(src)) seen.add(src); // no string per frame
+ * ```
  */
 export function macToNumber(buf: Uint8Array, offset = 0): number {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + 6 > buf.length) {
@@ -183,7 +304,17 @@ export function macToNumber(buf: Uint8Array, offset = 0): number {
   return hi * 0x100000000 + lo;
 }
 
-/** Writes a MAC held as a 48-bit number (macToNumber's) as 6 bytes at `offset`. */
+/**
+ * Writes a MAC held as a 48-bit number (macToNumber's) as 6 bytes at `offset`.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const frame = Buffer.alloc(14);
+ * packet.address.writeMacNumber(packet.address.macToNumber(packet.address.parseMac("02:00:00:00:00:01")), frame, 6);
+ * ```
+ */
 export function writeMacNumber(n: number, buf: Uint8Array, offset = 0): void {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + 6 > buf.length) {
     throw new RangeError(

@@ -5,18 +5,54 @@
 import { isIPv6 } from "node:net";
 import { intToIpv4, parseDottedQuad } from "./address";
 
+/**
+ * An IPv4 address as a number, where the family is not implied (see {@link IpAddress}).
+ *
+ * @example
+ * ```ts
+ * import { type Ipv4Address, packet } from "wireprobe";
+ *
+ * const gw: Ipv4Address = { family: 4, v4: packet.address.ipv4ToInt("198.51.100.1") };
+ * ```
+ */
 export interface Ipv4Address {
+  /** always 4 */
   readonly family: 4;
   /** the address as an unsigned 32-bit number (198.51.100.1 === 0xc6336401) */
   readonly v4: number;
 }
 
+/**
+ * An IPv6 address as its 16 bytes, where the family is not implied (see {@link IpAddress}).
+ *
+ * @example
+ * ```ts
+ * import { type Ipv6Address, packet } from "wireprobe";
+ *
+ * const gw: Ipv6Address = { family: 6, bytes: packet.ipv6Address.toIpv6Bytes("2001:db8::1") };
+ * ```
+ */
 export interface Ipv6Address {
+  /** always 6 */
   readonly family: 6;
   /** the 16 bytes in network order; never written to */
   readonly bytes: Uint8Array;
 }
 
+/**
+ * An IP address of either family as a number (IPv4) or 16 bytes (IPv6), no text: what netlink's answers carry
+ * next to their text (`LinkAddress.ip`, a route decision's `gatewayIp` and `sourceIp`), for code that
+ * computes with them.
+ *
+ * @example
+ * ```ts
+ * import { type IpAddress, listLinks, packet } from "wireprobe";
+ *
+ * const text = (ip: IpAddress): string =>
+ *   ip.family === 4 ? packet.address.intToIpv4(ip.v4) : packet.ipv6Address.formatIpv6(ip.bytes);
+ * for (const link of listLinks()) for (const a of link.addresses) console.log(link.name, text(a.ip));
+ * ```
+ */
 export type IpAddress = Ipv4Address | Ipv6Address;
 export type IpFamily = IpAddress["family"];
 

@@ -5,8 +5,20 @@
 
 import { explainIpv4, parseDottedQuad } from "./address";
 
+/** bytes of an IPv6 address */
 export const IPV6_LENGTH = 16;
 
+/**
+ * An IPv6 address parsed from text: its bytes and what the text said beside them.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const parsed: packet.ipv6Address.ParsedIpv6 = packet.ipv6Address.parseIpv6("fe80::1%eth0");
+ * console.log(parsed.zone, packet.ipv6Address.isLinkLocal(parsed.bytes)); // eth0 true
+ * ```
+ */
 export interface ParsedIpv6 {
   /** the 16 address bytes (a new array per parse) */
   bytes: Uint8Array;
@@ -122,13 +134,34 @@ function zoneValid(zone: string): boolean {
 /**
  * Parses the address (without zone) into buf at offset; returns false when it is not one. No allocation,
  * no throw: for callers that turn many strings into packet bytes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const targets = ["2001:db8::10", "2001:db8::11"];
+ * const packed = new Uint8Array(16 * targets.length);
+ * targets.forEach((t, i) => {
+ *   if (!packet.ipv6Address.parseIpv6Into(t, packed, 16 * i)) throw new Error(`not an IPv6 address: ${t}`);
+ * });
+ * ```
  */
 export function parseIpv6Into(s: string, buf: Uint8Array, offset = 0): boolean {
   if (typeof s !== "string" || offset < 0 || offset + 16 > buf.length) return false;
   return parseInto(s, s.length, buf, offset) >= 0;
 }
 
-/** The parse result, or null when `s` is not an IPv6 address (with an optional valid zone index). */
+/**
+ * The parse result, or null when `s` is not an IPv6 address (with an optional valid zone index).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const p = packet.ipv6Address.tryParseIpv6("2001:db8::1");
+ * if (p === null) console.error("not an IPv6 address");
+ * ```
+ */
 export function tryParseIpv6(s: string): ParsedIpv6 | null {
   if (typeof s !== "string") return null;
   const z = zoneStart(s);
@@ -143,7 +176,17 @@ export function tryParseIpv6(s: string): ParsedIpv6 | null {
   return { bytes, zone, ipv4Mapped: isIpv4Mapped(bytes), dottedTail: r === 1 };
 }
 
-/** The one-line reason `s` is not an IPv6 address; only runs on the failure path. */
+/**
+ * The one-line reason `s` is not an IPv6 address; only runs on the failure path.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const input = "2001:db8:::1";
+ * if (!packet.ipv6Address.isValidIpv6(input)) console.error(packet.ipv6Address.explainIpv6(input));
+ * ```
+ */
 export function explainIpv6(s: string): string {
   const head = `invalid IPv6 address "${s}"`;
   if (typeof s !== "string") return `invalid IPv6 address: expected a string, got ${typeof s}`;
@@ -186,6 +229,14 @@ export function explainIpv6(s: string): string {
  * Parses IPv6 text in any RFC 4291 form ("::", "2001:db8::1", "::ffff:198.51.100.1", "fe80::1%eth0"),
  * case-insensitive. Throws TypeError with a one-line reason otherwise. The zone index and the IPv4-mapped
  * flag are returned, not judged: the caller knows whether it can use them.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const { bytes, ipv4Mapped } = packet.ipv6Address.parseIpv6("::ffff:198.51.100.1");
+ * console.log(ipv4Mapped, packet.ipv6Address.formatIpv6(bytes)); // true ::ffff:198.51.100.1
+ * ```
  */
 export function parseIpv6(s: string): ParsedIpv6 {
   const r = tryParseIpv6(s);
@@ -193,7 +244,16 @@ export function parseIpv6(s: string): ParsedIpv6 {
   return r;
 }
 
-/** The 16 bytes of an address given as text (zone not allowed) or as bytes (length checked, not copied). */
+/**
+ * The 16 bytes of an address given as text (zone not allowed) or as bytes (length checked, not copied).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const dst = packet.ipv6Address.toIpv6Bytes("2001:db8::11"); // Uint8Array(16) [0x20, 0x01, 0x0d, 0xb8, ...]
+ * ```
+ */
 export function toIpv6Bytes(addr: string | Uint8Array): Uint8Array {
   if (addr instanceof Uint8Array) {
     if (addr.length !== 16)
@@ -206,7 +266,17 @@ export function toIpv6Bytes(addr: string | Uint8Array): Uint8Array {
   return p.bytes;
 }
 
-/** True when parseIpv6 would accept the value. */
+/**
+ * True when parseIpv6 would accept the value.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ipv6Address.isValidIpv6("2001:db8::1"); // true
+ * packet.ipv6Address.isValidIpv6("2001:db8::g"); // false
+ * ```
+ */
 export function isValidIpv6(s: unknown): boolean {
   return typeof s === "string" && tryParseIpv6(s) !== null;
 }
@@ -215,6 +285,14 @@ export function isValidIpv6(s: unknown): boolean {
  * RFC 5952 text of the 16 bytes at `offset`: lowercase, no leading zeros, the longest run of two or more
  * zero groups as "::" (the leftmost on a tie), a lone zero group written as "0". IPv4-mapped addresses end
  * in a dotted quad (RFC 5952 section 5). Throws RangeError if the bytes are not all there.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const bytes = packet.ipv6Address.toIpv6Bytes("2001:0DB8:0000:0000:0000:0000:0000:0001");
+ * packet.ipv6Address.formatIpv6(bytes); // "2001:db8::1"
+ * ```
  */
 export function formatIpv6(buf: Uint8Array, offset = 0): string {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset + 16 > buf.length) {
@@ -254,23 +332,60 @@ export function formatIpv6(buf: Uint8Array, offset = 0): string {
   return out;
 }
 
-/** ::ffff:0:0/96 (RFC 4291 2.5.5.2). */
+/**
+ * ::ffff:0:0/96 (RFC 4291 2.5.5.2).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ipv6Address.isIpv4Mapped(packet.ipv6Address.toIpv6Bytes("::ffff:198.51.100.1")); // true
+ * ```
+ */
 export function isIpv4Mapped(buf: Uint8Array, offset = 0): boolean {
   for (let i = 0; i < 10; i++) if (buf[offset + i] !== 0) return false;
   return buf[offset + 10] === 0xff && buf[offset + 11] === 0xff;
 }
 
-/** fe80::/10, the link-local unicast prefix: such an address means something only with an interface. */
+/**
+ * fe80::/10, the link-local unicast prefix: such an address means something only with an interface.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ipv6Address.isLinkLocal(packet.ipv6Address.toIpv6Bytes("fe80::1")); // true
+ * ```
+ */
 export function isLinkLocal(buf: Uint8Array, offset = 0): boolean {
   return buf[offset] === 0xfe && (buf[offset + 1] & 0xc0) === 0x80;
 }
 
-/** ff00::/8. */
+/**
+ * ff00::/8.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ipv6Address.isMulticast(packet.ipv6Address.toIpv6Bytes("ff02::1")); // true
+ * ```
+ */
 export function isMulticast(buf: Uint8Array, offset = 0): boolean {
   return buf[offset] === 0xff;
 }
 
-/** ::, the unspecified address (the source of a DAD probe). */
+/**
+ * ::, the unspecified address (the source of a DAD probe).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const ip: packet.ipv6.Ipv6Header;
+ * const dadProbe = packet.ipv6Address.isUnspecified(ip.srcBytes);
+ * ```
+ */
 export function isUnspecified(buf: Uint8Array, offset = 0): boolean {
   for (let i = 0; i < 16; i++) if (buf[offset + i] !== 0) return false;
   return true;
@@ -279,6 +394,14 @@ export function isUnspecified(buf: Uint8Array, offset = 0): boolean {
 /**
  * The solicited-node multicast address of `target` (RFC 4291 2.7.1): ff02::1:ff00:0/104 plus the target's
  * low 24 bits, where a neighbour solicitation is sent. Written into `out` at `outOffset` when given.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const group = packet.ipv6Address.solicitedNodeAddress(packet.ipv6Address.toIpv6Bytes("2001:db8::abcd:1234"));
+ * packet.ipv6Address.formatIpv6(group); // "ff02::1:ffcd:1234"
+ * ```
  */
 export function solicitedNodeAddress(
   target: Uint8Array,
@@ -300,6 +423,14 @@ export function solicitedNodeAddress(
 /**
  * The Ethernet address of an IPv6 multicast group (RFC 2464 section 7): 33:33 and the group's low 32 bits;
  * for a solicited-node address that is 33:33:ff:XX:XX:XX. Written into `out` at `outOffset` when given.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const group = packet.ipv6Address.solicitedNodeAddress(packet.ipv6Address.toIpv6Bytes("2001:db8::abcd:1234"));
+ * packet.address.macToString(packet.ipv6Address.multicastMac(group)); // "33:33:ff:cd:12:34"
+ * ```
  */
 export function multicastMac(
   group: Uint8Array,
@@ -316,14 +447,35 @@ export function multicastMac(
   return out;
 }
 
-/** The address as one 128-bit BigInt (prefix arithmetic; not for per-packet work). */
+/**
+ * The address as one 128-bit BigInt (prefix arithmetic; not for per-packet work).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const first = packet.ipv6Address.ipv6ToBigInt(packet.ipv6Address.toIpv6Bytes("2001:db8::"));
+ * const last = packet.ipv6Address.ipv6ToBigInt(packet.ipv6Address.toIpv6Bytes("2001:db8::ff"));
+ * console.log(last - first + 1n); // 256n
+ * ```
+ */
 export function ipv6ToBigInt(buf: Uint8Array, offset = 0): bigint {
   let v = 0n;
   for (let i = 0; i < 16; i++) v = (v << 8n) | BigInt(buf[offset + i] as number);
   return v;
 }
 
-/** The 16 bytes of a 128-bit value. RangeError outside 0..2^128-1. */
+/**
+ * The 16 bytes of a 128-bit value. RangeError outside 0..2^128-1.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const base = packet.ipv6Address.ipv6ToBigInt(packet.ipv6Address.toIpv6Bytes("2001:db8::"));
+ * packet.ipv6Address.formatIpv6(packet.ipv6Address.bigIntToIpv6(base + 0x100n)); // "2001:db8::100"
+ * ```
+ */
 export function bigIntToIpv6(v: bigint): Uint8Array {
   if (v < 0n || v >> 128n !== 0n) throw new RangeError(`IPv6 value ${v} is outside 0..2^128-1`);
   const out = new Uint8Array(16);
@@ -338,6 +490,14 @@ export function bigIntToIpv6(v: bigint): Uint8Array {
 /**
  * Adds `n` (a non-negative safe integer) to the address in place, carrying across all 16 bytes: a sweep's
  * step without BigInt. Returns false (the address wrapped past ffff:...:ffff) on overflow.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const a = packet.ipv6Address.toIpv6Bytes("2001:db8::ffff");
+ * packet.ipv6Address.addToIpv6(a, 1); // true; a is now 2001:db8::1:0
+ * ```
  */
 export function addToIpv6(buf: Uint8Array, n: number, offset = 0): boolean {
   if (!Number.isSafeInteger(n) || n < 0)
@@ -351,7 +511,18 @@ export function addToIpv6(buf: Uint8Array, n: number, offset = 0): boolean {
   return carry === 0;
 }
 
-/** Compares two addresses as unsigned 128-bit numbers: negative, 0 or positive. */
+/**
+ * Compares two addresses as unsigned 128-bit numbers: negative, 0 or positive.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const { compareIpv6, toIpv6Bytes, formatIpv6 } = packet.ipv6Address;
+ * const sorted = ["2001:db8::20", "2001:db8::3"].map((s) => toIpv6Bytes(s)).sort((a, b) => compareIpv6(a, b));
+ * console.log(sorted.map((b) => formatIpv6(b))); // ["2001:db8::3", "2001:db8::20"]
+ * ```
+ */
 export function compareIpv6(a: Uint8Array, b: Uint8Array, aOffset = 0, bOffset = 0): number {
   for (let i = 0; i < 16; i++) {
     const d = a[aOffset + i] - b[bOffset + i];
@@ -360,9 +531,21 @@ export function compareIpv6(a: Uint8Array, b: Uint8Array, aOffset = 0, bOffset =
   return 0;
 }
 
-/** An IPv6 prefix, or a range of addresses, as first and last address (inclusive). */
+/**
+ * An IPv6 prefix, or a range of addresses, as first and last address (inclusive).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const block: packet.ipv6Address.Ipv6Block = packet.ipv6Address.parseIpv6Prefix("2001:db8::/120");
+ * console.log(packet.ipv6Address.formatIpv6(block.first), packet.ipv6Address.formatIpv6(block.last), block.size); // 2001:db8:: 2001:db8::ff 256n
+ * ```
+ */
 export interface Ipv6Block {
+  /** the first address */
   first: Uint8Array;
+  /** the last address */
   last: Uint8Array;
   /** number of addresses: last - first + 1 */
   size: bigint;
@@ -372,7 +555,16 @@ export interface Ipv6Block {
   zone: string | null;
 }
 
-/** Number of addresses in a prefix of this length: 2^(128 - length). */
+/**
+ * Number of addresses in a prefix of this length: 2^(128 - length).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ipv6Address.prefixSize(112); // 65536n
+ * ```
+ */
 export function prefixSize(length: number): bigint {
   if (!Number.isInteger(length) || length < 0 || length > 128) {
     throw new RangeError(`IPv6 prefix length ${length} is outside 0..128`);
@@ -383,6 +575,14 @@ export function prefixSize(length: number): bigint {
 /**
  * Throws TypeError unless the block holds at most `cap` addresses: a /64 holds 2^64 and is never meant to
  * be swept whole, so callers refuse big blocks unless the user set a cap they accept.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const spec = "2001:db8::/64";
+ * packet.ipv6Address.checkBlockSize(spec, packet.ipv6Address.parseIpv6Prefix(spec), 65536); // throws: too many addresses
+ * ```
  */
 export function checkBlockSize(spec: string, block: Ipv6Block, cap: number | bigint): void {
   const limit = BigInt(cap);
@@ -404,6 +604,14 @@ function parseAddressOf(spec: string, text: string, what: string): ParsedIpv6 {
  * Parses "2001:db8::/120" (a zone may follow the address: "fe80::%eth0/64"). Host bits are cleared, as for
  * IPv4 CIDRs (target-set.ts) and as nmap does: "2001:db8::5/126" is 2001:db8::4 .. 2001:db8::7. The length
  * is decimal 0..128 without leading zeros. Throws TypeError with a one-line reason.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const block = packet.ipv6Address.parseIpv6Prefix("2001:db8::5/126");
+ * packet.ipv6Address.formatIpv6(block.first); // "2001:db8::4"
+ * ```
  */
 export function parseIpv6Prefix(spec: string): Ipv6Block {
   if (typeof spec !== "string")
@@ -432,6 +640,14 @@ export function parseIpv6Prefix(spec: string): Ipv6Block {
  * "Target Specification") accepts no ranges for IPv6 at all: this form is wireprobe's own, the smallest one
  * that covers the issue's "ranges" (at most 65,536 addresses, one group), and callers that want strict nmap
  * parity can refuse it. Throws TypeError with a one-line reason.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const block = packet.ipv6Address.parseIpv6Range("2001:db8::1-ff");
+ * console.log(block.size, block.prefixLength); // 255n null
+ * ```
  */
 export function parseIpv6Range(spec: string): Ipv6Block {
   if (typeof spec !== "string")

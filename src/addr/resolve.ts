@@ -19,6 +19,23 @@ export function isHostname(spec: string): boolean {
   return HOSTNAME.test(spec) && /[A-Za-z]/.test(spec);
 }
 
+/**
+ * Resolves a hostname among a scan's targets to one address (IPv4 or IPv6 text); a rejection leaves the
+ * target unresolved (reported, not scanned). The default is the system resolver, IPv4 first.
+ *
+ * @example
+ * ```ts
+ * import { type NameLookup, scan } from "wireprobe";
+ *
+ * const hosts: Record<string, string> = { "db.lab": "198.51.100.20", "web.lab": "2001:db8::80" };
+ * const lookup: NameLookup = async (name) => {
+ *   const address = hosts[name];
+ *   if (address === undefined) throw new Error(`${name}: unknown host`);
+ *   return address;
+ * };
+ * for await (const r of scan(["db.lab", "web.lab"], { ports: [5432, 443], lookup })) console.log(r);
+ * ```
+ */
 export type NameLookup = (name: string) => Promise<string>;
 
 async function systemLookup(name: string): Promise<string> {

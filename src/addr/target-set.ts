@@ -23,6 +23,17 @@ const MAX_INTERVALS = 1 << 20;
 /** Default cap on one IPv6 prefix or range: 65,536 addresses, a /112. */
 export const IPV6_CAP_DEFAULT = 65536;
 
+/**
+ * Options of {@link TargetSet.parse}.
+ *
+ * @example
+ * ```ts
+ * import { TargetSet } from "wireprobe";
+ *
+ * const wide = TargetSet.parse(["2001:db8::/104"], { ipv6Cap: 1 << 24 });
+ * console.log(wide.size6); // 16777216
+ * ```
+ */
 export interface TargetParseOptions {
   /**
    * The most addresses one IPv6 prefix or range may hold (default IPV6_CAP_DEFAULT); null: no cap (for
@@ -44,6 +55,22 @@ interface Parsed {
   v6: Interval6[];
 }
 
+/**
+ * A set of targets: IPv4 and IPv6 addresses, prefixes and nmap-style ranges, kept as sorted, merged intervals
+ * (a /16 is two numbers, not 65,536 objects). Indices run over the IPv4 addresses first (`0 .. size4 - 1`),
+ * then the IPv6 ones. Every probe takes one in place of its target strings.
+ *
+ * @example
+ * ```ts
+ * import { TargetSet, packet, scan } from "wireprobe";
+ *
+ * const targets = TargetSet.parse(["198.51.100.0/24", "198.51.100.10-20", "2001:db8::1"])
+ *   .exclude(TargetSet.parse(["198.51.100.1"]));
+ * console.log(targets.size4, targets.size6); // 255 1
+ * console.log(packet.address.intToIpv4(targets.at(0))); // 198.51.100.0
+ * for await (const r of scan(targets, { ports: [22], netns: "node1" })) console.log(r);
+ * ```
+ */
 export class TargetSet {
   /** interval i covers starts[i]..ends[i] inclusive; before[i] = addresses in intervals 0..i-1 */
   private readonly starts: number[];
@@ -62,6 +89,7 @@ export class TargetSet {
   readonly size4: number;
   /** IPv6 addresses (indices size4 .. size - 1); a Number, exact while below 2^53 */
   readonly size6: number;
+  /** all addresses, IPv4 and IPv6 */
   readonly size: number;
 
   private constructor(intervals: Array<[number, number]>, intervals6: Interval6[] = []) {
@@ -104,6 +132,14 @@ export class TargetSet {
   /**
    * Parses target strings (IPv4 address, CIDR, nmap-style octet ranges; IPv6 address, prefix, last-group
    * range "2001:db8::1-ff"); throws UsageError naming the bad one.
+   *
+   * @example
+   * ```ts
+   * import { TargetSet } from "wireprobe";
+   *
+   * const set = TargetSet.parse(["198.51.100.0/30", "203.0.113.1-3,9", "2001:db8::1-ff"]);
+   * console.log(set.size); // 4 + 4 + 255
+   * ```
    */
   static parse(specs: readonly string[], options: TargetParseOptions = {}): TargetSet {
     const out: Parsed = { v4: [], v6: [] };
@@ -115,6 +151,19 @@ export class TargetSet {
     return new TargetSet(out.v4, out.v6);
   }
 
+  /**
+   * A set of these IPv4 intervals (first and last address as unsigned 32-bit numbers, inclusive; they may
+   * overlap).
+   *
+   * @example
+   * ```ts
+   * import { TargetSet, packet } from "wireprobe";
+   *
+   * const { ipv4ToInt } = packet.address;
+   * const set = TargetSet.fromIntervals([[ipv4ToInt("198.51.100.0"), ipv4ToInt("198.51.100.127")]]);
+   * console.log(set.size); // 128
+   * ```
+   */
   static fromIntervals(intervals: Array<[number, number]>): TargetSet {
     return new TargetSet(intervals.map(([s, e]) => [s, e]));
   }
@@ -246,10 +295,12 @@ export class TargetSet {
     return n;
   }
 
+  /** Whether an IPv4 address (an unsigned 32-bit number) is in the set. */
   has(address: number): boolean {
     return this.indexOf(address) >= 0;
   }
 
+  /** Whether the IPv6 address at `buf[offset, offset + 16)` is in the set. */
   hasIpv6(buf: Uint8Array, offset = 0): boolean {
     return this.indexOfIpv6(buf, offset) >= 0;
   }

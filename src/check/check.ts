@@ -10,17 +10,21 @@ import { namespacePath } from "../net/namespace";
 import { arp } from "../probes/arp/arp";
 import { dns, resolveServers } from "../probes/dns/dns";
 import { queryName } from "../probes/dns/names";
+import { dnsRace } from "../probes/dns/race";
 import { ping } from "../probes/icmp/ping";
 import { mtu } from "../probes/mtu/mtu";
+import { routes, type TableSelection } from "../probes/routes/routes";
 import { scan } from "../probes/scan/scan";
 import type {
   ArpRecord,
   DnsConsistencyRecord,
+  DnsRaceRecord,
   DnsRecord,
   HostRecord,
   MtuRecord,
   PingRecord,
   PortRecord,
+  RouteRecord,
   SummaryRecord,
   VerdictRecord,
 } from "../records";
@@ -39,6 +43,7 @@ import {
   parseNodes,
 } from "./nodes";
 import { mtuVerdict, parseOverlay } from "./verdict-mtu";
+import { routesVerdict } from "./verdict-routes";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 // `wireprobe check`: the seed's whole diagnosis from one node. Runs arp (layer-2 adjacency of the peers),
@@ -53,6 +58,26 @@ import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./verdicts";
 
 export const DEFAULT_DNS_NAMES = ["kubernetes.default.svc.cluster.local"];
 
+/**
+ * Options of {@link check}: the cluster to diagnose (nodes, nodePorts, DNS servers and names, outside
+ * addresses) and where to probe it from.
+ *
+ * @example
+ * ```ts
+ * import { type CheckOptions, check } from "wireprobe";
+ *
+ * const options: CheckOptions = {
+ *   nodes: ["node1=198.51.100.11", "node2=198.51.100.12", { name: "node3", addresses: ["198.51.100.13", "2001:db8::13"] }],
+ *   nodePorts: [30000, "30053/udp", "30080/tcp/ipv6"],
+ *   dnsServers: ["198.51.100.53"],
+ *   external: ["203.0.113.20"],
+ *   netns: "node1",
+ *   timeoutMs: 500,
+ * };
+ * const run = check(options);
+ * for await (const r of run) if (r.type === "verdict") console.log(r.check, r.ok, r.detail);
+ * ```
+ */
 export interface CheckOptions {
   /**
    * the cluster's nodes: addresses, CIDRs or ranges (IPv4 or IPv6; each address a node), `NAME=ADDR` (the
@@ -80,28 +105,74 @@ export interface CheckOptions {
   mtuTargets?: readonly string[];
   /** the overlay the CNI uses (vxlan, geneve, ipip, gre, wireguard) or its overhead in bytes, for the mtu fix */
   overlay?: string | number;
+  /**
+   * race N A/AAAA pairs of each kind (glibc's one socket, and two sockets) against every DNS server for the
+   * first of `dnsNames`: the 5-second DNS race, part of the dns verdict (default: no race)
+   */
+  dnsRace?: number;
+  /** the network namespace to probe from: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
+  /** the interface to probe on (default: the one each route picks) */
   interface?: string;
   /** per-probe wait in ms (default: each probe's own) */
   timeoutMs?: number;
   /** packets per second for the scan (default: the scan's) */
   rate?: number;
+  /** the resolv.conf to take the DNS servers from when `dnsServers` is empty (default: the namespace's) */
   resolvConf?: string;
+  /**
+   * also check the gateways of this node's routes (`--routes`): every route with a gateway, in the tables
+   * `routesTable` selects (default "used": every table a policy rule looks up), asked with ARP/NDP; verdict
+   * `routes`. Off by default: the other verdicts do not change with it.
+   */
+  routes?: boolean;
+  /** which routing tables `routes` reads (default "used"); giving it implies `routes` */
+  routesTable?: TableSelection;
+  /** aborts the check: the probes stop and the verdicts are drawn from what had arrived (incomplete) */
   signal?: AbortSignal;
+  /** called with a one-line notice a probe has for the user (a scan method chosen, a DNS warning) */
   onNotice?: (message: string) => void;
 }
 
+/**
+ * What a check yields: the records of its probes as they arrive, then its three `verdict` records.
+ *
+ * @example
+ * ```ts
+ * import { type CheckRecord, check } from "wireprobe";
+ *
+ * const records: CheckRecord[] = [];
+ * for await (const r of check({ nodes: ["198.51.100.11-14"], netns: "node1" })) records.push(r);
+ * const failed = records.filter((r) => r.type === "verdict" && !r.ok);
+ * ```
+ */
 export type CheckRecord =
   | ArpRecord
   | PortRecord
   | HostRecord
   | DnsRecord
   | DnsConsistencyRecord
+  | DnsRaceRecord
   | PingRecord
   | MtuRecord
+  | RouteRecord
   | VerdictRecord;
 
-/** Everything a check found, for the report. */
+/**
+ * Everything a check found, for the report: `CheckRun.result` once the iteration has finished.
+ *
+ * @example
+ * ```ts
+ * import { check } from "wireprobe";
+ *
+ * const run = check({ nodes: ["198.51.100.11-14"], nodePorts: [30000], netns: "node1" });
+ * for await (const _ of run) {
+ *   // the records are also collected in run.result
+ * }
+ * const result = run.result!;
+ * console.log(result.nodes, result.verdicts.map((v) => `${v.check}: ${v.ok}`), `${result.durationMs} ms`);
+ * ```
+ */
 export interface CheckResult {
   /** every node address, the nodes in the order given (a dual-stack node's IPv4 address first) */
   nodes: string[];
@@ -119,25 +190,50 @@ export interface CheckResult {
   dnsNames: string[];
   /** true when the run or one of its probes was interrupted (then some verdicts may be incomplete) */
   aborted: boolean;
+  /** the ARP/NDP probe's records: one per peer node address */
   arp: ArpRecord[];
+  /** the scan's port records: one per node address and nodePort */
   ports: PortRecord[];
+  /** the scan's host records (targets found down) */
   hosts: HostRecord[];
+  /** the DNS probe's records: one per server, name and transport */
   dns: DnsRecord[];
+  /** whether the DNS servers agree: one per name and transport (with more than one server) */
   consistency: DnsConsistencyRecord[];
+  /** the pings of the outside addresses */
   pings: PingRecord[];
   /** the path MTU records (with --mtu / --expect-mtu; absent in results made before them) */
   mtu?: MtuRecord[];
+  /** with `routes`: a record per gateway route (absent without it) */
+  routes?: RouteRecord[];
+  /** the A/AAAA race's records, one per server (absent without --dns-race) */
+  dnsRace?: DnsRaceRecord[];
+  /** the verdicts: host-gw, nodeport, dns, and routes when asked for */
   verdicts: VerdictRecord[];
+  /** the summary of each probe that ran */
   summaries: SummaryRecord[];
+  /** how long the check took, in milliseconds */
   durationMs: number;
 }
 
+/**
+ * A running check: iterate it for the records; `result` holds everything once the iteration has finished.
+ *
+ * @example
+ * ```ts
+ * import { type CheckRun, check } from "wireprobe";
+ *
+ * const run: CheckRun = check({ nodes: ["198.51.100.11-14"], dnsServers: ["198.51.100.53"], netns: "node1" });
+ * for await (const r of run) if (r.type === "verdict" && !r.ok) console.log(r.check, r.detail, r.fix);
+ * console.log(run.summary?.states, run.result?.aborted);
+ * ```
+ */
 export interface CheckRun extends ProbeRun<CheckRecord> {
   /** set once the iteration has finished */
   readonly result: CheckResult | undefined;
 }
 
-type ProbeName = "arp" | "scan" | "dns" | "ping" | "mtu";
+type ProbeName = "arp" | "scan" | "dns" | "dns-race" | "ping" | "routes" | "mtu";
 
 /** A probe run of the check: its records go into `into`, its summary is kept when it ends. */
 interface Job {
@@ -192,6 +288,21 @@ function scanPorts(ports: readonly NodePort[]): {
   return { ports: `T:${tcp.join(",")},U:${udp.join(",")}`, protocols: ["tcp", "udp"] };
 }
 
+/**
+ * The node network diagnosis (`wireprobe check`): from one node (or its namespace), runs at the same time ARP/NDP
+ * to the peer nodes, a scan of the nodePorts on every node, DNS to every server for every name, and pings to
+ * the outside addresses, then draws three verdicts from their records: `host-gw` (every peer is on-link and
+ * answers at layer 2), `nodeport` (every nodePort answers on every node) and `dns` (every server answers,
+ * all agree). Interrupted by `signal`, it still draws them from what had arrived, as incomplete.
+ *
+ * @example
+ * ```ts
+ * import { check } from "wireprobe";
+ *
+ * const run = check({ nodes: ["198.51.100.11-14"], nodePorts: [30000], dnsServers: ["198.51.100.53"], netns: "node1" });
+ * for await (const r of run) if (r.type === "verdict" && !r.ok) console.log(r.check, r.detail, r.fix);
+ * ```
+ */
 export function check(options: CheckOptions): CheckRun {
   const clusterNodes = parseNodes(options.nodes ?? []);
   const nodes = clusterNodes.flatMap(nodeAddresses);
@@ -316,6 +427,17 @@ export function check(options: CheckOptions): CheckRun {
     // The same servers the probe asks (it resolved them the same way just now): the verdict's expectation.
     r.dnsServers = resolveServers(dnsOptions).servers;
     jobs.push(job("dns", d, dnsOut, r.summaries));
+    if (options.dnsRace !== undefined) {
+      // The race's servers are the dns probe's; its name the first one asked.
+      r.dnsRace = [];
+      const raceRun = dnsRace(r.dnsNames[0]!, {
+        ...common,
+        ...timeout,
+        pairs: options.dnsRace,
+        servers: r.dnsServers,
+      });
+      jobs.push(job("dns-race", raceRun, r.dnsRace, r.summaries));
+    }
     if (external.length > 0) {
       const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
@@ -327,6 +449,16 @@ export function check(options: CheckOptions): CheckRun {
         ...(options.expectMtu === undefined ? {} : { expectMtu: options.expectMtu }),
       });
       jobs.push(job("mtu", m, r.mtu!, r.summaries));
+    }
+    if (options.routes || options.routesTable !== undefined) {
+      r.routes = [];
+      const { interface: _pinned, ...where } = common; // each route is asked on its own interface
+      const run = routes({
+        ...where,
+        ...timeout,
+        ...(options.routesTable === undefined ? {} : { table: options.routesTable }),
+      });
+      jobs.push(job("routes", run, r.routes, r.summaries));
     }
     const settled = await Promise.allSettled(jobs.map((job) => job.start()));
     const interrupted = options.signal?.aborted ?? false;
@@ -346,8 +478,10 @@ export function check(options: CheckOptions): CheckRun {
     yield* r.arp;
     yield* scanned;
     yield* dnsOut;
+    yield* r.dnsRace ?? [];
     yield* r.pings;
     if (r.mtu) yield* r.mtu;
+    if (r.routes) yield* r.routes;
     if (nodes.length > 0)
       r.verdicts.push(hostGwVerdict(r.arp, { nodes, cluster: clusterNodes, aborted: unfinished.has("arp") }));
     if (nodePortSpecs.length > 0)
@@ -359,12 +493,18 @@ export function check(options: CheckOptions): CheckRun {
         }),
       );
     r.verdicts.push(
-      dnsVerdict(r.dns, r.consistency, r.pings, {
-        servers: r.dnsServers,
-        names: r.dnsNames,
-        external,
-        aborted: unfinished.has("dns") || unfinished.has("ping"),
-      }),
+      dnsVerdict(
+        r.dns,
+        r.consistency,
+        r.pings,
+        {
+          servers: r.dnsServers,
+          names: r.dnsNames,
+          external,
+          aborted: unfinished.has("dns") || unfinished.has("ping"),
+        },
+        r.dnsRace && { records: r.dnsRace, servers: r.dnsServers, aborted: unfinished.has("dns-race") },
+      ),
     );
     if (r.mtu)
       r.verdicts.push(
@@ -376,6 +516,7 @@ export function check(options: CheckOptions): CheckRun {
           aborted: unfinished.has("mtu"),
         }),
       );
+    if (r.routes) r.verdicts.push(routesVerdict(r.routes, { aborted: unfinished.has("routes") }));
     yield* r.verdicts;
     r.durationMs = performance.now() - started;
     result = r;

@@ -13,6 +13,16 @@ import { UsageError } from "../errors";
 // `node1=198.51.100.11,2001:db8::11` (bare addresses after NAME= up to the next NAME= in one --nodes value or one
 // line of a -iL file belong to that node): see groupNodeWords.
 
+/**
+ * An address family as the check names it: a nodePort's `family`, a verdict's per-family result.
+ *
+ * @example
+ * ```ts
+ * import { type Family, parseNodePort } from "wireprobe";
+ *
+ * const family: Family | null = parseNodePort("30000/tcp/ipv6").family; // "ipv6"
+ * ```
+ */
 export type Family = "ipv4" | "ipv6";
 
 export const FAMILIES: readonly Family[] = ["ipv4", "ipv6"];
@@ -23,7 +33,17 @@ export const familyName = (f: Family): string => (f === "ipv4" ? "IPv4" : "IPv6"
 /** The family of an address in text form (an IPv6 address has a colon, an IPv4 one never). */
 export const familyOf = (address: string): Family => (address.includes(":") ? "ipv6" : "ipv4");
 
-/** One node of the cluster. */
+/**
+ * One node of the cluster, with an address of one family or of both (a dual-stack node).
+ *
+ * @example
+ * ```ts
+ * import { type ClusterNode, parseNodes } from "wireprobe";
+ *
+ * const [node1]: ClusterNode[] = parseNodes(["node1=198.51.100.11", "node1=2001:db8::11"]);
+ * console.log(node1); // { name: "node1", ipv4: "198.51.100.11", ipv6: "2001:db8::11" }
+ * ```
+ */
 export interface ClusterNode {
   /** the name it was given (NAME=ADDR, or the library's `name`), null when it is known by its address */
   name: string | null;
@@ -33,8 +53,23 @@ export interface ClusterNode {
   ipv6: string | null;
 }
 
-/** A node as the library also takes it: a name and its addresses, as an API lists them (InternalIP per family). */
+/**
+ * A node as the library also takes it: a name and its addresses, as an API lists them (InternalIP per family).
+ *
+ * @example
+ * ```ts
+ * import { type NodeInput, check } from "wireprobe";
+ *
+ * // e.g. from `kubectl get nodes -o json`: each node's name and InternalIP addresses
+ * const nodes: NodeInput[] = [
+ *   { name: "node1", addresses: ["198.51.100.11", "2001:db8::11"] },
+ *   { name: "node2", addresses: ["198.51.100.12", "2001:db8::12"] },
+ * ];
+ * for await (const r of check({ nodes, nodePorts: [30000], netns: "node1" })) console.log(r);
+ * ```
+ */
 export interface NodeInput {
+  /** the node's name (default: none, the node is known by its address) */
   name?: string;
   /** one address per family at most */
   addresses: readonly string[];
@@ -104,6 +139,14 @@ export function nodeListSpecs(text: string): string[] {
  * NAME again adds the node's other family), or a NodeInput. An address named and also given bare belongs to
  * the named node. UsageError for a bad address, two addresses of one family on one node, an address on two
  * named nodes, or more than MAX_NODES nodes.
+ *
+ * @example
+ * ```ts
+ * import { parseNodes } from "wireprobe";
+ *
+ * const nodes = parseNodes(["node1=198.51.100.11", "node1=2001:db8::11", "198.51.100.12-13", { name: "node4", addresses: ["198.51.100.14"] }]);
+ * console.log(nodes.length); // 4: node1 (dual-stack), 198.51.100.12, 198.51.100.13, node4
+ * ```
  */
 export function parseNodes(specs: readonly (string | NodeInput)[]): ClusterNode[] {
   const named = new Map<string, ClusterNode>();
@@ -184,8 +227,19 @@ export function parseNodes(specs: readonly (string | NodeInput)[]): ClusterNode[
   return nodes;
 }
 
-/** A nodePort to check: a port, its protocol, and the families it must answer on (default both). */
+/**
+ * A nodePort to check: a port, its protocol, and the families it must answer on (default both).
+ *
+ * @example
+ * ```ts
+ * import { type NodePortSpec, check } from "wireprobe";
+ *
+ * const dnsNodePort: NodePortSpec = { port: 30053, protocol: "udp", family: "ipv4" };
+ * const run = check({ nodes: ["198.51.100.11-14"], nodePorts: [30000, dnsNodePort], netns: "node1" });
+ * ```
+ */
 export interface NodePortSpec {
+  /** the port number */
   port: number;
   /** default tcp */
   protocol?: "tcp" | "udp";
@@ -196,14 +250,38 @@ export interface NodePortSpec {
   family?: Family | null;
 }
 
-/** A nodePort with its defaults filled in; `family` null: every family. */
+/**
+ * A nodePort with its defaults filled in; `family` null: every family.
+ *
+ * @example
+ * ```ts
+ * import { type NodePort, parseNodePort } from "wireprobe";
+ *
+ * const p: NodePort = parseNodePort("30053/UDP");
+ * console.log(p); // { port: 30053, protocol: "udp", family: null }
+ * ```
+ */
 export interface NodePort {
+  /** the port number */
   port: number;
+  /** tcp or udp */
   protocol: "tcp" | "udp";
+  /** the only family it must answer on, or null: every family */
   family: Family | null;
 }
 
-/** "30000", "30053/udp", "30000/tcp/ipv6", "30000/ipv4" (case-insensitive, as kubectl prints 30000/TCP). */
+/**
+ * A nodePort from its text: "30000", "30053/udp", "30000/tcp/ipv6", "30000/ipv4" (case-insensitive, as kubectl
+ * prints 30000/TCP). UsageError for anything else.
+ *
+ * @example
+ * ```ts
+ * import { parseNodePort } from "wireprobe";
+ *
+ * parseNodePort("30000"); // { port: 30000, protocol: "tcp", family: null }
+ * parseNodePort("30053/udp/ipv6"); // { port: 30053, protocol: "udp", family: "ipv6" }
+ * ```
+ */
 export function parseNodePort(text: string): NodePort {
   const m = /^([0-9]{1,5})(?:\/(tcp|udp))?(?:\/(ipv4|ipv6))?$/i.exec(text.trim());
   const port = m ? Number(m[1]) : Number.NaN;
@@ -244,11 +322,28 @@ export function normalizeNodePorts(specs: readonly (number | string | NodePortSp
   return [...out.values()];
 }
 
-/** A node address × nodePort pair that no probe can check, and why (said in the verdict, never a failure). */
+/**
+ * A node address × nodePort pair that no probe can check, and why (said in the verdict, never a failure).
+ *
+ * @example
+ * ```ts
+ * import { check } from "wireprobe";
+ *
+ * const run = check({ nodes: ["2001:db8::11", "2001:db8::12"], nodePorts: ["30053/udp"], netns: "node1" });
+ * for await (const _ of run) {
+ *   // records
+ * }
+ * for (const n of run.result?.notScanned ?? []) console.log(`${n.target}:${n.port}/${n.protocol}: ${n.reason}`);
+ * ```
+ */
 export interface NotScanned {
+  /** the node address */
   target: string;
+  /** the nodePort */
   port: number;
+  /** its protocol */
   protocol: "tcp" | "udp";
+  /** why no probe can check it */
   reason: string;
 }
 

@@ -19,8 +19,17 @@ import {
 // lowered is the case it is for: ping works, TCP handshakes work, big responses hang. The fix names the CNI MTU
 // that fits: the smallest path MTU measured, less the overlay's overhead when the user says which overlay.
 
-/** What an overlay adds to each packet, over an IPv4 and an IPv6 underlay (outer headers, bytes). */
-export const OVERLAY_OVERHEAD: Readonly<Record<string, { ipv4: number; ipv6: number }>> = {
+/**
+ * What an overlay adds to each packet, over an IPv4 and an IPv6 underlay (outer headers, bytes).
+ *
+ * @example
+ * ```ts
+ * import { OVERLAY_OVERHEAD } from "wireprobe";
+ *
+ * const podMtu = 1500 - OVERLAY_OVERHEAD.vxlan!.ipv4; // 1450
+ * ```
+ */
+export const OVERLAY_OVERHEAD: Readonly<Record<string, OverlayOverhead>> = {
   // outer IP + UDP 8 + VXLAN 8 + inner Ethernet 14
   vxlan: { ipv4: 50, ipv6: 70 },
   // the same without options (Geneve's own header is 8 bytes)
@@ -33,14 +42,50 @@ export const OVERLAY_OVERHEAD: Readonly<Record<string, { ipv4: number; ipv6: num
   wireguard: { ipv4: 60, ipv6: 80 },
 };
 
-/** An overlay by name, or its overhead in bytes. */
-export interface Overlay {
-  name: string;
+/**
+ * The bytes an overlay adds, by the family of the underlay.
+ *
+ * @example
+ * ```ts
+ * import type { OverlayOverhead } from "wireprobe";
+ *
+ * const geneveWithOptions: OverlayOverhead = { ipv4: 58, ipv6: 78 };
+ * ```
+ */
+export interface OverlayOverhead {
+  /** over an IPv4 underlay */
   ipv4: number;
+  /** over an IPv6 underlay */
   ipv6: number;
 }
 
-/** `--overlay vxlan` (a name of OVERLAY_OVERHEAD) or `--overlay 58` (bytes, either underlay). */
+/**
+ * An overlay by name, or its overhead in bytes (see {@link parseOverlay}).
+ *
+ * @example
+ * ```ts
+ * import type { Overlay } from "wireprobe";
+ *
+ * const ipsec: Overlay = { name: "IPsec ESP", ipv4: 73, ipv6: 93 };
+ * ```
+ */
+export interface Overlay extends OverlayOverhead {
+  /** its name, as the fix says it ("vxlan", or "a 58-byte overlay") */
+  name: string;
+}
+
+/**
+ * `--overlay vxlan` (a name of {@link OVERLAY_OVERHEAD}) or `--overlay 58` (bytes, either underlay); anything
+ * else is a UsageError.
+ *
+ * @example
+ * ```ts
+ * import { parseOverlay } from "wireprobe";
+ *
+ * console.log(parseOverlay("wireguard").ipv6); // 80
+ * console.log(parseOverlay(58).ipv4); // 58
+ * ```
+ */
 export function parseOverlay(value: string | number): Overlay {
   const text = String(value).trim().toLowerCase();
   const known = OVERLAY_OVERHEAD[text];
@@ -54,6 +99,20 @@ export function parseOverlay(value: string | number): Overlay {
   );
 }
 
+/**
+ * What {@link mtuVerdict} should have seen, and what it judges against.
+ *
+ * @example
+ * ```ts
+ * import { type MtuExpectation, parseOverlay } from "wireprobe";
+ *
+ * const expected: MtuExpectation = {
+ *   targets: ["198.51.100.11", "198.51.100.12"],
+ *   expectMtu: 1450,
+ *   overlay: parseOverlay("vxlan"),
+ * };
+ * ```
+ */
 export interface MtuExpectation extends VerdictExpectation {
   /** every address whose path MTU was to be probed; one without an mtu record was not probed */
   targets?: readonly string[];
@@ -223,6 +282,15 @@ function mtuFix(
  * without a black hole, and answers echo. Per family: the paths to addresses of that family. An address of
  * `expected.targets` without an mtu record, an `incomplete` record or `expected.aborted` makes the verdict
  * incomplete (not ok, named in `notProbed`).
+ *
+ * @example
+ * ```ts
+ * import { type MtuRecord, mtuVerdict, parseOverlay } from "wireprobe";
+ *
+ * declare const records: MtuRecord[]; // e.g. read back from a saved NDJSON run
+ * const verdict = mtuVerdict(records, { expectMtu: 1450, overlay: parseOverlay("vxlan") });
+ * if (!verdict.ok) console.log(verdict.detail, verdict.fix);
+ * ```
  */
 export function mtuVerdict(records: readonly MtuRecord[], expected: MtuExpectation = {}): VerdictRecord {
   const nodes = new NodeIndex(expected.cluster);

@@ -24,6 +24,7 @@ import {
   nodePortLabel,
   normalizeNodePorts,
 } from "./nodes";
+import { DNS_FIX, type DnsRaceInput, withRace } from "./verdict-dnsrace";
 
 // The three conclusions of `wireprobe check`, computed from probe records alone (no I/O), so they can be
 // tested against hand-made records and recomputed from a saved NDJSON run.
@@ -46,7 +47,20 @@ export function summariseList(xs: readonly string[], first = 5): string {
   return `${xs.slice(0, first).join(", ")} and ${xs.length - first} more`;
 }
 
-/** What a verdict should have seen, beyond the records it is given. */
+/**
+ * What a verdict should have seen, beyond the records it is given: the part every verdict takes (see
+ * {@link HostGwExpectation}, {@link NodePortExpectation} and {@link DnsExpectation}).
+ *
+ * @example
+ * ```ts
+ * import { type VerdictExpectation, parseNodes } from "wireprobe";
+ *
+ * const expected: VerdictExpectation = {
+ *   cluster: parseNodes(["node1=198.51.100.11", "node2=198.51.100.12"]),
+ *   aborted: false,
+ * };
+ * ```
+ */
 export interface VerdictExpectation {
   /**
    * the probe behind the records was interrupted (its summary has `aborted: true`): the verdict is
@@ -60,6 +74,19 @@ export interface VerdictExpectation {
   cluster?: readonly ClusterNode[];
 }
 
+/**
+ * What {@link hostGwVerdict} should have seen: every node address (an address without an arp record makes the
+ * verdict incomplete).
+ *
+ * @example
+ * ```ts
+ * import { type ArpRecord, type HostGwExpectation, hostGwVerdict } from "wireprobe";
+ *
+ * declare const arpRecords: ArpRecord[]; // e.g. read back from a saved NDJSON run
+ * const expected: HostGwExpectation = { nodes: ["198.51.100.11", "198.51.100.12", "198.51.100.13"] };
+ * console.log(hostGwVerdict(arpRecords, expected).complete);
+ * ```
+ */
 export interface HostGwExpectation extends VerdictExpectation {
   /**
    * every node address of the cluster (this node's included); an address without an arp record was not
@@ -68,6 +95,20 @@ export interface HostGwExpectation extends VerdictExpectation {
   nodes?: readonly string[];
 }
 
+/**
+ * What {@link nodePortVerdict} should have seen, beyond its node addresses and ports: the pairs no probe could
+ * check.
+ *
+ * @example
+ * ```ts
+ * import { type HostRecord, type NodePortExpectation, type PortRecord, nodePortVerdict } from "wireprobe";
+ *
+ * declare const ports: PortRecord[];
+ * declare const hosts: HostRecord[];
+ * const expected: NodePortExpectation = { aborted: false, notScanned: [] };
+ * const verdict = nodePortVerdict([30000], ports, hosts, ["198.51.100.11", "198.51.100.12"], expected);
+ * ```
+ */
 export interface NodePortExpectation extends VerdictExpectation {
   /**
    * node address × nodePort pairs no probe could check (this host's own IPv6 address for a UDP nodePort): left
@@ -76,6 +117,23 @@ export interface NodePortExpectation extends VerdictExpectation {
   notScanned?: readonly NotScanned[];
 }
 
+/**
+ * What {@link dnsVerdict} should have seen: the servers, the names and the outside addresses (a pair without a
+ * record makes the verdict incomplete).
+ *
+ * @example
+ * ```ts
+ * import { type DnsConsistencyRecord, type DnsExpectation, type DnsRecord, dnsVerdict } from "wireprobe";
+ *
+ * declare const dns: DnsRecord[];
+ * declare const consistency: DnsConsistencyRecord[];
+ * const expected: DnsExpectation = {
+ *   servers: ["198.51.100.53", "198.51.100.54"],
+ *   names: ["kubernetes.default.svc.cluster.local"],
+ * };
+ * const verdict = dnsVerdict(dns, consistency, [], expected);
+ * ```
+ */
 export interface DnsExpectation extends VerdictExpectation {
   /** every server that should have been asked (default: the servers in the records) */
   servers?: readonly string[];
@@ -321,7 +379,20 @@ function hostGwOutcome(
 /**
  * host-gw: every peer node is on-link and answers ARP (IPv4) or NDP (IPv6); a dual-stack node over both
  * families. With `expected.nodes` (or `expected.cluster`), a node address without an arp record makes the
- * verdict incomplete (not ok, named in `notProbed`); so does `expected.aborted`.
+ * verdict incomplete (not ok, named in `notProbed`); so does `expected.aborted`. A plain function of records:
+ * a saved NDJSON run can be judged again.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from "node:fs";
+ * import { type ArpRecord, type WireprobeRecord, hostGwVerdict } from "wireprobe";
+ *
+ * // a run saved with `wireprobe arp --json ... > arp.ndjson`
+ * const records = readFileSync("arp.ndjson", "utf8").trim().split("\n").map((l) => JSON.parse(l) as WireprobeRecord);
+ * const arpRecords = records.filter((r): r is ArpRecord => r.type === "arp");
+ * const verdict = hostGwVerdict(arpRecords, { nodes: ["198.51.100.11", "198.51.100.12"] });
+ * if (!verdict.ok) console.log(verdict.detail, verdict.fix);
+ * ```
  */
 export function hostGwVerdict(
   arpRecords: readonly ArpRecord[],
@@ -510,6 +581,22 @@ function nodePortOutcome(
  * answer). `ports` are numbers (TCP), "30053/udp"-style strings or NodePortSpecs; `nodes` the node addresses.
  * A node × port pair with neither a port record nor a down host record was not probed: the verdict is then
  * incomplete (not ok, named in `notProbed`), never "no answer"; so it is with `expected.aborted`.
+ *
+ * @example
+ * ```ts
+ * import { type HostRecord, type PortRecord, nodePortVerdict, scan } from "wireprobe";
+ *
+ * const nodes = ["198.51.100.11", "198.51.100.12"];
+ * const ports: PortRecord[] = [];
+ * const hosts: HostRecord[] = [];
+ * const run = scan(nodes, { ports: [30000], netns: "node1" });
+ * for await (const r of run) {
+ *   if (r.type === "port") ports.push(r);
+ *   else hosts.push(r);
+ * }
+ * const verdict = nodePortVerdict([30000], ports, hosts, nodes, { aborted: run.summary?.aborted === true });
+ * console.log(verdict.ok, verdict.detail);
+ * ```
  */
 export function nodePortVerdict(
   ports: readonly (number | string | NodePortSpec)[],
@@ -644,11 +731,7 @@ function dnsOutcome(
         ? problems.join(" ") || "No DNS server was asked."
         : incompleteDetail(aborted, probed, total, "server × name question(s)", notProbed, problems),
     evidence,
-    fix: ok
-      ? null
-      : !complete && problems.length === 0
-        ? rerunFix(aborted)
-        : "Make every --cluster-dns server reachable from the pods (pod network, kube-proxy rules for the DNS service) and serve the same records from each (same CoreDNS configuration and upstreams).",
+    fix: ok ? null : !complete && problems.length === 0 ? rerunFix(aborted) : DNS_FIX,
     notProbed,
   };
 }
@@ -657,15 +740,33 @@ function dnsOutcome(
  * dns: every server answers every name, all servers agree; external pings tell "network up, DNS down". Per
  * family: the servers at addresses of that family (with the outside addresses of that family). A server ×
  * name of `expected` without a dns record, or an `expected.external` address without a ping (sent), makes the
- * verdict incomplete (not ok, named in `notProbed`); so does `expected.aborted`.
+ * verdict incomplete (not ok, named in `notProbed`); so does `expected.aborted`. With `race` (check
+ * --dns-race), also no server loses a query of glibc's A/AAAA pairs (see verdict-dnsrace.ts).
+ *
+ * @example
+ * ```ts
+ * import { type DnsConsistencyRecord, type DnsRecord, dns, dnsVerdict } from "wireprobe";
+ *
+ * const servers = ["198.51.100.53", "198.51.100.54"];
+ * const names = ["kubernetes.default.svc.cluster.local"];
+ * const answers: DnsRecord[] = [];
+ * const consistency: DnsConsistencyRecord[] = [];
+ * for await (const r of dns(names, { servers, netns: "node1" })) {
+ *   if (r.type === "dns") answers.push(r);
+ *   else consistency.push(r);
+ * }
+ * const verdict = dnsVerdict(answers, consistency, [], { servers, names });
+ * console.log(verdict.ok ? "DNS ok" : `${verdict.detail}\n${verdict.fix}`);
+ * ```
  */
 export function dnsVerdict(
   dnsRecords: readonly DnsRecord[],
   consistency: readonly DnsConsistencyRecord[],
   pings: readonly PingRecord[],
   expected: DnsExpectation = {},
+  race?: DnsRaceInput,
 ): VerdictRecord {
-  const whole = dnsOutcome(dnsRecords, consistency, pings, expected, null);
+  const whole = withRace(dnsOutcome(dnsRecords, consistency, pings, expected, null), race, null);
   const servers = expected.servers ?? [...new Set(dnsRecords.map((r) => r.server))];
   const families = familiesOf(servers);
   const per = families.map((f): [Family, Outcome] => {
@@ -673,15 +774,19 @@ export function dnsVerdict(
     const mine = inFamily(f);
     return [
       f,
-      dnsOutcome(
-        dnsRecords.filter((r) => mine(r.server)),
-        consistency,
-        pings.filter((p) => mine(p.target)),
-        {
-          ...expected,
-          servers: servers.filter(mine),
-          ...(expected.external ? { external: expected.external.filter(mine) } : {}),
-        },
+      withRace(
+        dnsOutcome(
+          dnsRecords.filter((r) => mine(r.server)),
+          consistency,
+          pings.filter((p) => mine(p.target)),
+          {
+            ...expected,
+            servers: servers.filter(mine),
+            ...(expected.external ? { external: expected.external.filter(mine) } : {}),
+          },
+          f,
+        ),
+        race,
         f,
       ),
     ];

@@ -36,6 +36,11 @@ const commands: CommandEntry[] = [
     load: () => require("./commands/mtu").mtuCommand,
   },
   {
+    name: "routes",
+    summary: "the routing tables' gateways: does each answer ARP/NDP, on-link, from one MAC",
+    load: () => require("./commands/routes").routesCommand,
+  },
+  {
     name: "check",
     summary: "node network check: host-gw adjacency, nodePorts on every node, cluster DNS",
     load: () => require("./commands/check").checkCommand,

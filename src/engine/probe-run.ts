@@ -6,10 +6,26 @@ import type { SummaryRecord } from "../records";
  */
 export const RECORD_BATCHES: unique symbol = Symbol("wireprobe.recordBatches");
 
-/** A running probe: iterate it for records; `summary` is set once iteration has finished. */
+/**
+ * A running probe: iterate it for records; `summary` is set once iteration has finished. A run is iterated
+ * once; breaking out of the loop stops it and closes its sockets.
+ *
+ * @example
+ * ```ts
+ * import { type ArpRecord, type ProbeRun, arp } from "wireprobe";
+ *
+ * const run: ProbeRun<ArpRecord> = arp(["198.51.100.0/24"], { netns: "node1" });
+ * for await (const record of run) if (record.state === "reply") console.log(record.target, record.mac);
+ * console.log(run.summary?.states); // e.g. { reply: 3, "no-reply": 253 }
+ * ```
+ */
 export interface ProbeRun<T> extends AsyncIterable<T> {
+  /** the run's summary record, set once the iteration has finished (also after a break or an abort) */
   readonly summary: SummaryRecord | undefined;
-  /** the same records in arrays, where the run offers that (read them with readBatches) */
+  /**
+   * the same records in arrays, where the run offers that (read them with readBatches)
+   * @internal
+   */
   readonly [RECORD_BATCHES]?: () => AsyncIterator<T[]>;
 }
 
@@ -40,8 +56,24 @@ export function probeRun<T>(module: {
   };
 }
 
-/** Live counters of a scan (`ScanRun.progress`), for a progress line. */
+/**
+ * Live counters of a scan (`ScanRun.progress`), for a progress line.
+ *
+ * @example
+ * ```ts
+ * import { scan } from "wireprobe";
+ *
+ * const run = scan(["198.51.100.0/24"], { ports: "1-1024", netns: "node1" });
+ * const timer = setInterval(() => {
+ *   const p = run.progress;
+ *   console.error(`${p.phase}: ${p.probesSent}/${p.probesTotal} sent, ${p.answered} answered`);
+ * }, 1000);
+ * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
+ * clearInterval(timer);
+ * ```
+ */
 export interface ScanProgress {
+  /** resolving hostnames, finding next hops (ARP/NDP), sending probes, waiting for the last answers, done */
   phase: "resolving" | "arp" | "scanning" | "waiting" | "done";
   /** target x port pairs to probe (targets found down excluded), known once the scan phase starts */
   probesTotal: number;
@@ -49,5 +81,6 @@ export interface ScanProgress {
   probesSent: number;
   /** probes that got their answer */
   answered: number;
+  /** probes sent again because no answer came */
   retransmissions: number;
 }

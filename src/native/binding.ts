@@ -1,6 +1,7 @@
 // Loads the compiled addon and types it. Everything that touches the kernel goes through `native`.
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { EnvironmentError } from "../errors";
 import { unpackRoutes, unpackRoutesAsync } from "./packed";
 import type { AddonBinding, NativeBinding, RouteEntry } from "./types";
 
@@ -9,20 +10,52 @@ export * from "./types";
 // src/native and dist/native are both two levels below the package root.
 const packageRoot = path.resolve(__dirname, "..", "..");
 
-export const addonCandidates: readonly string[] = [
-  path.join(packageRoot, "build", "Release", "wireprobe.node"),
-  path.join(packageRoot, "build", "Debug", "wireprobe.node"),
-];
+/** node-gyp-build's two calls used here (the package has no type declarations). */
+interface NodeGypBuild {
+  /** The addon for this process: build/Release, build/Debug, else the best fitting prebuilds/PLATFORM-ARCH/*.node. */
+  path(dir: string): string;
+}
+const nodeGypBuild = require("node-gyp-build") as NodeGypBuild;
+
+/** What building from source takes, and the command that does it (in an installed package or in a clone). */
+function buildAdvice(): string {
+  const installed = path.basename(path.dirname(packageRoot)) === "node_modules";
+  const command = installed ? "npm rebuild wireprobe" : `npm install in ${packageRoot}`;
+  return `build it from source with ${command} (needs a C++17 compiler, make and python3)`;
+}
+
+/** The addon's file: one built here (node-gyp), or the prebuilt one for this platform the package ships. */
+function addonFile(): string {
+  try {
+    return nodeGypBuild.path(packageRoot);
+  } catch (err) {
+    // node-gyp-build found neither a build nor a prebuild that fits (another CPU or libc than those shipped).
+    const libc = fs.existsSync("/etc/alpine-release") ? "musl" : "glibc";
+    throw new EnvironmentError(
+      `no native addon for ${process.platform}-${process.arch} (${libc}) in ${packageRoot}: ${buildAdvice()}`,
+      "ENOADDON",
+      { cause: err },
+    );
+  }
+}
+
+/** The addon's file, chosen by node-gyp-build: what `native` is made of (and what tests load in child processes). */
+export const addonPath: string = addonFile();
 
 function loadAddon(): AddonBinding {
-  for (const file of addonCandidates) {
-    if (fs.existsSync(file)) return require(file) as AddonBinding;
+  try {
+    return require(addonPath) as AddonBinding;
+  } catch (err) {
+    // A prebuild that fits by name but not by system (an older glibc than it was linked against, say).
+    const reason = String((err as Error).message).split("\n")[0];
+    throw new EnvironmentError(
+      `the native addon ${addonPath} does not load: ${reason}; ${buildAdvice()}`,
+      "ENOADDON",
+      {
+        cause: err,
+      },
+    );
   }
-  const error = new Error(
-    `native addon not built: run npm install (looked for ${addonCandidates.join(" and ")})`,
-  ) as NodeJS.ErrnoException;
-  error.code = "ENOADDON";
-  throw error;
 }
 
 const addon = loadAddon();

@@ -1,13 +1,29 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { ipv6, parseIp } from "../addr/ip";
-import type { PackedRoutes, RouteEntry } from "./types";
+import type { PackedRoutes, RouteEntry, RouteNextHop } from "./types";
 
 // A route dump comes from the addon packed (PackedRoutes) and its objects are made here: made through N-API they
 // cost the event loop several times as much. The asynchronous dump makes them a slice at a time, between turns of
 // the event loop, so that a table of tens of thousands of routes holds up no timer or socket for long.
 
 /** Numbers per route in PackedRoutes.numbers. */
-const ROUTE_NUMBERS = 8;
+const ROUTE_NUMBERS = 10;
+/** The next hops of every route that is not multipath: one shared empty list, no allocation per route. */
+const NO_NEXTHOPS: readonly RouteNextHop[] = Object.freeze([]);
+
+/** The next hops of a multipath route from their packed text ("GATEWAY,IFINDEX,FLAGS,WEIGHT ..."). */
+function nextHops(text: string): readonly RouteNextHop[] {
+  if (text === "") return NO_NEXTHOPS;
+  return text.split(" ").map((hop) => {
+    const [gateway = "", ifindex, flags, weight] = hop.split(",");
+    return {
+      gateway: gateway || null,
+      ifindex: Number(ifindex),
+      flags: Number(flags),
+      weight: Number(weight),
+    };
+  });
+}
 /** Routes made per turn of the event loop by unpackRoutesAsync. */
 const SLICE = 1024;
 
@@ -34,6 +50,7 @@ class RouteUnpacker {
       const dst = this.field("");
       this.gateway = this.field(this.gateway);
       this.prefsrc = this.field(this.prefsrc);
+      const hops = this.field("");
       const k = i * ROUTE_NUMBERS;
       this.out[i] = {
         type: this.type,
@@ -51,6 +68,9 @@ class RouteUnpacker {
           this.packed.family === 6
             ? (parseIp(dst) ?? ipv6(new Uint8Array(16)))
             : { family: 4, v4: numbers[k + 7]! },
+        flags: numbers[k + 8]!,
+        nhid: numbers[k + 9]!,
+        nexthops: nextHops(hops),
       };
     }
     this.next = end;

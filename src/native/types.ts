@@ -148,21 +148,53 @@ export interface NativeInetSocket {
   readonly fd: number;
 }
 
+/**
+ * One address of a link, as `ip addr` lists it.
+ *
+ * @example
+ * ```ts
+ * import { type LinkAddress, listLinks } from "wireprobe";
+ *
+ * const global6: LinkAddress[] = listLinks("/run/netns/node1")
+ *   .flatMap((l) => l.addresses)
+ *   .filter((a) => a.family === 6 && a.scope === 0);
+ * for (const a of global6) console.log(`${a.address}/${a.prefixLength}`);
+ * ```
+ */
 export interface LinkAddress {
+  /** 4 or 6 */
   family: 4 | 6;
+  /** the address as text (IPv6 in RFC 5952 form) */
   address: string;
   /** the same address as a number (IPv4) or its bytes (IPv6) */
   ip: IpAddress;
+  /** the prefix length of the subnet it is configured with (24 for 198.51.100.1/24) */
   prefixLength: number;
+  /** the IPv4 broadcast address, null when there is none (and for IPv6) */
   broadcast: string | null;
+  /** RT_SCOPE_*: 0 global, 253 link, 254 host */
   scope: number;
 }
 
+/**
+ * One network interface (link) of a namespace with its addresses, as `ip addr` lists it.
+ *
+ * @example
+ * ```ts
+ * import { type LinkInfo, listLinks } from "wireprobe";
+ *
+ * const up: LinkInfo[] = listLinks().filter((l) => l.up && l.hwType === 1);
+ * for (const l of up) console.log(l.name, l.mac, l.mtu, l.addresses.map((a) => a.address).join(" "));
+ * ```
+ */
 export interface LinkInfo {
+  /** the interface index (ifindex) */
   index: number;
+  /** the interface name (eth0, veth1, ...) */
   name: string;
   /** "aa:bb:cc:dd:ee:ff", or null for links without one (lo is 00:00:00:00:00:00) */
   mac: string | null;
+  /** the link's MTU in bytes */
   mtu: number;
   /** IFF_* flags (carrier: IFF_LOWER_UP 0x10000, IFF_RUNNING 0x40) */
   flags: number;
@@ -170,6 +202,7 @@ export interface LinkInfo {
   up: boolean;
   /** ARPHRD_* (1 Ethernet, 772 loopback, 65534 none) */
   hwType: number;
+  /** its IPv4 and IPv6 addresses */
   addresses: LinkAddress[];
 }
 
@@ -214,7 +247,7 @@ export interface RouteInfo {
   dstIp: IpAddress;
 }
 
-/** One IPv4 route from a dump of every table (`ip -4 route show table all`). */
+/** One route (IPv4, or IPv6 from a dump of family 6) from a dump of every table (`ip route show table all`). */
 export interface RouteEntry {
   type: string;
   table: number;
@@ -231,9 +264,43 @@ export interface RouteEntry {
   multipath: boolean;
   /** dst as a number (an IPv4 route) or its 16 bytes (an IPv6 route) */
   dstIp: IpAddress;
+  /**
+   * rtm_flags; for a route with one next hop also that next hop's RTNH_F_* flags: 1 dead, 4 onlink, 16 linkdown
+   * (`ip route` prints them after the device)
+   */
+  flags: number;
+  /** the nexthop object the route uses (`ip route ... nhid N`), 0 for none */
+  nhid: number;
+  /** a multipath route's next hops (`nexthop via ...`), in the kernel's order; empty for any other route */
+  nexthops: readonly RouteNextHop[];
 }
 
-/** One IPv4 policy rule (`ip -4 rule`). */
+/** One next hop of a multipath route. */
+export interface RouteNextHop {
+  /** its gateway (IPv4, or IPv6: also for an IPv4 route via an IPv6 next hop, RTA_VIA), null for a device only */
+  gateway: string | null;
+  ifindex: number;
+  /** RTNH_F_*: 1 dead, 4 onlink, 16 linkdown */
+  flags: number;
+  /** its weight, as `ip route` prints it (1 and up) */
+  weight: number;
+}
+
+/** One neighbour entry (`ip neigh`): the kernel's ARP (IPv4) or NDP (IPv6) cache. */
+export interface NeighbourEntry {
+  ifindex: number;
+  address: string;
+  /** `address` as a number (IPv4) or bytes (IPv6) */
+  ip: IpAddress;
+  /** the link-layer address it holds, null for none (incomplete, failed) */
+  mac: string | null;
+  /** NUD_*: 0x01 incomplete, 0x02 reachable, 0x04 stale, 0x08 delay, 0x10 probe, 0x20 failed, 0x40 noarp, 0x80 permanent */
+  state: number;
+  /** NTF_*: 0x08 proxy, 0x80 router, ... */
+  flags: number;
+}
+
+/** One policy rule of either family (`ip rule`, `ip -6 rule`). */
 export interface RuleEntry {
   priority: number;
   table: number;
@@ -249,6 +316,8 @@ export interface RuleEntry {
   /** selects on something besides addresses (iif, oif, fwmark, tos, uid, protocol, ports, l3mdev) */
   otherSelectors: boolean;
   invert: boolean;
+  /** an l3mdev rule: looks up the table of the packet's VRF device (`table` is then 0) */
+  l3mdev: boolean;
 }
 
 /** routeGet's options on a handle: `withName: false` skips the extra request that names the interface. */
@@ -273,6 +342,9 @@ export interface NativeNetlink {
   /** one family's (default 4) policy rules */
   listRules(family?: 4 | 6): RuleEntry[];
   listRulesAsync(family?: 4 | 6): Promise<RuleEntry[]>;
+  /** one family's (default 4) neighbour entries: the ARP cache, or with 6 the NDP cache */
+  listNeighbours(family?: 4 | 6): NeighbourEntry[];
+  listNeighboursAsync(family?: 4 | 6): Promise<NeighbourEntry[]>;
   /**
    * Refuses further requests (code "EBADF"); the socket itself closes once no asynchronous request under way
    * still holds it.
@@ -282,9 +354,10 @@ export interface NativeNetlink {
 
 /**
  * A route dump as the addon hands it over (binding.ts turns it into RouteEntry[]): for route i, numbers
- * [8i, 8i + 8) are table, protocol, scope, dstLength, ifindex, priority, multipath (1 or 0) and dst (its IPv4
- * number), and `strings` holds
- * four strings per route, each ended by "\n": type, dst, gateway and prefsrc ("" for none).
+ * [10i, 10i + 10) are table, protocol, scope, dstLength, ifindex, priority, multipath (1 or 0), dst (its IPv4
+ * number), flags and nhid, and `strings` holds five strings per route, each ended by "\n": type, dst, gateway,
+ * prefsrc ("" for none) and the next hops of a multipath route ("" for any other route), each
+ * "GATEWAY,IFINDEX,FLAGS,WEIGHT" (GATEWAY "" for a device only), separated by spaces.
  */
 export interface PackedRoutes {
   family: 4 | 6;

@@ -2,6 +2,7 @@ import { formatIp, type IpAddress } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo, NativeNetlink, RouteEntry, RouteInfo, RuleEntry } from "../native/types";
+import { namespacePath } from "./namespace";
 import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route";
 
 // Route decisions for a whole sweep. Asking the kernel once per destination costs ~9 µs, which is more
@@ -10,6 +11,28 @@ import { lookupOn, lookupViaOn, matchedRoute, type RouteDecision } from "./route
 // something out of it, or the entry has several next hops. So one snapshot of the routes and rules plus
 // one real lookup per distinct entry answers the rest from memory, and stays the kernel's own answer.
 
+/**
+ * Route decisions for a whole sweep: one snapshot of the routing tables and rules, one real kernel lookup per
+ * distinct route entry met, and the rest answered from a cache that gives the kernel's own answer (it equals
+ * `ip route get` for every address). Close it when done: it holds a netlink socket.
+ *
+ * @example
+ * ```ts
+ * import { TargetSet, createRouteResolver } from "wireprobe";
+ *
+ * const resolver = createRouteResolver("/run/netns/node1");
+ * try {
+ *   const targets = TargetSet.parse(["198.51.100.0/24", "203.0.113.0/24"]);
+ *   for (let i = 0; i < targets.size4; i++) {
+ *     const d = resolver.resolve(targets.at(i));
+ *     if (d.kind !== "on-link") console.log(i, d.kind);
+ *   }
+ *   console.log(`${resolver.lookups} kernel lookups for ${targets.size4} addresses`);
+ * } finally {
+ *   resolver.close();
+ * }
+ * ```
+ */
 export interface RouteResolver {
   /** the namespace's links, as listed when the resolver was made */
   readonly links: readonly LinkInfo[];
@@ -22,9 +45,23 @@ export interface RouteResolver {
   resolve6(address: Uint8Array): RouteDecision;
   /** kernel lookups made so far (the rest came from the cache) */
   readonly lookups: number;
+  /** closes its netlink socket; resolve and resolve6 must not be called after */
   close(): void;
 }
 
+/**
+ * Options of {@link createRouteResolver} and {@link createRouteResolverAsync}.
+ *
+ * @example
+ * ```ts
+ * import { createRouteResolver, findLink, listLinks, packet } from "wireprobe";
+ *
+ * const link = findLink(listLinks(), "eth1");
+ * const resolver = createRouteResolver(undefined, { link });
+ * console.log(resolver.resolve(packet.address.ipv4ToInt("198.51.100.11")).kind); // "other-link" when eth1 has no route
+ * resolver.close();
+ * ```
+ */
 export interface RouteResolverOptions {
   /** decide relative to this interface, as lookupRouteVia does */
   link?: LinkInfo;
@@ -116,16 +153,27 @@ interface Snapshot {
 
 function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    return new native.Netlink(netns);
+    return new native.Netlink(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
 }
 
 /**
- * A resolver for the namespace (a path) or the caller's. Its snapshot is read on the JS thread: the event loop
- * waits for the dumps (tens of milliseconds for a table of 20,000 routes). Where the caller can wait for a
- * promise, createRouteResolverAsync reads it off the JS thread.
+ * A resolver for the namespace (a name from `ip netns` or a file such as /proc/PID/ns/net) or the caller's. Its snapshot is
+ * read on the JS thread: the event loop waits for the dumps (tens of milliseconds for a table of 20,000
+ * routes). Where the caller can wait for a promise, createRouteResolverAsync reads it off the JS thread.
+ *
+ * @example
+ * ```ts
+ * import { createRouteResolver, packet } from "wireprobe";
+ *
+ * const resolver = createRouteResolver("/run/netns/node1");
+ * const d4 = resolver.resolve(packet.address.ipv4ToInt("203.0.113.20"));
+ * const d6 = resolver.resolve6(packet.ipv6Address.toIpv6Bytes("2001:db8:b::20"));
+ * console.log(d4.kind, d6.kind);
+ * resolver.close();
+ * ```
  */
 export function createRouteResolver(netns?: string, options: RouteResolverOptions = {}): RouteResolver {
   const nl = openHandle(netns);
@@ -142,9 +190,22 @@ export function createRouteResolver(netns?: string, options: RouteResolverOption
 }
 
 /**
- * As createRouteResolver, with the snapshot read on a worker thread. Its lookups (resolve) stay synchronous:
- * a sweep makes a handful (one or two per distinct route entry it meets; the cache answers the rest), each a
- * single netlink request of a few microseconds.
+ * As {@link createRouteResolver}, with the snapshot read on a worker thread. Its lookups (resolve) stay
+ * synchronous: a sweep makes a handful (one or two per distinct route entry it meets; the cache answers the
+ * rest), each a single netlink request of a few microseconds.
+ *
+ * @example
+ * ```ts
+ * import { createRouteResolverAsync, packet } from "wireprobe";
+ *
+ * const resolver = await createRouteResolverAsync("/proc/4242/ns/net");
+ * try {
+ *   const d = resolver.resolve(packet.address.ipv4ToInt("198.51.100.11"));
+ *   if (d.kind === "via-gateway") console.log("via", d.gateway);
+ * } finally {
+ *   resolver.close();
+ * }
+ * ```
  */
 export async function createRouteResolverAsync(
   netns?: string,

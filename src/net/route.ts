@@ -2,45 +2,118 @@ import type { IpAddress } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { HandleRouteGetOptions, LinkAddress, LinkInfo, NativeNetlink, RouteInfo } from "../native/types";
+import { namespacePath } from "./namespace";
 
 // What the kernel would do with a packet to one destination, reduced to what a prober needs to know.
 
+/**
+ * What the kernel would do with a packet to one destination (`ip route get`), reduced to what a prober needs:
+ * `kind` says which, the other fields depend on it.
+ *
+ * @example
+ * ```ts
+ * import { type RouteDecision, lookupRoute } from "wireprobe";
+ *
+ * const d: RouteDecision = lookupRoute("203.0.113.20", "/run/netns/node1");
+ * if (d.kind === "via-gateway") console.log(`via ${d.gateway} dev ${d.ifname} src ${d.source}`);
+ * else if (d.kind === "on-link") console.log(`on-link dev ${d.ifname}`);
+ * else console.log(d.kind);
+ * ```
+ */
 export type RouteDecision =
   /** the destination is one of this host's own addresses */
-  | { kind: "local"; ifname: string; ifindex: number }
+  | {
+      /** which decision */
+      kind: "local";
+      /** the interface the address is on (the kernel delivers it over lo) */
+      ifname: string;
+      /** its index */
+      ifindex: number;
+    }
   /** directly connected: frames go to the destination's own MAC */
   | {
+      /** which decision */
       kind: "on-link";
+      /** the interface the packet leaves by */
       ifname: string;
+      /** its index */
       ifindex: number;
+      /** the source address the kernel picks, null when it picks none */
       source: string | null;
       /** `source` as a number (IPv4) or bytes (IPv6) */
       sourceIp: IpAddress | null;
     }
   /** routed: frames go to the gateway's MAC */
   | {
+      /** which decision */
       kind: "via-gateway";
+      /** the interface the packet leaves by */
       ifname: string;
+      /** its index */
       ifindex: number;
+      /** the next hop */
       gateway: string;
+      /** the source address the kernel picks, null when it picks none */
       source: string | null;
       /** `gateway` and `source` as numbers (IPv4) or bytes (IPv6) */
       gatewayIp: IpAddress;
+      /** `source` as a number (IPv4) or bytes (IPv6) */
       sourceIp: IpAddress | null;
     }
   /** broadcast, multicast, blackhole, prohibit, unreachable route types */
-  | { kind: "special"; routeType: string; ifname: string; ifindex: number }
+  | {
+      /** which decision */
+      kind: "special";
+      /** the route's type: broadcast, multicast, blackhole, prohibit, unreachable, ... */
+      routeType: string;
+      /** the route's interface */
+      ifname: string;
+      /** its index */
+      ifindex: number;
+    }
   /** no route at all (ENETUNREACH / EHOSTUNREACH) */
-  | { kind: "unreachable"; code: string }
+  | {
+      /** which decision */
+      kind: "unreachable";
+      /** the error the kernel answered: ENETUNREACH, EHOSTUNREACH, EACCES or EINVAL */
+      code: string;
+    }
   /**
-   * Only from a lookup pinned to an interface (lookupViaOn): that interface has no route for the destination,
+   * Only from a lookup pinned to an interface (lookupRouteVia): that interface has no route for the destination,
    * the kernel reaches it through another one. `ifname`/`ifindex` name the pinned interface, `route` is the
    * kernel's choice without the pin (on-link, via a gateway, or one of this host's own addresses).
    */
-  | { kind: "other-link"; ifname: string; ifindex: number; route: UnpinnedRoute };
+  | {
+      /** which decision */
+      kind: "other-link";
+      /** the pinned interface */
+      ifname: string;
+      /** its index */
+      ifindex: number;
+      /** the kernel's choice without the pin */
+      route: UnpinnedRoute;
+    };
 
-/** What the kernel would do without the pin, for a destination the pinned interface has no route for. */
-export type UnpinnedRoute = Extract<RouteDecision, { kind: "on-link" | "via-gateway" | "local" | "special" }>;
+/**
+ * What the kernel would do without the pin, for a destination the pinned interface has no route for (the
+ * `route` of an `other-link` decision).
+ *
+ * @example
+ * ```ts
+ * import { findLink, listLinks, lookupRouteVia } from "wireprobe";
+ *
+ * const eth1 = findLink(listLinks(), "eth1");
+ * const d = lookupRouteVia("203.0.113.20", eth1);
+ * if (d.kind === "other-link") console.log(`not via ${d.ifname}: the kernel uses ${d.route.ifname} (${d.route.kind})`);
+ * ```
+ */
+export type UnpinnedRoute = Extract<
+  RouteDecision,
+  {
+    /** the decisions a route through another interface can be */
+    kind: "on-link" | "via-gateway" | "local" | "special";
+  }
+>;
 
 /** Where the lookups go: a netlink handle kept open in the namespace. */
 export type RouteSource = Pick<NativeNetlink, "routeGet">;
@@ -48,8 +121,21 @@ export type RouteSource = Pick<NativeNetlink, "routeGet">;
 export type AsyncRouteSource = Pick<NativeNetlink, "routeGetAsync">;
 
 /**
- * A destination as routeGet takes it: an IPv4 address as its number or dotted quad, IPv6 text, or an IpAddress
- * of either family (an IPv6 one as its 16 bytes: no text on the way).
+ * A destination as the route lookups take it: an IPv4 address as its number or dotted quad, IPv6 text, or an
+ * IpAddress of either family (an IPv6 one as its 16 bytes: no text on the way).
+ *
+ * @example
+ * ```ts
+ * import { type RouteDestination, lookupRoute, packet } from "wireprobe";
+ *
+ * const destinations: RouteDestination[] = [
+ *   "198.51.100.11",
+ *   packet.address.ipv4ToInt("198.51.100.12"),
+ *   "2001:db8::11",
+ *   { family: 6, bytes: packet.ipv6Address.toIpv6Bytes("2001:db8::12") },
+ * ];
+ * for (const d of destinations) console.log(lookupRoute(d).kind);
+ * ```
  */
 export type RouteDestination = string | number | IpAddress;
 
@@ -228,7 +314,7 @@ function otherLink(d: RouteDecision, link: LinkInfo): RouteDecision {
 
 function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    return new native.Netlink(netns);
+    return new native.Netlink(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
@@ -260,24 +346,71 @@ function namesOf(links: readonly LinkInfo[]): NameOf {
   return (i) => names.get(i) ?? "";
 }
 
-/** The kernel's route decision for one destination of either family, in a namespace (a path) or the caller's. */
+/**
+ * The kernel's route decision for one destination of either family (`ip route get`), in a namespace (a name
+ * from `ip netns` or a file such as /proc/PID/ns/net) or the caller's.
+ *
+ * @example
+ * ```ts
+ * import { lookupRoute } from "wireprobe";
+ *
+ * const d = lookupRoute("203.0.113.20", "/run/netns/node1");
+ * console.log(d); // { kind: "via-gateway", ifname: "eth0", gateway: "198.51.100.1", source: "198.51.100.11", ... }
+ * ```
+ */
 export function lookupRoute(destination: RouteDestination, netns?: string): RouteDecision {
   return withHandle(netns, (nl) => lookupOn(nl, destination, namesOf(nl.listLinks())));
 }
 
-/** As lookupRoute, relative to one interface (see lookupViaOn). */
+/**
+ * As {@link lookupRoute}, relative to one interface, as a prober pinned to it must see it: where that interface
+ * has no route for the destination, the answer is `other-link` with the kernel's choice without the pin (a
+ * destination with no route at all, or a blackhole, prohibit or unreachable route, is that whatever the
+ * interface).
+ *
+ * @example
+ * ```ts
+ * import { findLink, listLinks, lookupRouteVia } from "wireprobe";
+ *
+ * const netns = "/run/netns/node1";
+ * const eth0 = findLink(listLinks(netns), "eth0");
+ * const d = lookupRouteVia("203.0.113.20", eth0, netns);
+ * if (d.kind === "other-link") console.log(`eth0 has no route there; the kernel would use ${d.route.ifname}`);
+ * ```
+ */
 export function lookupRouteVia(destination: RouteDestination, link: LinkInfo, netns?: string): RouteDecision {
   return withHandle(netns, (nl) => lookupViaOn(nl, destination, link, namesOf(nl.listLinks())));
 }
 
-/** As lookupRoute, asked on a worker thread: the event loop runs on meanwhile. */
+/**
+ * As {@link lookupRoute}, asked on a worker thread: the event loop runs on meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { lookupRouteAsync } from "wireprobe";
+ *
+ * const d = await lookupRouteAsync("2001:db8:b::20", "/run/netns/node1");
+ * if (d.kind === "unreachable") console.log(`no route (${d.code})`);
+ * ```
+ */
 export function lookupRouteAsync(destination: RouteDestination, netns?: string): Promise<RouteDecision> {
   return withHandleAsync(netns, async (nl) =>
     answerLater(nl, lookupSteps(destination, namesOf(await nl.listLinksAsync()))),
   );
 }
 
-/** As lookupRouteVia, asked on a worker thread. */
+/**
+ * As {@link lookupRouteVia}, asked on a worker thread.
+ *
+ * @example
+ * ```ts
+ * import { findLink, listLinksAsync, lookupRouteViaAsync } from "wireprobe";
+ *
+ * const eth0 = findLink(await listLinksAsync(), "eth0");
+ * const d = await lookupRouteViaAsync("198.51.100.11", eth0);
+ * console.log(d.kind, d.kind === "on-link" ? d.source : "");
+ * ```
+ */
 export function lookupRouteViaAsync(
   destination: RouteDestination,
   link: LinkInfo,

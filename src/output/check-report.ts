@@ -1,8 +1,10 @@
 import type { CheckResult } from "../check/check";
 import { type ClusterNode, familyName, familyOf, type NodePort } from "../check/nodes";
+import { routeText } from "../check/verdict-routes";
 import { summariseList } from "../check/verdicts";
-import type { ArpRecord, DnsRecord, VerdictFamily, VerdictRecord } from "../records";
+import type { ArpRecord, DnsRecord, RouteRecord, VerdictFamily, VerdictRecord } from "../records";
 import { byAddress } from "./arp-report";
+import { formatRaceTable } from "./dns-race-report";
 import { mtuNote } from "./mtu-report";
 import { formatTable } from "./table";
 
@@ -94,6 +96,7 @@ export function formatCheckReport(input: CheckResult): string {
     ]);
     out.push("", formatTable(["DNS SERVER", ...names], rows));
   }
+  if (input.dnsRace && input.dnsRace.length > 0) out.push("", formatRaceTable(input.dnsRace));
   if (input.pings.length > 0) {
     const rows = input.pings.map((p) => [
       p.target,
@@ -103,6 +106,7 @@ export function formatCheckReport(input: CheckResult): string {
     ]);
     out.push("", formatTable(["EXTERNAL", "PING"], rows));
   }
+  if (input.routes) out.push("", routesSection(input.routes));
 
   if (input.mtu && input.mtu.length > 0) {
     const rows = [...input.mtu]
@@ -170,4 +174,21 @@ function nodeTable(input: CheckResult, downNodes: ReadonlyMap<string, string>): 
       .map((a, i) => [i === 0 ? (n.name ?? "") : "", a, ...cells(a)]),
   );
   return formatTable(["NODE", "ADDRESS", ...header], rows);
+}
+
+/** --routes: the gateway routes that are not ok (each with its answer), or one line when all are. */
+function routesSection(routes: readonly RouteRecord[]): string {
+  const notOk = routes.filter((r) => r.state !== "ok" || r.staleNeighbour);
+  const gateways = new Set(routes.map((r) => `${r.interface}/${r.gateway}`)).size;
+  const head = `GATEWAY ROUTES: ${routes.length} route(s) via ${gateways} gateway(s)`;
+  if (notOk.length === 0) return `${head}, every gateway answers`;
+  const rows = notOk.map((r) => [
+    routeText(r),
+    r.state,
+    r.macs.length > 0 ? r.macs.join(",") : "-",
+    [r.reason, r.staleNeighbour ? `kernel neighbour entry ${r.neighbour?.mac} (${r.neighbour?.state})` : null]
+      .filter((x) => x)
+      .join("; "),
+  ]);
+  return `${head}\n${formatTable(["ROUTE", "STATE", "MAC", "NOTE"], rows)}`;
 }

@@ -36,11 +36,31 @@ export type DecodeErrorCode =
  * The only error type the packet decoders throw; anything else escaping a decoder is a bug.
  * It carries no stack trace: it reports bad input, not a fault in the program, and a receive loop rejects
  * junk at line rate; capturing the stack made each rejection about three times as expensive.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * try {
+ *   packet.decodeFrame(Buffer.alloc(10), { linkType: "ethernet" });
+ * } catch (err) {
+ *   if (!(err instanceof packet.DecodeError)) throw err;
+ *   console.log(err.layer, err.code, err.message); // ethernet truncated ethernet: header needs 14 bytes, have 10
+ * }
+ * ```
  */
 export class DecodeError extends Error {
+  /** the layer whose bytes were refused */
   readonly layer: DecodeLayer;
+  /** why (see DecodeErrorCode) */
   readonly code: DecodeErrorCode;
 
+  /**
+   * @param layer the layer whose bytes were refused
+   * @param code why
+   * @param message what was wrong, in words (the layer is put before it)
+   * @param options `cause`: an error it came from
+   */
   constructor(layer: DecodeLayer, code: DecodeErrorCode, message: string, options?: { cause?: unknown }) {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;

@@ -4,14 +4,31 @@ import { macToString, parseMac } from "../addr/address";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, w16 } from "./internal";
 
+/** bytes of an Ethernet II header */
 export const HEADER_LENGTH = 14;
+/** bytes of an Ethernet header with one 802.1Q tag */
 export const VLAN_HEADER_LENGTH = 18;
+/** ethertype of IPv4 */
 export const ETHERTYPE_IPV4 = 0x0800;
+/** ethertype of ARP */
 export const ETHERTYPE_ARP = 0x0806;
+/** ethertype of an 802.1Q tag */
 export const ETHERTYPE_VLAN = 0x8100;
+/** ethertype of IPv6 */
 export const ETHERTYPE_IPV6 = 0x86dd;
 
-/** 802.1Q tag control information. */
+/**
+ * 802.1Q tag control information.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const tag: packet.ethernet.VlanTag | null = packet.ethernet.decode(frame).vlan;
+ * if (tag) console.log(`VLAN ${tag.id}, priority ${tag.priority}`);
+ * ```
+ */
 export interface VlanTag {
   /** VLAN identifier, 0..4095 (0: priority tag only) */
   id: number;
@@ -21,30 +38,82 @@ export interface VlanTag {
   dropEligible: boolean;
 }
 
+/**
+ * A decoded Ethernet header, MACs as text.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const eth = packet.ethernet.decode(frame);
+ * console.log(eth.src, "->", eth.dst, `0x${eth.ethertype.toString(16)}`, eth.vlan ? `vlan ${eth.vlan.id}` : "");
+ * ```
+ */
 export interface EthernetHeader {
+  /** destination MAC */
   dst: string;
+  /** source MAC */
   src: string;
   /**
    * Type of the payload: the inner ethertype when the frame is VLAN-tagged. Values below 0x0600 are an
    * 802.3 length, not a type; they are reported as is.
    */
   ethertype: number;
+  /** the 802.1Q tag, null when untagged */
   vlan: VlanTag | null;
   /** 14, or 18 with a VLAN tag */
   headerLength: number;
   /** everything after the header, including any padding and FCS the capture kept */
   payloadOffset: number;
+  /** bytes from payloadOffset to the end of the frame */
   payloadLength: number;
 }
 
+/**
+ * What encode writes into an Ethernet header: MACs as text or 6 bytes, and an optional 802.1Q tag.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const tagged: packet.ethernet.EthernetFields = {
+ *   dst: "02:00:00:00:00:11",
+ *   src: "02:00:00:00:00:01",
+ *   ethertype: packet.ethernet.ETHERTYPE_IPV4,
+ *   vlan: { id: 100, priority: 5 },
+ * };
+ * const header = packet.ethernet.encode(tagged); // 18 bytes
+ * ```
+ */
 export interface EthernetFields {
+  /** destination MAC */
   dst: string | Uint8Array;
+  /** source MAC */
   src: string | Uint8Array;
+  /** the payload's type (inside the tag when there is one) */
   ethertype: number;
-  vlan?: { id: number; priority?: number; dropEligible?: boolean } | null;
+  /** an 802.1Q tag (priority default 0, dropEligible default false); none when absent or null */
+  vlan?: {
+    /** VLAN identifier, 0..4095 */
+    id: number;
+    /** priority code point, 0..7, default 0 */
+    priority?: number;
+    /** drop eligible indicator, default false */
+    dropEligible?: boolean;
+  } | null;
 }
 
-/** Bytes `encode` writes for these fields: 14, or 18 with a VLAN tag. */
+/**
+ * Bytes `encode` writes for these fields: 14, or 18 with a VLAN tag.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const n = packet.ethernet.encodingLength({ dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", ethertype: 0x0806 }); // 14
+ * ```
+ */
 export function encodingLength(fields: EthernetFields): number {
   return fields.vlan ? VLAN_HEADER_LENGTH : HEADER_LENGTH;
 }
@@ -58,7 +127,17 @@ function writeMac(mac: string | Uint8Array, buf: Buffer, offset: number): void {
   buf.set(mac, offset);
 }
 
-/** Writes the header into `buf` at `offset` (a new Buffer when omitted) and returns the buffer. */
+/**
+ * Writes the header into `buf` at `offset` (a new Buffer when omitted) and returns the buffer.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const header = packet.ethernet.encode({ dst: "ff:ff:ff:ff:ff:ff", src: "02:00:00:00:00:01", ethertype: packet.ethernet.ETHERTYPE_ARP });
+ * console.log(header.toString("hex")); // ffffffffffff0200000000010806
+ * ```
+ */
 export function encode(fields: EthernetFields, buf?: Buffer, offset = 0): Buffer {
   const out = encodeTarget("ethernet", buf, offset, encodingLength(fields));
   checkUint("ethernet: ethertype", fields.ethertype, 0xffff);
@@ -80,6 +159,17 @@ export function encode(fields: EthernetFields, buf?: Buffer, offset = 0): Buffer
 /**
  * Decodes the Ethernet header of the frame buf[offset, offset + length). One 802.1Q tag is unwrapped;
  * a second (QinQ) shows up as ethertype 0x8100/0x88a8 of the payload.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const eth = packet.ethernet.decode(frame);
+ * if (eth.ethertype === packet.ethernet.ETHERTYPE_IPV4) {
+ *   const ip = packet.ipv4.decode(frame, eth.payloadOffset, eth.payloadLength);
+ * }
+ * ```
  */
 export function decode(buf: Buffer, offset = 0, length?: number): EthernetHeader {
   const end = decodeRange("ethernet", buf, offset, length);

@@ -16,10 +16,31 @@ import * as udp from "./udp";
 /**
  * "ethernet": frames from an AF_PACKET socket or a DLT_EN10MB capture; "ipv4": raw IP (DLT_RAW, raw sockets);
  * "ipv6": raw IPv6 (decoded as with `ipv6: true`).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // read from a raw IPv4 socket: no Ethernet header
+ * const linkType: packet.LinkType = "ipv4";
+ * console.log(packet.decodeFrame(datagram, { linkType }).icmp?.type);
+ * ```
  */
 export type LinkType = "ethernet" | "ipv4" | "ipv6";
 
+/**
+ * Options of decodeFrame: what the frame starts with, where it is in the buffer, and what to check.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer; // e.g. one frame of a pcap capture, starting at byte 16 of its record
+ * const decoded = packet.decodeFrame(frame, { linkType: "ethernet", ipv6: true, offset: 16, verifyChecksums: false });
+ * ```
+ */
 export interface DecodeFrameOptions {
+  /** what the frame starts with: an Ethernet header, or an IPv4 or IPv6 header */
   linkType: LinkType;
   /**
    * Default true: IPv4 header, ICMP, TCP and UDP checksums must be right. Set false for frames this host sent
@@ -39,24 +60,53 @@ export interface DecodeFrameOptions {
   ipv6?: boolean;
 }
 
+/**
+ * Every layer decodeFrame understood in one frame; a layer the frame does not have is absent.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const buf: Buffer;
+ * const f = packet.decodeFrame(buf, { linkType: "ethernet", ipv6: true });
+ * if (f.tcp?.syn && f.tcp.ack) {
+ *   console.log(`SYN-ACK from ${f.ipv4?.src ?? f.ipv6?.src}:${f.tcp.srcPort}`);
+ * }
+ * const data = buf.subarray(f.payload.offset, f.payload.offset + f.payload.length);
+ * ```
+ */
 export interface DecodedFrame {
+  /** the link type the frame was decoded as */
   linkType: LinkType;
+  /** the Ethernet header (link type ethernet) */
   ethernet?: ethernet.EthernetHeader;
+  /** an ARP packet */
   arp?: arp.ArpPacket;
+  /** the IPv4 header */
   ipv4?: ipv4.Ipv4Header;
+  /** an ICMP message (over IPv4) */
   icmp?: icmp.IcmpPacket;
+  /** the IPv6 header, with its extension headers */
   ipv6?: ipv6.Ipv6Header;
   /** ICMPv6 messages other than neighbour solicitations and advertisements */
   icmpv6?: icmpv6.Icmpv6Packet;
+  /** a neighbour solicitation or advertisement */
   ndp?: ndp.NdpMessage;
+  /** the TCP header */
   tcp?: tcp.TcpHeader;
+  /** the UDP header */
   udp?: udp.UdpHeader;
   /**
    * The bytes no decoded layer claimed: the unknown ethertype's or IP protocol's payload, the TCP/UDP data,
    * the ICMP data (echo data or quoted datagram), or the payload of an IPv4 fragment (not decoded further:
    * only a reassembled datagram has a verifiable transport header). Empty after ARP.
    */
-  payload: { offset: number; length: number };
+  payload: {
+    /** where those bytes start in the buffer */
+    offset: number;
+    /** how many there are */
+    length: number;
+  };
 }
 
 function walk(buf: Buffer, options: DecodeFrameOptions): DecodedFrame {
@@ -166,6 +216,17 @@ function walk6(buf: Buffer, frame: DecodedFrame, offset: number, length: number,
  * Decodes every layer of the frame at buf[offset, offset + length) it knows. Throws only DecodeError, for
  * any input: the first layer that does not decode stops the walk (a frame is either understood or refused,
  * never half reported). Offsets in the result index `buf`.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const addresses = { src: "198.51.100.10", dst: "198.51.100.11" };
+ * const syn = packet.tcp.encode({ srcPort: 40000, dstPort: 443, seq: 1, syn: true }, undefined, 0, addresses);
+ * const ip = packet.ipv4.encode({ ...addresses, protocol: packet.ipv4.PROTOCOL_TCP, payloadLength: syn.length });
+ * const frame = packet.decodeFrame(Buffer.concat([ip, syn]), { linkType: "ipv4" });
+ * console.log(frame.ipv4?.dst, frame.tcp?.dstPort, frame.tcp?.syn); // 198.51.100.11 443 true
+ * ```
  */
 export function decodeFrame(buf: Buffer, options: DecodeFrameOptions): DecodedFrame {
   if (typeof options !== "object" || options === null) {

@@ -10,34 +10,75 @@ import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./inte
 import * as ipv6 from "./ipv6";
 import { type QuotedTransport, quotedTransport } from "./quote";
 
+/** bytes of an ICMPv6 header */
 export const HEADER_LENGTH = 8;
+/** type of a destination unreachable error */
 export const TYPE_DEST_UNREACHABLE = 1;
+/** type of a packet too big error */
 export const TYPE_PACKET_TOO_BIG = 2;
+/** type of a time exceeded error */
 export const TYPE_TIME_EXCEEDED = 3;
+/** type of a parameter problem error */
 export const TYPE_PARAMETER_PROBLEM = 4;
+/** type of an echo request */
 export const TYPE_ECHO_REQUEST = 128;
+/** type of an echo reply */
 export const TYPE_ECHO_REPLY = 129;
+/** type of a neighbour solicitation (see ndp) */
 export const TYPE_NEIGHBOR_SOLICITATION = 135;
+/** type of a neighbour advertisement (see ndp) */
 export const TYPE_NEIGHBOR_ADVERTISEMENT = 136;
 
-/** Destination unreachable codes (RFC 4443 3.1, RFC 6550 for 7). */
+/**
+ * Destination unreachable codes (RFC 4443 3.1, RFC 6550 for 7).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const ip = { src: "2001:db8::1", dst: "2001:db8::10" };
+ * const error = packet.icmpv6.encode({ kind: "destination-unreachable", code: packet.icmpv6.UNREACH_CODES["port-unreachable"] }, undefined, 0, ip);
+ * ```
+ */
 export const UNREACH_CODES = {
+  /** no route to the destination */
   "no-route": 0,
+  /** communication administratively prohibited (a firewall's reject) */
   "admin-prohibited": 1,
+  /** beyond the scope of the source address */
   "beyond-scope": 2,
+  /** address unreachable (neighbour discovery failed) */
   "address-unreachable": 3,
+  /** port unreachable (UDP closed) */
   "port-unreachable": 4,
+  /** the source address failed ingress/egress policy */
   "source-policy-failed": 5,
+  /** reject route to the destination */
   "reject-route": 6,
+  /** error in the source routing header */
   "source-routing-error": 7,
 } as const;
+/** The name of an ICMPv6 destination unreachable code ("no-route", "port-unreachable", ...). */
 export type UnreachCodeName = keyof typeof UNREACH_CODES;
 
-/** Time exceeded codes (RFC 4443 3.3). */
+/**
+ * Time exceeded codes (RFC 4443 3.3).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * const hopLimit = m.kind === "time-exceeded" && m.code === packet.icmpv6.TIME_EXCEEDED_CODES["hop-limit-exceeded"];
+ * ```
+ */
 export const TIME_EXCEEDED_CODES = {
+  /** the hop limit ran out in transit */
   "hop-limit-exceeded": 0,
+  /** fragment reassembly time exceeded */
   "reassembly-timeout": 1,
 } as const;
+/** The name of an ICMPv6 time exceeded code ("hop-limit-exceeded" or "reassembly-timeout"). */
 export type TimeExceededCodeName = keyof typeof TIME_EXCEEDED_CODES;
 
 function namesByCode(codes: Readonly<Record<string, number>>): readonly string[] {
@@ -48,74 +89,216 @@ function namesByCode(codes: Readonly<Record<string, number>>): readonly string[]
 const UNREACH_NAMES = namesByCode(UNREACH_CODES);
 const TIME_EXCEEDED_NAMES = namesByCode(TIME_EXCEEDED_CODES);
 
-/** Name of a destination unreachable code, "code-N" for unassigned ones. */
+/**
+ * Name of a destination unreachable code, "code-N" for unassigned ones.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.icmpv6.unreachCodeName(6); // "reject-route"
+ * ```
+ */
 export function unreachCodeName(code: number): string {
   return UNREACH_NAMES[code] ?? `code-${code}`;
 }
 
-/** Name of a time exceeded code, "code-N" for unassigned ones. */
+/**
+ * Name of a time exceeded code, "code-N" for unassigned ones.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.icmpv6.timeExceededCodeName(0); // "hop-limit-exceeded"
+ * ```
+ */
 export function timeExceededCodeName(code: number): string {
   return TIME_EXCEEDED_NAMES[code] ?? `code-${code}`;
 }
 
-/** IPv6 addresses for the pseudo-header: text or 16 bytes. */
+/**
+ * IPv6 addresses for the pseudo-header: text or 16 bytes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const ip: packet.icmpv6.Ipv6PseudoHeader = { src: "2001:db8::10", dst: packet.ipv6Address.toIpv6Bytes("2001:db8::11") };
+ * const request = packet.icmpv6.encode({ kind: "echo-request", id: 1, seq: 1 }, undefined, 0, ip);
+ * ```
+ */
 export interface Ipv6PseudoHeader {
+  /** source address */
   src: string | Uint8Array;
+  /** destination address */
   dst: string | Uint8Array;
 }
 
-/** The original packet an ICMPv6 error quotes, decoded as far as probe matching needs. */
+/**
+ * The original packet an ICMPv6 error quotes, decoded as far as probe matching needs.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "destination-unreachable") {
+ *   const q: packet.icmpv6.QuotedPacket = m.original;
+ *   console.log(`probe to [${q.ipv6.dst}]:${q.dstPort}: ${m.codeName}`);
+ * }
+ * ```
+ */
 export interface QuotedPacket extends QuotedTransport {
   /** decoded with allowTruncated (the quote is cut to fit 1280 bytes) */
   ipv6: ipv6.Ipv6Header;
 }
 
 interface Icmpv6Common {
+  /** the ICMPv6 type */
   type: number;
+  /** the ICMPv6 code */
   code: number;
+  /** the checksum field as received */
   checksum: number;
   /** the data after the 8-byte header: echo data, or the quoted packet of an error */
   payloadOffset: number;
+  /** bytes of it */
   payloadLength: number;
 }
 
+/**
+ * An echo request or reply (ping over IPv6).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "echo-reply") console.log(`reply id ${m.id} seq ${m.seq}`);
+ * ```
+ */
 export interface Icmpv6Echo extends Icmpv6Common {
+  /** which */
   kind: "echo-request" | "echo-reply";
+  /** identifier */
   id: number;
+  /** sequence number */
   seq: number;
 }
 
+/**
+ * A destination unreachable error, with the packet it quotes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "destination-unreachable") console.log(m.codeName, "for", m.original.ipv6.dst);
+ * ```
+ */
 export interface Icmpv6DestUnreachable extends Icmpv6Common {
+  /** always destination-unreachable */
   kind: "destination-unreachable";
+  /** the code's name (see UNREACH_CODES), code-N for an unassigned one */
   codeName: string;
+  /** the packet it is about */
   original: QuotedPacket;
 }
 
+/**
+ * A packet too big error: the MTU of the next hop, with the packet it quotes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "packet-too-big") console.log(`path MTU to ${m.original.ipv6.dst}: ${m.mtu}`);
+ * ```
+ */
 export interface Icmpv6PacketTooBig extends Icmpv6Common {
+  /** always packet-too-big */
   kind: "packet-too-big";
+  /** the next hop's MTU */
   mtu: number;
+  /** the packet it is about */
   original: QuotedPacket;
 }
 
+/**
+ * A time exceeded error (the hop limit ran out on the way), with the packet it quotes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "time-exceeded") console.log(m.codeName, "for", m.original.ipv6.dst);
+ * ```
+ */
 export interface Icmpv6TimeExceeded extends Icmpv6Common {
+  /** always time-exceeded */
   kind: "time-exceeded";
+  /** hop-limit-exceeded or reassembly-timeout */
   codeName: string;
+  /** the packet it is about */
   original: QuotedPacket;
 }
 
+/**
+ * A parameter problem error: a field of the quoted packet the receiver could not process.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "parameter-problem") console.log(`code ${m.code} at byte ${m.pointer} of the probe to ${m.original.ipv6.dst}`);
+ * ```
+ */
 export interface Icmpv6ParameterProblem extends Icmpv6Common {
+  /** always parameter-problem */
   kind: "parameter-problem";
   /** offset of the offending byte in the original packet */
   pointer: number;
+  /** the packet it is about */
   original: QuotedPacket;
 }
 
+/**
+ * Any other ICMPv6 message (router solicitation and advertisement, redirect, MLD, ...), its type-specific
+ * bytes raw.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.icmpv6.Icmpv6Packet;
+ * if (m.kind === "other" && m.type === 134) console.log("a router advertisement");
+ * ```
+ */
 export interface Icmpv6Other extends Icmpv6Common {
+  /** always other */
   kind: "other";
   /** bytes 4..7 of the header, whose meaning depends on the type */
   rest: number;
 }
 
+/**
+ * A decoded ICMPv6 message (other than neighbour discovery, see ndp): `kind` tells which.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { icmpv6 } = packet.decodeFrame(frame, { linkType: "ethernet", ipv6: true });
+ * if (icmpv6?.kind === "echo-reply") console.log("reply", icmpv6.seq);
+ * else if (icmpv6 && "original" in icmpv6) console.log(icmpv6.kind, "about", icmpv6.original.ipv6.dst);
+ * ```
+ */
 export type Icmpv6Packet =
   | Icmpv6Echo
   | Icmpv6DestUnreachable
@@ -124,22 +307,109 @@ export type Icmpv6Packet =
   | Icmpv6ParameterProblem
   | Icmpv6Other;
 
+/**
+ * What encode writes into an ICMPv6 message, by `kind`; for an error, `payload` is the quoted packet.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const ping: packet.icmpv6.Icmpv6Fields = { kind: "echo-request", id: 0x1234, seq: 1, payload: Buffer.alloc(56) };
+ * const message = packet.icmpv6.encode(ping, undefined, 0, { src: "2001:db8::10", dst: "2001:db8::11" });
+ * ```
+ */
 export type Icmpv6Fields =
-  | { kind: "echo-request" | "echo-reply"; code?: number; id: number; seq: number; payload?: Uint8Array }
-  | { kind: "destination-unreachable"; code: number | UnreachCodeName; payload?: Uint8Array }
-  | { kind: "packet-too-big"; mtu: number; payload?: Uint8Array }
-  | { kind: "time-exceeded"; code: number | TimeExceededCodeName; payload?: Uint8Array }
-  | { kind: "parameter-problem"; code: number; pointer: number; payload?: Uint8Array }
-  | { kind: "other"; type: number; code: number; rest?: number; payload?: Uint8Array };
+  | {
+      /** which message */
+      kind: "echo-request" | "echo-reply";
+      /** default 0 */
+      code?: number;
+      /** identifier */
+      id: number;
+      /** sequence number */
+      seq: number;
+      /** echo data */
+      payload?: Uint8Array;
+    }
+  | {
+      /** which message */
+      kind: "destination-unreachable";
+      /** the code, as a number or its name */
+      code: number | UnreachCodeName;
+      /** the quoted packet */
+      payload?: Uint8Array;
+    }
+  | {
+      /** which message */
+      kind: "packet-too-big";
+      /** the next hop's MTU */
+      mtu: number;
+      /** the quoted packet */
+      payload?: Uint8Array;
+    }
+  | {
+      /** which message */
+      kind: "time-exceeded";
+      /** the code, as a number or its name */
+      code: number | TimeExceededCodeName;
+      /** the quoted packet */
+      payload?: Uint8Array;
+    }
+  | {
+      /** which message */
+      kind: "parameter-problem";
+      /** 0 erroneous header field, 1 unrecognized next header, 2 unrecognized option */
+      code: number;
+      /** offset of the offending byte in the quoted packet */
+      pointer: number;
+      /** the quoted packet */
+      payload?: Uint8Array;
+    }
+  | {
+      /** which message */
+      kind: "other";
+      /** the ICMPv6 type */
+      type: number;
+      /** the ICMPv6 code */
+      code: number;
+      /** bytes 4..7 of the header */
+      rest?: number;
+      /** the data after the header */
+      payload?: Uint8Array;
+    };
 
+/**
+ * Options of decode: the addresses the checksum is verified over.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // an IPv6 packet carrying ICMPv6
+ * const ip = packet.ipv6.decode(datagram);
+ * const options: packet.icmpv6.Icmpv6DecodeOptions = { src: ip.srcBytes, dst: ip.dstBytes }; // verify the checksum
+ * const m = packet.icmpv6.decode(datagram, ip.upperOffset, ip.upperLength, options);
+ * ```
+ */
 export interface Icmpv6DecodeOptions {
   /** with both addresses (16 bytes each) the checksum is verified, unless verifyChecksum is false */
   src?: Uint8Array;
+  /** destination address, as src */
   dst?: Uint8Array;
+  /** default true when both addresses are given */
   verifyChecksum?: boolean;
 }
 
-/** Bytes `encode` writes: 8 plus the payload. */
+/**
+ * Bytes `encode` writes: 8 plus the payload.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.icmpv6.encodingLength({ kind: "echo-request", id: 1, seq: 1, payload: Buffer.alloc(56) }); // 64
+ * ```
+ */
 export function encodingLength(fields: Icmpv6Fields): number {
   return HEADER_LENGTH + (fields.payload?.length ?? 0);
 }
@@ -155,6 +425,14 @@ function codeNumber(code: number | string, names: Readonly<Record<string, number
  * Writes the message (header + payload) into `buf` at `offset` (a new Buffer when omitted) and returns the
  * buffer. With `ip` the checksum is computed over the IPv6 pseudo-header; without it the field is 0 (the
  * kernel fills it in on an ICMPv6 raw socket). For errors, `payload` is the quoted original packet.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * // on an ICMPv6 raw socket the kernel fills in the checksum: no addresses needed
+ * const request = packet.icmpv6.encode({ kind: "echo-request", id: 1, seq: 1, payload: Buffer.from("wireprobe") });
+ * ```
  */
 export function encode(fields: Icmpv6Fields, buf?: Buffer, offset = 0, ip?: Ipv6PseudoHeader): Buffer {
   const length = encodingLength(fields);
@@ -226,6 +504,16 @@ function decodeQuoted(buf: Buffer, offset: number, end: number): QuotedPacket {
  * covers it all). An error message must quote at least a complete IPv6 fixed header, else DecodeError
  * (layer "icmpv6"). For destination unreachable and time exceeded an RFC 4884 length (byte 4, in 64-bit
  * words), when it fits, bounds the quote.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const ip = { src: "2001:db8::10", dst: "2001:db8::11" };
+ * const bytes = packet.icmpv6.encode({ kind: "echo-reply", id: 9, seq: 2 }, undefined, 0, ip);
+ * const m = packet.icmpv6.decode(bytes, 0, bytes.length, { src: packet.ipv6Address.toIpv6Bytes(ip.src), dst: packet.ipv6Address.toIpv6Bytes(ip.dst) });
+ * if (m.kind === "echo-reply") console.log(m.id, m.seq); // 9 2
+ * ```
  */
 export function decode(
   buf: Buffer,

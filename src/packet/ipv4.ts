@@ -5,40 +5,71 @@ import { internetChecksum } from "./checksum";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./internal";
 
+/** bytes of an IPv4 header without options */
 export const HEADER_LENGTH = 20;
+/** bytes of an IPv4 header with the most options (40 bytes) */
 export const MAX_HEADER_LENGTH = 60;
+/** IP protocol number of ICMP */
 export const PROTOCOL_ICMP = 1;
+/** IP protocol number of TCP */
 export const PROTOCOL_TCP = 6;
+/** IP protocol number of UDP */
 export const PROTOCOL_UDP = 17;
 /** values of the 3-bit flags field */
 export const FLAG_RESERVED = 0x4;
+/** don't fragment */
 export const FLAG_DF = 0x2;
+/** more fragments */
 export const FLAG_MF = 0x1;
 
+/**
+ * A decoded IPv4 header, addresses as text and as numbers.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { ipv4 } = packet.decodeFrame(frame, { linkType: "ethernet" });
+ * if (ipv4) console.log(`${ipv4.src} -> ${ipv4.dst} proto ${ipv4.protocol} ttl ${ipv4.ttl} id ${ipv4.id}`);
+ * ```
+ */
 export interface Ipv4Header {
+  /** always 4 */
   version: number;
   /** header length in bytes (IHL * 4): 20..60 */
   headerLength: number;
   /** the whole TOS byte: DSCP << 2 | ECN */
   tos: number;
+  /** the total length field: header and payload bytes */
   totalLength: number;
+  /** identification */
   id: number;
   /** 3-bit flags field: FLAG_RESERVED | FLAG_DF | FLAG_MF */
   flags: number;
+  /** DF is set */
   dontFragment: boolean;
+  /** MF is set */
   moreFragments: boolean;
   /** in 8-byte units, as on the wire */
   fragmentOffset: number;
+  /** time to live */
   ttl: number;
+  /** the payload's protocol: PROTOCOL_ICMP, PROTOCOL_TCP, PROTOCOL_UDP, ... */
   protocol: number;
+  /** the header checksum as received */
   checksum: number;
+  /** source address, dotted quad */
   src: string;
+  /** destination address, dotted quad */
   dst: string;
   /** src and dst as unsigned 32-bit numbers (pseudo-header sums, probe matching) */
   srcInt: number;
+  /** dst as an unsigned 32-bit number */
   dstInt: number;
   /** raw option bytes (a view into the decoded buffer), empty when IHL is 5 */
   options: Buffer;
+  /** where the payload starts in the buffer */
   payloadOffset: number;
   /** total length minus header length, or what is left of it when `truncated` */
   payloadLength: number;
@@ -46,19 +77,37 @@ export interface Ipv4Header {
   truncated: boolean;
 }
 
+/**
+ * What encode writes into an IPv4 header; the checksum is computed.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const fields: packet.ipv4.Ipv4Fields = { src: "198.51.100.10", dst: "198.51.100.11", protocol: packet.ipv4.PROTOCOL_UDP, ttl: 1, dontFragment: true, payloadLength: 8 };
+ * const header = packet.ipv4.encode(fields);
+ * ```
+ */
 export interface Ipv4Fields {
+  /** the TOS byte (DSCP << 2 | ECN), default 0 */
   tos?: number;
+  /** identification, default 0 */
   id?: number;
   /** raw 3-bit flags; OR-ed with dontFragment / moreFragments */
   flags?: number;
+  /** set DF */
   dontFragment?: boolean;
+  /** set MF */
   moreFragments?: boolean;
   /** in 8-byte units */
   fragmentOffset?: number;
   /** default 64 */
   ttl?: number;
+  /** the payload's protocol (PROTOCOL_TCP, ...) */
   protocol: number;
+  /** source address: dotted quad or unsigned 32-bit number */
   src: string | number;
+  /** destination address: dotted quad or unsigned 32-bit number */
   dst: string | number;
   /** raw option bytes; zero-padded (end-of-options) to a multiple of 4, at most 40 */
   options?: Uint8Array;
@@ -66,6 +115,17 @@ export interface Ipv4Fields {
   payloadLength?: number;
 }
 
+/**
+ * Options of decode.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const quoted: Buffer; // the datagram an ICMP error quotes: its header and 8 bytes
+ * const inner = packet.ipv4.decode(quoted, 0, quoted.length, { allowTruncated: true, verifyChecksum: false });
+ * ```
+ */
 export interface Ipv4DecodeOptions {
   /** default true: a wrong header checksum throws DecodeError "bad-checksum" */
   verifyChecksum?: boolean;
@@ -86,7 +146,16 @@ function optionsLength(options: Uint8Array | undefined): number {
   return padded;
 }
 
-/** Header bytes `encode` writes: 20 plus the options padded to a multiple of 4. */
+/**
+ * Header bytes `encode` writes: 20 plus the options padded to a multiple of 4.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const n = packet.ipv4.encodingLength({ src: 0, dst: 0, protocol: 6, options: Uint8Array.of(1, 1, 1) }); // 24
+ * ```
+ */
 export function encodingLength(fields: Ipv4Fields): number {
   return HEADER_LENGTH + optionsLength(fields.options);
 }
@@ -94,6 +163,15 @@ export function encodingLength(fields: Ipv4Fields): number {
 /**
  * Writes the IPv4 header (not the payload) with a freshly computed checksum into `buf` at `offset` (a new
  * Buffer when omitted) and returns the buffer. Throws RangeError/TypeError for out-of-range fields.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const payload = packet.udp.encode({ srcPort: 40000, dstPort: 33434 });
+ * const header = packet.ipv4.encode({ src: "198.51.100.10", dst: "203.0.113.20", protocol: packet.ipv4.PROTOCOL_UDP, ttl: 1, payloadLength: payload.length });
+ * const datagram = Buffer.concat([header, payload]);
+ * ```
  */
 export function encode(fields: Ipv4Fields, buf?: Buffer, offset = 0): Buffer {
   const optLen = optionsLength(fields.options);
@@ -130,6 +208,15 @@ export function encode(fields: Ipv4Fields, buf?: Buffer, offset = 0): Buffer {
  * Decodes the IPv4 header at buf[offset, offset + length). Validates version 4, IHL >= 5, that the header
  * is present, total length >= header length, and total length <= length (unless allowTruncated). Bytes past
  * the total length (Ethernet padding) are ignored. The checksum is verified unless verifyChecksum is false.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // from a raw IPv4 socket
+ * const ip = packet.ipv4.decode(datagram);
+ * console.log(ip.src, ip.ttl, ip.protocol === packet.ipv4.PROTOCOL_ICMP ? "ICMP" : ip.protocol);
+ * ```
  */
 export function decode(buf: Buffer, offset = 0, length?: number, options?: Ipv4DecodeOptions): Ipv4Header {
   const end = decodeRange("ipv4", buf, offset, length);

@@ -7,37 +7,81 @@ import { formatIpv6, toIpv6Bytes } from "../addr/ipv6";
 import { DecodeError } from "./errors";
 import { checkUint, decodeRange, encodeTarget, u16, u32, w16 } from "./internal";
 
+/** bytes of the IPv6 fixed header */
 export const HEADER_LENGTH = 40;
+/** next header: hop-by-hop options */
 export const NEXT_HEADER_HOP_BY_HOP = 0;
+/** next header: TCP */
 export const NEXT_HEADER_TCP = 6;
+/** next header: UDP */
 export const NEXT_HEADER_UDP = 17;
+/** next header: routing header */
 export const NEXT_HEADER_ROUTING = 43;
+/** next header: fragment header */
 export const NEXT_HEADER_FRAGMENT = 44;
+/** next header: ICMPv6 */
 export const NEXT_HEADER_ICMPV6 = 58;
+/** next header: no next header */
 export const NEXT_HEADER_NONE = 59;
+/** next header: destination options */
 export const NEXT_HEADER_DEST_OPTIONS = 60;
 /** a chain longer than this is refused ("unsupported"): no real answer to a probe carries one */
 export const MAX_EXTENSION_HEADERS = 8;
 
+/**
+ * One extension header the decoder walked past.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer;
+ * const ip = packet.ipv6.decode(datagram);
+ * for (const h of ip.extensionHeaders) console.log(`extension header ${h.type}: ${h.length} bytes at ${h.offset}`);
+ * ```
+ */
 export interface Ipv6ExtensionHeader {
+  /** its type (the next header value that named it) */
   type: number;
+  /** where it starts in the buffer */
   offset: number;
+  /** its length in bytes */
   length: number;
 }
 
+/**
+ * A decoded IPv6 header with its extension headers walked: addresses as text and as bytes, where the upper
+ * layer starts.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { ipv6 } = packet.decodeFrame(frame, { linkType: "ethernet", ipv6: true });
+ * if (ipv6) console.log(`${ipv6.src} -> ${ipv6.dst} next ${ipv6.protocol} hop limit ${ipv6.hopLimit}`);
+ * ```
+ */
 export interface Ipv6Header {
+  /** always 6 */
   version: number;
+  /** traffic class (DSCP << 2 | ECN) */
   trafficClass: number;
+  /** the 20-bit flow label */
   flowLabel: number;
   /** the payload length field: everything after the fixed header, extension headers included */
   payloadLength: number;
   /** the fixed header's next header field */
   nextHeader: number;
+  /** hop limit */
   hopLimit: number;
+  /** source address, RFC 5952 text */
   src: string;
+  /** destination address, RFC 5952 text */
   dst: string;
   /** views of the 16 address bytes inside the decoded buffer (pseudo-header sums, probe matching) */
   srcBytes: Buffer;
+  /** as srcBytes */
   dstBytes: Buffer;
   /** the extension headers walked, in order */
   extensionHeaders: Ipv6ExtensionHeader[];
@@ -45,33 +89,73 @@ export interface Ipv6Header {
   protocol: number;
   /** from a fragment header: offset in 8-byte units, M flag, identification; 0/false/null without one */
   fragmentOffset: number;
+  /** the fragment header's M flag */
   moreFragments: boolean;
+  /** the fragment header's identification, null without one */
   fragmentId: number | null;
   /** where the upper-layer data start and how many bytes of it are present */
   upperOffset: number;
+  /** bytes of upper-layer data present */
   upperLength: number;
   /** true only with allowTruncated, when fewer bytes are present than the payload length says */
   truncated: boolean;
 }
 
+/**
+ * What encode writes into the IPv6 fixed header: addresses as text or 16 bytes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const payload = packet.udp.encode({ srcPort: 40000, dstPort: 53 });
+ * const fields: packet.ipv6.Ipv6Fields = { src: "2001:db8::10", dst: "2001:db8::53", nextHeader: packet.ipv6.NEXT_HEADER_UDP, payloadLength: payload.length };
+ * const header = packet.ipv6.encode(fields);
+ * ```
+ */
 export interface Ipv6Fields {
+  /** traffic class, default 0 */
   trafficClass?: number;
+  /** flow label, default 0 */
   flowLabel?: number;
   /** bytes after the fixed header; default 0 */
   payloadLength?: number;
+  /** the payload's protocol (NEXT_HEADER_TCP, ...) */
   nextHeader: number;
   /** default 64 */
   hopLimit?: number;
+  /** source address */
   src: string | Uint8Array;
+  /** destination address */
   dst: string | Uint8Array;
 }
 
+/**
+ * Options of decode.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const quote: Buffer; // the packet an ICMPv6 error quotes, cut to fit 1280 bytes
+ * const inner = packet.ipv6.decode(quote, 0, quote.length, { allowTruncated: true });
+ * ```
+ */
 export interface Ipv6DecodeOptions {
   /** accept fewer bytes than the payload length says (an ICMPv6 error's quote, a snaplen-cut capture) */
   allowTruncated?: boolean;
 }
 
-/** Bytes `encode` writes: always the 40-byte fixed header. */
+/**
+ * Bytes `encode` writes: always the 40-byte fixed header.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ipv6.encodingLength(); // 40
+ * ```
+ */
 export function encodingLength(_fields?: Ipv6Fields): number {
   return HEADER_LENGTH;
 }
@@ -79,6 +163,13 @@ export function encodingLength(_fields?: Ipv6Fields): number {
 /**
  * Writes the fixed header (not the payload) into `buf` at `offset` (a new Buffer when omitted) and returns
  * the buffer. Throws RangeError/TypeError for out-of-range fields or bad addresses.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const header = packet.ipv6.encode({ src: "2001:db8::10", dst: "2001:db8::11", nextHeader: packet.ipv6.NEXT_HEADER_NONE, hopLimit: 1 });
+ * ```
  */
 export function encode(fields: Ipv6Fields, buf?: Buffer, offset = 0): Buffer {
   const out = encodeTarget("ipv6", buf, offset, HEADER_LENGTH);
@@ -100,7 +191,19 @@ export function encode(fields: Ipv6Fields, buf?: Buffer, offset = 0): Buffer {
   return out;
 }
 
-/** Writes a fixed header without checks: for the packet writers, which have validated everything. */
+/**
+ * Writes a fixed header without checks: for the packet writers, which have validated everything.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const src = packet.ipv6Address.toIpv6Bytes("2001:db8::10");
+ * const dst = packet.ipv6Address.toIpv6Bytes("2001:db8::11");
+ * const buf = Buffer.alloc(48);
+ * packet.ipv6.writeHeader(buf, 0, 8, packet.ipv6.NEXT_HEADER_UDP, 64, src, dst);
+ * ```
+ */
 export function writeHeader(
   buf: Uint8Array,
   o: number,
@@ -136,6 +239,17 @@ function isExtension(type: number): boolean {
  * version 6, that the fixed header is present, payload length <= bytes present (unless allowTruncated) and
  * that each extension header fits in the payload. Bytes past the payload length (padding) are ignored.
  * A jumbogram (payload length 0 with a hop-by-hop header) is refused as "unsupported".
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // an IPv6 packet, e.g. from a capture with link type raw IPv6
+ * const ip = packet.ipv6.decode(datagram);
+ * if (ip.protocol === packet.ipv6.NEXT_HEADER_TCP && ip.fragmentId === null) {
+ *   const tcp = packet.tcp.decode(datagram, ip.upperOffset, ip.upperLength, { srcIp6: ip.srcBytes, dstIp6: ip.dstBytes });
+ * }
+ * ```
  */
 export function decode(buf: Buffer, offset = 0, length?: number, options?: Ipv6DecodeOptions): Ipv6Header {
   const end = decodeRange("ipv6", buf, offset, length);

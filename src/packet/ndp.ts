@@ -10,65 +10,175 @@ import type { Ipv6PseudoHeader } from "./icmpv6";
 import { decodeRange, encodeTarget, u16, w16 } from "./internal";
 import { NEXT_HEADER_ICMPV6, writeHeader } from "./ipv6";
 
+/** ICMPv6 type of a neighbour solicitation */
 export const TYPE_NEIGHBOR_SOLICITATION = 135;
+/** ICMPv6 type of a neighbour advertisement */
 export const TYPE_NEIGHBOR_ADVERTISEMENT = 136;
 /** type, code, checksum, reserved/flags, target address */
 export const MESSAGE_LENGTH = 24;
+/** option type: source link-layer address */
 export const OPTION_SOURCE_LINK_LAYER = 1;
+/** option type: target link-layer address */
 export const OPTION_TARGET_LINK_LAYER = 2;
+/** advertisement flag R: the sender is a router */
 export const FLAG_ROUTER = 0x80;
+/** advertisement flag S: an answer to a solicitation */
 export const FLAG_SOLICITED = 0x40;
+/** advertisement flag O: the address should replace a cached one */
 export const FLAG_OVERRIDE = 0x20;
 /** RFC 4861 7.1: a node drops NDP packets whose hop limit is not 255 (they came through a router) */
 export const HOP_LIMIT = 255;
 /** Ethernet + IPv6 + solicitation + source link-layer option: 14 + 40 + 24 + 8 */
 export const SOLICITATION_FRAME_LENGTH = 86;
 
+/**
+ * One option of a neighbour discovery message, raw.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const m: packet.ndp.NdpMessage;
+ * const mtu = m.options.find((o) => o.type === 5); // an MTU option
+ * ```
+ */
 export interface NdpOption {
+  /** the option type (OPTION_SOURCE_LINK_LAYER, ...) */
   type: number;
   /** the option's bytes after type and length (a view into the decoded buffer) */
   data: Buffer;
 }
 
 interface NdpCommon {
+  /** the ICMPv6 type (135 or 136) */
   type: number;
+  /** always 0 */
   code: number;
+  /** the checksum field as received */
   checksum: number;
+  /** the target address, RFC 5952 text */
   target: string;
+  /** its 16 bytes (a view into the decoded buffer) */
   targetBytes: Buffer;
+  /** every option, in order */
   options: NdpOption[];
   /** the MAC of the first 8-byte link-layer address option of the message's kind, null without one */
   linkLayerAddress: string | null;
 }
 
+/**
+ * A neighbour solicitation: who has this address (IPv6's ARP request).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { ndp } = packet.decodeFrame(frame, { linkType: "ethernet", ipv6: true });
+ * if (ndp?.kind === "neighbor-solicitation") console.log(`who has ${ndp.target}? tell ${ndp.linkLayerAddress}`);
+ * ```
+ */
 export interface NeighborSolicitation extends NdpCommon {
+  /** always neighbor-solicitation */
   kind: "neighbor-solicitation";
 }
 
+/**
+ * A neighbour advertisement: this address is at this MAC (IPv6's ARP reply).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { ndp } = packet.decodeFrame(frame, { linkType: "ethernet", ipv6: true });
+ * if (ndp?.kind === "neighbor-advertisement" && ndp.solicited) console.log(`${ndp.target} is at ${ndp.linkLayerAddress}`);
+ * ```
+ */
 export interface NeighborAdvertisement extends NdpCommon {
+  /** always neighbor-advertisement */
   kind: "neighbor-advertisement";
+  /** R: the sender is a router */
   router: boolean;
+  /** S: an answer to a solicitation */
   solicited: boolean;
+  /** O: it should replace a cached address */
   override: boolean;
 }
 
+/**
+ * A decoded neighbour solicitation or advertisement: `kind` tells which.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const message: Buffer; // an ICMPv6 message of type 135 or 136
+ * const m: packet.ndp.NdpMessage = packet.ndp.decode(message);
+ * console.log(m.kind, m.target, m.linkLayerAddress);
+ * ```
+ */
 export type NdpMessage = NeighborSolicitation | NeighborAdvertisement;
 
+/**
+ * What encode writes into a neighbour solicitation or advertisement: addresses as text or bytes.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const answer: packet.ndp.NdpFields = {
+ *   kind: "neighbor-advertisement",
+ *   target: "2001:db8::11",
+ *   solicited: true,
+ *   override: true,
+ *   targetLinkLayer: "02:00:00:00:00:11",
+ * };
+ * const message = packet.ndp.encode(answer, undefined, 0, { src: "2001:db8::11", dst: "2001:db8::10" });
+ * ```
+ */
 export type NdpFields =
-  | { kind: "neighbor-solicitation"; target: string | Uint8Array; sourceLinkLayer?: string | Uint8Array }
   | {
-      kind: "neighbor-advertisement";
+      /** which message */
+      kind: "neighbor-solicitation";
+      /** the address asked about */
       target: string | Uint8Array;
+      /** the asker's MAC, sent as a source link-layer address option */
+      sourceLinkLayer?: string | Uint8Array;
+    }
+  | {
+      /** which message */
+      kind: "neighbor-advertisement";
+      /** the address advertised */
+      target: string | Uint8Array;
+      /** set R */
       router?: boolean;
+      /** set S */
       solicited?: boolean;
+      /** set O */
       override?: boolean;
+      /** its MAC, sent as a target link-layer address option */
       targetLinkLayer?: string | Uint8Array;
     };
 
+/**
+ * Options of decode: the addresses the checksum is verified over.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer;
+ * const ip = packet.ipv6.decode(datagram);
+ * const m = packet.ndp.decode(datagram, ip.upperOffset, ip.upperLength, { src: ip.srcBytes, dst: ip.dstBytes });
+ * ```
+ */
 export interface NdpDecodeOptions {
   /** with both addresses (16 bytes each) the checksum is verified, unless verifyChecksum is false */
   src?: Uint8Array;
+  /** destination address, as src */
   dst?: Uint8Array;
+  /** default true when both addresses are given */
   verifyChecksum?: boolean;
 }
 
@@ -76,7 +186,16 @@ function linkLayer(fields: NdpFields): string | Uint8Array | undefined {
   return fields.kind === "neighbor-solicitation" ? fields.sourceLinkLayer : fields.targetLinkLayer;
 }
 
-/** Bytes `encode` writes: 24, plus 8 with a link-layer address option. */
+/**
+ * Bytes `encode` writes: 24, plus 8 with a link-layer address option.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.ndp.encodingLength({ kind: "neighbor-solicitation", target: "2001:db8::11", sourceLinkLayer: "02:00:00:00:00:01" }); // 32
+ * ```
+ */
 export function encodingLength(fields: NdpFields): number {
   return MESSAGE_LENGTH + (linkLayer(fields) !== undefined ? 8 : 0);
 }
@@ -84,6 +203,18 @@ export function encodingLength(fields: NdpFields): number {
 /**
  * Writes the ICMPv6 message into `buf` at `offset` (a new Buffer when omitted) and returns the buffer. The
  * checksum is computed with `ip` (the addresses of the IPv6 header it will travel in), else left 0.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const solicitation = packet.ndp.encode(
+ *   { kind: "neighbor-solicitation", target: "2001:db8::11", sourceLinkLayer: "02:00:00:00:00:01" },
+ *   undefined,
+ *   0,
+ *   { src: "2001:db8::10", dst: packet.ipv6Address.formatIpv6(packet.ipv6Address.solicitedNodeAddress(packet.ipv6Address.toIpv6Bytes("2001:db8::11"))) },
+ * );
+ * ```
  */
 export function encode(fields: NdpFields, buf?: Buffer, offset = 0, ip?: Ipv6PseudoHeader): Buffer {
   const length = encodingLength(fields);
@@ -123,6 +254,15 @@ export function encode(fields: NdpFields, buf?: Buffer, offset = 0, ip?: Ipv6Pse
  * Refuses other ICMPv6 types and a non-zero code ("unsupported"), fewer than 24 bytes ("truncated"), and
  * an option of length 0 or running past the end ("bad-option"), as RFC 4861 7.1.1/7.1.2 tell a node to.
  * The hop limit 255 check belongs to the caller, which has the IPv6 header.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const bytes = packet.ndp.encode({ kind: "neighbor-advertisement", target: "2001:db8::11", solicited: true, targetLinkLayer: "02:00:00:00:00:11" });
+ * const m = packet.ndp.decode(bytes);
+ * if (m.kind === "neighbor-advertisement") console.log(m.target, m.linkLayerAddress, m.solicited); // 2001:db8::11 02:00:00:00:00:11 true
+ * ```
  */
 export function decode(buf: Buffer, offset = 0, length?: number, options?: NdpDecodeOptions): NdpMessage {
   const end = decodeRange("ndp", buf, offset, length);
@@ -195,6 +335,22 @@ export function decode(buf: Buffer, offset = 0, length?: number, options?: NdpDe
  * solicited-node address (ff02::1:ffXX:XXXX) with hop limit 255, and the solicitation with a source
  * link-layer address option and its checksum. Addresses are 16-byte arrays, the MAC 6 bytes. Allocates
  * nothing, so a sweep can reuse one buffer. Throws RangeError when it does not fit or an argument is wrong.
+ *
+ * @example
+ * ```ts
+ * import { TargetSet, packet } from "wireprobe";
+ *
+ * const srcMac = packet.address.parseMac("02:00:00:00:00:01");
+ * const srcIp = packet.ipv6Address.toIpv6Bytes("2001:db8::1");
+ * const targets = TargetSet.parse(["2001:db8::10-1f"]);
+ * const frame = Buffer.alloc(packet.ndp.SOLICITATION_FRAME_LENGTH);
+ * const target = new Uint8Array(16);
+ * for (let i = targets.size4; i < targets.size; i++) {
+ *   targets.ipv6Into(i, target);
+ *   const n = packet.ndp.writeNeighborSolicitationFrame(frame, 0, srcMac, srcIp, target);
+ *   // send frame.subarray(0, n) on an AF_PACKET socket
+ * }
+ * ```
  */
 export function writeNeighborSolicitationFrame(
   buf: Buffer,
@@ -235,7 +391,18 @@ export function writeNeighborSolicitationFrame(
   return SOLICITATION_FRAME_LENGTH;
 }
 
-/** What readNeighborAdvertisement extracts: offsets into the frame's buffer and flags, no strings. */
+/**
+ * What readNeighborAdvertisement extracts: offsets into the frame's buffer and flags, no strings.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const view: packet.ndp.NeighborAdvertisementView = { targetOffset: 0, macOffset: 0, hasTargetLinkLayer: false, solicited: false, router: false, override: false };
+ * declare const frame: Buffer;
+ * if (packet.ndp.readNeighborAdvertisement(frame, 0, frame.length, view)) console.log(packet.address.macToString(frame, view.macOffset));
+ * ```
+ */
 export interface NeighborAdvertisementView {
   /** where the 16-byte target address starts */
   targetOffset: number;
@@ -243,8 +410,11 @@ export interface NeighborAdvertisementView {
   macOffset: number;
   /** the option was there (RFC 4861 7.2.4: it must be, in answer to a multicast solicitation) */
   hasTargetLinkLayer: boolean;
+  /** S: an answer to a solicitation */
   solicited: boolean;
+  /** R: the sender is a router */
   router: boolean;
+  /** O: it should replace a cached address */
   override: boolean;
 }
 
@@ -253,6 +423,15 @@ export interface NeighborAdvertisementView {
  * with no extension header, hop limit 255, ICMPv6 type 136 code 0, a correct checksum, well-formed options
  * (RFC 4861 7.1.2). Returns null for anything else, including bad arguments; never throws. Pass `out` to fill
  * an existing object and allocate nothing per advertisement.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer; // read from an AF_PACKET socket
+ * const na = packet.ndp.readNeighborAdvertisement(frame, 0, frame.length);
+ * if (na) console.log(packet.ipv6Address.formatIpv6(frame, na.targetOffset), "is at", packet.address.macToString(frame, na.macOffset));
+ * ```
  */
 export function readNeighborAdvertisement(
   frame: Buffer,

@@ -15,12 +15,15 @@ const ICMPV6 = 58;
 export interface QuotedTransport {
   /** TCP/UDP ports of the original; null for other protocols or when not quoted */
   srcPort: number | null;
+  /** destination port of the original, as srcPort */
   dstPort: number | null;
   /** TCP sequence number of the original (what a SYN scan matches on) */
   tcpSeq: number | null;
   /** ICMP (ICMPv6) type/id/seq of an original echo request or reply (what a ping matches on) */
   icmpType: number | null;
+  /** the original echo's identifier */
   icmpId: number | null;
+  /** the original echo's sequence number */
   icmpSeq: number | null;
 }
 

@@ -12,51 +12,150 @@ import { checkUint, decodeRange, encodeTarget, u16, u32, w16, w32 } from "./inte
 import { PROTOCOL_TCP } from "./ipv4";
 import { NEXT_HEADER_TCP, writeHeader as writeIpv6Header } from "./ipv6";
 
+/** bytes of a TCP header without options */
 export const HEADER_LENGTH = 20;
+/** bytes of a TCP header with the most options (40 bytes) */
 export const MAX_HEADER_LENGTH = 60;
+/** FIN: no more data from the sender */
 export const FLAG_FIN = 0x01;
+/** SYN: synchronize sequence numbers */
 export const FLAG_SYN = 0x02;
+/** RST: reset the connection */
 export const FLAG_RST = 0x04;
+/** PSH: push */
 export const FLAG_PSH = 0x08;
+/** ACK: the acknowledgment number is valid */
 export const FLAG_ACK = 0x10;
+/** URG: the urgent pointer is valid */
 export const FLAG_URG = 0x20;
+/** ECE: ECN echo */
 export const FLAG_ECE = 0x40;
+/** CWR: congestion window reduced */
 export const FLAG_CWR = 0x80;
 
+/** option kind: end of option list */
 export const OPTION_EOL = 0;
+/** option kind: no operation (padding) */
 export const OPTION_NOP = 1;
+/** option kind: maximum segment size */
 export const OPTION_MSS = 2;
+/** option kind: window scale */
 export const OPTION_WINDOW_SCALE = 3;
+/** option kind: SACK permitted */
 export const OPTION_SACK_PERMITTED = 4;
+/** option kind: timestamps */
 export const OPTION_TIMESTAMPS = 8;
 
 /**
  * One TCP option. Known kinds with an unexpected length are kept as "unknown" so that decoding never
  * loses bytes and re-encoding reproduces them.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * // the options Linux puts on a SYN
+ * const options: packet.tcp.TcpOption[] = [
+ *   { kind: "mss", value: 1460 },
+ *   { kind: "sack-permitted" },
+ *   { kind: "timestamps", value: 1, echo: 0 },
+ *   { kind: "nop" },
+ *   { kind: "window-scale", shift: 7 },
+ * ];
+ * ```
  */
 export type TcpOption =
-  | { kind: "eol" }
-  | { kind: "nop" }
-  | { kind: "mss"; value: number }
-  | { kind: "window-scale"; shift: number }
-  | { kind: "sack-permitted" }
-  | { kind: "timestamps"; value: number; echo: number }
-  | { kind: "unknown"; type: number; data: Uint8Array };
+  | {
+      /** end of option list */
+      kind: "eol";
+    }
+  | {
+      /** no operation (padding) */
+      kind: "nop";
+    }
+  | {
+      /** maximum segment size */
+      kind: "mss";
+      /** the MSS in bytes */
+      value: number;
+    }
+  | {
+      /** window scale */
+      kind: "window-scale";
+      /** the shift count */
+      shift: number;
+    }
+  | {
+      /** SACK permitted */
+      kind: "sack-permitted";
+    }
+  | {
+      /** timestamps (RFC 7323) */
+      kind: "timestamps";
+      /** TSval */
+      value: number;
+      /** TSecr */
+      echo: number;
+    }
+  | {
+      /** any other kind, or a known kind with an unexpected length */
+      kind: "unknown";
+      /** the option kind byte */
+      type: number;
+      /** the bytes after kind and length (a view into the decoded buffer) */
+      data: Uint8Array;
+    };
 
+/**
+ * The TCP flags, one boolean each.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const segment: Buffer;
+ * const flags: packet.tcp.TcpFlags = packet.tcp.decode(segment);
+ * if (flags.syn && flags.ack) console.log("SYN-ACK");
+ * ```
+ */
 export interface TcpFlags {
+  /** FIN */
   fin: boolean;
+  /** SYN */
   syn: boolean;
+  /** RST */
   rst: boolean;
+  /** PSH */
   psh: boolean;
+  /** ACK */
   ack: boolean;
+  /** URG */
   urg: boolean;
+  /** ECE */
   ece: boolean;
+  /** CWR */
   cwr: boolean;
 }
 
+/**
+ * A decoded TCP header: the flags as booleans and as the byte, the options decoded.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { tcp } = packet.decodeFrame(frame, { linkType: "ethernet" });
+ * if (tcp?.rst) console.log(`port ${tcp.srcPort} closed (RST, seq ${tcp.seq}, ack ${tcp.ackNumber})`);
+ * const mss = tcp?.options.find((o) => o.kind === "mss");
+ * ```
+ */
 export interface TcpHeader extends TcpFlags {
+  /** source port */
   srcPort: number;
+  /** destination port */
   dstPort: number;
+  /** sequence number */
   seq: number;
   /** acknowledgment number (the `ack` property is the ACK flag) */
   ackNumber: number;
@@ -66,38 +165,79 @@ export interface TcpHeader extends TcpFlags {
   reserved: number;
   /** the flags byte: FLAG_FIN | FLAG_SYN | ... */
   flags: number;
+  /** receive window */
   window: number;
+  /** the checksum field as received */
   checksum: number;
+  /** urgent pointer */
   urgentPointer: number;
+  /** the options, in order */
   options: TcpOption[];
+  /** where the data starts in the buffer */
   payloadOffset: number;
+  /** bytes of data */
   payloadLength: number;
 }
 
+/**
+ * What encode writes into a TCP segment: ports, numbers, flags (booleans and/or the byte), options and data.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const synAck: packet.tcp.TcpFields = { srcPort: 443, dstPort: 40000, seq: 1000, ackNumber: 2, syn: true, ack: true, options: [{ kind: "mss", value: 1460 }] };
+ * const segment = packet.tcp.encode(synAck, undefined, 0, { src: "198.51.100.11", dst: "198.51.100.10" });
+ * ```
+ */
 export interface TcpFields extends Partial<TcpFlags> {
+  /** source port */
   srcPort: number;
+  /** destination port */
   dstPort: number;
+  /** sequence number, default 0 */
   seq?: number;
+  /** acknowledgment number, default 0 */
   ackNumber?: number;
+  /** the 4 reserved bits, default 0 */
   reserved?: number;
   /** raw flags byte, OR-ed with the boolean flags */
   flags?: number;
   /** default 65535 */
   window?: number;
+  /** default 0 */
   urgentPointer?: number;
+  /** options, padded to a multiple of 4 bytes */
   options?: TcpOption[];
+  /** data after the header */
   payload?: Uint8Array;
   /** written as is when encode gets no addresses to compute it from */
   checksum?: number;
 }
 
+/**
+ * Options of decode: the addresses the checksum is verified over.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // an IPv4 datagram carrying TCP
+ * const ip = packet.ipv4.decode(datagram);
+ * const options: packet.tcp.TcpDecodeOptions = { srcIp: ip.srcInt, dstIp: ip.dstInt }; // the checksum is verified
+ * const tcp = packet.tcp.decode(datagram, ip.payloadOffset, ip.payloadLength, options);
+ * ```
+ */
 export interface TcpDecodeOptions {
   /** with both addresses (unsigned 32-bit) the checksum is verified, unless verifyChecksum is false */
   srcIp?: number;
+  /** destination address, as srcIp */
   dstIp?: number;
   /** over IPv6: both 16-byte addresses, used instead of srcIp/dstIp */
   srcIp6?: Uint8Array;
+  /** destination address over IPv6, as srcIp6 */
   dstIp6?: Uint8Array;
+  /** default true when the addresses are given: a wrong checksum throws DecodeError bad-checksum */
   verifyChecksum?: boolean;
 }
 
@@ -119,7 +259,16 @@ function optionLength(o: TcpOption): number {
   }
 }
 
-/** Bytes the options take on the wire, padded to a multiple of 4. Throws RangeError past 40. */
+/**
+ * Bytes the options take on the wire, padded to a multiple of 4. Throws RangeError past 40.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.tcp.optionsLength([{ kind: "mss", value: 1460 }, { kind: "sack-permitted" }]); // 8 (6, padded)
+ * ```
+ */
 export function optionsLength(options: readonly TcpOption[] | undefined): number {
   if (!options) return 0;
   let n = 0;
@@ -133,6 +282,15 @@ export function optionsLength(options: readonly TcpOption[] | undefined): number
 /**
  * Writes the options at `offset`, zero-padded (end-of-options) to a multiple of 4, and returns the byte count.
  * Throws RangeError for values that do not fit their fields.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const options: packet.tcp.TcpOption[] = [{ kind: "mss", value: 1400 }, { kind: "window-scale", shift: 7 }];
+ * const buf = Buffer.alloc(packet.tcp.optionsLength(options));
+ * packet.tcp.writeOptions(options, buf, 0);
+ * ```
  */
 export function writeOptions(options: readonly TcpOption[], buf: Buffer, offset: number): number {
   const total = optionsLength(options);
@@ -182,7 +340,17 @@ export function writeOptions(options: readonly TcpOption[], buf: Buffer, offset:
   return total;
 }
 
-/** Encodes options into a new Buffer, e.g. once before a scan to pass to writeSynPacket. */
+/**
+ * Encodes options into a new Buffer, e.g. once before a scan to pass to writeSynPacket.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const options = packet.tcp.encodeOptions([{ kind: "mss", value: 1400 }, { kind: "sack-permitted" }]);
+ * const buf = Buffer.alloc(packet.tcp.synPacketLength(options));
+ * ```
+ */
 export function encodeOptions(options: readonly TcpOption[]): Buffer {
   const buf = Buffer.alloc(optionsLength(options));
   writeOptions(options, buf, 0);
@@ -192,6 +360,13 @@ export function encodeOptions(options: readonly TcpOption[]): Buffer {
 /**
  * Decodes the option bytes buf[offset, offset + length). Throws DecodeError "bad-option" when an option's
  * length byte is missing, below 2 or runs past the end. Unknown option data are views into buf.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.tcp.decodeOptions(Buffer.from([2, 4, 0x05, 0xb4, 1, 1, 4, 2])); // [{ kind: "mss", value: 1460 }, nop, nop, sack-permitted]
+ * ```
  */
 export function decodeOptions(buf: Buffer, offset = 0, length?: number): TcpOption[] {
   const end = decodeRange("tcp", buf, offset, length);
@@ -231,7 +406,17 @@ export function decodeOptions(buf: Buffer, offset = 0, length?: number): TcpOpti
   return options;
 }
 
-/** Bytes `encode` writes: header, padded options and payload. */
+/**
+ * Bytes `encode` writes: header, padded options and payload.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const fields = { srcPort: 40000, dstPort: 80, payload: Buffer.from("GET / HTTP/1.0\r\n\r\n") };
+ * const buf = Buffer.alloc(packet.ipv4.HEADER_LENGTH + packet.tcp.encodingLength(fields));
+ * ```
+ */
 export function encodingLength(fields: TcpFields): number {
   return HEADER_LENGTH + optionsLength(fields.options) + (fields.payload?.length ?? 0);
 }
@@ -254,6 +439,14 @@ function flagsOf(f: TcpFields): number {
  * Writes the TCP segment (header, options, payload) into `buf` at `offset` (a new Buffer when omitted) and
  * returns the buffer. With `ip` the checksum is computed over the IPv4 pseudo-header; without it the
  * checksum field gets fields.checksum (default 0).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const addresses = { src: "198.51.100.10", dst: "198.51.100.11" };
+ * const rst = packet.tcp.encode({ srcPort: 40000, dstPort: 22, seq: 7, rst: true }, undefined, 0, addresses);
+ * ```
  */
 export function encode(fields: TcpFields, buf?: Buffer, offset = 0, ip?: PseudoHeaderAddresses): Buffer {
   const optLen = optionsLength(fields.options);
@@ -282,6 +475,18 @@ export function encode(fields: TcpFields, buf?: Buffer, offset = 0, ip?: PseudoH
  * Decodes the TCP segment at buf[offset, offset + length); TCP has no length field, so `length` must be the
  * IPv4 payload length. The checksum is verified when both addresses are given (and verifyChecksum is not
  * false); without them it cannot be.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // an IPv4 datagram from a raw socket
+ * const ip = packet.ipv4.decode(datagram);
+ * if (ip.protocol === packet.ipv4.PROTOCOL_TCP) {
+ *   const tcp = packet.tcp.decode(datagram, ip.payloadOffset, ip.payloadLength, { srcIp: ip.srcInt, dstIp: ip.dstInt });
+ *   console.log(tcp.srcPort, tcp.syn && tcp.ack ? "open" : tcp.rst ? "closed" : "?");
+ * }
+ * ```
  */
 export function decode(buf: Buffer, offset = 0, length?: number, options?: TcpDecodeOptions): TcpHeader {
   const end = decodeRange("tcp", buf, offset, length);
@@ -337,12 +542,34 @@ export function decode(buf: Buffer, offset = 0, length?: number, options?: TcpDe
   };
 }
 
+/**
+ * What writeSynPacket writes: the addresses and ports of one IPv4 SYN probe, and its IP and TCP details.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const probe: packet.tcp.SynPacketOptions = {
+ *   srcIp: packet.address.ipv4ToInt("198.51.100.10"),
+ *   dstIp: packet.address.ipv4ToInt("198.51.100.11"),
+ *   srcPort: 40000,
+ *   dstPort: 443,
+ *   seq: 0x1234_5678,
+ *   ttl: 64,
+ *   options: packet.tcp.encodeOptions([{ kind: "mss", value: 1460 }, { kind: "sack-permitted" }, { kind: "nop" }, { kind: "nop" }]),
+ * };
+ * ```
+ */
 export interface SynPacketOptions {
   /** unsigned 32-bit addresses */
   srcIp: number;
+  /** destination address */
   dstIp: number;
+  /** TCP source port */
   srcPort: number;
+  /** TCP destination port */
   dstPort: number;
+  /** sequence number (a scan puts its validation cookie here) */
   seq: number;
   /** default 64 */
   ttl?: number;
@@ -359,7 +586,16 @@ export interface SynPacketOptions {
   options?: Uint8Array;
 }
 
-/** Length of the packet writeSynPacket writes with these options: 20 + 20 + options (44 by default). */
+/**
+ * Length of the packet writeSynPacket writes with these options: 20 + 20 + options (44 by default).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(256 * packet.tcp.synPacketLength()); // 256 probes of 44 bytes
+ * ```
+ */
 export function synPacketLength(options?: Uint8Array): number {
   return 40 + (options ? options.length : 4);
 }
@@ -368,6 +604,19 @@ export function synPacketLength(options?: Uint8Array): number {
  * Writes a complete IPv4 + TCP SYN packet (as sent on a raw IPv4 socket with IP_HDRINCL, or after an Ethernet
  * header) into `buf` at `offset`, with both checksums, and returns its length. Allocates nothing, so a scan can
  * reuse one buffer per probe. Throws RangeError when it does not fit or a field is out of range.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.tcp.synPacketLength());
+ * const srcIp = packet.address.ipv4ToInt("198.51.100.10");
+ * const dstIp = packet.address.ipv4ToInt("198.51.100.11");
+ * for (const dstPort of [22, 80, 443]) {
+ *   const n = packet.tcp.writeSynPacket(buf, 0, { srcIp, dstIp, srcPort: 40000, dstPort, seq: dstPort });
+ *   // send buf.subarray(0, n) on a raw IPv4 socket (IP_HDRINCL)
+ * }
+ * ```
  */
 export function writeSynPacket(buf: Buffer, offset: number, p: SynPacketOptions): number {
   const opts = p.options;
@@ -429,12 +678,33 @@ export function writeSynPacket(buf: Buffer, offset: number, p: SynPacketOptions)
   return total;
 }
 
+/**
+ * What writeSyn6Packet writes: the addresses and ports of one IPv6 SYN probe, and its IPv6 and TCP details.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const probe: packet.tcp.Syn6PacketOptions = {
+ *   src: packet.ipv6Address.toIpv6Bytes("2001:db8::10"),
+ *   dst: packet.ipv6Address.toIpv6Bytes("2001:db8::11"),
+ *   srcPort: 40000,
+ *   dstPort: 443,
+ *   seq: 1,
+ *   hopLimit: 64,
+ * };
+ * ```
+ */
 export interface Syn6PacketOptions {
   /** 16-byte addresses */
   src: Uint8Array;
+  /** destination address */
   dst: Uint8Array;
+  /** TCP source port */
   srcPort: number;
+  /** TCP destination port */
   dstPort: number;
+  /** sequence number */
   seq: number;
   /** default 64 */
   hopLimit?: number;
@@ -446,7 +716,16 @@ export interface Syn6PacketOptions {
   options?: Uint8Array;
 }
 
-/** Length of the packet writeSyn6Packet writes with these options: 40 + 20 + options (64 by default). */
+/**
+ * Length of the packet writeSyn6Packet writes with these options: 40 + 20 + options (64 by default).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.tcp.syn6PacketLength()); // 64 bytes
+ * ```
+ */
 export function syn6PacketLength(options?: Uint8Array): number {
   return 60 + (options ? options.length : 4);
 }
@@ -455,6 +734,17 @@ export function syn6PacketLength(options?: Uint8Array): number {
  * Writes a complete IPv6 + TCP SYN packet (no extension headers) into `buf` at `offset`, with the TCP
  * checksum over the IPv6 pseudo-header, and returns its length. Allocates nothing, like writeSynPacket.
  * Throws RangeError when it does not fit or a field is out of range.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.tcp.syn6PacketLength());
+ * const src = packet.ipv6Address.toIpv6Bytes("2001:db8::10");
+ * const dst = packet.ipv6Address.toIpv6Bytes("2001:db8::11");
+ * const n = packet.tcp.writeSyn6Packet(buf, 0, { src, dst, srcPort: 40000, dstPort: 22, seq: 42 });
+ * console.log(packet.decodeFrame(buf.subarray(0, n), { linkType: "ipv6" }).tcp?.syn); // true
+ * ```
  */
 export function writeSyn6Packet(buf: Buffer, offset: number, p: Syn6PacketOptions): number {
   const opts = p.options;

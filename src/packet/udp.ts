@@ -12,42 +12,96 @@ import { checkUint, decodeRange, encodeTarget, u16, w16, w32 } from "./internal"
 import { PROTOCOL_UDP } from "./ipv4";
 import { NEXT_HEADER_UDP, writeHeader as writeIpv6Header } from "./ipv6";
 
+/** bytes of a UDP header */
 export const HEADER_LENGTH = 8;
 
+/**
+ * A decoded UDP header.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const frame: Buffer;
+ * const { udp } = packet.decodeFrame(frame, { linkType: "ethernet", ipv6: true });
+ * if (udp?.srcPort === 53) console.log("a DNS answer:", frame.subarray(udp.payloadOffset, udp.payloadOffset + udp.payloadLength));
+ * ```
+ */
 export interface UdpHeader {
+  /** source port */
   srcPort: number;
+  /** destination port */
   dstPort: number;
   /** the length field: header + data */
   length: number;
   /** 0 means the sender computed none (allowed over IPv4) */
   checksum: number;
+  /** where the data start in the buffer */
   payloadOffset: number;
   /** length - 8: bytes past the length field (padding) are not payload */
   payloadLength: number;
 }
 
+/**
+ * What encode writes into a UDP datagram.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const query: packet.udp.UdpFields = { srcPort: 40000, dstPort: 53, payload: Buffer.from("...") };
+ * const datagram = packet.udp.encode(query, undefined, 0, { src: "198.51.100.10", dst: "198.51.100.53" });
+ * ```
+ */
 export interface UdpFields {
+  /** source port */
   srcPort: number;
+  /** destination port */
   dstPort: number;
+  /** the data */
   payload?: Uint8Array;
   /** written as is when encode gets no addresses to compute it from; default 0 (none) */
   checksum?: number;
 }
 
+/**
+ * Options of decode: the addresses the checksum is verified over.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * declare const datagram: Buffer; // an IPv4 datagram carrying UDP
+ * const ip = packet.ipv4.decode(datagram);
+ * const udp = packet.udp.decode(datagram, ip.payloadOffset, ip.payloadLength, { srcIp: ip.srcInt, dstIp: ip.dstInt });
+ * ```
+ */
 export interface UdpDecodeOptions {
   /** with both addresses (unsigned 32-bit) a non-zero checksum is verified, unless verifyChecksum is false */
   srcIp?: number;
+  /** destination address, as srcIp */
   dstIp?: number;
   /**
    * over IPv6: both 16-byte addresses, used instead of srcIp/dstIp; a zero checksum is then wrong too
    * (RFC 8200 8.1: mandatory over IPv6)
    */
   srcIp6?: Uint8Array;
+  /** destination address over IPv6, as srcIp6 */
   dstIp6?: Uint8Array;
+  /** default true when the addresses are given */
   verifyChecksum?: boolean;
 }
 
-/** Bytes `encode` writes: 8 plus the payload. */
+/**
+ * Bytes `encode` writes: 8 plus the payload.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * packet.udp.encodingLength({ srcPort: 1, dstPort: 2, payload: Buffer.alloc(32) }); // 40
+ * ```
+ */
 export function encodingLength(fields: UdpFields): number {
   return HEADER_LENGTH + (fields.payload?.length ?? 0);
 }
@@ -56,6 +110,13 @@ export function encodingLength(fields: UdpFields): number {
  * Writes the datagram (header + payload) into `buf` at `offset` (a new Buffer when omitted) and returns the
  * buffer. With `ip` the checksum is computed over the IPv4 pseudo-header (a computed 0 is sent as 0xffff,
  * since 0 means "none"); without it the field gets fields.checksum (default 0).
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const probe = packet.udp.encode({ srcPort: 40000, dstPort: 161 }, undefined, 0, { src: "198.51.100.10", dst: "198.51.100.11" });
+ * ```
  */
 export function encode(fields: UdpFields, buf?: Buffer, offset = 0, ip?: PseudoHeaderAddresses): Buffer {
   const length = encodingLength(fields);
@@ -80,6 +141,15 @@ export function encode(fields: UdpFields, buf?: Buffer, offset = 0, ip?: PseudoH
 /**
  * Decodes the datagram at buf[offset, offset + length) (the IPv4 payload). Validates 8 <= length field <=
  * bytes present. Verifies a non-zero checksum when both addresses are given and verifyChecksum is not false.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const datagram = packet.udp.encode({ srcPort: 53, dstPort: 40000, payload: Buffer.from("answer") });
+ * const udp = packet.udp.decode(datagram);
+ * console.log(udp.srcPort, udp.payloadLength); // 53 6
+ * ```
  */
 export function decode(buf: Buffer, offset = 0, length?: number, options?: UdpDecodeOptions): UdpHeader {
   const end = decodeRange("udp", buf, offset, length);
@@ -125,11 +195,30 @@ export function decode(buf: Buffer, offset = 0, length?: number, options?: UdpDe
   };
 }
 
+/**
+ * What writeUdp6Packet writes: the addresses and ports of one IPv6 UDP datagram, its data and IPv6 details.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const probe: packet.udp.Udp6PacketOptions = {
+ *   src: packet.ipv6Address.toIpv6Bytes("2001:db8::10"),
+ *   dst: packet.ipv6Address.toIpv6Bytes("2001:db8::53"),
+ *   srcPort: 40000,
+ *   dstPort: 53,
+ *   payload: Buffer.alloc(0),
+ * };
+ * ```
+ */
 export interface Udp6PacketOptions {
   /** 16-byte addresses */
   src: Uint8Array;
+  /** destination address */
   dst: Uint8Array;
+  /** source port */
   srcPort: number;
+  /** destination port */
   dstPort: number;
   /** default empty */
   payload?: Uint8Array;
@@ -139,7 +228,16 @@ export interface Udp6PacketOptions {
   flowLabel?: number;
 }
 
-/** Length of the packet writeUdp6Packet writes: 40 + 8 + payload. */
+/**
+ * Length of the packet writeUdp6Packet writes: 40 + 8 + payload.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.udp.udp6PacketLength(Buffer.alloc(12))); // 60
+ * ```
+ */
 export function udp6PacketLength(payload?: Uint8Array): number {
   return 48 + (payload ? payload.length : 0);
 }
@@ -148,6 +246,16 @@ export function udp6PacketLength(payload?: Uint8Array): number {
  * Writes a complete IPv6 + UDP datagram (no extension headers) into `buf` at `offset`, with the mandatory
  * checksum over the IPv6 pseudo-header (a computed 0 sent as 0xffff), and returns its length. Allocates
  * nothing. Throws RangeError when it does not fit or a field is out of range.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.udp.udp6PacketLength());
+ * const src = packet.ipv6Address.toIpv6Bytes("2001:db8::10");
+ * const dst = packet.ipv6Address.toIpv6Bytes("2001:db8::11");
+ * const n = packet.udp.writeUdp6Packet(buf, 0, { src, dst, srcPort: 40000, dstPort: 33434 });
+ * ```
  */
 export function writeUdp6Packet(buf: Buffer, offset: number, p: Udp6PacketOptions): number {
   const udpLength = HEADER_LENGTH + (p.payload ? p.payload.length : 0);
@@ -179,11 +287,30 @@ export function writeUdp6Packet(buf: Buffer, offset: number, p: Udp6PacketOption
   return total;
 }
 
+/**
+ * What writeUdp4Packet writes: the addresses and ports of one IPv4 UDP datagram, its data and IP details.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const probe: packet.udp.Udp4PacketOptions = {
+ *   srcIp: packet.address.ipv4ToInt("198.51.100.10"),
+ *   dstIp: packet.address.ipv4ToInt("198.51.100.11"),
+ *   srcPort: 40000,
+ *   dstPort: 161,
+ *   ttl: 64,
+ * };
+ * ```
+ */
 export interface Udp4PacketOptions {
   /** unsigned 32-bit addresses */
   srcIp: number;
+  /** destination address */
   dstIp: number;
+  /** source port */
   srcPort: number;
+  /** destination port */
   dstPort: number;
   /** default empty */
   payload?: Uint8Array;
@@ -193,7 +320,16 @@ export interface Udp4PacketOptions {
   ipId?: number;
 }
 
-/** Length of the packet writeUdp4Packet writes: 20 + 8 + payload. */
+/**
+ * Length of the packet writeUdp4Packet writes: 20 + 8 + payload.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.udp.udp4PacketLength()); // 28
+ * ```
+ */
 export function udp4PacketLength(payload?: Uint8Array): number {
   return 28 + (payload ? payload.length : 0);
 }
@@ -202,6 +338,19 @@ export function udp4PacketLength(payload?: Uint8Array): number {
  * Writes a complete IPv4 + UDP datagram (as sent on a raw IPv4 socket with IP_HDRINCL, or after an Ethernet
  * header) into `buf` at `offset`, with both checksums (a computed 0 sent as 0xffff), and returns its length.
  * Allocates nothing. Throws RangeError when it does not fit or a field is out of range.
+ *
+ * @example
+ * ```ts
+ * import { packet } from "wireprobe";
+ *
+ * const buf = Buffer.alloc(packet.udp.udp4PacketLength());
+ * const srcIp = packet.address.ipv4ToInt("198.51.100.10");
+ * const dstIp = packet.address.ipv4ToInt("198.51.100.11");
+ * for (const dstPort of [53, 123, 161]) {
+ *   const n = packet.udp.writeUdp4Packet(buf, 0, { srcIp, dstIp, srcPort: 40000, dstPort });
+ *   // send buf.subarray(0, n) on a raw IPv4 socket (IP_HDRINCL)
+ * }
+ * ```
  */
 export function writeUdp4Packet(buf: Buffer, offset: number, p: Udp4PacketOptions): number {
   const udpLength = HEADER_LENGTH + (p.payload ? p.payload.length : 0);

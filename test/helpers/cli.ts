@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -43,7 +43,9 @@ export function unprivilegedBin(): string {
   }
   const dir = mkdtempSync(join(tmpdir(), "wireprobe-cli-"));
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
-  for (const part of ["package.json", "bin", "dist", join("build", "Release", "wireprobe.node")]) {
+  // The addon the loader picks here (build/Release in a clone that built it, else this platform's prebuild).
+  const addon = relative(ROOT, (require("node-gyp-build") as { path(dir: string): string }).path(ROOT));
+  for (const part of ["package.json", "bin", "dist", addon]) {
     mkdirSync(dirname(join(dir, part)), { recursive: true });
     cpSync(join(ROOT, part), join(dir, part), { recursive: true });
   }

@@ -2,9 +2,11 @@ import { readFileSync } from "node:fs";
 import { check, DEFAULT_DNS_NAMES } from "../../check/check";
 import { groupNodeWords, nodeListSpecs } from "../../check/nodes";
 import { UsageError } from "../../errors";
+import { RouteNames } from "../../net/rt-tables";
 import { formatCheckReport } from "../../output/check-report";
 import { formatJunit } from "../../output/junit";
 import { planOutputs, writeOutput } from "../../output/output-file";
+import { RACE_MAX_PAIRS } from "../../probes/dns/race";
 import {
   formatOptions,
   getFlag,
@@ -17,6 +19,7 @@ import {
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { commaList, opt } from "../lists";
+import { TABLE_OPTION_HELP } from "./routes";
 
 const options: OptionSpec[] = [
   {
@@ -55,6 +58,14 @@ const options: OptionSpec[] = [
     help: `names to ask every server (default ${DEFAULT_DNS_NAMES[0]})`,
   },
   {
+    name: "dns-race",
+    kind: "integer",
+    min: 1,
+    max: RACE_MAX_PAIRS,
+    valueName: "N",
+    help: "also race N A/AAAA pairs as glibc sends them (and N from two sockets) against every DNS server",
+  },
+  {
     name: "external",
     kind: "string",
     repeat: true,
@@ -83,6 +94,12 @@ const options: OptionSpec[] = [
     valueName: "NAME|BYTES",
     help: "the CNI's overlay (vxlan, geneve, ipip, gre, wireguard) or its overhead: the mtu fix subtracts it",
   },
+  {
+    name: "routes",
+    kind: "flag",
+    help: "also check the gateways of this node's routes (ARP/NDP, on-link, one MAC): verdict routes",
+  },
+  { name: "routes-table", kind: "string", valueName: "TABLE", help: `with --routes: ${TABLE_OPTION_HELP}` },
   NETNS_OPTION,
   { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
   {
@@ -119,12 +136,17 @@ const options: OptionSpec[] = [
 const usage = `Usage: wireprobe check [options]
 
 The node network diagnosis in one command, run on a node (or inside a pod's namespace with --netns).
-Probes concurrently and prints three verdicts (four with --mtu), each with its evidence and the fix:
+Probes concurrently and prints three verdicts (more with --routes or --mtu), each with its evidence and the fix:
   host-gw   every peer node is on-link and answers ARP, or NDP over IPv6 (flannel host-gw can route to it)
   nodeport  every nodePort answers open on every node (TCP, or UDP with PORT/udp)
-  dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule)
-  mtu       with --mtu or --expect-mtu: the path MTU to every node is at least the expected one, and no
-            path drops bigger packets without an ICMP error (a black hole); the fix gives the CNI MTU
+  dns       every DNS server answers every name, and all servers agree (kubelet --cluster-dns rule);
+            with --dns-race N, also no server loses a query of glibc's parallel A/AAAA lookups (the
+            5-second DNS race: single-request-reopen or NodeLocal DNSCache fixes it)
+and with --routes:
+  routes    every gateway of this node's routes (POD_CIDR via PEER) is on-link and answers from one MAC
+and with --mtu, --expect-mtu or --mtu-target:
+  mtu       the path MTU to every node is at least --expect-mtu, and no path drops bigger packets
+            without an ICMP error (a black hole); the fix gives the CNI MTU
 
 Nodes, DNS servers and outside addresses may be IPv4 or IPv6. A dual-stack node is one node with an address
 of each family, written NAME=IPV4,IPV6 (or NAME=IPV4,NAME=IPV6); it passes a check only when both of its
@@ -167,6 +189,7 @@ export const checkCommand: Command = {
     }
     const nodePorts = commaList(args.options.get("node-port"));
     const json = getFlag(args, "json");
+    const routesTable = getString(args, "routes-table");
     const junit = getString(args, "junit");
     // Checked before anything is sent; "-" (or /dev/stdout) puts the JUnit report on stdout instead of the
     // human report.
@@ -182,11 +205,14 @@ export const checkCommand: Command = {
       ...opt("expectMtu", getNumber(args, "expect-mtu")),
       mtuTargets: commaList(args.options.get("mtu-target")),
       ...opt("overlay", getString(args, "overlay")),
+      ...opt("dnsRace", getNumber(args, "dns-race")),
       ...opt("netns", getString(args, "netns")),
       ...opt("interface", getString(args, "interface")),
       ...opt("resolvConf", getString(args, "resolv-conf")),
       ...opt("timeoutMs", getNumber(args, "timeout")),
       ...opt("rate", getNumber(args, "rate")),
+      ...(getFlag(args, "routes") || routesTable !== undefined ? { routes: true } : {}),
+      ...opt("routesTable", routesTable === undefined ? undefined : new RouteNames().parseTable(routesTable)),
       signal: ctx.signal,
       onNotice: (m) => ctx.stderr.write(`wireprobe: ${m}\n`),
     });

@@ -11,7 +11,7 @@ import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors
 import { META_STRIDE, native } from "../../native/binding";
 import type { LinkInfo, NativePacketSocket } from "../../native/types";
 import { arpReplyFilter, neighborAdvertisementFilter } from "../../net/bpf";
-import { findLink, HW_ETHERNET } from "../../net/links";
+import { findLink, HW_ETHERNET, listLinksAsync } from "../../net/links";
 import { namespacePath } from "../../net/namespace";
 import { firstAddressOf, type RouteDecision } from "../../net/route";
 import { createRouteResolverAsync, type RouteResolver } from "../../net/route-resolver";
@@ -29,6 +29,19 @@ import {
 } from "../../packet/ndp";
 import type { ArpRecord, SummaryRecord } from "../../records";
 
+/**
+ * Options of {@link arp}.
+ *
+ * @example
+ * ```ts
+ * import { type ArpOptions, arp } from "wireprobe";
+ *
+ * const controller = new AbortController();
+ * const options: ArpOptions = { interface: "eth0", netns: "node1", timeoutMs: 500, retries: 2, signal: controller.signal };
+ * setTimeout(() => controller.abort(), 10_000);
+ * for await (const r of arp(["198.51.100.0/24"], options)) if (r.conflict) console.log(`${r.target}: ${r.macs.join(" ")}`);
+ * ```
+ */
 export interface ArpOptions {
   /** send from this interface; default: the one the kernel's route lookup picks for each target */
   interface?: string;
@@ -44,10 +57,29 @@ export interface ArpOptions {
   anyLink?: boolean;
   /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
   ipv6Cap?: number;
+  /** stops the sweep: the records of the targets already known, then the summary with `aborted: true` */
   signal?: AbortSignal;
 }
 
-export const ARP_DEFAULTS = { timeoutMs: 1000, retries: 1, rate: 1000 } as const;
+/**
+ * The defaults of {@link ArpOptions}.
+ *
+ * @example
+ * ```ts
+ * import { ARP_DEFAULTS, arp } from "wireprobe";
+ *
+ * // twice the default wait, for a slow segment
+ * const run = arp(["198.51.100.0/24"], { timeoutMs: 2 * ARP_DEFAULTS.timeoutMs });
+ * ```
+ */
+export const ARP_DEFAULTS = {
+  /** wait for a reply after each attempt: 1000 ms */
+  timeoutMs: 1000,
+  /** one extra attempt */
+  retries: 1,
+  /** 1000 requests per second */
+  rate: 1000,
+} as const;
 
 /** Largest sweep: a /12. ARP does not cross routers, and no layer-2 segment is bigger in practice. */
 export const ARP_MAX_TARGETS = 1 << 20;
@@ -168,7 +200,21 @@ function checkedSet(targets: string | readonly string[] | TargetSet, ipv6Cap: nu
 
 /**
  * ARP requests to every target: who answers at layer 2, with which MAC, and which targets the kernel would
- * not reach directly (not-on-link). Exactly one record per target.
+ * not reach directly (not-on-link). Exactly one record per target. IPv6 targets get an NDP neighbour
+ * solicitation instead (records with `protocol: "ndp"`); both families mix in one run. Records stream as they
+ * are known; the sockets are closed when the iteration ends, also on a break or an abort.
+ *
+ * @example
+ * ```ts
+ * import { arp } from "wireprobe";
+ *
+ * const run = arp(["198.51.100.0/24", "2001:db8:a::11"], { netns: "node1", timeoutMs: 500, retries: 1 });
+ * for await (const r of run) {
+ *   if (r.state === "reply") console.log(r.target, r.mac, r.conflict ? "CONFLICT" : "");
+ *   else if (r.state === "not-on-link") console.log(r.target, "is behind", r.gateway);
+ * }
+ * console.log(run.summary); // { type: "summary", command: "arp", ... }
+ * ```
  */
 export function arp(
   targets: string | readonly string[] | TargetSet,
@@ -188,6 +234,38 @@ export function arpReplies(targets: TargetSet, options: ArpOptions = {}): ProbeR
         ? { index: at.index, family: at.family, target: at.target, mac: o.macs[0]! }
         : undefined,
     ),
+  );
+}
+
+/**
+ * Every target's outcome, in numbers: what arp() says of it, without the text. For code that judges the
+ * answers itself (the route gateways of `routes`, which keep their own addresses and links).
+ */
+export interface ArpAnswer {
+  index: number;
+  family: 4 | 6;
+  state: ArpRecord["state"];
+  /** the MACs that answered, as 48-bit numbers, the first first (several: an address conflict) */
+  macs: readonly number[];
+  rttMs: number | null;
+  /** requests sent */
+  sent: number;
+  /** not-on-link: the gateway the kernel would use instead, null when it has no route through the link */
+  gateway: IpAddress | null;
+}
+
+/** The same sweep as arp(), every target's outcome as an ArpAnswer. The summary is arp()'s. */
+export function arpAnswers(targets: TargetSet, options: ArpOptions = {}): ProbeRun<ArpAnswer> {
+  return probeRun(
+    new ArpSweep<ArpAnswer>(checkedSet(targets, options.ipv6Cap), options, (o, at) => ({
+      index: at.index,
+      family: at.family,
+      state: o.state,
+      macs: o.macs ?? [],
+      rttMs: o.rttMs ?? null,
+      sent: at.sent,
+      gateway: o.gateway ?? null,
+    })),
   );
 }
 
@@ -305,10 +383,10 @@ class ArpSweep<T> implements ProbeModule {
 
   private async setup(): Promise<void> {
     this.netns = namespacePath(this.options.netns);
-    this.resolver = await createRouteResolverAsync(this.netns);
-    this.links = this.resolver.links;
     if (this.options.interface !== undefined) {
-      const link = findLink(this.links, this.options.interface);
+      // The link first (a list of links), then one resolver pinned to it: a routing table of 50,000 routes is
+      // read once, not twice.
+      const link = findLink(await listLinksAsync(this.netns), this.options.interface);
       if (link.hwType !== HW_ETHERNET) {
         throw new EnvironmentError(
           `interface "${link.name}" is not an Ethernet link; ARP needs one`,
@@ -317,11 +395,13 @@ class ArpSweep<T> implements ProbeModule {
       }
       if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
       this.fixedLink = link;
-      this.resolver.close();
       this.resolver = await createRouteResolverAsync(this.netns, { link });
     } else if (this.options.anyLink) {
       throw new UsageError("--any-link needs an interface (-i)");
+    } else {
+      this.resolver = await createRouteResolverAsync(this.netns);
     }
+    this.links = this.resolver.links;
     this.start = native.monotonicMs();
   }
 

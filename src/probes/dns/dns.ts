@@ -23,6 +23,24 @@ import { readNameservers, resolvConfFor } from "./resolv-conf";
 import { QuerySendTimes } from "./send-times";
 import { type TcpOutcome, tcpExchange } from "./tcp-exchange";
 
+/**
+ * Options of {@link dns}.
+ *
+ * @example
+ * ```ts
+ * import { type DnsOptions, dns } from "wireprobe";
+ *
+ * const options: DnsOptions = {
+ *   servers: ["198.51.100.53", "2001:db8::53"],
+ *   qtype: ["A", "AAAA"],
+ *   both: true, // over UDP and over TCP
+ *   timeoutMs: 1000,
+ *   netns: "/proc/4242/ns/net",
+ *   onWarning: (message) => console.error(message),
+ * };
+ * for await (const r of dns("redis.db.svc.cluster.local", options)) console.log(r);
+ * ```
+ */
 export interface DnsOptions {
   /** IPv4 or IPv6 servers to ask; default: the nameservers of `resolvConf` */
   servers?: readonly string[];
@@ -51,6 +69,7 @@ export interface DnsOptions {
   concurrency?: number;
   /** send an EDNS OPT record (UDP size 1232), falling back to plain DNS on FORMERR, like dig (default true) */
   edns?: boolean;
+  /** stops the queries: the records of what was answered, then the summary with `aborted: true` */
   signal?: AbortSignal;
   /** notes for the operator: skipped nameservers, missing ICMP visibility */
   onWarning?: (message: string) => void;
@@ -58,7 +77,28 @@ export interface DnsOptions {
 
 // 16 queries in flight per server: at a 1 ms round trip that is 16,000 queries/s per server, more than a
 // check needs, while a production server's socket buffer never sees a burst from us.
-export const DNS_DEFAULTS = { timeoutMs: 2000, retries: 1, port: 53, concurrency: 16, qtype: "A" } as const;
+/**
+ * The defaults of {@link DnsOptions}.
+ *
+ * @example
+ * ```ts
+ * import { DNS_DEFAULTS, dns } from "wireprobe";
+ *
+ * const run = dns("example.internal", { servers: ["198.51.100.53"], concurrency: DNS_DEFAULTS.concurrency * 4 });
+ * ```
+ */
+export const DNS_DEFAULTS = {
+  /** wait for an answer per attempt: 2000 ms */
+  timeoutMs: 2000,
+  /** one extra attempt after a timeout */
+  retries: 1,
+  /** the server port: 53 */
+  port: 53,
+  /** 16 queries in flight per server over UDP */
+  concurrency: 16,
+  /** the record type asked: A */
+  qtype: "A",
+} as const;
 /** TCP connections per server at most (TCP legs; retries over TCP after truncation) */
 const TCP_CONCURRENCY = 8;
 const MAX_JOBS = 1_000_000;
@@ -148,8 +188,28 @@ function serverAddress(s: string): string {
 /**
  * Asks every server for every name (and type), over UDP and/or TCP: one `dns` record per server, name,
  * type and transport, and with several servers one `dns-consistency` record per name, type and transport.
+ * An address as a name is asked as its PTR name.
+ *
+ * @example
+ * ```ts
+ * import { dns } from "wireprobe";
+ *
+ * // ask the cluster DNS from inside a pod's namespace, over UDP and TCP
+ * const run = dns(["kubernetes.default.svc.cluster.local"], {
+ *   servers: ["198.51.100.53", "198.51.100.54"],
+ *   netns: "/proc/4242/ns/net",
+ *   both: true,
+ * });
+ * for await (const r of run) {
+ *   if (r.type === "dns") console.log(r.server, r.transport, r.status, r.rcode, r.answers, r.rttMs);
+ *   else if (!r.consistent) console.log(`${r.name}: odd server ${r.odd.join(", ")}`);
+ * }
+ * ```
  */
-export function dns(names: string | readonly string[], options: DnsOptions = {}): ProbeRun<DnsResult> {
+export function dns(
+  names: string | readonly string[],
+  options: DnsOptions = {},
+): ProbeRun<DnsRecord | DnsConsistencyRecord> {
   const list = typeof names === "string" ? [names] : [...names];
   if (list.length === 0) throw new UsageError("no names");
   return probeRun(new DnsRun(list, options));

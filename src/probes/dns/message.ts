@@ -85,6 +85,13 @@ export function checkAnswer(message: Buffer, expected: Expected, sentEdns: boole
   let decoded: dnsPacket.DecodedPacket;
   try {
     decoded = dnsPacket.decode(message);
+    // dns-packet reads some records past the end without a throw (an AAAA cut in its address comes back as
+    // a shorter address): a message whose records claim more bytes than it has is cut short.
+    if (dnsPacket.decode.bytes > message.length) {
+      throw new Error(
+        `cut short: its records need ${dnsPacket.decode.bytes} bytes, it has ${message.length}`,
+      );
+    }
   } catch (err) {
     // A truncated answer may be cut anywhere; its header and question are all a retry over TCP needs.
     const partial = truncated ? decodeHeaderAndQuestion(message) : null;

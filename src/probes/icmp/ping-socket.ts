@@ -9,6 +9,18 @@ import { native } from "../../native/binding";
 import type { NativeError, NativeInetSocket } from "../../native/types";
 import { ping6ReplyFilter, pingReplyFilter } from "../../net/icmp-errors";
 
+/**
+ * The socket a ping uses: `raw`, a raw ICMP socket (root or CAP_NET_RAW; sees the ICMP errors routers send), or
+ * `dgram`, an unprivileged ICMP datagram socket (net.ipv4.ping_group_range; the kernel hides ICMP errors from it).
+ *
+ * @example
+ * ```ts
+ * import { type PingMode, ping } from "wireprobe";
+ *
+ * const mode: PingMode = process.getuid?.() === 0 ? "raw" : "dgram";
+ * const run = ping("198.51.100.1", { mode });
+ * ```
+ */
 export type PingMode = "raw" | "dgram";
 
 export interface PingSocket {

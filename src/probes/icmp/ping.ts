@@ -22,6 +22,17 @@ import * as ipv4 from "../../packet/ipv4";
 import type { PingRecord, SummaryRecord } from "../../records";
 import { openPingSocket, type PingMode, type PingSocket } from "./ping-socket";
 
+/**
+ * Options of {@link ping}.
+ *
+ * @example
+ * ```ts
+ * import { type PingOptions, ping } from "wireprobe";
+ *
+ * const options: PingOptions = { count: 5, intervalMs: 100, timeoutMs: 500, mode: "dgram", netns: "pod" };
+ * for await (const r of ping(["198.51.100.1", "2001:db8::1"], options)) console.log(r.target, r.state, r.rttMs?.avg);
+ * ```
+ */
 export interface PingOptions {
   /** echo requests per target (default 3) */
   count?: number;
@@ -43,10 +54,30 @@ export interface PingOptions {
   mode?: PingMode | "auto";
   /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
   ipv6Cap?: number;
+  /** stops the pings: a record for every target with what arrived, then the summary with `aborted: true` */
   signal?: AbortSignal;
 }
 
-export const PING_DEFAULTS = { count: 3, intervalMs: 200, timeoutMs: 1000, rate: 1000 } as const;
+/**
+ * The defaults of {@link PingOptions}.
+ *
+ * @example
+ * ```ts
+ * import { PING_DEFAULTS, ping } from "wireprobe";
+ *
+ * const run = ping("198.51.100.0/28", { count: PING_DEFAULTS.count * 2 });
+ * ```
+ */
+export const PING_DEFAULTS = {
+  /** 3 echo requests per target */
+  count: 3,
+  /** 200 ms between the requests to one target */
+  intervalMs: 200,
+  /** wait 1000 ms for replies after the last request */
+  timeoutMs: 1000,
+  /** 1000 requests per second over all targets */
+  rate: 1000,
+} as const;
 export const PING_MAX_TARGETS = 1 << 20;
 const MAX_PROBES = 1 << 27;
 const BATCH = 64;
@@ -59,8 +90,20 @@ const MAGIC_LENGTH = 8;
 /** records waiting for the reader before the run pauses for it */
 const QUEUE_LIMIT = 4096;
 
-/** The mode a ping() run used, once it has started (for the CLI's notes). */
+/**
+ * A running {@link ping}: a ProbeRun of ping records that also tells which socket it used.
+ *
+ * @example
+ * ```ts
+ * import { type PingRun, ping } from "wireprobe";
+ *
+ * const run: PingRun = ping(["198.51.100.0/28"], { netns: "pod" });
+ * for await (const p of run) if (p.state === "reply") console.log(p.target, p.rttMs?.avg);
+ * console.log(run.mode); // "raw", or "dgram" without CAP_NET_RAW
+ * ```
+ */
 export interface PingRun extends ProbeRun<PingRecord> {
+  /** the socket the run used (raw or dgram), once it has started; undefined before */
   readonly mode: PingMode | undefined;
 }
 
@@ -68,6 +111,16 @@ export interface PingRun extends ProbeRun<PingRecord> {
  * ICMP echo to every target, `count` times: exactly one record per target, reply / no-reply / unreachable,
  * with round-trip statistics. Targets are IPv4 or IPv6 addresses, prefixes or ranges, of both families in one
  * run (ICMPv6 echo to the IPv6 ones).
+ *
+ * @example
+ * ```ts
+ * import { ping } from "wireprobe";
+ *
+ * for await (const p of ping(["198.51.100.0/28"], { netns: "pod", count: 2 })) {
+ *   if (p.state === "reply") console.log(p.target, `${p.received}/${p.sent}`, p.rttMs?.avg);
+ *   else if (p.state === "unreachable") console.log(p.target, p.reason, "from", p.from);
+ * }
+ * ```
  */
 export function ping(targets: string | readonly string[] | TargetSet, options: PingOptions = {}): PingRun {
   const set = toTargetSet(targets, options.ipv6Cap === undefined ? {} : { ipv6Cap: options.ipv6Cap });

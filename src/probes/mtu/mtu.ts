@@ -59,6 +59,17 @@ import {
 // size that slot carries, or that the target is done (then the slot and the rest of the row are settled
 // unsent). Many targets search at once, each at its own pace.
 
+/**
+ * Options of {@link mtu}.
+ *
+ * @example
+ * ```ts
+ * import { type MtuOptions, mtu } from "wireprobe";
+ *
+ * const options: MtuOptions = { netns: "node1", expectMtu: 1450, retries: 2, timeoutMs: 500 };
+ * const run = mtu(["198.51.100.11", "2001:db8::11"], options);
+ * ```
+ */
 export interface MtuOptions {
   /** a path MTU every target should reach: a smaller one makes the target `below-expected` */
   expectMtu?: number;
@@ -78,10 +89,32 @@ export interface MtuOptions {
   netns?: string;
   /** the most addresses one IPv6 prefix or range among the targets may hold (default 65536, a /112) */
   ipv6Cap?: number;
+  /** stops the search: a record for every target with what it found so far (`incomplete`), then the summary */
   signal?: AbortSignal;
 }
 
-export const MTU_DEFAULTS = { retries: 1, timeoutMs: 1000, rate: 1000, min4: 68, min6: 1280 } as const;
+/**
+ * The defaults of {@link MtuOptions}.
+ *
+ * @example
+ * ```ts
+ * import { MTU_DEFAULTS, mtu } from "wireprobe";
+ *
+ * const run = mtu("198.51.100.11", { retries: MTU_DEFAULTS.retries + 1 });
+ * ```
+ */
+export const MTU_DEFAULTS = {
+  /** a size that met silence is sent once more before it counts as dropped */
+  retries: 1,
+  /** the longest a probe waits, ms */
+  timeoutMs: 1000,
+  /** probes per second over all targets */
+  rate: 1000,
+  /** the smallest size tried for an IPv4 target (RFC 791's minimum) */
+  min4: 68,
+  /** the smallest size tried for an IPv6 target (RFC 8200's minimum link MTU) */
+  min6: 1280,
+} as const;
 export const MTU_MAX_TARGETS = 16384;
 /** probes one target may get: the search needs about 12 to 20 for 68..1500 with retries, 30 for 68..65535 */
 const PROBES_PER_TARGET = 40;
@@ -113,6 +146,17 @@ const NO_PROBE_REFUSED = 2;
  * The path MTU to every target: one `mtu` record each (in the order they finish), then a summary. Targets are
  * IPv4 or IPv6 addresses, prefixes or ranges, of both families in one run. Needs root or CAP_NET_RAW (raw ICMP
  * sockets: the routers' errors are the point).
+ *
+ * @example
+ * ```ts
+ * import { mtu } from "wireprobe";
+ *
+ * const run = mtu(["198.51.100.11", "198.51.100.12", "2001:db8::11"], { netns: "node1", expectMtu: 1450 });
+ * for await (const r of run) {
+ *   if (r.state !== "ok" && r.state !== "reduced") console.log(r.target, r.state, r.pathMtu, r.reportedBy);
+ * }
+ * console.log(run.summary?.states);
+ * ```
  */
 export function mtu(
   targets: string | readonly string[] | TargetSet,

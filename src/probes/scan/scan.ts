@@ -14,6 +14,25 @@ import { ScanContext } from "./scan-context";
 
 export type { ScanProgress } from "../../engine/probe-run";
 
+/**
+ * Options of {@link scan}.
+ *
+ * @example
+ * ```ts
+ * import { type ScanOptions, scan } from "wireprobe";
+ *
+ * const options: ScanOptions = {
+ *   ports: "T:22,80,443,U:53",
+ *   protocols: ["tcp", "udp"],
+ *   exclude: ["198.51.100.1"],
+ *   netns: "node1",
+ *   rate: 5000,
+ *   retries: 2,
+ *   onNotice: (message) => console.error(message),
+ * };
+ * for await (const r of scan("198.51.100.0/24", options)) if (r.type === "port" && r.state === "open") console.log(r);
+ * ```
+ */
 export interface ScanOptions {
   /**
    * nmap-style port list ("22,80,8000-8100", "-" for 1-65535, "T:80,U:53" per protocol) or port numbers (for
@@ -64,6 +83,7 @@ export interface ScanOptions {
    * allowed.
    */
   method?: "auto" | "syn" | "connect";
+  /** stops the scan: the records of what was answered, the rest unanswered, then the summary with `aborted: true` */
   signal?: AbortSignal;
   /** told once about things a user should know that are not records (the fallback to a connect scan) */
   onNotice?: (message: string) => void;
@@ -73,7 +93,18 @@ export interface ScanOptions {
 
 export type { ScanRecord } from "../../records";
 
-/** A running scan: a ProbeRun of port and host records, with live progress counters. */
+/**
+ * A running scan: a ProbeRun of port and host records, with live progress counters.
+ *
+ * @example
+ * ```ts
+ * import { type ScanRun, scan } from "wireprobe";
+ *
+ * const run: ScanRun = scan(["198.51.100.0/24"], { topPorts: 100, netns: "node1" });
+ * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target, r.port);
+ * console.log(run.method, run.ports.length, run.summary?.durationMs);
+ * ```
+ */
 export interface ScanRun extends ProbeRun<ScanRecord> {
   /** the TCP ports every target is scanned on, ascending (empty for a UDP-only scan) */
   readonly ports: Uint16Array;
@@ -81,6 +112,7 @@ export interface ScanRun extends ProbeRun<ScanRecord> {
   readonly udpPorts: Uint16Array;
   /** known once the scan has started: the TCP method, "udp" for a UDP-only scan */
   readonly method: "syn" | "connect" | "udp" | undefined;
+  /** live counters, for a progress line */
   readonly progress: ScanProgress;
 }
 
@@ -89,7 +121,23 @@ function connectScan(): typeof import("../connect/connect-scan").ConnectScan {
   return (require("../connect/connect-scan") as typeof import("../connect/connect-scan")).ConnectScan;
 }
 
-export const SCAN_DEFAULTS = { retries: 1, timeoutMs: 1000 } as const;
+/**
+ * The defaults of {@link ScanOptions}.
+ *
+ * @example
+ * ```ts
+ * import { SCAN_DEFAULTS, scan } from "wireprobe";
+ *
+ * // a lossy path: more retries than the default
+ * const run = scan("203.0.113.0/28", { ports: [443], retries: SCAN_DEFAULTS.retries + 2 });
+ * ```
+ */
+export const SCAN_DEFAULTS = {
+  /** one extra attempt for probes without an answer */
+  retries: 1,
+  /** a probe waits at most 1000 ms for its answer */
+  timeoutMs: 1000,
+} as const;
 
 function checkRange(name: string, value: number | undefined, min: number, max: number): void {
   if (value === undefined) return;
@@ -139,9 +187,13 @@ function rawSocketsAllowed(netns: string | undefined): boolean {
  * (RST), filtered (nothing, or an ICMP error); targets whose next hop does not answer ARP are down. Records
  * stream as answers arrive; the unanswered come last. Memory is flat in the number of probes. With
  * `protocols: ["udp"]` (or both) a UDP scan as nmap -sU: open (a UDP answer), closed (port unreachable),
- * filtered (another ICMP unreachable), open|filtered (no answer), after the TCP scan when both.
+ * filtered (another ICMP unreachable), open|filtered (no answer), after the TCP scan when both. IPv4 and IPv6
+ * targets mix in one run; without raw sockets (`method: "auto"`) the TCP scan is a connect scan.
  *
+ * @example
  * ```ts
+ * import { scan } from "wireprobe";
+ *
  * const run = scan(["198.51.100.0/24"], { ports: "22,80,443", netns: "lab" });
  * const udp = scan("198.51.100.53", { ports: "T:53,U:53", protocols: ["tcp", "udp"] });
  * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target, r.port);

@@ -52,6 +52,7 @@ export type {
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export type { ProbeRun } from "./engine/probe-run";
 export { EnvironmentError, UsageError } from "./errors";
+export type { NeighbourEntry } from "./native/types";
 export type { GatewayRoute, RoutingSnapshot, TableSelection } from "./net/gateway-routes";
 export { readRoutingSnapshot } from "./net/gateway-routes";
 export type { LinkAddress, LinkInfo } from "./net/links";

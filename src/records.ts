@@ -163,7 +163,20 @@ export interface DnsConsistencyRecord {
   odd: string[];
 }
 
-/** One kind of A/AAAA pair of a `dns-race` record: what became of the pairs sent. */
+/**
+ * One kind of A/AAAA pair of a `dns-race` record ({@link DnsRaceRecord}): what became of the pairs sent.
+ *
+ * @example
+ * ```ts
+ * import { type DnsRacePairs, dnsRace } from "wireprobe";
+ *
+ * const raced: DnsRacePairs = { sent: 50, answered: 24, lostA: 0, lostAAAA: 26, lostBoth: 0, lossRate: 0.52, badAnswers: 0 };
+ * const lost = (k: DnsRacePairs) => k.lostA + k.lostAAAA + k.lostBoth;
+ * for await (const r of dnsRace("kubernetes.default.svc.cluster.local", { pairs: 50, servers: ["198.18.0.10"] })) {
+ *   console.log(r.server, `same socket ${lost(r.sameSocket)}/${r.sameSocket.sent}`, `separate ${lost(r.separateSockets)}/${r.separateSockets.sent}`);
+ * }
+ * ```
+ */
 export interface DnsRacePairs {
   /** pairs whose two queries were handed to the kernel */
   sent: number;
@@ -190,11 +203,28 @@ export interface DnsRacePairs {
  * pairs sent the same way from two sockets (two source ports), interleaved. Loss only, or significantly more,
  * in the same-socket pairs is the conntrack race of kubernetes/kubernetes#56903: the two packets of one
  * tuple reach conntrack/DNAT together and one is dropped.
+ *
+ * @example
+ * ```ts
+ * import { type DnsRaceRecord, dnsRace } from "wireprobe";
+ *
+ * const raced: DnsRaceRecord = {
+ *   type: "dns-race", server: "198.18.0.10", port: 53, name: "kubernetes.default.svc.cluster.local", pairs: 50,
+ *   sameSocket: { sent: 50, answered: 24, lostA: 0, lostAAAA: 26, lostBoth: 0, lossRate: 0.52, badAnswers: 0 },
+ *   separateSockets: { sent: 50, answered: 50, lostA: 0, lostAAAA: 0, lostBoth: 0, lossRate: 0, badAnswers: 0 },
+ *   race: true, pValue: 1.74e-10, timeoutMs: 2000, unsent: 0, error: null,
+ * };
+ * for await (const r of dnsRace("kubernetes.default.svc.cluster.local", { pairs: 50, netns: "pod" })) {
+ *   if (r.race) console.log(`${r.server}: the A/AAAA race (p = ${r.pValue})`);
+ * }
+ * ```
  */
 export interface DnsRaceRecord {
+  /** always "dns-race" */
   type: "dns-race";
   /** the server asked (IPv4 or IPv6, e.g. the cluster DNS Service's VIP) */
   server: string;
+  /** the server's port the queries went to (53 unless set) */
   port: number;
   /** the name looked up (A and AAAA), as sent */
   name: string;
@@ -484,8 +514,22 @@ export type ScanRecord = PortRecord | HostRecord;
  * (an IPv4 gateway) or NDP (an IPv6 one) on the route's own interface (`wireprobe routes`, `check --routes`). A
  * multipath route gives a record per next hop. Every distinct gateway of an interface is asked once, however
  * many routes go through it.
+ *
+ * @example
+ * ```ts
+ * import { type RouteRecord, routes } from "wireprobe";
+ *
+ * const gone: RouteRecord = {
+ *   type: "route", family: "ipv4", table: 254, tableName: "main", destination: "198.18.4.0/24",
+ *   gateway: "198.51.100.14", interface: "eth0", onlink: false, flags: [], multipath: false, weight: null,
+ *   metric: 0, proto: "boot", state: "no-reply", reason: "no ARP reply on eth0", macs: [], rttMs: null,
+ *   probe: "arp", sent: 2, neighbour: { mac: null, state: "failed" }, staleNeighbour: false,
+ * };
+ * for await (const r of routes({ netns: "node1" })) if (r.state !== "ok") console.log(r.destination, r.gateway, r.state, r.reason);
+ * ```
  */
 export interface RouteRecord {
+  /** always "route" */
   type: "route";
   /** the route's family (its destination's): an IPv4 route may go via an IPv6 gateway (`via inet6`) */
   family: "ipv4" | "ipv6";
@@ -536,7 +580,12 @@ export interface RouteRecord {
    * the kernel's neighbour entry for the gateway on that interface (`ip neigh`): its MAC (null when it has none)
    * and state (reachable, stale, delay, probe, incomplete, failed, noarp, permanent); null when there is none
    */
-  neighbour: { mac: string | null; state: string } | null;
+  neighbour: {
+    /** the MAC the entry holds, null when it has none (incomplete, failed) */
+    mac: string | null;
+    /** its NUD state(s) as `ip neigh` prints them, comma-separated: "reachable", "stale", "permanent", ... */
+    state: string;
+  } | null;
   /**
    * the gateway answered, but the kernel's neighbour entry holds another MAC: traffic goes to a MAC nobody
    * answers from until the entry is learned again (never, when it is permanent)

@@ -7,7 +7,26 @@ import { type Family, familyOf } from "./nodes";
 // a server that loses queries of either kind otherwise fails too (each lost query is a lookup that waits the
 // resolver's timeout), with the loss's. Without race records the dns verdict is exactly what it was.
 
-/** What the dns verdict needs to judge the race. */
+/**
+ * What {@link dnsVerdict} needs to judge the 5-second DNS race (its `race` argument, `check --dns-race`): the
+ * `dns-race` records of {@link dnsRace}.
+ *
+ * @example
+ * ```ts
+ * import { type DnsRaceInput, type DnsRaceRecord, type DnsRecord, dns, dnsRace, dnsVerdict } from "wireprobe";
+ *
+ * const servers = ["198.18.0.10", "2001:db8:53::10"];
+ * const name = "kubernetes.default.svc.cluster.local";
+ * const answers: DnsRecord[] = [];
+ * for await (const r of dns([name], { servers, netns: "pod" })) if (r.type === "dns") answers.push(r);
+ * const raced: DnsRaceRecord[] = [];
+ * const run = dnsRace(name, { pairs: 50, servers, netns: "pod" });
+ * for await (const r of run) raced.push(r);
+ * const race: DnsRaceInput = { records: raced, servers, aborted: run.summary?.aborted === true };
+ * const verdict = dnsVerdict(answers, [], [], { servers, names: [name] }, race);
+ * if (!verdict.ok) console.log(verdict.detail, verdict.fix);
+ * ```
+ */
 export interface DnsRaceInput {
   /** the race's records, one per server */
   records: readonly DnsRaceRecord[];

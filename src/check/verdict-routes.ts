@@ -13,6 +13,18 @@ import { summariseList } from "./verdicts";
 // as VXLAN overlays install: its silence is expected), a route over a link without ARP/NDP (a tunnel), and a
 // dynamic neighbour entry that is behind (the kernel learns it again within seconds): those are evidence only.
 
+/**
+ * What {@link routesVerdict} should know beyond its records: whether the routes probe ran to the end.
+ *
+ * @example
+ * ```ts
+ * import { type RouteRecord, type RoutesExpectation, routesVerdict } from "wireprobe";
+ *
+ * declare const records: RouteRecord[]; // e.g. read back from a saved NDJSON run
+ * const expected: RoutesExpectation = { aborted: true }; // the run's summary said `aborted`
+ * console.log(routesVerdict(records, expected).complete); // false
+ * ```
+ */
 export interface RoutesExpectation {
   /** the routes probe was interrupted (its summary says `aborted`): the verdict is incomplete, never ok */
   aborted?: boolean;
@@ -268,6 +280,19 @@ function wordOf(records: readonly RouteRecord[]): string {
  * the route's interface and answers ARP/NDP from one MAC; a permanent neighbour entry must hold the MAC that
  * answers. Per family: the routes of that family (an IPv4 route via an IPv6 gateway is an IPv4 route). With
  * `expected.aborted`, or a route whose gateway was not asked before an interruption, incomplete (never ok).
+ * A plain function of records: a saved NDJSON run can be judged again.
+ *
+ * @example
+ * ```ts
+ * import { readFileSync } from "node:fs";
+ * import { type RouteRecord, type WireprobeRecord, routesVerdict } from "wireprobe";
+ *
+ * // a run saved with `wireprobe routes --json > routes.ndjson`
+ * const records = readFileSync("routes.ndjson", "utf8").trim().split("\n").map((l) => JSON.parse(l) as WireprobeRecord);
+ * const routeRecords = records.filter((r): r is RouteRecord => r.type === "route");
+ * const verdict = routesVerdict(routeRecords);
+ * if (!verdict.ok) console.log(verdict.detail, verdict.fix); // e.g. `ip route del 198.18.4.0/24 via 198.51.100.14 dev eth0`
+ * ```
  */
 export function routesVerdict(
   records: readonly RouteRecord[],

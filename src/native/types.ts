@@ -286,9 +286,24 @@ export interface RouteNextHop {
   weight: number;
 }
 
-/** One neighbour entry (`ip neigh`): the kernel's ARP (IPv4) or NDP (IPv6) cache. */
+/**
+ * One neighbour entry (`ip neigh`): the kernel's ARP (IPv4) or NDP (IPv6) cache, as a {@link RoutingSnapshot}
+ * holds them.
+ *
+ * @example
+ * ```ts
+ * import { type NeighbourEntry, readRoutingSnapshot } from "wireprobe";
+ *
+ * const NUD_PERMANENT = 0x80;
+ * const { neighbours } = await readRoutingSnapshot("/run/netns/node1");
+ * const pinned: NeighbourEntry[] = neighbours.filter((n) => (n.state & NUD_PERMANENT) !== 0);
+ * for (const n of pinned) console.log(`${n.address} lladdr ${n.mac} PERMANENT (ifindex ${n.ifindex})`);
+ * ```
+ */
 export interface NeighbourEntry {
+  /** the interface index (ifindex) of the link the entry is on */
   ifindex: number;
+  /** the neighbour's address as text (IPv6 in RFC 5952 form) */
   address: string;
   /** `address` as a number (IPv4) or bytes (IPv6) */
   ip: IpAddress;

@@ -8,7 +8,18 @@ import { TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN } from "./rt-tables";
 // table the node uses: what `ip route show table all` and `ip -6 route show table all` list with a `via`, from
 // the tables a policy rule looks up. Network facts only: whether a gateway answers is the routes probe's job.
 
-/** Which tables: those the node uses (default), every table, or one. */
+/**
+ * Which routing tables {@link routes} and {@link readRoutingSnapshot} read: "used" (every table a policy rule
+ * looks up, and main, local and default), "all", or one table by its number.
+ *
+ * @example
+ * ```ts
+ * import { type TableSelection, routes } from "wireprobe";
+ *
+ * const table: TableSelection = 100; // the table of `ip rule add from 198.18.0.0/16 lookup 100`
+ * const run = routes({ netns: "node1", table });
+ * ```
+ */
 export type TableSelection = "used" | "all" | number;
 
 /** RTNH_F_* as `ip route` names them (the flags printed after the device). */
@@ -32,20 +43,35 @@ export function nextHopFlagNames(flags: number): string[] {
 /** FR_ACT_TO_TBL: a rule that looks up a table. */
 const FR_ACT_TO_TBL = 1;
 
-/** One next hop of one route with a gateway. */
+/**
+ * One next hop of one route with a gateway, as {@link readRoutingSnapshot} reads it: network facts only, with
+ * numbers where `ip route` prints names ({@link RouteRecord} is the probed, named form).
+ *
+ * @example
+ * ```ts
+ * import { type GatewayRoute, readRoutingSnapshot } from "wireprobe";
+ *
+ * const { routes } = await readRoutingSnapshot("/run/netns/node1");
+ * const multipath: GatewayRoute[] = routes.filter((r) => r.multipath);
+ * for (const r of multipath) console.log(`${r.destination} nexthop via ${r.gateway} weight ${r.weight} (table ${r.table})`);
+ * ```
+ */
 export interface GatewayRoute {
   /** the route's family (its destination's); the gateway's may differ (an IPv4 route `via inet6`) */
   family: 4 | 6;
+  /** the routing table's number (254 main, 255 local, 253 default) */
   table: number;
   /** the destination prefix, "198.18.3.0/24" ("0.0.0.0/0", "::/0" for a default route) */
   destination: string;
   /** the gateway as the kernel gives it (RFC 5952 for IPv6) */
   gateway: string;
+  /** the gateway parsed: its family, and its number (IPv4) or bytes (IPv6) */
   gatewayIp: IpAddress;
   /** the next hop's interface (0 when the kernel named none) */
   ifindex: number;
   /** RTNH_F_* of this next hop (onlink, dead, linkdown, ...) */
   flags: number;
+  /** the next hop is `onlink` (RTNH_F_ONLINK): the kernel takes the gateway as on-link whatever the subnets */
   onlink: boolean;
   /** one of a multipath route's next hops */
   multipath: boolean;
@@ -57,13 +83,35 @@ export interface GatewayRoute {
   protocol: number;
 }
 
-/** The namespace's routing state, read once. */
+/**
+ * A namespace's routing state, read once by {@link readRoutingSnapshot}: its links, the gateway routes of the
+ * selected tables, and the kernel's neighbour entries.
+ *
+ * @example
+ * ```ts
+ * import { type RoutingSnapshot, readRoutingSnapshot } from "wireprobe";
+ *
+ * const snapshot: RoutingSnapshot = await readRoutingSnapshot(undefined, "all");
+ * const names = new Map(snapshot.links.map((l) => [l.index, l.name]));
+ * for (const r of snapshot.routes) {
+ *   const entry = snapshot.neighbours.find((n) => n.ifindex === r.ifindex && n.address === r.gateway);
+ *   console.log(r.destination, "via", r.gateway, "dev", names.get(r.ifindex), entry?.mac ?? "(no neighbour entry)");
+ * }
+ * console.log(`tables read: ${snapshot.tables[4].join(" ")} / ${snapshot.tables[6].join(" ")}`);
+ * ```
+ */
 export interface RoutingSnapshot {
+  /** the namespace's links (interfaces) with their addresses, as {@link listLinks} gives them */
   links: LinkInfo[];
   /** the gateway routes of the selected tables, one per next hop: the IPv4 dump's order, then the IPv6 one's */
   routes: GatewayRoute[];
   /** the tables read, per family (ascending) */
-  tables: { 4: number[]; 6: number[] };
+  tables: {
+    /** the IPv4 tables read */
+    4: number[];
+    /** the IPv6 tables read */
+    6: number[];
+  };
   /**
    * routes that name a nexthop object and no gateway (`ip route ... nhid N` with net.ipv4.nexthop_compat_mode
    * off): their gateways are not in the route dump, so they are counted here and not probed
@@ -161,7 +209,19 @@ function openHandle(netns: string | undefined): NativeNetlink {
 
 /**
  * Reads links, routes, rules and neighbour entries of both families in the namespace (a path; the caller's
- * when undefined), off the JS thread, and keeps the gateway routes of the selected tables.
+ * when undefined), off the JS thread, and keeps the gateway routes of the selected tables. Reads only: asking
+ * the gateways is {@link routes}' job. Throws an {@link EnvironmentError} when netlink cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { readRoutingSnapshot } from "wireprobe";
+ *
+ * // the namespace of `ip netns add node1` is the file /run/netns/node1
+ * const snapshot = await readRoutingSnapshot("/run/netns/node1", "used");
+ * const gateways = new Set(snapshot.routes.map((r) => r.gateway));
+ * console.log(`${snapshot.routes.length} gateway routes via ${gateways.size} gateways`);
+ * if (snapshot.nexthopObjectRoutes > 0) console.log(`${snapshot.nexthopObjectRoutes} routes use nexthop objects (not read)`);
+ * ```
  */
 export async function readRoutingSnapshot(
   netns: string | undefined,

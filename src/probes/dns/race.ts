@@ -29,6 +29,21 @@ import { checkAnswer, encodeQuery, peekId } from "./message";
 import { queryName } from "./names";
 import { fisherOneSided, RACE_ALPHA, roundP } from "./race-stats";
 
+/**
+ * Options of {@link dnsRace}.
+ *
+ * @example
+ * ```ts
+ * import { type DnsRaceOptions, dnsRace } from "wireprobe";
+ *
+ * const controller = new AbortController();
+ * const options: DnsRaceOptions = {
+ *   pairs: 200, servers: ["198.18.0.10", "2001:db8:53::10"], netns: "pod", intervalMs: 20, signal: controller.signal,
+ *   onWarning: (message) => console.error(message),
+ * };
+ * const run = dnsRace("kubernetes.default.svc.cluster.local", options);
+ * ```
+ */
 export interface DnsRaceOptions {
   /** pairs of each kind (same socket, separate sockets) per server, 1 to RACE_MAX_PAIRS */
   pairs: number;
@@ -46,15 +61,43 @@ export interface DnsRaceOptions {
   interface?: string;
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
+  /**
+   * stops the race: a record for every server whose pairs were all answered or timed out, then the summary
+   * with `aborted: true`
+   */
   signal?: AbortSignal;
   /** notes for the operator: skipped nameservers */
   onWarning?: (message: string) => void;
 }
 
-export const RACE_DEFAULTS = { intervalMs: 10, timeoutMs: DNS_DEFAULTS.timeoutMs } as const;
+/**
+ * The defaults of {@link DnsRaceOptions}.
+ *
+ * @example
+ * ```ts
+ * import { RACE_DEFAULTS, dnsRace } from "wireprobe";
+ *
+ * // a gentler pace: half as many pairs per second to each server
+ * const run = dnsRace("kubernetes.default.svc.cluster.local", { pairs: 100, intervalMs: 2 * RACE_DEFAULTS.intervalMs });
+ * ```
+ */
+export const RACE_DEFAULTS = {
+  /** 10 ms from one pair to the next to a server */
+  intervalMs: 10,
+  /** a pair waits for its answers as long as a dns() attempt does: 2000 ms */
+  timeoutMs: DNS_DEFAULTS.timeoutMs,
+} as const;
 /**
  * At most this many pairs of each kind per server: each pair leaves one or two conntrack entries on the path
  * for 30 s (nf_conntrack_udp_timeout), and 10,000 pairs are a 2 x 100 s run at the default pace.
+ *
+ * @example
+ * ```ts
+ * import { RACE_MAX_PAIRS, dnsRace } from "wireprobe";
+ *
+ * const wanted = 50_000;
+ * const run = dnsRace("kubernetes.default.svc.cluster.local", { pairs: Math.min(wanted, RACE_MAX_PAIRS) });
+ * ```
  */
 export const RACE_MAX_PAIRS = 10_000;
 /** pairs over all servers at most */
@@ -100,7 +143,20 @@ interface Tally {
 
 /**
  * Sends `pairs` A/AAAA pairs of each kind to every server and yields one `dns-race` record per server once
- * all of its pairs are answered or past their timeout.
+ * all of its pairs are answered or past their timeout, in the servers' order; then a summary (command "dns").
+ * `name` is looked up as given (A and AAAA), with no search domains.
+ *
+ * @example
+ * ```ts
+ * import { dnsRace } from "wireprobe";
+ *
+ * // the cluster DNS Service's VIPs, from inside a pod's network namespace
+ * const run = dnsRace("kubernetes.default.svc.cluster.local", { pairs: 50, servers: ["198.18.0.10", "2001:db8:53::10"], netns: "pod" });
+ * for await (const r of run) {
+ *   console.log(r.server, r.race ? "RACE" : "no race", r.sameSocket.lossRate, r.separateSockets.lossRate, r.pValue);
+ * }
+ * console.log(run.summary?.states); // answered, lost, unsent pairs
+ * ```
  */
 export function dnsRace(name: string, options: DnsRaceOptions): ProbeRun<DnsRaceRecord> {
   return probeRun(new DnsRaceRun(name, options));

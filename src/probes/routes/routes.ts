@@ -25,6 +25,19 @@ import { ARP_DEFAULTS, type ArpAnswer, arpAnswers } from "../arp/arp";
 // one sweep per interface, each distinct gateway once however many routes go through it. The kernel's
 // neighbour table is read only to compare with what answered.
 
+/**
+ * Options of {@link routes}.
+ *
+ * @example
+ * ```ts
+ * import { type RoutesOptions, routes } from "wireprobe";
+ *
+ * const controller = new AbortController();
+ * const options: RoutesOptions = { netns: "node1", table: "all", timeoutMs: 500, retries: 2, signal: controller.signal };
+ * setTimeout(() => controller.abort(), 10_000);
+ * for await (const r of routes(options)) if (r.state !== "ok") console.log(r.destination, r.gateway, r.reason);
+ * ```
+ */
 export interface RoutesOptions {
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
@@ -36,6 +49,10 @@ export interface RoutesOptions {
   retries?: number;
   /** requests per second (default: arp's) */
   rate?: number;
+  /**
+   * stops the probes: a record for every route all the same (a gateway not asked yet is `not-probed`,
+   * "interrupted ..."), then the summary with `aborted: true`
+   */
   signal?: AbortSignal;
 }
 
@@ -100,7 +117,19 @@ function checkOptions(options: RoutesOptions): TableSelection {
 
 /**
  * Every route with a gateway in the selected tables, one record per next hop, in the order of
- * `ip route show table all` then `ip -6 route show table all`; then a summary (command "routes").
+ * `ip route show table all` then `ip -6 route show table all`; then a summary (command "routes"). Each
+ * gateway is asked with ARP (IPv4) or NDP (IPv6) on the route's interface: needs root or CAP_NET_RAW.
+ *
+ * @example
+ * ```ts
+ * import { type RouteRecord, routes, routesVerdict } from "wireprobe";
+ *
+ * const run = routes({ netns: "node1" });
+ * const records: RouteRecord[] = [];
+ * for await (const r of run) records.push(r);
+ * const verdict = routesVerdict(records, { aborted: run.summary?.aborted === true });
+ * if (!verdict.ok) console.log(verdict.detail, verdict.fix);
+ * ```
  */
 export function routes(options: RoutesOptions = {}): ProbeRun<RouteRecord> {
   const table = checkOptions(options);

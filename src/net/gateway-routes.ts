@@ -2,6 +2,7 @@ import { type IpAddress, parseIp } from "../addr/ip";
 import { environmentErrorFrom } from "../errors";
 import { native } from "../native/binding";
 import type { LinkInfo, NativeNetlink, NeighbourEntry, RouteEntry, RuleEntry } from "../native/types";
+import { namespacePath } from "./namespace";
 import { TABLE_DEFAULT, TABLE_LOCAL, TABLE_MAIN } from "./rt-tables";
 
 // The routes of a namespace that send traffic to a gateway, one per next hop, read over netlink from every
@@ -201,23 +202,22 @@ function gatewayRoutesOf(
 
 function openHandle(netns: string | undefined): NativeNetlink {
   try {
-    return new native.Netlink(netns);
+    return new native.Netlink(namespacePath(netns));
   } catch (err) {
     throw environmentErrorFrom(err, "netlink");
   }
 }
 
 /**
- * Reads links, routes, rules and neighbour entries of both families in the namespace (a path; the caller's
- * when undefined), off the JS thread, and keeps the gateway routes of the selected tables. Reads only: asking
+ * Reads links, routes, rules and neighbour entries of both families in the namespace (a name from `ip netns`
+ * or a path; the caller's when undefined), off the JS thread, and keeps the gateway routes of the selected tables. Reads only: asking
  * the gateways is {@link routes}' job. Throws an {@link EnvironmentError} when netlink cannot be read.
  *
  * @example
  * ```ts
  * import { readRoutingSnapshot } from "wireprobe";
  *
- * // the namespace of `ip netns add node1` is the file /run/netns/node1
- * const snapshot = await readRoutingSnapshot("/run/netns/node1", "used");
+ * const snapshot = await readRoutingSnapshot("node1", "used");
  * const gateways = new Set(snapshot.routes.map((r) => r.gateway));
  * console.log(`${snapshot.routes.length} gateway routes via ${gateways.size} gateways`);
  * if (snapshot.nexthopObjectRoutes > 0) console.log(`${snapshot.nexthopObjectRoutes} routes use nexthop objects (not read)`);

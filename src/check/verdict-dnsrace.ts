@@ -78,6 +78,12 @@ function kindText(k: DnsRacePairs): string {
 
 /** The race's own findings over the servers of `family` (null: all). */
 export function dnsRaceOutcome(input: DnsRaceInput, family: Family | null): OutcomeParts {
+  const { fixes: _fixes, ...parts } = raceOutcome(input, family);
+  return parts;
+}
+
+/** dnsRaceOutcome with its fixes one by one, so the dns verdict can leave out the one it already gives. */
+function raceOutcome(input: DnsRaceInput, family: Family | null): OutcomeParts & { fixes: string[] } {
   const mine = (s: string) => family === null || familyOf(s) === family;
   const records = input.records.filter((r) => mine(r.server));
   const wanted = (input.servers ?? [...new Set(input.records.map((r) => r.server))]).filter(mine);
@@ -138,7 +144,7 @@ export function dnsRaceOutcome(input: DnsRaceInput, family: Family | null): Outc
   if (lossFound) fixes.push(LOSS_FIX);
   if (silentFound) fixes.push(DNS_FIX);
   if (!complete && fixes.length === 0) fixes.push(RERUN_FIX);
-  return { ok, complete, detail, fix: fixes.length > 0 ? fixes.join(" ") : null, evidence, notProbed };
+  return { ok, complete, detail, fix: fixes.length > 0 ? fixes.join(" ") : null, evidence, notProbed, fixes };
 }
 
 /**
@@ -152,8 +158,12 @@ export function withRace<T extends OutcomeParts>(
   family: Family | null,
 ): T {
   if (race === undefined) return base;
-  const r = dnsRaceOutcome(race, family);
-  const fixes = [base.fix, r.fix].filter((f): f is string => f !== null);
+  const r = raceOutcome(race, family);
+  // A silent server gets DNS_FIX from both: said once (the dns verdict's fix may hold it among others).
+  const fixes = [
+    ...(base.fix === null ? [] : [base.fix]),
+    ...r.fixes.filter((f) => base.fix === null || !base.fix.includes(f)),
+  ];
   const ok = base.ok && r.ok;
   return {
     ...base,

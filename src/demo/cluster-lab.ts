@@ -1,14 +1,16 @@
 import type { Host } from "../lab";
 import { Lab } from "../lab";
 
-// A small cluster in network namespaces that reproduces the three classic failures of a badly planned
-// container network, for `wireprobe demo` and the check's end-to-end tests. Everything lives in lab
-// namespaces; the host namespace is never touched.
+// A small cluster in network namespaces that reproduces six failures of a badly planned container network,
+// for `wireprobe demo` and the check's end-to-end tests. Everything lives in lab namespaces; the host
+// namespace is never touched.
 //
 //   segment "nodes" 198.51.100.0/24   node1 .11 (runs the check)  node2 .12  node3 .13  router .1
-//                                     dns1 .53  dns2 .54  dns3 .55
+//                                     dns1 .53 (+ .153, its DNS Service endpoint)  dns2 .54 (+ .154)  dns3 .55
 //   segment "far"   203.0.113.0/24    router .1  node4 .14          (broken layout: a node behind a router)
 //   segment "ext"   198.18.0.0/24     router .1  "the outside world" .100 (answers ping)
+//   pod CIDRs       198.18.12.0/24 node2, .13 node3, .14 node4 (host-gw routes in node1)
+//   DNS Service     VIP 198.18.53.10, DNATed by node1 (as kube-proxy does) to the endpoints .153 / .154
 //
 // Dual-stack (`dualStack: true`): every host gets an IPv6 address as well (documentation prefix only, added
 // without duplicate address detection), the same host number in 2001:db8:1::/64 (nodes), 2001:db8:2::/64
@@ -17,8 +19,20 @@ import { Lab } from "../lab";
 //
 // Broken layout: node4 sits behind the router (host-gw impossible); nodePort 30000 answers only on node2,
 // where its pod runs, node1 and node3 drop it and node4 rejects it; dns2 serves a different address for
-// redis.db.svc.cluster.local than dns1; dns3 rejects DNS. Healthy layout: all four nodes on one segment,
-// the port open everywhere, dns1 and dns2 serving the same records, no dns3.
+// redis.db.svc.cluster.local than dns1; dns3 rejects DNS. And the three that hide:
+// - MTU black hole: the far segment has MTU 1400 (the router's leg and node4) and the router drops its own
+//   frag-needed / packet-too-big errors, so packets above 1400 bytes to node4 vanish (verdict mtu).
+// - A stale host-gw route: node1 routes 198.18.15.0/24 via 198.51.100.15, where nobody answers (verdict
+//   routes); node4's pod CIDR has no route at all (the kernel refuses a gateway behind a router).
+// - The 5-second DNS race: the DNS Service VIP goes to dns1's endpoint only, and dns1 drops half of the second
+//   packets of a tuple (source address and port) arriving within 5 ms of the first on it: what conntrack's
+//   insert clash does to glibc's A/AAAA pairs (this kernel does not race on its own: see
+//   test/helpers/dns-race-lab.ts). Only the endpoint address has the rule, so the servers asked directly
+//   show no race; the drop is on dns1 because a drop in node1's own output is reported to the sender, which
+//   sends again (verdict dns).
+// Healthy layout: all four nodes on one segment at MTU 1500, the port open everywhere, dns1 and dns2 serving
+// the same records, no dns3, a route to each peer's pod CIDR and no stale one, the VIP DNATed to both
+// endpoints at random, nothing dropped.
 
 export type ClusterLayout = "broken" | "healthy";
 
@@ -26,6 +40,15 @@ export const NODE_PORT = 30000;
 export const SERVICE_NAMES = ["kubernetes.default.svc.cluster.local", "redis.db.svc.cluster.local"];
 export const EXTERNAL = "198.18.0.100";
 export const EXTERNAL6 = "2001:db8:3::100";
+/** the cluster DNS Service's VIP (dual-stack: and DNS_VIP6), DNATed in node1 to the DNS servers' endpoints */
+export const DNS_VIP = "198.18.53.10";
+export const DNS_VIP6 = "2001:db8:53::10";
+/** A/AAAA pairs of each kind the demo races per DNS server: below ~40 a 50% drop sometimes loses too few */
+export const DNS_RACE_PAIRS = 50;
+/** the overlay the demo's CNI is said to use (the mtu fix subtracts its overhead) */
+export const OVERLAY = "vxlan";
+/** the broken layout's far segment MTU (the router's leg and node4) */
+export const FAR_MTU = 1400;
 
 export interface ClusterLabOptions {
   /** give every host an IPv6 address too, and name the nodes (default false) */
@@ -45,7 +68,14 @@ export interface ClusterLab {
   nodes: string[];
   /** every node address (IPv4 first within a node) */
   nodeAddresses: string[];
+  /** the DNS servers: dns1, dns2 (dns3 in broken), then the DNS Service VIP(s) */
   dnsServers: string[];
+  /** the DNS Service VIP(s), also in dnsServers */
+  dnsVips: string[];
+  /** A/AAAA pairs per DNS server for the check's race (--dns-race) */
+  dnsRace: number;
+  /** the overlay for the check's mtu fix (--overlay; the check also gets --mtu and --routes) */
+  overlay: string;
   nodePorts: number[];
   dnsNames: string[];
   external: string[];
@@ -103,6 +133,48 @@ const rejectPort = (port: number) => `table inet wpdemo {
 const rejectDns = `table inet wpdemo {
   chain input { type filter hook input priority 0; policy accept; udp dport 53 reject; tcp dport 53 reject with tcp reset; }
 }`;
+// The router sends no frag-needed / packet-too-big of its own: a black hole for what the far leg cannot carry.
+const dropPmtuErrors = `table inet wpmtu {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    icmp type destination-unreachable icmp code frag-needed drop
+    icmpv6 type packet-too-big drop
+  }
+}`;
+/** kube-proxy's DNAT of the DNS Service, in node1's own output (its pods' queries would take prerouting). */
+function dnsService(endpoints4: readonly string[], endpoints6: readonly string[]): string {
+  const to = (family: "ip" | "ip6", eps: readonly string[]) =>
+    eps.length === 1
+      ? `dnat ${family} to ${eps[0]}`
+      : `dnat ${family} to numgen random mod ${eps.length} map { ${eps.map((e, i) => `${i} : ${e}`).join(", ")} }`;
+  return `table inet wpsvc {
+  chain output {
+    type nat hook output priority -100;
+    ip daddr ${DNS_VIP} meta l4proto { tcp, udp } th dport 53 ${to("ip", endpoints4)}
+${endpoints6.length > 0 ? `    ip6 daddr ${DNS_VIP6} meta l4proto { tcp, udp } th dport 53 ${to("ip6", endpoints6)}\n` : ""}  }
+}`;
+}
+/**
+ * The race, on the endpoint: the second UDP packet of a tuple to it within 5 ms of the first is dropped half
+ * of the time (numgen random mod 2: the chance that two racing packets picked different backends).
+ */
+function dnsRaceDrop(endpoint4: string, endpoint6: string | null): string {
+  return `table inet wprace {
+  set seen4 { type ipv4_addr . inet_service; flags dynamic, timeout; timeout 5ms; }
+  set seen6 { type ipv6_addr . inet_service; flags dynamic, timeout; timeout 5ms; }
+  chain input {
+    type filter hook input priority mangle;
+    ip daddr ${endpoint4} udp dport 53 ip saddr . udp sport @seen4 numgen random mod 2 1 counter drop
+    ip daddr ${endpoint4} udp dport 53 add @seen4 { ip saddr . udp sport }
+${
+  endpoint6 === null
+    ? ""
+    : `    ip6 daddr ${endpoint6} udp dport 53 ip6 saddr . udp sport @seen6 numgen random mod 2 1 counter drop
+    ip6 daddr ${endpoint6} udp dport 53 add @seen6 { ip6 saddr . udp sport }
+`
+}  }
+}`;
+}
 
 /** Builds the lab; the caller owns it and must destroy it (lab.destroy()). */
 export async function buildClusterLab(
@@ -149,14 +221,22 @@ export async function buildClusterLab(
       : await node("node4", "198.51.100.14", 14);
 
     const dnsAt = (n: number) => (dual ? [`198.51.100.${n}`, v6(1, n)] : [`198.51.100.${n}`]);
-    const dns1 = await node("dns1", "198.51.100.53", 53);
-    dnsmasq(dns1, dnsAt(53), RECORDS.dns1!);
-    const dns2 = await node("dns2", "198.51.100.54", 54);
-    dnsmasq(dns2, dnsAt(54), broken ? RECORDS.dns2! : RECORDS.dns1!);
+    // Each DNS server also has the address of its DNS Service endpoint (n + 100), where the VIP leads.
+    const dnsServer = async (name: string, n: number, records: Record<string, string>) => {
+      const h = await node(name, `198.51.100.${n}`, n);
+      for (const a of at(`198.51.100.${n + 100}`, 1, n + 100)) await h.addAddress("eth0", a);
+      dnsmasq(h, [...dnsAt(n), ...dnsAt(n + 100)], records);
+      return h;
+    };
+    const dns1 = await dnsServer("dns1", 53, RECORDS.dns1!);
+    const dns2 = await dnsServer("dns2", 54, broken ? RECORDS.dns2! : RECORDS.dns1!);
     const dnsServers = [...dnsAt(53), ...dnsAt(54)];
     if (broken) {
       const dns3 = await node("dns3", "198.51.100.55", 55);
       await dns3.nft(rejectDns);
+      // Refuse every query, however many (the race sends 200): no ICMP rate limit, so none shows as timeout.
+      await dns3.sysctl("net.ipv4.icmp_ratelimit", "0");
+      if (dual) await dns3.sysctl("net.ipv6.icmp.ratelimit", "0");
       dnsServers.push(...dnsAt(55));
     }
 
@@ -170,9 +250,39 @@ export async function buildClusterLab(
       for (const h of [node1, node2, node3, node4]) listen(h, NODE_PORT, dual);
       for (const h of [node1, node2, node3, node4]) await waitForPort(h, "tcp", NODE_PORT);
     }
-    // dnsmasq with --bind-interfaces opens a socket per address
-    await waitForPort(dns1, "udp", 53, dual ? 2 : 1);
-    await waitForPort(dns2, "udp", 53, dual ? 2 : 1);
+    // The DNS Service: node1 DNATs the VIP to dns1's endpoint only in broken (dns2 serves another redis
+    // record there), where dns1 plays the race; to both endpoints at random in healthy.
+    const endpoints = broken ? [53] : [53, 54];
+    await node1.route([`${DNS_VIP}/32`, "dev", "eth0"]);
+    if (dual) await node1.route([`${DNS_VIP6}/128`, "dev", "eth0"]);
+    await node1.nft(
+      dnsService(
+        endpoints.map((n) => `198.51.100.${n + 100}`),
+        dual ? endpoints.map((n) => v6(1, n + 100)) : [],
+      ),
+    );
+    if (broken) await dns1.nft(dnsRaceDrop("198.51.100.153", dual ? v6(1, 153) : null));
+    const dnsVips = dual ? [DNS_VIP, DNS_VIP6] : [DNS_VIP];
+    dnsServers.push(...dnsVips);
+
+    // host-gw routes in node1 to the peers' pod CIDRs: in broken, node4's is missing (it is behind the
+    // router, the kernel refuses the gateway) and one outlived its node (.15: nobody there).
+    const peers = broken ? [12, 13, 15] : [12, 13, 14];
+    for (const n of peers) {
+      await node1.route([`198.18.${n}.0/24`, "via", `198.51.100.${n}`]);
+      if (dual) await node1.route([`2001:db8:${n}::/64`, "via", v6(1, n)]);
+    }
+
+    // The MTU black hole on the way to node4 (broken): the far segment carries 1400, the router stays silent.
+    if (broken) {
+      await router.ip(["link", "set", "dev", "eth1", "mtu", String(FAR_MTU)]);
+      await node4.ip(["link", "set", "dev", "eth0", "mtu", String(FAR_MTU)]);
+      await router.nft(dropPmtuErrors);
+    }
+
+    // dnsmasq with --bind-interfaces opens a socket per address (its own and its endpoint's)
+    await waitForPort(dns1, "udp", 53, dual ? 4 : 2);
+    await waitForPort(dns2, "udp", 53, dual ? 4 : 2);
 
     const v4Nodes = [
       "198.51.100.11",
@@ -190,6 +300,9 @@ export async function buildClusterLab(
       nodes: dual ? names.flatMap((n, i) => [`${n}=${v4Nodes[i]}`, `${n}=${v6Nodes[i]}`]) : v4Nodes,
       nodeAddresses: dual ? names.flatMap((_, i) => [v4Nodes[i]!, v6Nodes[i]!]) : v4Nodes,
       dnsServers,
+      dnsVips,
+      dnsRace: DNS_RACE_PAIRS,
+      overlay: OVERLAY,
       nodePorts: [NODE_PORT],
       dnsNames: [...SERVICE_NAMES],
       external: dual ? [EXTERNAL, EXTERNAL6] : [EXTERNAL],

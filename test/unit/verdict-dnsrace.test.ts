@@ -146,6 +146,10 @@ t.test("loss that is not the race: fails with the loss's fix, not the race's", a
   const timeout: DnsRecord = { ...dnsOk("198.18.0.10"), status: "timeout", rcode: null, answers: [] };
   const v = dnsVerdict([timeout], [], [], {}, { records: [dead] });
   t.equal(v.fix, DNS_FIX, "once, not twice");
+  // The demo's broken cluster: a silent server and the race at another (the VIP): DNS_FIX once, then the race's.
+  const vip = raceRecord("198.18.53.10", kind(50, { lostAAAA: 24 }), kind(50));
+  const mixed = dnsVerdict([timeout, dnsOk("198.18.53.10")], [], [], {}, { records: [dead, vip] });
+  t.equal(mixed.fix, `${DNS_FIX} ${RACE_FIX}`, "each fix once, the dns verdict's first");
   const both = raceRecord("198.18.0.10", kind(100, { lostBoth: 20 }), kind(100));
   t.equal(both.race, false, "losing both queries of a pair is not the race's shape");
 });

@@ -24,8 +24,10 @@ const usage = `Usage: wireprobe demo [--keep | --down] [--healthy] [--dual-stack
 
 Builds, on this machine, a small lab of network namespaces that reproduces a badly planned cluster: nodes on
 one segment and one behind a router, a nodePort answering only where its pod runs, a node that drops the port,
-two cluster DNS servers that disagree and a host rejecting DNS. Runs \`wireprobe check\` against it from a node
-namespace, prints the report and tears the lab down (also on Ctrl-C). It never touches the host namespace:
+two cluster DNS servers that disagree and a host rejecting DNS; and three failures that hide: an MTU black hole
+on the way to the node behind the router, a host-gw route to a node that is gone, and the 5-second A/AAAA race
+at the DNS Service. Runs \`wireprobe check --mtu --routes --dns-race\` against it from a node namespace, prints
+the report and tears the lab down (also on Ctrl-C). It never touches the host namespace:
 everything lives in namespaces named wpdemo-XXXX-*. Needs root, iproute2, nftables and dnsmasq.
 With --dual-stack every host has an IPv6 address as well (2001:db8:1::/64 and its neighbours), the nodes are
 named, and the report gives each verdict for IPv4 and for IPv6.
@@ -99,7 +101,8 @@ function handInstructions(c: ClusterLab): string {
   return `The lab is left up. Probe it by hand from node1 (namespace ${ns}):
 
   wireprobe check --netns ${ns} --nodes ${nodesOption(c)} --node-port ${c.nodePorts.join(",")} \\
-      --dns ${c.dnsServers.join(",")} --dns-name ${c.dnsNames.join(",")} --external ${c.external.join(",")}
+      --dns ${c.dnsServers.join(",")} --dns-name ${c.dnsNames.join(",")} --external ${c.external.join(",")} \\
+      --mtu --overlay ${c.overlay} --routes --dns-race ${c.dnsRace}
   wireprobe arp --netns ${ns} ${c.nodeAddresses.join(" ")}
 ${scans.join("\n")}
   wireprobe dns --netns ${ns} --server ${c.dnsServers.join(",")} ${c.dnsNames.join(" ")}
@@ -135,6 +138,10 @@ export const demoCommand: Command = {
         dnsServers: cluster.dnsServers,
         dnsNames: cluster.dnsNames,
         external: cluster.external,
+        mtu: true,
+        overlay: cluster.overlay,
+        routes: true,
+        dnsRace: cluster.dnsRace,
         netns: cluster.node.nsPath,
         timeoutMs: 500,
         signal: ctx.signal,

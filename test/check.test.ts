@@ -9,7 +9,14 @@ import { join } from "node:path";
 import t from "tap";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "../src/check/verdicts";
 import { buildClusterLab } from "../src/demo/cluster-lab";
-import type { ArpRecord, DnsRecord, PortRecord, SummaryRecord, VerdictRecord } from "../src/records";
+import type {
+  ArpRecord,
+  DnsRaceRecord,
+  DnsRecord,
+  PortRecord,
+  SummaryRecord,
+  VerdictRecord,
+} from "../src/records";
 import { withLab } from "./helpers/lab";
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
@@ -238,6 +245,129 @@ t.test("check in the broken cluster lab", async (t) => {
   t.match(human.stdout, /^check: 3 of 3 verdicts failed$/m);
 });
 
+t.test(
+  "check --mtu --routes --dns-race in the broken cluster lab: the three failures that hide",
+  async (t) => {
+    const lab = await withLab(t, "hide");
+    const c = await buildClusterLab("broken", lab);
+    const r = await cli([
+      "check",
+      "--netns",
+      c.node.ns,
+      "--nodes",
+      c.nodes.join(","),
+      "--dns",
+      c.dnsServers.join(","),
+      "--dns-name",
+      c.dnsNames.join(","),
+      "--mtu",
+      "--overlay",
+      c.overlay,
+      "--routes",
+      "--dns-race",
+      String(c.dnsRace),
+      "--timeout",
+      "500",
+      "--json",
+    ]);
+    t.equal(r.code, 1, r.stderr.trim());
+    const records = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string });
+    for (const v of records.filter((x): x is VerdictRecord => x.type === "verdict")) {
+      t.equal(v.complete, true, `${v.check}: complete`);
+    }
+
+    // mtu: node4's path carries 1400 and the router swallows its frag-needed; ping -M do agrees.
+    const mtuV = verdict(records, "mtu");
+    t.equal(mtuV.ok, false, "mtu fails");
+    t.match(mtuV.detail, /^Black hole: packets above 1400 bytes to 203\.0\.113\.14 vanish/);
+    t.match(mtuV.fix, /^Lower the CNI MTU to 1350: .*1400 to 203\.0\.113\.14, less 50 bytes of vxlan/);
+    t.match(
+      mtuV.evidence.find((e) => e.subject === "203.0.113.14")?.finding,
+      /^BLACK HOLE: path MTU 1400 .*1401-1500-byte packets vanish/,
+    );
+    for (const peer of ["198.51.100.12", "198.51.100.13"])
+      t.match(mtuV.evidence.find((e) => e.subject === peer)?.finding, /^path MTU 1500/, `${peer}: 1500`);
+    const ping = (size: number) =>
+      c.node.exec("ping", ["-n", "-c", "1", "-W", "1", "-M", "do", "-s", String(size), "203.0.113.14"], {
+        reject: false,
+      });
+    t.equal((await ping(1400 - 28)).code, 0, "ping -M do: a 1400-byte packet to node4 gets through");
+    const big = await ping(1401 - 28);
+    t.not(big.code, 0, "ping -M do: a 1401-byte one does not");
+    t.notMatch(big.stdout, /Frag needed/, "and no frag-needed comes back");
+
+    // routes: the stale route via .15 fails, the peers' routes pass; ping agrees on who is there.
+    const routesV = verdict(records, "routes");
+    t.equal(routesV.ok, false, "routes fails");
+    t.match(routesV.detail, /198\.18\.15\.0\/24 via 198\.51\.100\.15 dev eth0/);
+    t.match(routesV.fix, /`ip route del 198\.18\.15\.0\/24 via 198\.51\.100\.15 dev eth0`/);
+    t.same(
+      routesV.evidence.filter((e) => /^no-reply/.test(e.finding)).map((e) => e.subject),
+      ["198.18.15.0/24 via 198.51.100.15 dev eth0"],
+      "the one silent gateway",
+    );
+    for (const [gw, up] of [
+      ["198.51.100.12", true],
+      ["198.51.100.15", false],
+    ] as const) {
+      const p = await c.node.exec("ping", ["-n", "-c", "1", "-W", "1", gw], { reject: false });
+      t.equal(p.code === 0, up, `ping ${gw}: ${up ? "answers" : "nobody there"}`);
+    }
+
+    // dns: the race at the VIP only; dns1's drop counter holds at least every query the race lost.
+    const dnsV = verdict(records, "dns");
+    t.equal(dnsV.ok, false, "dns fails");
+    const race = records.filter((x): x is DnsRaceRecord => x.type === "dns-race");
+    t.same(
+      race.filter((x) => x.race).map((x) => x.server),
+      ["198.18.53.10"],
+      "the race shows at the Service VIP and nowhere else",
+    );
+    const vip = race.find((x) => x.server === "198.18.53.10")!;
+    const lostOf = (k: DnsRaceRecord["sameSocket"]) => k.lostA + k.lostAAAA + k.lostBoth;
+    t.ok(lostOf(vip.sameSocket) > 0 && vip.sameSocket.lostAAAA === lostOf(vip.sameSocket), "all AAAA");
+    t.equal(lostOf(vip.separateSockets), 0, "separate sockets lose nothing");
+    t.match(
+      dnsV.evidence.find((e) => e.subject.startsWith("198.18.53.10 ") && e.finding.startsWith("A/AAAA"))
+        ?.finding,
+      /^A\/AAAA race: same socket \d+\/50 lost \(all AAAA\), separate sockets 0\/50 lost: the race \(p = /,
+    );
+    t.match(dnsV.detail, /198\.18\.53\.10 loses one query of glibc's A\/AAAA lookups/);
+    t.match(dnsV.detail, /198\.51\.100\.55 does not answer DNS \(refused/);
+    t.match(
+      dnsV.detail,
+      /disagree on redis\.db\.svc\.cluster\.local A: 198\.51\.100\.54 NOERROR 198\.18\.1\.21/,
+    );
+    t.match(dnsV.fix, /single-request-reopen.*NodeLocal DNSCache/);
+    t.equal(
+      (dnsV.fix ?? "").split("Make every --cluster-dns server reachable").length,
+      2,
+      "the dns fix once",
+    );
+    // The oracle: the race rule's counter on dns1. Every query the race lost is one it dropped; the dns probe's
+    // own queries to the VIP (one socket) may have lost some too, each sent again (its attempts).
+    const dns1 = c.lab.hosts.get("dns1")!;
+    const { stdout } = await dns1.exec("nft", ["-j", "list", "table", "inet", "wprace"]);
+    let dropped = 0;
+    for (const x of (
+      JSON.parse(stdout) as { nftables: Array<{ rule?: { expr: Array<Record<string, unknown>> } }> }
+    ).nftables)
+      for (const e of x.rule?.expr ?? [])
+        dropped += (e.counter as { packets: number } | undefined)?.packets ?? 0;
+    const vipQueries = records
+      .filter((x): x is DnsRecord => x.type === "dns" && (x as DnsRecord).server === "198.18.53.10")
+      .reduce((n, x) => n + x.attempts, 0);
+    const raceLost = lostOf(vip.sameSocket) + lostOf(vip.separateSockets);
+    t.ok(
+      dropped >= raceLost && dropped <= raceLost + vipQueries,
+      `dns1 dropped ${dropped}: the race lost ${raceLost}, the dns probe sent the VIP ${vipQueries} queries`,
+    );
+  },
+);
+
 t.test("check in the healthy cluster lab", async (t) => {
   const lab = await withLab(t, "healthy");
   const c = await buildClusterLab("healthy", lab);
@@ -255,6 +385,12 @@ t.test("check in the healthy cluster lab", async (t) => {
     c.dnsNames.join(","),
     "--external",
     c.external[0]!,
+    "--mtu",
+    "--overlay",
+    c.overlay,
+    "--routes",
+    "--dns-race",
+    String(c.dnsRace),
     "--timeout",
     "500",
     "--json",
@@ -263,10 +399,13 @@ t.test("check in the healthy cluster lab", async (t) => {
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l) as { type: string });
-  for (const check of ["host-gw", "nodeport", "dns"])
+  for (const check of ["host-gw", "nodeport", "dns", "mtu", "routes"])
     t.equal(verdict(records, check).ok, true, `${check} ok`);
+  t.match(verdict(records, "mtu").detail, /^No black hole on the paths to the 3 probed address\(es\)/);
+  t.match(verdict(records, "routes").detail, /^All 4 gateway routes go via a gateway that is on-link/);
+  t.match(verdict(records, "dns").detail, /No A\/AAAA race: each of the 3 servers answered all 50 pairs/);
   const summary = records.at(-1) as SummaryRecord;
-  t.same(summary.states, { ok: 3, failed: 0, incomplete: 0 });
+  t.same(summary.states, { ok: 5, failed: 0, incomplete: 0 });
   t.ok(summary.rate > 0, `rate ${summary.rate} pps`);
   t.equal(r.code, 0, "every verdict ok: exit 0");
 });
@@ -291,9 +430,35 @@ t.test("check: bad input", async (t) => {
 t.test("demo runs and leaves no namespace or process behind", async (t) => {
   const r = await cli(["demo"], 180_000);
   t.equal(r.code, 0, "the demo finds what its lab was built to show");
-  t.match(r.stdout, /FAIL {2}host-gw/);
-  t.match(r.stdout, /FAIL {2}nodeport/);
-  t.match(r.stdout, /FAIL {2}dns/);
+  const lines = r.stdout.split("\n");
+  const at = lines.indexOf("VERDICTS");
+  t.match(lines[at + 1], /^ {2}FAIL {2}host-gw {3}203\.0\.113\.14 is not on-link/);
+  t.match(lines[at + 2], /^ {2}FAIL {2}nodeport {2}nodePort 30000 answers only on 198\.51\.100\.12/);
+  t.match(lines[at + 3], /^ {2}FAIL {2}dns {7}198\.51\.100\.55 does not answer DNS \(refused/);
+  t.match(
+    lines[at + 3],
+    /198\.18\.53\.10 loses one query of glibc's A\/AAAA lookups: \d+ of 50 pairs sent from one socket.*\(all AAAA\), and 0 of 50 pairs sent from two sockets/,
+  );
+  t.match(
+    lines[at + 4],
+    /^ {2}FAIL {2}mtu {7}Black hole: packets above 1400 bytes to 203\.0\.113\.14 vanish/,
+  );
+  t.match(
+    lines[at + 5],
+    /^ {2}FAIL {2}routes {4}1 route goes via a gateway that does not answer ARP: 198\.18\.15\.0\/24 via 198\.51\.100\.15 dev eth0\./,
+  );
+  t.match(
+    r.stdout,
+    /^198\.18\.53\.10\s+\d+\/50 lost \(all AAAA\)\s+0\/50 lost\s+RACE \(p = /m,
+    "the race table",
+  );
+  t.match(r.stdout, /^198\.51\.100\.53\s+0\/50 lost\s+0\/50 lost\s+no$/m, "no race asking dns1 directly");
+  t.match(r.stdout, /^203\.0\.113\.14\s+black-hole\s+1400\s+BLACK HOLE: 1401-1500 bytes vanish/m);
+  t.match(r.stdout, /^198\.18\.15\.0\/24 via 198\.51\.100\.15 dev eth0\s+no-reply/m);
+  t.match(r.stdout, /^ {2}dns: .*single-request-reopen.*NodeLocal DNSCache/m);
+  t.match(r.stdout, /^ {2}mtu: Lower the CNI MTU to 1350: .* less 50 bytes of vxlan over IPv4\./m);
+  t.match(r.stdout, /^ {2}routes: .*`ip route del 198\.18\.15\.0\/24 via 198\.51\.100\.15 dev eth0`/m);
+  t.match(r.stdout, /^check: 5 of 5 verdicts failed$/m);
   const left = await new Promise<string>((resolve) =>
     execFile("ip", ["netns", "list"], (_e, out) => resolve(out)),
   );
@@ -302,6 +467,42 @@ t.test("demo runs and leaves no namespace or process behind", async (t) => {
     execFile("ps", ["-eo", "args"], (_e, out) => resolve(out)),
   );
   t.notMatch(ps, /wpdemo-/, "no demo process left");
+});
+
+t.test("demo --healthy: every verdict ok, the three that hide cleared", async (t) => {
+  const r = await cli(["demo", "--healthy", "--json"], 180_000);
+  t.equal(r.code, 0, r.stderr.trim());
+  const records = r.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { type: string });
+  for (const check of ["host-gw", "nodeport", "dns", "mtu", "routes"]) {
+    const v = verdict(records, check);
+    t.equal(v.ok, true, `${check} ok`);
+    t.equal(v.complete, true, `${check} complete`);
+  }
+  t.match(verdict(records, "mtu").detail, /^No black hole on the paths to the 3 probed address\(es\)/);
+  t.match(verdict(records, "routes").detail, /^All 4 gateway routes go via a gateway that is on-link/);
+  t.match(
+    verdict(records, "dns").detail,
+    /^All 3 DNS server\(s\) answer every name, and they agree\. No A\/AAAA race/,
+  );
+  t.same(
+    records
+      .filter((x) => x.type === "dns-race")
+      .map((x) => [(x as DnsRaceRecord).server, (x as DnsRaceRecord).race]),
+    [
+      ["198.51.100.53", false],
+      ["198.51.100.54", false],
+      ["198.18.53.10", false],
+    ],
+    "the VIP raced too, no race",
+  );
+  t.notMatch(
+    await new Promise<string>((resolve) => execFile("ip", ["netns", "list"], (_e, out) => resolve(out))),
+    /wpdemo-/,
+    "no demo namespace left",
+  );
 });
 
 t.test("demo interrupted while it builds or checks: exit 130, lab gone", async (t) => {

@@ -9,6 +9,8 @@ import { join } from "node:path";
 import t from "tap";
 import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "../src/check/verdicts";
 import { buildClusterLab } from "../src/demo/cluster-lab";
+import { labPrefixOf } from "../src/lab/names";
+import { ownerAlive, readOwner } from "../src/lab/owner";
 import type {
   ArpRecord,
   DnsRaceRecord,
@@ -17,7 +19,14 @@ import type {
   SummaryRecord,
   VerdictRecord,
 } from "../src/records";
+import { demoLeftovers } from "./helpers/check6";
 import { withLab } from "./helpers/lab";
+
+/** The lab of `prefix` has a live owner (a demo still running), null when it has no owner file. */
+function demoOwner(prefix: string): boolean | null {
+  const owner = readOwner(prefix);
+  return owner === null ? null : ownerAlive(owner);
+}
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
 
@@ -459,14 +468,22 @@ t.test("demo runs and leaves no namespace or process behind", async (t) => {
   t.match(r.stdout, /^ {2}mtu: Lower the CNI MTU to 1350: .* less 50 bytes of vxlan over IPv4\./m);
   t.match(r.stdout, /^ {2}routes: .*`ip route del 198\.18\.15\.0\/24 via 198\.51\.100\.15 dev eth0`/m);
   t.match(r.stdout, /^check: 5 of 5 verdicts failed$/m);
-  const left = await new Promise<string>((resolve) =>
-    execFile("ip", ["netns", "list"], (_e, out) => resolve(out)),
-  );
-  t.notMatch(left, /wpdemo-/, "no demo namespace left");
+  t.same(await demoLeftovers(), [], "no demo namespace left");
   const ps = await new Promise<string>((resolve) =>
     execFile("ps", ["-eo", "args"], (_e, out) => resolve(out)),
   );
-  t.notMatch(ps, /wpdemo-/, "no demo process left");
+  // Only a lab with no live owner counts: another demo test may be running at the same time.
+  const alive = new Set(
+    (await new Promise<string>((resolve) => execFile("ip", ["netns", "list"], (_e, out) => resolve(out))))
+      .split("\n")
+      .map((l) => /^(wpdemo-[0-9a-f]{4})-/.exec(l)?.[1])
+      .filter((p): p is string => p !== undefined),
+  );
+  const orphans = ps.split("\n").filter((l) => {
+    const prefix = /(wpdemo-[0-9a-f]{4})-/.exec(l)?.[1];
+    return prefix !== undefined && !(alive.has(prefix) && (demoOwner(prefix) ?? false));
+  });
+  t.same(orphans, [], "no demo process left");
 });
 
 t.test("demo --healthy: every verdict ok, the three that hide cleared", async (t) => {
@@ -498,11 +515,7 @@ t.test("demo --healthy: every verdict ok, the three that hide cleared", async (t
     ],
     "the VIP raced too, no race",
   );
-  t.notMatch(
-    await new Promise<string>((resolve) => execFile("ip", ["netns", "list"], (_e, out) => resolve(out))),
-    /wpdemo-/,
-    "no demo namespace left",
-  );
+  t.same(await demoLeftovers(), [], "no demo namespace left");
 });
 
 t.test("demo interrupted while it builds or checks: exit 130, lab gone", async (t) => {
@@ -517,14 +530,17 @@ t.test("demo interrupted while it builds or checks: exit 130, lab gone", async (
     const closed = new Promise<number | null>((resolve) => child.on("close", (c) => resolve(c)));
     let running = true;
     void closed.then(() => (running = false));
-    while (running && !/wpdemo-/.test(await netns())) await new Promise((resolve) => setTimeout(resolve, 20));
+    // This demo's namespaces (its lab's owner file names the child): other demo tests may run alongside.
+    const mine = async () =>
+      (await netns()).split("\n").some((l) => {
+        const prefix = /^wpdemo-/.test(l) ? labPrefixOf(l.split(" ")[0]!) : null;
+        return prefix !== null && readOwner(prefix)?.pid === child.pid;
+      });
+    while (running && !(await mine())) await new Promise((resolve) => setTimeout(resolve, 20));
     setTimeout(() => child.kill("SIGINT"), delayMs);
     const code = await closed;
     t.ok(code === 130 || code === 0, `${delayMs} ms into the build: exit ${code} (0 when it had finished)`);
     t.notMatch(stderr, /internal error/, "no internal error");
-    const left = await new Promise<string>((resolve) =>
-      execFile("ip", ["netns", "list"], (_e, out) => resolve(out)),
-    );
-    t.notMatch(left, /wpdemo-/, "no demo namespace left");
+    t.same(await demoLeftovers(), [], "no demo namespace left");
   }
 });

@@ -4,6 +4,8 @@
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import type { Host } from "../../src/lab";
+import { labPrefixOf } from "../../src/lab/names";
+import { ownerAlive, readOwner } from "../../src/lab/owner";
 import type { ArpRecord, PortRecord, VerdictRecord } from "../../src/records";
 import { nmapOracle } from "./nmap";
 
@@ -99,4 +101,23 @@ export async function nmapStates(
 ): Promise<Map<string, string>> {
   const hosts = await nmapOracle(host, ["-Pn", "-n", ...args, "-p", String(port), ...targets]);
   return new Map(targets.map((a) => [a, hosts.get(a)?.ports[String(port)]?.state ?? "none"]));
+}
+
+/**
+ * Demo namespaces left behind: wpdemo-* namespaces whose lab has no live owner. Another demo running at the
+ * same time (tap runs test files in parallel) owns its namespaces and is not counted.
+ */
+export async function demoLeftovers(): Promise<string[]> {
+  const out = await new Promise<string>((resolve) =>
+    execFile("ip", ["netns", "list"], (_e, stdout) => resolve(stdout)),
+  );
+  return out
+    .split("\n")
+    .map((l) => l.split(" ")[0]!)
+    .filter((ns) => ns.startsWith("wpdemo-"))
+    .filter((ns) => {
+      const prefix = labPrefixOf(ns);
+      const owner = prefix === null ? null : readOwner(prefix);
+      return owner === null || !ownerAlive(owner);
+    });
 }

@@ -41,7 +41,7 @@ fi
 REQUIRED=(
   iproute2:ip nftables:nft dnsmasq-base:dnsmasq nmap:nmap tcpdump:tcpdump arping: arp-scan:arp-scan
   dnsutils:dig zmap:zmap iputils-ping:ping procps:sysctl util-linux:setsid ndisc6:ndisc6
-  iputils-tracepath:tracepath make:make g++:g++ python3:python3 g++-aarch64-linux-gnu:aarch64-linux-gnu-g++ qemu-user:qemu-aarch64
+  iputils-tracepath:tracepath prometheus:promtool curl:curl make:make g++:g++ python3:python3 g++-aarch64-linux-gnu:aarch64-linux-gnu-g++ qemu-user:qemu-aarch64
 )
 
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

@@ -455,3 +455,58 @@ t.test("the registry: node on every series, gauges refilled each round, counters
   const withDefaults = new AgentMetrics("node2");
   t.match(await withDefaults.metrics(), /process_resident_memory_bytes\{node="node2"\}/);
 });
+
+t.test("series per agent: a 500-node dual-stack cluster, 1 nodePort, 2 DNS servers × 2 names", async (t) => {
+  const v4 = (i: number) => `198.18.${i >> 8}.${i & 255}`;
+  const v6 = (i: number) => `2001:db8::${i.toString(16)}`;
+  const nodes = Array.from({ length: 500 }, (_, i) => ({ name: `node${i}`, ipv4: v4(i), ipv6: v6(i) }));
+  const r = result();
+  r.clusterNodes = nodes;
+  r.nodes = nodes.flatMap((n) => [n.ipv4, n.ipv6]);
+  r.arp = nodes.flatMap((n, i) => [
+    arp(n.ipv4, i === 0 ? "local" : "reply"),
+    arp(n.ipv6, i === 0 ? "local" : "reply"),
+  ]);
+  r.ports = nodes.flatMap((n) => [port(n.ipv4, "open"), port(n.ipv6, "open")]);
+  r.hosts = [];
+  r.notScanned = [];
+  const names = ["kubernetes.default.svc.cluster.local", "redis.db.svc.cluster.local"];
+  const servers = ["198.51.100.53", "198.51.100.54"];
+  r.dns = servers.flatMap((s) => names.map((name) => ({ ...dnsRec(s, "ok", ["198.18.1.1"]), name })));
+  r.consistency = names.map((name) => ({
+    type: "dns-consistency" as const,
+    name,
+    qtype: "A",
+    transport: "udp" as const,
+    consistent: true,
+    answers: {},
+    rcodes: {},
+    statuses: { [servers[0]!]: "ok" as const, [servers[1]!]: "ok" as const },
+    odd: [],
+  }));
+  const dnsVerdict = verdict("dns", true);
+  dnsVerdict.families = [{ family: "ipv4", ok: true, complete: true, detail: "" }];
+  r.verdicts = [verdict("host-gw", true), verdict("nodeport", true), dnsVerdict];
+  r.summaries = [summary("arp", 1, 1), summary("scan", 1, 1), summary("dns", 1, 1)];
+  const { series } = roundSeries(r, "node0");
+  const count = (name: string) => series.filter((s) => s.name === name).length;
+  t.equal(count("wireprobe_peer_adjacent"), 998);
+  t.equal(count("wireprobe_peer_rtt_seconds"), 998);
+  t.equal(count("wireprobe_nodeport_open"), 1000);
+  t.equal(
+    count("wireprobe_dns_ok") +
+      count("wireprobe_dns_rtt_seconds") +
+      count("wireprobe_dns_answer_digest") +
+      count("wireprobe_dns_agrees"),
+    16,
+  );
+  t.equal(count("wireprobe_verdict_ok"), 8);
+  t.equal(count("wireprobe_verdict_complete"), 3);
+  t.equal(series.length, 3023, "the round's gauges");
+  const m = new AgentMetrics("node0", { defaultMetrics: false });
+  m.recordResult(r);
+  m.recordRound("ok", false, 1, 1);
+  m.setPeers({ dns: 1000 });
+  const lines = (await m.metrics()).split("\n").filter((l) => l.startsWith("wireprobe_"));
+  t.equal(lines.length, 3039, "every wireprobe series of the agent (README: 3,039)");
+});

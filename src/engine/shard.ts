@@ -7,9 +7,25 @@ import type { ProbeOrder } from "./order";
 // since consecutive positions are random slots, each share is still spread over the whole target range and
 // every port (no shard hits one subnet while the others idle, which a split of the target list would do).
 
-/** Shard `index` of `count` (0 <= index < count). */
+/**
+ * One shard of a split scan ({@link ScanOptions}.shard): share `index` of `count` (0 <= index < count), as
+ * `--shard index/count` says it.
+ *
+ * @example
+ * ```ts
+ * import { type Shard, scan } from "wireprobe";
+ *
+ * // this process probes the second quarter; three others, with the same seed, probe the rest
+ * const shard: Shard = { index: 1, count: 4 };
+ * const run = scan("198.18.0.0/16", { ports: [443], seed: 42, shard });
+ * for await (const r of run) if (r.type === "port" && r.state === "open") console.log(r.target);
+ * console.log(run.summary?.shard, run.summary?.probes); // "1/4" 16384
+ * ```
+ */
 export interface Shard {
+  /** which share, 0 to count - 1 */
   readonly index: number;
+  /** how many shares the scan is split into, 1 to 65535 */
   readonly count: number;
 }
 

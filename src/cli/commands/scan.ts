@@ -198,6 +198,10 @@ a minute per port); --rate N keeps that under N packets/s, --rate 0 sends as fas
 interface takes them. The summary says how ("pacing") and at what rate. Without CAP_NET_RAW the
 scan falls back to TCP connects (-sT), says so on stderr and marks the summary "method":"connect".
 
+Split a big scan as zmap does: run it N times with --shard 0/N .. --shard N-1/N and one --seed S
+(same targets and ports): each run probes its own block of the seeded random order, so the
+shares are disjoint, their union is the whole scan, and each is spread over every target.
+
 Exit codes: 0 scan completed, 1 --expect not met, 2 bad usage, 3 missing privilege or environment.`;
 
 /** nmap allows a value glued to -p ("-p22,80", "-p-"): split it off. */

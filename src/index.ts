@@ -54,6 +54,7 @@ export type {
 } from "./check/verdicts";
 export { dnsVerdict, hostGwVerdict, nodePortVerdict } from "./check/verdicts";
 export type { ProbeRun } from "./engine/probe-run";
+export type { Shard } from "./engine/shard";
 export { EnvironmentError, UsageError } from "./errors";
 export type { NeighbourEntry } from "./native/types";
 export type { GatewayRoute, RoutingSnapshot, TableSelection } from "./net/gateway-routes";

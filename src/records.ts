@@ -654,6 +654,11 @@ export interface SummaryRecord {
    * unlimited (`--rate 0`): as fast as the interfaces take them. `rate` says what came of it.
    */
   pacing?: "adaptive" | "ceiling" | "unlimited";
+  /**
+   * scan with `--shard I/N`: which share of the split scan this run probed ("1/4"); `probes` and the counts
+   * are this share's, `targets` the whole scan's
+   */
+  shard?: string;
   /** scan, adaptive pacing: the largest congestion window reached, probes in flight */
   peakWindow?: number;
   /** scan with -sU: UDP ports per target (included in `ports`) */

@@ -176,3 +176,41 @@ t.test(
     );
   },
 );
+
+t.test("scan --shard and --seed: bad values end in one line, exit 2, before anything is sent", async (t) => {
+  const lab = await withLab(t, "badshard");
+  const a = await lab.segment("a");
+  const node = await lab.host("node");
+  await node.connect(a, { address: "198.51.100.10/24" });
+  const target = ["-p", "22", "198.51.100.0/28"];
+  const cases: Array<[string[], RegExp]> = [
+    [["--shard", "4/4", "--seed", "1"], /^the shard index must be a whole number from 0 to 3, not 4$/],
+    [["--shard", "x", "--seed", "1"], /^--shard takes I\/N \(shard I of N, I from 0 to N-1\), not "x"$/],
+    [["--shard", "0/0", "--seed", "1"], /^the shard count must be a whole number from 1 to 65535, not 0$/],
+    [["--shard", "-1/4", "--seed", "1"], /^--shard takes I\/N/],
+    [
+      ["--shard", "1/70000", "--seed", "1"],
+      /^the shard count must be a whole number from 1 to 65535, not 70000$/,
+    ],
+    [["--shard", "1/4"], /^--shard 1\/4 needs --seed N, the same for every shard$/],
+    [["--shard", "1/4", "--seed", "abc"], /^--seed takes a whole number from 0 to 2\^64-1, not "abc"$/],
+    [["--seed", "-5"], /^--seed takes a whole number from 0 to 2\^64-1, not "-5"$/],
+    [["--seed", "18446744073709551616"], /^the seed must be a whole number from 0 to 18446744073709551615$/],
+  ];
+  for (const [args, says] of cases) {
+    const r = await run(node.ns, ["scan", ...args, ...target], false);
+    const what = `scan ${args.join(" ")}`;
+    t.equal(r.code, 2, `${what}: exit 2`);
+    t.equal(r.stdout, "", `${what}: nothing on stdout`);
+    t.match(r.stderr, /^wireprobe: [^\n]+\n$/, `${what}: exactly one line: ${r.stderr.trim()}`);
+    t.match(r.stderr.trim().replace(/^wireprobe: /, ""), says, `${what}: says why`);
+  }
+  // 0/1 is the whole scan, and needs no seed
+  const whole = await run(
+    node.ns,
+    ["scan", "--shard", "0/1", "--json", "--timeout", "100", "--retries", "0", ...target],
+    false,
+  );
+  t.equal(whole.code, 0, whole.stderr);
+  t.match(whole.stdout, /"shard":"0\/1"/);
+});

@@ -3,6 +3,7 @@ import { Congestion, type CongestionOptions } from "./congestion";
 import { PermutedOrder, type ProbeOrder, RoundOrder, SequentialOrder } from "./order";
 import { Pacer } from "./pacer";
 import { type LoggedBatch, SendLog, TxStamps } from "./send-log";
+import { ShardOrder } from "./shard";
 import { TargetWindows } from "./target-window";
 import { nextTurn, sleep } from "./time";
 import { TargetTimeouts } from "./timeouts";
@@ -75,6 +76,11 @@ export interface EngineOptions {
    * rounds: item after item over every target, each slot sent once (ping's sequence numbers).
    */
   order: "permuted" | "sequential" | "rounds";
+  /**
+   * with order "permuted": the order to use instead of a fresh random one: a keyed one (a seed), or one
+   * shard's part of it (ShardOrder), whose other slots are neither sent nor waited for nor reported
+   */
+  permutation?: ProbeOrder;
   /** extra passes over the unanswered slots (ignored for rounds) */
   retries: number;
   /**
@@ -202,6 +208,8 @@ export class Engine {
   private wakeAfter = 0;
   /** ends the final wait's pause at once when the last outstanding slot is settled */
   private wakeAllDone: (() => void) | null = null;
+  /** a shard's run: the slots of other shards are marked done from the start (see markOtherShards) */
+  private readonly sharded: boolean;
 
   constructor(
     private readonly module: ProbeModule,
@@ -210,11 +218,13 @@ export class Engine {
     const size = module.targets * module.items;
     this.order =
       options.order === "permuted"
-        ? new PermutedOrder(size)
+        ? (options.permutation ?? new PermutedOrder(size))
         : options.order === "rounds"
           ? new RoundOrder(module.targets, module.items)
           : new SequentialOrder(size);
     this.answeredBits = new Uint8Array(Math.ceil(size / 8));
+    this.sharded = this.order instanceof ShardOrder;
+    if (this.sharded) this.markOtherShards();
     this.outstanding = new Int32Array(module.targets).fill(UNSEEN);
     this.channels = new Uint8Array(module.targets);
     this.slots = new Int32Array(options.batch);
@@ -233,6 +243,21 @@ export class Engine {
     if (!Number.isInteger(window) || window < 0) throw new RangeError(`bad maxOutstanding ${window}`);
     this.windowSlots = window > 0 ? new Int32Array(window) : null;
     this.windowSent = new Float64Array(window);
+  }
+
+  /**
+   * A shard's slots are the order's; every other slot is marked done before the run, so the rest of the
+   * engine needs no shard test: such a slot is never sent or retried, never outstanding, never reported
+   * unanswered, and an answer or a settle for it is refused as a duplicate's. One walk over the share.
+   */
+  private markOtherShards(): void {
+    const bits = this.answeredBits;
+    bits.fill(0xff);
+    const order = this.order;
+    for (let p = 0; p < order.domain; p++) {
+      const slot = order.at(p);
+      if (slot >= 0) bits[slot >>> 3]! &= ~(1 << (slot & 7));
+    }
   }
 
   /** Where the run is (for a progress display). */
@@ -594,11 +619,19 @@ export class Engine {
     const limit = this.options.maxOutstandingPerTarget;
     if (this.windows !== null && c !== NO_CHANNEL)
       this.windows.setLimit(target, typeof limit === "function" ? limit(target) : limit!);
-    const live = c === NO_CHANNEL ? 0 : this.module.items;
+    const live = c === NO_CHANNEL ? 0 : this.sharded ? this.ownSlots(target) : this.module.items;
     this.outstanding[target] = live;
     this.outstandingTotal += live;
     this.counters.live += live;
     return c;
+  }
+
+  /** A shard's slots of a target (those not marked done before anything of it was sent). */
+  private ownSlots(target: number): number {
+    const items = this.module.items;
+    let n = 0;
+    for (let slot = target * items, end = slot + items; slot < end; slot++) if (!this.isAnswered(slot)) n++;
+    return n;
   }
 
   /**

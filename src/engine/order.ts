@@ -21,8 +21,12 @@ export class PermutedOrder implements ProbeOrder {
   private readonly perm: Permutation;
   readonly domain: number;
 
-  constructor(readonly size: number) {
-    this.perm = new Permutation(size);
+  /** `key`: the permutation's (from a seed: keyFromSeed); default a random one, a new order each run */
+  constructor(
+    readonly size: number,
+    key?: Uint8Array,
+  ) {
+    this.perm = new Permutation(size, key);
     this.domain = this.perm.domain;
   }
 

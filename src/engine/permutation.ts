@@ -12,6 +12,31 @@ export const MAX_PERMUTATION_SIZE = 2 ** 32;
 
 const ROUNDS = 3;
 
+/** The largest seed: a 64-bit unsigned number, as zmap's --seed. */
+export const MAX_SEED = 2n ** 64n - 1n;
+
+/**
+ * The permutation key a seed stands for: 24 bytes of splitmix64 (Steele, Lea and Flood's generator, a
+ * bijective mix of a counter) started at the seed. The same seed gives the same key, hence the same order,
+ * in every process and on every machine: what shards of one scan need (see shard.ts). The seed keys only the
+ * order; the validation cookie keeps its own random key per run.
+ */
+export function keyFromSeed(seed: bigint): Uint8Array {
+  if (seed < 0n || seed > MAX_SEED) throw new RangeError(`seed must be 0..2^64-1, got ${seed}`);
+  const M = MAX_SEED;
+  const key = Buffer.alloc(ROUNDS * 8);
+  let state = seed;
+  for (let i = 0; i < ROUNDS; i++) {
+    state = (state + 0x9e3779b97f4a7c15n) & M;
+    let z = state;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+    z ^= z >> 31n;
+    key.writeBigUInt64LE(z, i * 8);
+  }
+  return key;
+}
+
 /** Multiplicative inverse of an odd number modulo 2^32 (Newton's iteration doubles the correct bits). */
 export function inverseOdd32(a: number): number {
   let inv = a | 0;

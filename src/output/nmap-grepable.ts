@@ -1,6 +1,6 @@
 import { serviceName } from "../addr/top-ports";
 import { outcomeState } from "../port-outcomes";
-import { ctime, doneSentence, type ScanReportMeta } from "./nmap-meta";
+import { ctime, doneSentence, type ScanReportMeta, shardNote } from "./nmap-meta";
 import { ignoredStates, PatternCache, type ScanStore, type StoredHost, stateCounts } from "./scan-store";
 
 // nmap's grepable output (-oG): one "Status" line and one "Ports" line per host, tab-separated fields, each
@@ -15,6 +15,8 @@ function field(text: string): string {
 
 export function* nmapGrepable(store: ScanStore, meta: ScanReportMeta): IterableIterator<string> {
   yield `# wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${meta.args.replace(/\n/g, " ")}\n`;
+  const note = shardNote(meta);
+  if (note !== "") yield `# ${note}\n`;
   let up = 0;
   let down = 0;
   const portsField = new PatternCache((host) => portsOf(host, store, meta));

@@ -20,6 +20,16 @@ export interface ScanReportMeta {
   summary: SummaryRecord | undefined;
   /** wall-clock end */
   end: Date;
+  /** one shard of a split scan: "I/N" and the seed all shards share (said in the header: the file is a part) */
+  shard?: { shard: string; seed?: string };
+}
+
+/** The header's note that the file holds one share of a split scan ("" for a whole scan). */
+export function shardNote(meta: ScanReportMeta): string {
+  const s = meta.shard;
+  if (s === undefined) return "";
+  const count = s.shard.split("/")[1];
+  return `wireprobe shard ${s.shard}${s.seed === undefined ? "" : ` (seed ${s.seed})`}: this file holds one share of the scan; the ${count} shards' files together hold all of it`;
 }
 
 /** nmap's date format: "Thu Nov 26 02:50:02 2026" (ctime without the newline), in local time. */

@@ -1,7 +1,7 @@
 import { formatPortList } from "../addr/ports";
 import { serviceName } from "../addr/top-ports";
 import { outcomeReason, outcomeState } from "../port-outcomes";
-import { ctime, doneSentence, nmapDownReason, type ScanReportMeta } from "./nmap-meta";
+import { ctime, doneSentence, nmapDownReason, type ScanReportMeta, shardNote } from "./nmap-meta";
 import { ignoredStates, type ScanStore, stateCounts } from "./scan-store";
 import { escapeXml as xmlEscape } from "./xml";
 
@@ -18,6 +18,9 @@ export function* nmapXml(store: ScanStore, meta: ScanReportMeta): IterableIterat
   const args = xmlEscape(meta.args);
   yield '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE nmaprun>\n';
   yield `<!-- wireprobe ${meta.version} scan initiated ${ctime(meta.start)} as: ${args} -->\n`;
+  // a comment, not an attribute: nmap's DTD has no place for it, and readers of nmap XML skip comments
+  const note = shardNote(meta);
+  if (note !== "") yield `<!-- ${xmlEscape(note)} -->\n`;
   yield `<nmaprun scanner="wireprobe" args="${args}" start="${start}" startstr="${ctime(meta.start)}" version="${xmlEscape(meta.version)}" xmloutputversion="1.05">\n`;
   const udpPorts = meta.udpPorts ?? new Uint16Array(0);
   if (meta.ports.length > 0 || udpPorts.length === 0)

@@ -81,7 +81,7 @@ export function summaryLine(s: SummaryRecord): string {
     ? `\n${n} open|filtered UDP port${n === 1 ? "" : "s"} of hosts that sent port unreachables may be closed: ICMP rate limit (rescan them with more --retries)`
     : "";
   return (
-    `scan (${s.method ?? "syn"}): ${s.targets} target${s.targets === 1 ? "" : "s"}${down}, ${s.ports} port${s.ports === 1 ? "" : "s"} each: ${states}; ` +
+    `scan (${s.method ?? "syn"}${s.shard === undefined ? "" : `, shard ${s.shard}`}): ${s.targets} target${s.targets === 1 ? "" : "s"}${down}, ${s.ports} port${s.ports === 1 ? "" : "s"} each: ${states}; ` +
     `${s.packetsSent} probes sent${retries}, ${s.packetsReceived} answers${lost ? ` (${lost})` : ""} in ${(s.durationMs / 1000).toFixed(2)} s${interrupted}${limited}`
   );
 }

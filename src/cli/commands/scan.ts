@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
 import { splitTargetList } from "../../addr/resolve";
 import { readBatches } from "../../engine/probe-run";
+import { formatShard, parseShard } from "../../engine/shard";
 import { UsageError } from "../../errors";
 import { drained, NdjsonWriter, safeWrite } from "../../output/ndjson";
 import { nmapGrepable } from "../../output/nmap-grepable";
@@ -106,6 +107,18 @@ const options: OptionSpec[] = [
     valueName: "N",
     help: "TCP source port (default: random)",
   },
+  {
+    name: "seed",
+    kind: "string",
+    valueName: "N",
+    help: "fix the probe order (0 to 2^64-1); the same for every shard of a split scan",
+  },
+  {
+    name: "shard",
+    kind: "string",
+    valueName: "I/N",
+    help: "probe share I (0 to N-1) of the scan split N ways (needs --seed when N > 1)",
+  },
   { name: "syn", aliases: ["-sS"], kind: "flag", help: "SYN scan (the default; fails without CAP_NET_RAW)" },
   {
     name: "connect",
@@ -184,6 +197,10 @@ packets are lost, with at least ${ADAPTIVE_MIN_RATE} probes/s while nothing answ
 a minute per port); --rate N keeps that under N packets/s, --rate 0 sends as fast as the
 interface takes them. The summary says how ("pacing") and at what rate. Without CAP_NET_RAW the
 scan falls back to TCP connects (-sT), says so on stderr and marks the summary "method":"connect".
+
+Split a big scan as zmap does: run it N times with --shard 0/N .. --shard N-1/N and one --seed S
+(same targets and ports): each run probes its own block of the seeded random order, so the
+shares are disjoint, their union is the whole scan, and each is spread over every target.
 
 Exit codes: 0 scan completed, 1 --expect not met, 2 bad usage, 3 missing privilege or environment.`;
 
@@ -301,6 +318,14 @@ export const scanCommand: Command = {
     if (toStdout > 1) throw new UsageError("only one output can go to stdout");
     const openOnly = getFlag(args, "open");
 
+    const seedText = getString(args, "seed");
+    if (seedText !== undefined && !/^\d{1,20}$/.test(seedText))
+      throw new UsageError(`--seed takes a whole number from 0 to 2^64-1, not "${seedText}"`);
+    const shardText = getString(args, "shard");
+    const shard = shardText === undefined ? undefined : parseShard(shardText);
+    if (shard !== undefined && shard.count > 1 && seedText === undefined)
+      throw new UsageError(`--shard ${shardText} needs --seed N, the same for every shard`);
+
     const scanOptions: ScanOptions = {
       ...(portSpec !== undefined ? { ports: portSpec } : top !== undefined ? { topPorts: top } : {}),
       protocols: tcp && udp ? ["tcp", "udp"] : udp ? ["udp"] : ["tcp"],
@@ -312,6 +337,8 @@ export const scanCommand: Command = {
       ...opt("timeoutMs", getNumber(args, "timeout")),
       ...opt("sourcePort", getNumber(args, "source-port")),
       ...opt("ipv6Cap", getNumber(args, "ipv6-cap")),
+      ...opt("seed", seedText === undefined ? undefined : BigInt(seedText)),
+      ...opt("shard", shard),
       method: getFlag(args, "connect") ? "connect" : getFlag(args, "syn") ? "syn" : "auto",
       signal: ctx.signal,
       onNotice: (message) => ctx.stderr.write(`wireprobe: ${message}\n`),
@@ -338,6 +365,10 @@ export const scanCommand: Command = {
         openOnly,
         expect,
         start,
+        shard:
+          shard === undefined
+            ? undefined
+            : { shard: formatShard(shard), ...(seedText === undefined ? {} : { seed: seedText }) },
       });
     } finally {
       // No-ops after a commit; otherwise the temporary files go and the paths are left as they were.
@@ -363,6 +394,8 @@ interface ScanOutputs {
   openOnly: boolean;
   expect: string | undefined;
   start: Date;
+  /** --shard I/N and its --seed, for the nmap formats' header */
+  shard: { shard: string; seed?: string } | undefined;
 }
 
 /**
@@ -419,6 +452,7 @@ async function scanInto(ctx: CommandContext, run: ScanRun, o: ScanOutputs): Prom
       method: run.method ?? "syn",
       openOnly,
       summary,
+      ...(o.shard === undefined ? {} : { shard: o.shard }),
     };
     if (o.xml) {
       const { nmapXml } = require("../../output/nmap-xml") as typeof import("../../output/nmap-xml");

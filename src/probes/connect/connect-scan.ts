@@ -19,6 +19,7 @@ import {
   OUTCOME_NONE,
 } from "../../port-outcomes";
 import type { ScanContext } from "../scan/scan-context";
+import type { ScanShare } from "../scan/share";
 
 // The TCP connect scan (nmap -sT) as a probe module: what a scan can do without CAP_NET_RAW. A slot is a
 // target x port pair, as in the SYN scan, and its probe a full connect(); the kernel's answer is the errno.
@@ -38,6 +39,8 @@ export interface ConnectScanOptions {
   retries: number;
   timeoutMs: number;
   signal: AbortSignal | undefined;
+  /** the order of the slots, and a shard's part of them */
+  share: ScanShare;
 }
 
 /** Connections in flight at once: well under the 1024 descriptors an unprivileged process usually gets. */
@@ -98,9 +101,11 @@ export class ConnectScan implements ProbeModule {
 
   async run(): Promise<boolean> {
     const { ctx, options } = this;
-    const downCount = options.interface === undefined ? 0 : await this.reportOffInterface(options.interface);
+    if (options.interface !== undefined) await this.reportOffInterface(options.interface);
+    const share = options.share;
     this.engine = new Engine(this, {
       order: "permuted",
+      ...(share.order ? { permutation: share.order } : {}),
       retries: options.retries,
       rate: options.rate,
       batch: CONNECT_CONCURRENCY,
@@ -110,7 +115,10 @@ export class ConnectScan implements ProbeModule {
       room: () => ctx.room(),
       now: monotonicMs,
     });
-    ctx.probing(this.engine, (this.targets - downCount) * this.items);
+    ctx.probing(
+      this.engine,
+      share.probes(this.targets, (t) => this.down?.[t] !== 1),
+    );
     try {
       return await this.engine.run();
     } finally {
@@ -151,9 +159,9 @@ export class ConnectScan implements ProbeModule {
 
   /**
    * Pinned to an interface: targets it has no route for are down (no-route), as in the SYN scan, and get no
-   * probe. Returns how many targets that is.
+   * probe (each reported by the shard that holds its first slot).
    */
-  private async reportOffInterface(name: string): Promise<number> {
+  private async reportOffInterface(name: string): Promise<void> {
     const { ctx } = this;
     const plain = await createRouteResolverAsync(this.options.netns);
     let link: LinkInfo;
@@ -165,27 +173,24 @@ export class ConnectScan implements ProbeModule {
     if (!link.up) throw new EnvironmentError(`interface "${link.name}" is down`, "ENETDOWN");
     const resolver = await createRouteResolverAsync(this.options.netns, { link });
     const down = new Uint8Array(ctx.targets.size);
-    let count = 0;
+    const share = this.options.share;
     try {
       for (let t = 0; t < ctx.targets.size4; t++) {
         const ip = ctx.targets.at(t);
         if (resolver.resolve(ip).kind !== "other-link") continue;
         down[t] = 1;
-        ctx.host(intToIpv4(ip), "no-route", ctx.names.get(ip));
-        count++;
+        if (share.ownsHost(t)) ctx.host(intToIpv4(ip), "no-route", ctx.names.get(ip));
       }
       for (let t = ctx.targets.size4; t < ctx.targets.size; t++) {
         ctx.targets.ipv6Into(t, this.bytes6);
         if (resolver.resolve6(this.bytes6).kind !== "other-link") continue;
         down[t] = 1;
-        ctx.host(formatIpv6(this.bytes6), "no-route");
-        count++;
+        if (share.ownsHost(t)) ctx.host(formatIpv6(this.bytes6), "no-route");
       }
     } finally {
       resolver.close();
     }
     this.down = down;
-    return count;
   }
 
   /** Ends the slot's attempt, if any: its socket destroyed, its retry cancelled. */

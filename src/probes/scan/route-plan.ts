@@ -73,6 +73,11 @@ export interface PlanOptions {
   retries: number;
   rate: number;
   signal?: AbortSignal;
+  /**
+   * per target, 1 when it is probed: one shard of a split scan probes some targets only, and asks for no
+   * other next hop. The rest get neither a channel nor a down reason. Default: every target.
+   */
+  include?: Uint8Array;
 }
 
 /** Down reason of a target whose route refuses it: the route type (blackhole, prohibit, ...) or no-route. */
@@ -157,7 +162,9 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
       let lastGateway: RouteDecision | null = null;
       let lastChannel = 0;
       let lastHop = -1;
+      const include = options.include;
       for (let t = targets.size4; t < size; t++) {
+        if (include !== undefined && include[t] === 0) continue;
         targets.ipv6Into(t, target6);
         const d = resolve6(target6);
         if (d === lastGateway) {
@@ -204,6 +211,7 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
         }
       }
       for (let t = 0; t < targets.size4; t++) {
+        if (include !== undefined && include[t] === 0) continue;
         const ip = targets.at(t);
         const d = resolve(ip);
         if (d.kind === "unreachable") {
@@ -299,7 +307,7 @@ export async function planRoutes(targets: TargetSet, options: PlanOptions): Prom
 
   let live = 0;
   for (let t = 0; t < size; t++) {
-    if (down[t] !== 0) continue;
+    if (down[t] !== 0 || (options.include !== undefined && options.include[t] === 0)) continue;
     const h = hopOf[t]!;
     if (h >= 0 && answered[h] === 0) {
       down[t] = DOWN_CODE[t < targets.size4 ? "no-arp-reply" : "no-ndp-reply"]!;

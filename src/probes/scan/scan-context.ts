@@ -36,6 +36,8 @@ export class ScanContext {
   hostsDown = 0;
   packetsDropped = 0;
   packetsIgnored = 0;
+  /** one shard of a split scan: "I/N", for the summary (set by scan()) */
+  shard: string | undefined;
   /** how the probes were paced, for the summary (set by scan()) */
   pacing: NonNullable<SummaryRecord["pacing"]> = "adaptive";
   readonly startMs: number;
@@ -198,6 +200,7 @@ export class ScanContext {
         retransmissions: counters?.retransmissions ?? 0,
         packetsIgnored: this.packetsIgnored,
         pacing: this.pacing,
+        ...(this.shard === undefined ? {} : { shard: this.shard }),
         ...(this.engine?.congestion ? { peakWindow: Math.floor(this.engine.congestion.peakWindow) } : {}),
         ...(this.udpPorts.length > 0
           ? { udpPorts: this.udpPorts.length, mayBeRateLimited: this.mayBeRateLimited }

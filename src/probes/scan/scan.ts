@@ -1,9 +1,10 @@
 import { type PortLists, parsePortLists, topPorts } from "../../addr/ports";
 import { type NameLookup, resolveTargets } from "../../addr/resolve";
 import { TargetSet } from "../../addr/target-set";
-import { MAX_PERMUTATION_SIZE } from "../../engine/permutation";
+import { keyFromSeed, MAX_PERMUTATION_SIZE, MAX_SEED } from "../../engine/permutation";
 import { type ProbeRun, RECORD_BATCHES, type ScanProgress } from "../../engine/probe-run";
 import { randomInt } from "../../engine/random";
+import { checkShard, formatShard, type Shard } from "../../engine/shard";
 import { EnvironmentError, environmentErrorFrom, UsageError } from "../../errors";
 import { native } from "../../native/binding";
 import { namespacePath } from "../../net/namespace";
@@ -11,6 +12,7 @@ import type { ScanRecord, SummaryRecord } from "../../records";
 import { SynScan } from "../syn/syn-scan";
 import { UDP_DEFAULT_RETRIES, UdpScan } from "../udp/udp-scan";
 import { ScanContext } from "./scan-context";
+import { probedTargets, ScanShare } from "./share";
 
 export type { ScanProgress } from "../../engine/probe-run";
 
@@ -89,6 +91,18 @@ export interface ScanOptions {
   onNotice?: (message: string) => void;
   /** hostname resolution (default: the system resolver, in the caller's namespace) */
   lookup?: NameLookup;
+  /**
+   * fixes the probe order (0 to 2^64-1, as zmap's --seed): the same seed, targets and ports give the same
+   * order in every run. Default: a new random order each run. Needed with `shard`.
+   */
+  seed?: number | bigint;
+  /**
+   * one shard of a scan split over several runs, zmap's way: shard `index` of `count` (0 <= index < count)
+   * probes one block of the seeded order, so runs of every index with the same `seed`, targets and ports
+   * probe disjoint shares whose union is the whole scan, each spread over every target and port. A down
+   * host is reported by the shard that holds its first probe; unresolved names by shard 0.
+   */
+  shard?: Shard;
 }
 
 export type { ScanRecord } from "../../records";
@@ -138,6 +152,15 @@ export const SCAN_DEFAULTS = {
   /** a probe waits at most 1000 ms for its answer */
   timeoutMs: 1000,
 } as const;
+
+/** The seed as a 64-bit number; a UsageError when it is not one. */
+function seedOf(seed: number | bigint | undefined): bigint | undefined {
+  if (seed === undefined) return undefined;
+  const ok =
+    typeof seed === "bigint" ? seed >= 0n && seed <= MAX_SEED : Number.isSafeInteger(seed) && seed >= 0;
+  if (!ok) throw new UsageError(`the seed must be a whole number from 0 to ${MAX_SEED}`);
+  return BigInt(seed);
+}
 
 function checkRange(name: string, value: number | undefined, min: number, max: number): void {
   if (value === undefined) return;
@@ -213,6 +236,14 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
   checkRange("source port", options.sourcePort, 1, 65535);
   checkRange("ipv6Cap", options.ipv6Cap, 1, 2 ** 40);
   const capOption = options.ipv6Cap === undefined ? {} : { ipv6Cap: options.ipv6Cap };
+  const seed = seedOf(options.seed);
+  const shard = options.shard;
+  if (shard !== undefined) {
+    checkShard(shard);
+    if (shard.count > 1 && seed === undefined)
+      throw new UsageError("a sharded scan needs a seed (--seed N), the same for every shard");
+  }
+  const key = seed === undefined ? undefined : keyFromSeed(seed);
   const method = options.method ?? "auto";
   if (!["auto", "syn", "connect"].includes(method)) throw new UsageError(`unknown scan method "${method}"`);
   const specs = targets instanceof TargetSet ? null : typeof targets === "string" ? [targets] : [...targets];
@@ -275,7 +306,15 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     }
     const context = new ScanContext(set, ports, resolved.names, native.monotonicMs(), udpPorts);
     ctx = context;
-    for (const u of resolved.unresolved) context.host(u.name, "unresolved", u.name);
+    if (shard !== undefined) context.shard = formatShard(shard);
+    // Names are no slots of the order: shard 0 reports those that did not resolve.
+    if ((shard?.index ?? 0) === 0)
+      for (const u of resolved.unresolved) context.host(u.name, "unresolved", u.name);
+    const tcpShare = new ScanShare(set.size, ports.length, key, shard);
+    const udpShare = new ScanShare(set.size, udpPorts.length, key, shard);
+    // A shard asks for the next hops of its own targets only (TCP's and UDP's: the UDP scan reuses them).
+    const include = probedTargets(set.size, [withTcp ? tcpShare : null, withUdp ? udpShare : null]);
+    const own = include === undefined ? {} : { include };
     // The probing stops on the caller's signal, and also when the reader stops iterating early.
     const stop = new AbortController();
     const onAbort = () => stop.abort(options.signal?.reason);
@@ -294,11 +333,19 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
     const sourcePort = options.sourcePort ?? randomInt(32768, 61000);
     const syn =
       chosen === "syn"
-        ? new SynScan(context, { ...common, netns, interface: options.interface, sourcePort })
+        ? new SynScan(context, {
+            ...common,
+            netns,
+            interface: options.interface,
+            sourcePort,
+            share: tcpShare,
+            ...own,
+          })
         : null;
     const tcp = !withTcp
       ? null
-      : (syn ?? new (connectScan())(context, { ...common, netns, interface: options.interface }));
+      : (syn ??
+        new (connectScan())(context, { ...common, netns, interface: options.interface, share: tcpShare }));
     // TCP first, then UDP, as nmap runs them; the UDP scan reuses the next hops the SYN scan found.
     const probe = async (): Promise<boolean> => {
       if (tcp !== null && !(await tcp.run())) return false;
@@ -311,7 +358,8 @@ export function scan(targets: string | readonly string[] | TargetSet, options: S
         netns,
         interface: options.interface,
         sourcePort,
-        ...(plan ? { plan } : {}),
+        share: udpShare,
+        ...(plan ? { plan } : own),
       }).run();
     };
     let completed = false;

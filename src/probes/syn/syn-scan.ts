@@ -16,6 +16,7 @@ import {
 import { FILTERED_NO_RESPONSE } from "../../port-outcomes";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
 import type { ScanContext } from "../scan/scan-context";
+import type { ScanShare } from "../scan/share";
 import { Answer, Answer6, readAnswer, readAnswer6 } from "./answer";
 import { type Outbox, openChannel, sendOutbox } from "./channel-io";
 
@@ -36,6 +37,10 @@ export interface SynScanOptions {
   timeoutMs: number;
   sourcePort: number;
   signal: AbortSignal | undefined;
+  /** the order of the slots, and a shard's part of them */
+  share: ScanShare;
+  /** a shard's: per target, 1 when it is probed by this shard in this scan or the UDP one after it */
+  include?: Uint8Array;
 }
 
 /**
@@ -105,13 +110,16 @@ export class SynScan implements ProbeModule {
       // The ARP for next hops is a handful of requests: at the ceiling, or zmap's default rate when adaptive.
       rate: options.adaptive && options.rate === 0 ? ADAPTIVE_ARP_RATE : options.rate,
       ...(signal ? { signal } : {}),
+      ...(options.include ? { include: options.include } : {}),
     });
     const aborted = signal?.aborted === true;
     this.reportDown(aborted);
     if (aborted) return false;
     const used = this.usedChannels();
+    const share = options.share;
     this.engine = new Engine(this, {
       order: "permuted",
+      ...(share.order ? { permutation: share.order } : {}),
       retries: options.retries,
       rate: options.rate,
       batch: BATCH,
@@ -122,7 +130,10 @@ export class SynScan implements ProbeModule {
       room: () => ctx.room(),
       now: monotonicMs,
     });
-    ctx.probing(this.engine, this.plan.live * this.items);
+    ctx.probing(
+      this.engine,
+      share.probes(this.targets, (t) => this.plan.channelOf[t]! > 0),
+    );
     try {
       this.open(used);
       return await this.engine.run();
@@ -171,7 +182,7 @@ export class SynScan implements ProbeModule {
     const { ctx, plan } = this;
     for (let t = 0; t < plan.down.length; t++) {
       const d = plan.down[t]!;
-      if (d === 0) continue;
+      if (d === 0 || !this.options.share.ownsHost(t)) continue;
       const reason = DOWN_REASONS[d]!;
       if (aborted && (reason === "no-arp-reply" || reason === "no-ndp-reply")) continue;
       if (t >= ctx.targets.size4) {

@@ -16,6 +16,7 @@ import {
 import { CLOSED_PORT_UNREACH, OPEN_FILTERED_NO_RESPONSE } from "../../port-outcomes";
 import { DOWN_REASONS, planRoutes, type RoutePlan } from "../scan/route-plan";
 import type { ScanContext } from "../scan/scan-context";
+import type { ScanShare } from "../scan/share";
 import { type Outbox, openChannel, sendOutbox } from "../syn/channel-io";
 import { ADAPTIVE_MIN_RATE, fold } from "../syn/syn-scan";
 import { readUdpAnswer, UdpAnswer } from "./answer";
@@ -62,6 +63,10 @@ export interface UdpScanOptions {
   signal: AbortSignal | undefined;
   /** the next hops a TCP scan of the same targets found already (and reported down hosts for) */
   plan?: RoutePlan;
+  /** the order of the slots, and a shard's part of them */
+  share: ScanShare;
+  /** a shard's (without `plan`): per target, 1 when it is probed by this shard */
+  include?: Uint8Array;
 }
 
 /**
@@ -172,14 +177,17 @@ export class UdpScan implements ProbeModule {
         retries: options.retriesFixed ? options.retries : 1,
         rate: options.adaptive && options.rate === 0 ? ADAPTIVE_ARP_RATE : options.rate,
         ...(signal ? { signal } : {}),
+        ...(options.include ? { include: options.include } : {}),
       });
     }
     const aborted = signal?.aborted === true;
     if (!options.plan) this.reportDown(aborted);
     if (aborted) return false;
     const used = this.usedChannels();
+    const share = options.share;
     this.engine = new Engine(this, {
       order: "permuted",
+      ...(share.order ? { permutation: share.order } : {}),
       retries: options.retries,
       rate: options.rate,
       batch: BATCH,
@@ -193,7 +201,10 @@ export class UdpScan implements ProbeModule {
       room: () => ctx.room(),
       now: monotonicMs,
     });
-    ctx.probing(this.engine, this.plan.live * this.items);
+    ctx.probing(
+      this.engine,
+      share.probes(this.targets, (t) => this.plan.channelOf[t]! > 0),
+    );
     try {
       this.open(used);
       return await this.engine.run();
@@ -276,7 +287,7 @@ export class UdpScan implements ProbeModule {
     const { ctx, plan } = this;
     for (let t = 0; t < plan.down.length; t++) {
       const d = plan.down[t]!;
-      if (d === 0) continue;
+      if (d === 0 || !this.options.share.ownsHost(t)) continue;
       const reason = DOWN_REASONS[d]!;
       if (aborted && (reason === "no-arp-reply" || reason === "no-ndp-reply")) continue;
       if (t >= ctx.targets.size4) {

@@ -116,7 +116,11 @@ export interface CheckOptions {
   interface?: string;
   /** per-probe wait in ms (default: each probe's own) */
   timeoutMs?: number;
-  /** packets per second for the scan (default: the scan's) */
+  /**
+   * packets per second, the ceiling of each probe that paces its sends: the scan, ARP/NDP, the DNS queries
+   * and the pings (default: each probe's own; the path MTU search, the routes' gateways and the DNS race are
+   * not paced by it). The probes run at once, so together they send up to this many times the number of them.
+   */
   rate?: number;
   /** the resolv.conf to take the DNS servers from when `dnsServers` is empty (default: the namespace's) */
   resolvConf?: string;
@@ -324,6 +328,7 @@ export function check(options: CheckOptions): CheckRun {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   };
   const timeout = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
+  const rate = options.rate === undefined ? {} : { rate: options.rate };
   const externalSet = TargetSet.parse(options.external ?? [], {
     ipv6Cap: 4096,
     capHint: "check takes at most 4096 external addresses",
@@ -373,7 +378,7 @@ export function check(options: CheckOptions): CheckRun {
     // Every probe is built before any runs, so bad input fails before a packet is sent.
     const jobs: Job[] = [];
     if (nodes.length > 0) {
-      const a = arp(nodeSet, { ...common, ...timeout, retries: 1 });
+      const a = arp(nodeSet, { ...common, ...timeout, ...rate, retries: 1 });
       jobs.push(job("arp", a, r.arp, r.summaries));
     }
     // One scan per family restriction: the nodePorts of every family on every address, those of one
@@ -394,7 +399,7 @@ export function check(options: CheckOptions): CheckRun {
         ...scanPorts(ports),
         method,
         retries: 2,
-        ...(options.rate === undefined ? {} : { rate: options.rate }),
+        ...rate,
         ...(options.onNotice ? { onNotice: options.onNotice } : {}),
       });
       jobs.push(job("scan", s, scanned, r.summaries));
@@ -420,6 +425,7 @@ export function check(options: CheckOptions): CheckRun {
     const dnsOptions = {
       ...common,
       ...timeout,
+      ...rate,
       ...(options.dnsServers && options.dnsServers.length > 0 ? { servers: options.dnsServers } : {}),
       ...(options.resolvConf === undefined ? {} : { resolvConf: options.resolvConf }),
     };
@@ -439,7 +445,7 @@ export function check(options: CheckOptions): CheckRun {
       jobs.push(job("dns-race", raceRun, r.dnsRace, r.summaries));
     }
     if (external.length > 0) {
-      const p = ping(externalSet, { ...common, count: 3, intervalMs: 100 });
+      const p = ping(externalSet, { ...common, ...rate, count: 3, intervalMs: 100 });
       jobs.push(job("ping", p, r.pings, r.summaries));
     }
     if (mtuWanted) {

@@ -17,6 +17,11 @@ export interface Command {
   options: OptionSpec[];
   /** rewrites argv before parsing (nmap's single-dash long options) */
   normalise?(argv: readonly string[]): string[];
+  /**
+   * a signal (SIGINT, SIGTERM) is how it normally ends (a long-running agent): the exit code is run's, not
+   * 130/143, and no "interrupted" is printed
+   */
+  stopsOnSignal?: boolean;
   /** resolves to the exit code */
   run(ctx: CommandContext, args: ParsedArgs): Promise<number>;
 }

@@ -46,6 +46,11 @@ const commands: CommandEntry[] = [
     load: () => require("./commands/check").checkCommand,
   },
   {
+    name: "agent",
+    summary: "run check in rounds and serve Prometheus metrics (a DaemonSet's container)",
+    load: () => require("./commands/agent").agentCommand,
+  },
+  {
     name: "demo",
     summary: "build a lab cluster with the classic network failures and check it",
     load: () => require("./commands/demo").demoCommand,
@@ -122,7 +127,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     const context = { argv: rest, stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
     const code = await command.run(context, args);
-    if (controller.signal.aborted) return stoppedCode();
+    if (
+      controller.signal.aborted &&
+      !(command.stopsOnSignal && !(controller.signal.reason instanceof StdoutFailed))
+    )
+      return stoppedCode();
     return code;
   } catch (err) {
     const known = err instanceof UsageError || err instanceof EnvironmentError;

@@ -122,7 +122,7 @@ const options: OptionSpec[] = [
     min: 0,
     max: 10_000_000,
     valueName: "PPS",
-    help: "scan packets per second (default: the scan's)",
+    help: "packets per second of each probe: scan, ARP/NDP, DNS, ping (default: each probe's own)",
   },
   { name: "json", kind: "flag", help: "the probe records, then one verdict record per check, as NDJSON" },
   {

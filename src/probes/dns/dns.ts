@@ -65,6 +65,11 @@ export interface DnsOptions {
   interface?: string;
   /** network namespace: a name from `ip netns` or a path such as /proc/PID/ns/net */
   netns?: string;
+  /**
+   * queries sent per second over all servers (first attempts and retries; the TCP and EDNS follow-ups a
+   * query needs come on top); 0 = no ceiling (default 0: the per-server window paces them)
+   */
+  rate?: number;
   /** queries in flight per server over UDP (default 16; TCP: at most 8 connections per server) */
   concurrency?: number;
   /** send an EDNS OPT record (UDP size 1232), falling back to plain DNS on FORMERR, like dig (default true) */
@@ -342,7 +347,7 @@ class DnsRun implements ProbeModule {
       // every server come close together, so its consistency verdict follows soon.
       order: "sequential",
       retries: this.retries,
-      rate: 0,
+      rate: this.options.rate ?? 0,
       batch: SEND_CHUNK,
       timeoutMs: this.timeoutMs,
       // How long a server takes depends on the question (a cached name, or a recursion), not on how fast

@@ -154,6 +154,11 @@ export class Prometheus {
     this.#log = (this.#log + d.toString()).slice(-4000);
   }
 
+  /** The server's pid (while it runs). */
+  pids(): number[] {
+    return this.#child?.pid === undefined ? [] : [this.#child.pid];
+  }
+
   /** The server's latest log lines (warnings and errors). */
   get log(): string {
     return this.#log;

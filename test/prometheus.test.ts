@@ -129,7 +129,7 @@ const QUERIES = {
   node4Address: 'count by (peer, address, state) (wireprobe_peer_adjacent{peer="node4"})',
   nodePortByPeer: "max by (peer, port, protocol) (wireprobe_nodeport_open)",
   nodePortPartial:
-    "count by (peer, port, protocol, state) ((wireprobe_nodeport_open == 0) and on (port, protocol) (max by (port, protocol) (wireprobe_nodeport_open) == 1))",
+    'count by (peer, port, protocol, state) ((wireprobe_nodeport_open{state!="not-scanned"} == 0) and on (port, protocol) (max by (port, protocol) (wireprobe_nodeport_open) == 1))',
   dnsDisagree:
     "count by (server, name, qtype) (wireprobe_dns_agrees == 0 and ignoring (status) wireprobe_dns_ok == 1)",
   dnsUnreachable: "count by (server, name, qtype, status) (wireprobe_dns_ok == 0)",

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import type { Host } from "../lab";
 import { Lab } from "../lab";
 
@@ -33,6 +34,12 @@ import { Lab } from "../lab";
 // Healthy layout: all four nodes on one segment at MTU 1500, the port open everywhere, dns1 and dns2 serving
 // the same records, no dns3, a route to each peer's pod CIDR and no stale one, the VIP DNATed to both
 // endpoints at random, nothing dropped.
+//
+// `fifthNode: true` adds node5 (.16, pod CIDR 198.18.16.0/24) on the nodes segment, a node like node3 (in
+// broken, the nodePort dropped there). repairClusterLab() fixes a broken lab in place, the way an operator
+// would: node4 moved onto the nodes segment (its new address .14, as in healthy), the nodePort opened on
+// every node, dns2 serving dns1's records, dns3 answering with them too, node1's routes and the DNS
+// Service as in healthy, no race drop. Only the far segment's MTU stays (no node is left there).
 
 export type ClusterLayout = "broken" | "healthy";
 
@@ -53,6 +60,8 @@ export const FAR_MTU = 1400;
 export interface ClusterLabOptions {
   /** give every host an IPv6 address too, and name the nodes (default false) */
   dualStack?: boolean;
+  /** add node5 (198.51.100.16) on the nodes segment (default false: four nodes) */
+  fifthNode?: boolean;
 }
 
 export interface ClusterLab {
@@ -68,6 +77,12 @@ export interface ClusterLab {
   nodes: string[];
   /** every node address (IPv4 first within a node) */
   nodeAddresses: string[];
+  /** the nodes' names, node1 first */
+  nodeNames: string[];
+  /** every node address as `NAME=ADDR` (one entry per address, IPv4 first within a node): a -iL file's lines */
+  namedNodes: string[];
+  /** true once repairClusterLab() fixed the broken layout */
+  repaired: boolean;
   /** the DNS servers: dns1, dns2 (dns3 in broken), then the DNS Service VIP(s) */
   dnsServers: string[];
   /** the DNS Service VIP(s), also in dnsServers */
@@ -97,8 +112,8 @@ function listen(host: Host, port: number, dualStack: boolean): void {
   ]);
 }
 
-function dnsmasq(host: Host, addresses: readonly string[], records: Record<string, string>): void {
-  host.spawn("dnsmasq", [
+function dnsmasq(host: Host, addresses: readonly string[], records: Record<string, string>): ChildProcess {
+  return host.spawn("dnsmasq", [
     "--keep-in-foreground",
     "--no-resolv",
     "--no-hosts",
@@ -176,6 +191,107 @@ ${
 }`;
 }
 
+/** What repairClusterLab needs beyond the public fields: the DNS servers' processes. */
+const internals = new WeakMap<ClusterLab, { dnsmasqs: Map<string, ChildProcess> }>();
+
+const v6Of = (segment: number, host: number) => `2001:db8:${segment}::${host}`;
+
+/** node1's host-gw route to node n's pod CIDR (198.18.n.0/24 via .n, dual-stack 2001:db8:n::/64 too). */
+async function podRoute(node1: Host, op: "add" | "del", n: number, dual: boolean): Promise<void> {
+  await node1.ip(["route", op, `198.18.${n}.0/24`, "via", `198.51.100.${n}`]);
+  if (dual) await node1.ip(["-6", "route", op, `2001:db8:${n}::/64`, "via", v6Of(1, n)]);
+}
+
+/** The node fields of a ClusterLab from the names and addresses (v6 null: single-stack). */
+function nodeLists(
+  names: string[],
+  v4: string[],
+  v6: string[] | null,
+): Pick<ClusterLab, "nodes" | "nodeAddresses" | "nodeNames" | "namedNodes"> {
+  const named = names.flatMap((n, i) => [`${n}=${v4[i]}`, ...(v6 ? [`${n}=${v6[i]}`] : [])]);
+  return {
+    nodes: v6 ? named : [...v4],
+    nodeAddresses: names.flatMap((_, i) => [v4[i]!, ...(v6 ? [v6[i]!] : [])]),
+    nodeNames: [...names],
+    namedNodes: named,
+  };
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+/**
+ * Repairs a broken cluster lab in place, as an operator would (see the comment at the top): node4 leaves the
+ * far segment for the nodes segment (198.51.100.14, dual-stack 2001:db8:1::14: the lab's `nodes`,
+ * `nodeAddresses` and `namedNodes` change), nodePort 30000 opens on every node, dns2 and dns3 serve dns1's
+ * records, node1's pod routes and DNS Service are the healthy layout's. Resolves when everything listens.
+ */
+export async function repairClusterLab(cluster: ClusterLab): Promise<void> {
+  const inner = internals.get(cluster);
+  if (cluster.layout !== "broken" || cluster.repaired || !inner)
+    throw new Error("repairClusterLab repairs a broken cluster lab once");
+  const { lab, dualStack: dual } = cluster;
+  const host = (name: string): Host => {
+    const h = lab.hosts.get(name);
+    if (!h) throw new Error(`the cluster lab has no ${name}`);
+    return h;
+  };
+  const nodesSeg = lab.segments.get("nodes")!;
+  const node1 = host("node1");
+  const nodes = cluster.nodeNames.map(host);
+
+  // node4 moves: unplugged from the far segment (its address and routes go with the veth), plugged into
+  // the nodes segment at a new address, MTU 1500.
+  const node4 = host("node4");
+  await node4.disconnect("eth0");
+  await node4.connect(nodesSeg, {
+    address: dual ? ["198.51.100.14/24", `${v6Of(1, 14)}/64`] : ["198.51.100.14/24"],
+  });
+  await node4.route(["default", "via", "198.51.100.1"]);
+  if (dual) await node4.route(["::/0", "via", v6Of(1, 1)]);
+
+  // The nodePort on every node: the firewalls go, a listener where there is none (node2 has its own).
+  for (const h of nodes) {
+    if (h.name === "node2") continue;
+    await h.exec("nft", ["delete", "table", "inet", "wpdemo"]);
+    listen(h, NODE_PORT, dual);
+  }
+  for (const h of nodes) await waitForPort(h, "tcp", NODE_PORT);
+
+  // dns2 restarted with dns1's records; dns3 stops refusing and serves them too.
+  const dnsAt = (n: number) => (dual ? [`198.51.100.${n}`, v6Of(1, n)] : [`198.51.100.${n}`]);
+  const dns2 = host("dns2");
+  const old = inner.dnsmasqs.get("dns2");
+  if (old) await stopProcess(old);
+  inner.dnsmasqs.set("dns2", dnsmasq(dns2, [...dnsAt(54), ...dnsAt(154)], RECORDS.dns1!));
+  const dns3 = host("dns3");
+  await dns3.exec("nft", ["delete", "table", "inet", "wpdemo"]);
+  inner.dnsmasqs.set("dns3", dnsmasq(dns3, dnsAt(55), RECORDS.dns1!));
+
+  // node1: the healthy layout's pod routes (node4's, not the stale .15) and DNS Service; dns1 races no more.
+  await podRoute(node1, "del", 15, dual);
+  await podRoute(node1, "add", 14, dual);
+  await node1.exec("nft", ["delete", "table", "inet", "wpsvc"]);
+  await node1.nft(dnsService(["198.51.100.153", "198.51.100.154"], dual ? [v6Of(1, 153), v6Of(1, 154)] : []));
+  await host("dns1").exec("nft", ["delete", "table", "inet", "wprace"]);
+
+  await waitForPort(dns2, "udp", 53, dual ? 4 : 2);
+  await waitForPort(dns3, "udp", 53, dual ? 2 : 1);
+
+  const i4 = cluster.nodeNames.indexOf("node4");
+  const v4 = cluster.nodeNames.map((_, i) =>
+    i === i4 ? "198.51.100.14" : cluster.nodeAddresses[dual ? 2 * i : i]!,
+  );
+  const v6 = dual
+    ? cluster.nodeNames.map((_, i) => (i === i4 ? v6Of(1, 14) : cluster.nodeAddresses[2 * i + 1]!))
+    : null;
+  Object.assign(cluster, nodeLists(cluster.nodeNames, v4, v6), { repaired: true });
+}
+
 /** Builds the lab; the caller owns it and must destroy it (lab.destroy()). */
 export async function buildClusterLab(
   layout: ClusterLayout,
@@ -219,13 +335,16 @@ export async function buildClusterLab(
     const node4 = broken
       ? await node("node4", "203.0.113.14", 14, true)
       : await node("node4", "198.51.100.14", 14);
+    const fifth = options.fifthNode === true;
+    const node5 = fifth ? await node("node5", "198.51.100.16", 16) : null;
 
     const dnsAt = (n: number) => (dual ? [`198.51.100.${n}`, v6(1, n)] : [`198.51.100.${n}`]);
     // Each DNS server also has the address of its DNS Service endpoint (n + 100), where the VIP leads.
+    const dnsmasqs = new Map<string, ChildProcess>();
     const dnsServer = async (name: string, n: number, records: Record<string, string>) => {
       const h = await node(name, `198.51.100.${n}`, n);
       for (const a of at(`198.51.100.${n + 100}`, 1, n + 100)) await h.addAddress("eth0", a);
-      dnsmasq(h, [...dnsAt(n), ...dnsAt(n + 100)], records);
+      dnsmasqs.set(name, dnsmasq(h, [...dnsAt(n), ...dnsAt(n + 100)], records));
       return h;
     };
     const dns1 = await dnsServer("dns1", 53, RECORDS.dns1!);
@@ -240,15 +359,17 @@ export async function buildClusterLab(
       dnsServers.push(...dnsAt(55));
     }
 
+    const allNodes = node5 ? [node1, node2, node3, node4, node5] : [node1, node2, node3, node4];
     if (broken) {
       listen(node2, NODE_PORT, dual);
       await node1.nft(dropPort(NODE_PORT));
       await node3.nft(dropPort(NODE_PORT));
       await node4.nft(rejectPort(NODE_PORT));
+      if (node5) await node5.nft(dropPort(NODE_PORT));
       await waitForPort(node2, "tcp", NODE_PORT);
     } else {
-      for (const h of [node1, node2, node3, node4]) listen(h, NODE_PORT, dual);
-      for (const h of [node1, node2, node3, node4]) await waitForPort(h, "tcp", NODE_PORT);
+      for (const h of allNodes) listen(h, NODE_PORT, dual);
+      for (const h of allNodes) await waitForPort(h, "tcp", NODE_PORT);
     }
     // The DNS Service: node1 DNATs the VIP to dns1's endpoint only in broken (dns2 serves another redis
     // record there), where dns1 plays the race; to both endpoints at random in healthy.
@@ -267,11 +388,8 @@ export async function buildClusterLab(
 
     // host-gw routes in node1 to the peers' pod CIDRs: in broken, node4's is missing (it is behind the
     // router, the kernel refuses the gateway) and one outlived its node (.15: nobody there).
-    const peers = broken ? [12, 13, 15] : [12, 13, 14];
-    for (const n of peers) {
-      await node1.route([`198.18.${n}.0/24`, "via", `198.51.100.${n}`]);
-      if (dual) await node1.route([`2001:db8:${n}::/64`, "via", v6(1, n)]);
-    }
+    const peers = [...(broken ? [12, 13, 15] : [12, 13, 14]), ...(fifth ? [16] : [])];
+    for (const n of peers) await podRoute(node1, "add", n, dual);
 
     // The MTU black hole on the way to node4 (broken): the far segment carries 1400, the router stays silent.
     if (broken) {
@@ -289,16 +407,26 @@ export async function buildClusterLab(
       "198.51.100.12",
       "198.51.100.13",
       broken ? "203.0.113.14" : "198.51.100.14",
+      ...(fifth ? ["198.51.100.16"] : []),
     ];
-    const v6Nodes = [v6(1, 11), v6(1, 12), v6(1, 13), broken ? v6(2, 14) : v6(1, 14)];
-    const names = ["node1", "node2", "node3", "node4"];
-    return {
+    const v6Nodes = [
+      v6(1, 11),
+      v6(1, 12),
+      v6(1, 13),
+      broken ? v6(2, 14) : v6(1, 14),
+      ...(fifth ? [v6(1, 16)] : []),
+    ];
+    const cluster: ClusterLab = {
       lab: l,
       layout,
       dualStack: dual,
       node: node1,
-      nodes: dual ? names.flatMap((n, i) => [`${n}=${v4Nodes[i]}`, `${n}=${v6Nodes[i]}`]) : v4Nodes,
-      nodeAddresses: dual ? names.flatMap((_, i) => [v4Nodes[i]!, v6Nodes[i]!]) : v4Nodes,
+      ...nodeLists(
+        allNodes.map((h) => h.name),
+        v4Nodes,
+        dual ? v6Nodes : null,
+      ),
+      repaired: false,
       dnsServers,
       dnsVips,
       dnsRace: DNS_RACE_PAIRS,
@@ -307,6 +435,8 @@ export async function buildClusterLab(
       dnsNames: [...SERVICE_NAMES],
       external: dual ? [EXTERNAL, EXTERNAL6] : [EXTERNAL],
     };
+    internals.set(cluster, { dnsmasqs });
+    return cluster;
   } catch (err) {
     if (!lab) await l.destroy();
     throw err;

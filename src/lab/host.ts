@@ -150,6 +150,18 @@ export class Host {
   }
 
   /**
+   * Unplugs an interface that {@link Host.connect} made: deletes the veth, both ends (its addresses and the
+   * routes through it go with it), so the host can be plugged in again, elsewhere, under the same name.
+   */
+  async disconnect(ifname: string): Promise<void> {
+    const iface = this.interfaces.get(ifname);
+    if (!iface?.segment) throw new Error(`${this.name} has no interface ${ifname} plugged into a segment`);
+    await this.ip(["link", "del", "dev", ifname]);
+    this.interfaces.delete(ifname);
+    iface.segment.interfaces.splice(iface.segment.interfaces.indexOf(iface), 1);
+  }
+
+  /**
    * A direct point-to-point veth between this host (end `mine`) and `other` (end `theirs`), both up and
    * addressed. Resolves with both interfaces, this host's first.
    */

@@ -11,7 +11,6 @@
 // UDP and the verdicts, failures included. RSS and fds are read from /proc/PID (the node process itself,
 // not `ip netns exec`), each time the agent's rounds_total passes a multiple of --sample rounds.
 "use strict";
-const { spawn } = require("node:child_process");
 const { readFileSync, readdirSync, readlinkSync } = require("node:fs");
 const { Lab } = require("../dist/lab");
 const { buildClusterLab } = require("../dist/demo/cluster-lab");

@@ -1,6 +1,5 @@
 import type { Server } from "node:http";
 import { hostname } from "node:os";
-import type { Registry } from "prom-client";
 import { parseIp } from "../addr/ip";
 import { TargetSet } from "../addr/target-set";
 import { type CheckOptions, type CheckResult, check } from "../check/check";
@@ -206,8 +205,8 @@ export interface Agent {
     /** the port */
     port: number;
   } | null;
-  /** the prom-client registry /metrics serves */
-  readonly registry: Registry;
+  /** what /metrics serves: the Prometheus text exposition of every metric (README, "Metrics") */
+  metrics(): Promise<string>;
   /** the latest round, null before the first one ended */
   readonly latest: AgentRound | null;
   /** null when healthy, else why not (the /healthz text) */
@@ -541,7 +540,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   return {
     nodeName: s.nodeName,
     address,
-    registry: metrics.registry,
+    metrics: () => metrics.metrics(),
     get latest() {
       return latest;
     },

@@ -29,6 +29,8 @@ export type { TargetParseOptions } from "./addr/target-set";
 export { TargetSet } from "./addr/target-set";
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
 export { check } from "./check/check";
+export type { KubectlReadOptions, KubeServices } from "./check/kube";
+export { nodesFromKubectl, servicesFromKubectl } from "./check/kube";
 export type {
   ClusterNode,
   Family,

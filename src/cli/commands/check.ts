@@ -174,6 +174,12 @@ Nodes, DNS servers and outside addresses may be IPv4 or IPv6. A dual-stack node 
 of each family, written NAME=IPV4,IPV6 (or NAME=IPV4,NAME=IPV6); it passes a check only when both of its
 addresses do, and the report gives each verdict per family.
 
+The cluster's nodes, nodePorts and DNS servers may come from kubectl instead of lists typed by hand:
+  kubectl get svc -A -o json > svc.json
+  kubectl get nodes -o json | wireprobe check --kube-nodes - --kube-services svc.json
+(InternalIPs of every node; every nodePort of a NodePort or LoadBalancer Service, TCP or UDP, with its family
+when the Service has one; the kube-dns ClusterIPs. They add to --nodes, -iL, --node-port and --dns.)
+
 Options:
 ${formatOptions(options)}
 

@@ -175,3 +175,58 @@ t.test("check from kubectl JSON = the same check typed by hand (broken dual-stac
     "asked: the typed servers and kube-dns's clusterIPs",
   );
 });
+
+t.test(
+  "what the kubectl JSON has that check does not probe: said in notices, the rest checked",
+  async (t) => {
+    const lab = await withLab(t, { name: "kubenote" });
+    const seg = await lab.segment("a");
+    const node = await lab.host("node");
+    await node.connect(seg, { address: "198.51.100.10/24" });
+    // cp1 of nodes-ipv4.json answers (its ports closed), worker1 and worker2 do not exist
+    const cp1 = await lab.host("cp1");
+    await cp1.connect(seg, { address: "198.51.100.11/24" });
+    // IPv4 nodes and the full services.json: its SingleStack IPv6 nodePort has no node of its family, its
+    // SCTP one no probe
+    const r = await cli([
+      "check",
+      "--netns",
+      node.ns,
+      "--kube-nodes",
+      join(FIXTURES, "nodes-ipv4.json"),
+      "--kube-services",
+      join(FIXTURES, "services.json"),
+      "--timeout",
+      "200",
+      "--json",
+    ]);
+    t.equal(r.code, 1, "failed verdicts, exit 1");
+    const lines = r.stderr.trim().split("\n");
+    t.ok(
+      lines.includes(
+        `wireprobe: --kube-services ${FIXTURES}/services.json: SCTP nodePorts are not checked (no SCTP probe): telecom/diameter 30868/SCTP`,
+      ),
+      "SCTP: a notice",
+    );
+    t.ok(
+      lines.includes(
+        "wireprobe: --kube-services: no node has an address of the family of nodePort 30514/udp/ipv6: not checked",
+      ),
+      "an IPv6 nodePort without IPv6 nodes: a notice",
+    );
+    const rs = records(r.stdout);
+    t.same(
+      ports(rs)
+        .filter((p) => p.startsWith("198.51.100.11 "))
+        .map((p) => p.split(" ")[1])
+        .sort(),
+      ["30000/tcp", "30053/tcp", "30053/udp", "31080/tcp", "31443/tcp"],
+      "every other nodePort probed",
+    );
+    t.same(
+      [...new Set(rs.filter((x) => x.type === "dns").map((x) => x.server as string))],
+      ["198.18.53.10", "2001:db8:53::10"],
+      "kube-dns's clusterIPs asked",
+    );
+  },
+);

@@ -32,6 +32,8 @@ export { startAgent } from "./agent/agent";
 export { parseDuration } from "./agent/duration";
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
 export { check } from "./check/check";
+export type { KubectlReadOptions, KubeServices } from "./check/kube";
+export { nodesFromKubectl, servicesFromKubectl } from "./check/kube";
 export type {
   ClusterNode,
   Family,

@@ -4,7 +4,7 @@
 // code, before anything is sent. The commands run inside a lab namespace all the same, so that a case that
 // wrongly got as far as probing would probe nothing outside it.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
@@ -213,4 +213,75 @@ t.test("scan --shard and --seed: bad values end in one line, exit 2, before anyt
   );
   t.equal(whole.code, 0, whole.stderr);
   t.match(whole.stdout, /"shard":"0\/1"/);
+});
+
+t.test("check --kube-nodes / --kube-services: bad kubectl JSON in one line, exit 2", async (t) => {
+  const lab = await withLab(t, { name: "badkube" });
+  const a = await lab.segment("a");
+  const node = await lab.host("node");
+  await node.connect(a, { address: "198.51.100.10/24" });
+  const fixtures = join(__dirname, "fixtures", "kube");
+  const f = (name: string) => join(fixtures, name);
+  const dir = mkdtempSync(join(tmpdir(), "wp-badkube-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // a sparse file over the 256 MiB cap: refused by its size, before a byte is read
+  const huge = join(dir, "huge.json");
+  writeFileSync(huge, "");
+  truncateSync(huge, 300 * 1024 * 1024);
+
+  const cases: Array<[string[], RegExp]> = [
+    [["--kube-nodes", f("truncated.json")], /^--kube-nodes \S+truncated\.json: not JSON: /],
+    [
+      ["--kube-nodes", f("nodes.yaml")],
+      /^--kube-nodes \S+nodes\.yaml: not JSON \(YAML\? use kubectl \.\.\. -o json\)/,
+    ],
+    [
+      ["--kube-nodes", f("wrong-kind.json")],
+      /^--kube-nodes \S+wrong-kind\.json: item 1 is a Pod, not a Node \(the output of kubectl get nodes -o json\)$/,
+    ],
+    [
+      ["--kube-nodes", f("services.json")],
+      /^--kube-nodes \S+services\.json: item 1 is a Service, not a Node/,
+    ],
+    [
+      ["--kube-nodes", f("bad-node-address.json")],
+      /^--kube-nodes \S+bad-node-address\.json: node worker1: InternalIP "198\.51\.100\.300" is not an IPv4 or IPv6 address$/,
+    ],
+    [
+      ["--kube-nodes", f("nodes-ipv4.json"), "--kube-services", f("bad-nodeport.json")],
+      /^--kube-services \S+bad-nodeport\.json: Service default\/web port "http": nodePort 70000 is out of range \(1-65535\)$/,
+    ],
+    [
+      ["--kube-nodes", f("nodes-ipv4.json"), "--kube-services", f("lab-nodes.json")],
+      /^--kube-services \S+lab-nodes\.json: item 1 is a Node, not a Service/,
+    ],
+    [
+      ["--kube-nodes", f("nodes-empty.json")],
+      /^--kube-nodes \S+nodes-empty\.json: no node with an InternalIP$/,
+    ],
+    [["--kube-nodes", join(dir, "missing.json")], /^cannot read --kube-nodes \S+missing\.json: ENOENT/],
+    [["--kube-nodes", huge], /^--kube-nodes \S+huge\.json: larger than 256 MiB, more than it can hold$/],
+    [
+      ["--kube-nodes", "-", "--kube-services", "-"],
+      /^--kube-nodes - and --kube-services -: only one input can read standard input; give the other a file$/,
+    ],
+    [
+      ["-iL", "-", "--kube-services", "-"],
+      /^-iL - and --kube-services -: only one input can read standard input/,
+    ],
+    // nodePorts without nodes: check's own refusal, naming --kube-nodes
+    [
+      ["--kube-services", f("services.json")],
+      /^--node-port needs the nodes \(--nodes, -iL or --kube-nodes\)$/,
+    ],
+  ];
+  for (const [args, says] of cases) {
+    const r = await run(node.ns, ["check", ...args], false);
+    const what = ["check", ...args].join(" ").replaceAll(fixtures, "FIXTURES").replace(dir, "DIR");
+    t.equal(r.code, 2, `${what}: exit 2`);
+    t.equal(r.stdout, "", `${what}: nothing on stdout`);
+    t.match(r.stderr, /^wireprobe: [^\n]+\n$/, `${what}: exactly one line: ${r.stderr.trim()}`);
+    t.match(r.stderr.trim().replace(/^wireprobe: /, ""), says, `${what}: says why`);
+    t.notMatch(r.stderr, /\bat .*\.js:\d+|Error:/, `${what}: no stack trace`);
+  }
 });

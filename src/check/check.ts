@@ -314,7 +314,7 @@ export function check(options: CheckOptions): CheckRun {
   if (nodeSet.size > 4096) throw new UsageError(`too many nodes (${nodeSet.size}); check takes at most 4096`);
   const nodePortSpecs = normalizeNodePorts(options.nodePorts ?? []);
   if (nodePortSpecs.length > 0 && nodes.length === 0)
-    throw new UsageError("--node-port needs the nodes (--nodes or -iL)");
+    throw new UsageError("--node-port needs the nodes (--nodes, -iL or --kube-nodes)");
   for (const p of nodePortSpecs) {
     if (p.family !== null && !nodes.some((a) => familyOf(a) === p.family))
       throw new UsageError(`nodePort ${nodePortLabel(p)}: no node has an ${familyName(p.family)} address`);

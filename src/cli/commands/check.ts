@@ -1,6 +1,16 @@
 import { readFileSync } from "node:fs";
 import { check, DEFAULT_DNS_NAMES } from "../../check/check";
-import { groupNodeWords, nodeListSpecs } from "../../check/nodes";
+import { type KubeServices, nodesFromKubectl, servicesFromKubectl } from "../../check/kube";
+import {
+  familyOf,
+  groupNodeWords,
+  type NodeInput,
+  type NodePortSpec,
+  nodeAddresses,
+  nodeListSpecs,
+  nodePortLabel,
+  parseNodes,
+} from "../../check/nodes";
 import { UsageError } from "../../errors";
 import { RouteNames } from "../../net/rt-tables";
 import { formatCheckReport } from "../../output/check-report";
@@ -18,7 +28,7 @@ import {
 } from "../args";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
-import { commaList, opt } from "../lists";
+import { commaList, opt, readInput } from "../lists";
 import { TABLE_OPTION_HELP } from "./routes";
 
 const options: OptionSpec[] = [
@@ -35,6 +45,18 @@ const options: OptionSpec[] = [
     repeat: true,
     valueName: "[NAME=]IP,...",
     help: "the cluster's nodes: IPv4 or IPv6 addresses, CIDRs or ranges; NAME=IP4,IP6 is one dual-stack node",
+  },
+  {
+    name: "kube-nodes",
+    kind: "string",
+    valueName: "FILE",
+    help: "the nodes from `kubectl get nodes -o json` ('-' = stdin): each node's InternalIPs, both families",
+  },
+  {
+    name: "kube-services",
+    kind: "string",
+    valueName: "FILE",
+    help: "nodePorts and the kube-dns ClusterIPs from `kubectl get svc -A -o json` ('-' = stdin); adds to --node-port, --dns",
   },
   {
     name: "node-port",
@@ -152,6 +174,12 @@ Nodes, DNS servers and outside addresses may be IPv4 or IPv6. A dual-stack node 
 of each family, written NAME=IPV4,IPV6 (or NAME=IPV4,NAME=IPV6); it passes a check only when both of its
 addresses do, and the report gives each verdict per family.
 
+The cluster's nodes, nodePorts and DNS servers may come from kubectl instead of lists typed by hand:
+  kubectl get svc -A -o json > svc.json
+  kubectl get nodes -o json | wireprobe check --kube-nodes - --kube-services svc.json
+(InternalIPs of every node; every nodePort of a NodePort or LoadBalancer Service, TCP or UDP, with its family
+when the Service has one; the kube-dns ClusterIPs. They add to --nodes, -iL, --node-port and --dns.)
+
 Options:
 ${formatOptions(options)}
 
@@ -169,7 +197,7 @@ export const checkCommand: Command = {
   async run(ctx: CommandContext, args: ParsedArgs): Promise<number> {
     if (args.positionals.length > 0) {
       throw new UsageError(
-        `check takes no positional arguments (got "${args.positionals[0]}"); use --nodes or -iL`,
+        `check takes no positional arguments (got "${args.positionals[0]}"); use --nodes, -iL or --kube-nodes`,
       );
     }
     // NAME= groups the addresses after it within one --nodes value (or one line of the list file).
@@ -178,6 +206,35 @@ export const checkCommand: Command = {
       groupNodeWords(commaList(v)),
     );
     const list = getString(args, "input-list");
+    const kubeNodesFile = getString(args, "kube-nodes");
+    const kubeServicesFile = getString(args, "kube-services");
+    const fromStdin = [
+      ["-iL", list],
+      ["--kube-nodes", kubeNodesFile],
+      ["--kube-services", kubeServicesFile],
+    ].filter(([, file]) => file === "-");
+    if (fromStdin.length > 1) {
+      throw new UsageError(
+        `${fromStdin.map(([o]) => `${o} -`).join(" and ")}: only one input can read standard input; give the other a file`,
+      );
+    }
+    // Both files are read and judged before anything is said, so that bad input ends in its one line.
+    const notices: string[] = [];
+    const kubeOptions = (option: string, file: string) => ({
+      source: `${option} ${file === "-" ? "(standard input)" : file}`,
+      onNotice: (m: string) => notices.push(m),
+    });
+    const kubeNodes: NodeInput[] = [];
+    if (kubeNodesFile !== undefined) {
+      const o = kubeOptions("--kube-nodes", kubeNodesFile);
+      kubeNodes.push(...nodesFromKubectl(await readInput(kubeNodesFile, o.source), o));
+      if (kubeNodes.length === 0) throw new UsageError(`${o.source}: no node with an InternalIP`);
+    }
+    let kube: KubeServices = { nodePorts: [], dnsServers: [], dnsService: null };
+    if (kubeServicesFile !== undefined) {
+      const o = kubeOptions("--kube-services", kubeServicesFile);
+      kube = servicesFromKubectl(await readInput(kubeServicesFile, o.source), o);
+    }
     if (list !== undefined) {
       let text: string;
       try {
@@ -187,7 +244,24 @@ export const checkCommand: Command = {
       }
       nodes.push(...nodeListSpecs(text));
     }
-    const nodePorts = commaList(args.options.get("node-port"));
+    // kubectl's nodes, nodePorts and DNS servers add to the ones typed (a node, port or server in both is one)
+    const allNodes: (string | NodeInput)[] = [...nodes, ...kubeNodes];
+    // A single-family Service's nodePort where no node has that family (a dual-stack cluster whose kubelets
+    // report one InternalIP): skipped with a notice, where a typed one is refused (check says why).
+    const families = new Set(parseNodes(allNodes).flatMap(nodeAddresses).map(familyOf));
+    const nodePorts: (string | NodePortSpec)[] = [...commaList(args.options.get("node-port"))];
+    const unreachable: string[] = [];
+    for (const p of kube.nodePorts) {
+      if (allNodes.length > 0 && p.family && !families.has(p.family))
+        unreachable.push(nodePortLabel({ protocol: "tcp", family: null, ...p }));
+      else nodePorts.push(p);
+    }
+    if (unreachable.length > 0) {
+      notices.push(
+        `--kube-services: no node has an address of the family of nodePort ${unreachable.join(", ")}: not checked`,
+      );
+    }
+    const dnsServers = [...commaList(args.options.get("dns")), ...kube.dnsServers];
     const json = getFlag(args, "json");
     const routesTable = getString(args, "routes-table");
     const junit = getString(args, "junit");
@@ -196,9 +270,9 @@ export const checkCommand: Command = {
     const junitPlan = junit === undefined ? undefined : planOutputs([{ option: "--junit", path: junit }])[0]!;
     if (json && junitPlan?.how === "stdout") throw new UsageError("only one output can go to stdout");
     const run = check({
-      nodes,
+      nodes: allNodes,
       nodePorts,
-      dnsServers: commaList(args.options.get("dns")),
+      dnsServers,
       dnsNames: commaList(args.options.get("dns-name")),
       external: commaList(args.options.get("external")),
       ...(getFlag(args, "mtu") ? { mtu: true } : {}),
@@ -216,6 +290,8 @@ export const checkCommand: Command = {
       signal: ctx.signal,
       onNotice: (m) => ctx.stderr.write(`wireprobe: ${m}\n`),
     });
+    // after check() has judged the options: a refused check says its one line only
+    for (const m of notices) ctx.stderr.write(`wireprobe: ${m}\n`);
     await consume(run, ctx.stdout, { json });
     const result = run.result!;
     if (!json && junitPlan?.how !== "stdout") ctx.stdout.write(`${formatCheckReport(result)}\n`);

@@ -35,7 +35,9 @@ function once() {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       let rounds = 0;
       for (const m of body.matchAll(/^wireprobe_rounds_total\\{[^}]*\\} (\\d+)/gm)) rounds += Number(m[1]);
-      process.stdout.write(JSON.stringify({ ms, status: res.statusCode, bytes: body.length, rounds }) + "\\n");
+      const lag = Number(/^nodejs_eventloop_lag_max_seconds\\{[^}]*\\} ([\\d.e+-]+)/m.exec(body)?.[1] ?? NaN) * 1000;
+      const heap = Number(/^nodejs_heap_size_used_bytes\\{[^}]*\\} ([\\d.e+-]+)/m.exec(body)?.[1] ?? NaN);
+      process.stdout.write(JSON.stringify({ ms, status: res.statusCode, bytes: body.length, rounds, lag, heap }) + "\\n");
       setTimeout(once, every);
     });
   }).on("error", (e) => { process.stdout.write(JSON.stringify({ error: e.message }) + "\\n"); setTimeout(once, every); });
@@ -75,6 +77,8 @@ async function main() {
     const node = cluster.node;
     const listen = "198.51.100.11";
     const agentArgs = [
+      // e.g. SOAK_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a round's time goes
+      ...(process.env.SOAK_NODE_ARGS ?? "").split(" ").filter(Boolean),
       BIN,
       "agent",
       "--listen",
@@ -123,7 +127,12 @@ async function main() {
           nl = buf.indexOf("\n");
           scrapes.push(s);
           if (s.rounds >= nextSample) {
-            samples.push({ rounds: s.rounds, seconds: (Date.now() - started) / 1000, ...vm(agent.pid) });
+            samples.push({
+              rounds: s.rounds,
+              seconds: (Date.now() - started) / 1000,
+              heap: s.heap,
+              ...vm(agent.pid),
+            });
             nextSample = samples.length === 1 ? SAMPLE : nextSample + SAMPLE;
           }
           if (s.rounds >= ROUNDS) resolve();
@@ -148,17 +157,23 @@ async function main() {
     console.log(
       `agent soak: ${last.rounds} rounds in ${last.seconds.toFixed(0)} s (interval ${INTERVAL_MS} ms), demo broken lab`,
     );
-    console.log("rounds   seconds   RSS MB   fds   sockets");
+    console.log("rounds   seconds   RSS MB   heap used MB   fds   sockets");
     for (const s of samples) {
       console.log(
-        `${String(s.rounds).padStart(6)}  ${s.seconds.toFixed(0).padStart(8)}  ${(s.rssKb / 1024).toFixed(1).padStart(7)}  ${String(s.fds).padStart(4)}  ${String(s.sockets).padStart(8)}`,
+        `${String(s.rounds).padStart(6)}  ${s.seconds.toFixed(0).padStart(8)}  ${(s.rssKb / 1024).toFixed(1).padStart(7)}  ${(s.heap / 2 ** 20).toFixed(1).padStart(13)}  ${String(s.fds).padStart(4)}  ${String(s.sockets).padStart(8)}`,
       );
     }
     console.log(
-      `RSS from round ${first.rounds} to ${last.rounds}: ${(first.rssKb / 1024).toFixed(1)} → ${(last.rssKb / 1024).toFixed(1)} MB; fds ${first.fds} → ${last.fds}`,
+      `from round ${first.rounds} to ${last.rounds}: RSS ${(first.rssKb / 1024).toFixed(1)} → ${(last.rssKb / 1024).toFixed(1)} MB, heap used ${(first.heap / 2 ** 20).toFixed(1)} → ${(last.heap / 2 ** 20).toFixed(1)} MB; fds ${first.fds} → ${last.fds}`,
     );
     console.log(
       `scrapes after the first answer: ${answered.length} (${failed} failed), latency median ${percentile(ms, 50).toFixed(1)} ms, p99 ${percentile(ms, 99).toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms, over 100 ms: ${ms.filter((x) => x >= 100).length}; body ${ok.at(-1)?.bytes} bytes`,
+    );
+    // prom-client resets its event loop delay histogram at each scrape: each value is the agent's worst
+    // event loop stall since the previous scrape, which a scrape arriving then waited out.
+    const lags = ok.map((s) => s.lag).filter((x) => Number.isFinite(x));
+    console.log(
+      `agent event loop stalls between scrapes: median ${percentile(lags, 50).toFixed(1)} ms, p99 ${percentile(lags, 99).toFixed(1)} ms, max ${Math.max(...lags).toFixed(1)} ms`,
     );
     console.log(`agent exit on SIGTERM: ${JSON.stringify(exit)}`);
   } finally {

@@ -58,7 +58,13 @@ for tool in mmdebstrap podman setcap getcap npm tar; do
 done
 
 WORK=$(mktemp -d /var/tmp/wireprobe-image.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+# mmdebstrap may leave /proc, /sys and /dev/pts mounted in the root filesystem when a hook fails: unmount what
+# is under $WORK first, and never let rm cross into another file system.
+cleanup() {
+  { findmnt -rn -o TARGET | grep -F "$WORK/" | sort -r | while read -r m; do umount -l "$m"; done; } || true
+  rm -rf --one-file-system "$WORK"
+}
+trap cleanup EXIT
 
 if [ -z "$TARBALL" ]; then
   echo "== npm pack (builds the prebuilt addons)"
@@ -80,6 +86,8 @@ printf '{ "name": "wireprobe-image", "private": true }\n' >"$WORK/opt/wireprobe/
   die "$TARBALL has no prebuilds/linux-x64 (pack it with npm pack, whose prepack builds them)"
 
 echo "== mmdebstrap $SUITE (variant essential, nodejs)"
+# The checks below run the image's node with an empty environment: a caller's NODE_OPTIONS (test runners put
+# loaders there) names files that do not exist inside the root filesystem.
 ENTRY=/opt/wireprobe/node_modules/wireprobe/bin/wireprobe.js
 mmdebstrap --mode=root --variant=essential --include=nodejs \
   --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -92,8 +100,8 @@ mmdebstrap --mode=root --variant=essential --include=nodejs \
   --customize-hook="echo 'wireprobe:x:$APP_UID:' >>\"\$1/etc/group\"" \
   --customize-hook="echo 'wireprobe:!:1::::::' >>\"\$1/etc/shadow\"" \
   --customize-hook="setcap cap_net_raw+ep \"\$1/usr/bin/node\"" \
-  --customize-hook="chroot \"\$1\" /usr/bin/node $ENTRY --version" \
-  --customize-hook="chroot \"\$1\" /usr/bin/node -e 'console.log(\"addon:\", require(\"/opt/wireprobe/node_modules/wireprobe/dist/native/binding\").addonPath)'" \
+  --customize-hook="chroot \"\$1\" /usr/bin/env -i /usr/bin/node $ENTRY --version" \
+  --customize-hook="chroot \"\$1\" /usr/bin/env -i /usr/bin/node -e 'console.log(\"addon:\", require(\"/opt/wireprobe/node_modules/wireprobe/dist/native/binding\").addonPath)'" \
   --customize-hook="rm -rf \"\$1/var/cache/apt\" \"\$1/var/lib/apt/lists\" \"\$1/var/log\"/*" \
   "$SUITE" "$WORK/rootfs" ${MIRROR:+"$MIRROR"} >"$WORK/mmdebstrap.log" 2>&1 ||
   { tail -n 30 "$WORK/mmdebstrap.log" >&2; die "mmdebstrap failed (log above)"; }

@@ -27,6 +27,9 @@ export type { IpAddress, Ipv4Address, Ipv6Address } from "./addr/ip";
 export type { NameLookup } from "./addr/resolve";
 export type { TargetParseOptions } from "./addr/target-set";
 export { TargetSet } from "./addr/target-set";
+export type { Agent, AgentOptions, AgentPeer, AgentRefusal, AgentRound } from "./agent/agent";
+export { startAgent } from "./agent/agent";
+export { parseDuration } from "./agent/duration";
 export type { CheckOptions, CheckRecord, CheckResult, CheckRun } from "./check/check";
 export { check } from "./check/check";
 export type {

@@ -1,5 +1,6 @@
 import type { Server } from "node:http";
 import { hostname } from "node:os";
+import type { Registry } from "prom-client";
 import { parseIp } from "../addr/ip";
 import { TargetSet } from "../addr/target-set";
 import { type CheckOptions, type CheckResult, check } from "../check/check";
@@ -16,7 +17,6 @@ import {
   type PeerEntry,
   type PeerSelection,
   parseNetworks,
-  type Refusal,
   selectPeers,
   summarizeRefusals,
 } from "./peers";
@@ -101,7 +101,64 @@ export interface AgentOptions
   random?: () => number;
 }
 
-/** What the agent knows of its latest round (also `/results`). */
+/**
+ * A peer address a round probed ({@link AgentRound.peers}).
+ *
+ * @example
+ * ```ts
+ * import type { AgentPeer } from "wireprobe";
+ *
+ * const peer: AgentPeer = { name: "node2", address: "198.51.100.12", source: "file" };
+ * ```
+ */
+export interface AgentPeer {
+  /** the node's name (NAME=ADDR), null for a node known by its address (every --peers-dns peer) */
+  name: string | null;
+  /** the address (IPv6 in RFC 5952 form) */
+  address: string;
+  /** where it came from: --nodes, --nodes-file, --peers-dns */
+  source: "nodes" | "file" | "dns";
+}
+
+/**
+ * A peer address (or a line of the node file) a round did not use, and why ({@link AgentRound.refused}); each
+ * is counted in `wireprobe_peers_refused_total{source, reason}`.
+ *
+ * @example
+ * ```ts
+ * import type { AgentRefusal } from "wireprobe";
+ *
+ * const refused: AgentRefusal = { source: "dns", reason: "outside-networks", detail: "203.0.113.50: outside --peer-networks 198.51.100.0/24" };
+ * ```
+ */
+export interface AgentRefusal {
+  /** where it came from: --nodes, --nodes-file, --peers-dns */
+  source: "nodes" | "file" | "dns";
+  /**
+   * cap: beyond --max-peers; outside-networks: outside --peer-networks; bad-address: loopback, multicast,
+   * unspecified, link-local, IPv4-mapped or broadcast; malformed: a node list line that does not parse (or a
+   * second address of one family for a named node); too-large: the node list file is over 1 MiB
+   */
+  reason: "cap" | "outside-networks" | "bad-address" | "malformed" | "too-large";
+  /** one line: what and why */
+  detail: string;
+}
+
+/**
+ * What the agent knows of its latest round ({@link Agent.latest}; `/results` serves it as `round`).
+ *
+ * @example
+ * ```ts
+ * import { startAgent } from "wireprobe";
+ *
+ * const agent = await startAgent({ nodes: ["198.51.100.11-14"], listen: null, intervalMs: 10_000 });
+ * setTimeout(() => {
+ *   const r = agent.latest;
+ *   if (r?.result) for (const v of r.result.verdicts) console.log(r.round, v.check, v.ok);
+ *   void agent.stop();
+ * }, 15_000);
+ * ```
+ */
 export interface AgentRound {
   /** the round's number, from 1 */
   round: number;
@@ -113,15 +170,16 @@ export interface AgentRound {
   startedAt: string;
   /** ISO time it ended */
   endedAt: string;
+  /** how long it took, ms */
   durationMs: number;
   /** why it failed, null when ok */
   error: string | null;
   /** what kind of failure (privilege, interface, netns, probe), null when ok */
-  errorKind: ErrorKind | null;
+  errorKind: "privilege" | "interface" | "netns" | "probe" | null;
   /** the peer addresses it probed, with their source */
-  peers: PeerSelection["used"];
+  peers: AgentPeer[];
   /** the addresses (and node list lines) not used, and why */
-  refused: Refusal[];
+  refused: AgentRefusal[];
   /** the check's result, null when it failed */
   result: CheckResult | null;
 }
@@ -142,9 +200,14 @@ export interface Agent {
   /** the node name (the `node` label) */
   readonly nodeName: string;
   /** where the HTTP server listens (the port chosen when 0 was asked), null without a server */
-  readonly address: ListenAddress | null;
-  /** the metrics (its `registry` is prom-client's) */
-  readonly metrics: AgentMetrics;
+  readonly address: {
+    /** the address it listens on */
+    host: string;
+    /** the port */
+    port: number;
+  } | null;
+  /** the prom-client registry /metrics serves */
+  readonly registry: Registry;
   /** the latest round, null before the first one ended */
   readonly latest: AgentRound | null;
   /** null when healthy, else why not (the /healthz text) */
@@ -156,7 +219,7 @@ export interface Agent {
 }
 
 /** Which kind of failure a round's error is: privilege, interface, netns, or probe (anything else). */
-export function errorKind(err: unknown): ErrorKind {
+export function errorKind(err: unknown): Exclude<ErrorKind, "peers"> {
   const e = err as { code?: string; message?: string; cause?: { code?: string } };
   const code = e.code ?? e.cause?.code ?? "";
   const message = e.message ?? "";
@@ -332,7 +395,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       { source: "nodes", entries: s.nodeEntries },
     ];
     const errors: string[] = [];
-    const extra: Refusal[] = [];
+    const extra: AgentRefusal[] = [];
     if (file !== null) {
       const f = await file.read();
       if (f.error !== null) errors.push(`${f.error}; the last good list is kept`);
@@ -478,7 +541,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   return {
     nodeName: s.nodeName,
     address,
-    metrics,
+    registry: metrics.registry,
     get latest() {
       return latest;
     },

@@ -37,11 +37,13 @@ fi
 # arping must be the `arping` package itself (Thomas Habets' arping, the oracle parses its output), not
 # iputils-arping, which installs a different arping command. The arm64 prebuild is cross-compiled (npm pack's
 # prepack, test/consumer.test.ts) and loaded by an arm64 Node under qemu-user with the cross toolchain's libc
-# (test/arm64.test.ts).
+# (test/arm64.test.ts). The container image is built with mmdebstrap and podman (runc: crun 1.8 refuses a hybrid
+# cgroup layout) and gets its file capability with setcap (test/image.test.ts).
 REQUIRED=(
   iproute2:ip nftables:nft dnsmasq-base:dnsmasq nmap:nmap tcpdump:tcpdump arping: arp-scan:arp-scan
   dnsutils:dig zmap:zmap iputils-ping:ping procps:sysctl util-linux:setsid ndisc6:ndisc6
-  iputils-tracepath:tracepath prometheus:promtool curl:curl make:make g++:g++ python3:python3 g++-aarch64-linux-gnu:aarch64-linux-gnu-g++ qemu-user:qemu-aarch64
+  iputils-tracepath:tracepath prometheus:promtool curl:curl mmdebstrap:mmdebstrap podman:podman runc:runc
+  libcap2-bin:setcap make:make g++:g++ python3:python3 g++-aarch64-linux-gnu:aarch64-linux-gnu-g++ qemu-user:qemu-aarch64
 )
 
 pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }

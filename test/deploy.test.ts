@@ -91,7 +91,13 @@ function optionsOf(command: string): Set<string> {
   let known = helpOptions.get(command);
   if (known === undefined) {
     const help = execFileSync(process.execPath, [BIN, command, "--help"], { encoding: "utf8" });
-    known = new Set([...help.matchAll(/^\s+(?:-\w, )?(--[a-z0-9-]+)/gm)].map((m) => m[1] as string));
+    // an option line: its names (aliases too: "--max-rate, --rate PPS", "-iL, --input-list FILE"), then two spaces
+    known = new Set<string>();
+    for (const line of help.matchAll(/^\s+(-\S.*?)(?:\s{2,}|$)/gm)) {
+      for (const name of (line[1] as string).matchAll(/(?:^|[\s,])(--?[A-Za-z0-9][A-Za-z0-9-]*)/g)) {
+        known.add(name[1] as string);
+      }
+    }
     helpOptions.set(command, known);
   }
   return known;
@@ -198,7 +204,7 @@ t.test(
         if (args.length > 0 && /^[a-z]+$/.test(args[0] as string) && String(c.image).includes("wireprobe")) {
           const known = optionsOf(args[0] as string);
           for (const arg of args.slice(1)) {
-            const opt = /^(--[a-z0-9-]+)/.exec(arg)?.[1];
+            const opt = /^(--?[A-Za-z][A-Za-z0-9-]*)/.exec(arg)?.[1];
             if (opt !== undefined)
               t.ok(known.has(opt), `${what}: ${opt} is an option of wireprobe ${args[0]}`);
           }

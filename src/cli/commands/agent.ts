@@ -2,7 +2,6 @@ import { DEFAULT_INTERVAL_MS, DEFAULT_MAX_RATE, startAgent } from "../../agent/a
 import { formatDuration, parseDuration } from "../../agent/duration";
 import { DEFAULT_LISTEN } from "../../agent/http";
 import { DEFAULT_MAX_PEERS } from "../../agent/peers";
-import { DEFAULT_DNS_NAMES } from "../../check/check";
 import { UsageError } from "../../errors";
 import {
   formatOptions,
@@ -13,6 +12,15 @@ import {
   type OptionSpec,
   type ParsedArgs,
 } from "../args";
+import {
+  DNS_NAME_OPTION,
+  DNS_SERVERS_OPTION,
+  EXTERNAL_OPTION,
+  INTERFACE_OPTION,
+  NODE_PORT_OPTION,
+  PROBE_TIMEOUT_OPTION,
+  RESOLV_CONF_OPTION,
+} from "../check-options";
 import type { Command, CommandContext } from "../command";
 import { commaList, opt } from "../lists";
 
@@ -84,52 +92,16 @@ const options: OptionSpec[] = [
     valueName: "NAME",
     help: "the node label of every metric (default: env NODE_NAME, else the host name)",
   },
-  {
-    name: "node-port",
-    kind: "string",
-    repeat: true,
-    valueName: "PORT[/udp],...",
-    help: "nodePorts that must answer on every peer: 30000, 30053/udp, 30000/tcp/ipv4",
-  },
-  {
-    name: "dns",
-    kind: "string",
-    repeat: true,
-    valueName: "IP[,IP...]",
-    help: "cluster DNS servers, IPv4 or IPv6 (default: the namespace's resolv.conf)",
-  },
-  {
-    name: "dns-name",
-    kind: "string",
-    repeat: true,
-    valueName: "NAME",
-    help: `names to ask every server (default ${DEFAULT_DNS_NAMES[0]})`,
-  },
-  {
-    name: "external",
-    kind: "string",
-    repeat: true,
-    valueName: "IP[,IP...]",
-    help: 'outside addresses to ping, to tell "network up, DNS down" apart',
-  },
+  NODE_PORT_OPTION,
+  DNS_SERVERS_OPTION,
+  DNS_NAME_OPTION,
+  EXTERNAL_OPTION,
   { name: "routes", kind: "flag", help: "also check the gateways of this node's routes (verdict routes)" },
   { name: "mtu", kind: "flag", help: "also probe the path MTU to every peer (verdict mtu)" },
   NETNS_OPTION,
-  { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
-  {
-    name: "resolv-conf",
-    kind: "string",
-    valueName: "FILE",
-    help: "take the default DNS servers from this file",
-  },
-  {
-    name: "timeout",
-    kind: "integer",
-    min: 1,
-    max: 600000,
-    valueName: "MS",
-    help: "per-probe wait (default: each probe's own)",
-  },
+  INTERFACE_OPTION,
+  RESOLV_CONF_OPTION,
+  PROBE_TIMEOUT_OPTION,
 ];
 
 const usage = `Usage: wireprobe agent [options]

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { check, DEFAULT_DNS_NAMES } from "../../check/check";
+import { check } from "../../check/check";
 import { type KubeServices, nodesFromKubectl, servicesFromKubectl } from "../../check/kube";
 import {
   familyOf,
@@ -26,6 +26,15 @@ import {
   type OptionSpec,
   type ParsedArgs,
 } from "../args";
+import {
+  DNS_NAME_OPTION,
+  DNS_SERVERS_OPTION,
+  EXTERNAL_OPTION,
+  INTERFACE_OPTION,
+  NODE_PORT_OPTION,
+  PROBE_TIMEOUT_OPTION,
+  RESOLV_CONF_OPTION,
+} from "../check-options";
 import type { Command, CommandContext } from "../command";
 import { consume } from "../consume";
 import { commaList, opt, readInput } from "../lists";
@@ -58,27 +67,9 @@ const options: OptionSpec[] = [
     valueName: "FILE",
     help: "nodePorts and the kube-dns ClusterIPs from `kubectl get svc -A -o json` ('-' = stdin); adds to --node-port, --dns",
   },
-  {
-    name: "node-port",
-    kind: "string",
-    repeat: true,
-    valueName: "PORT[/udp],...",
-    help: "nodePorts that must answer on every node: 30000, 30053/udp, 30000/tcp/ipv4 (one family only)",
-  },
-  {
-    name: "dns",
-    kind: "string",
-    repeat: true,
-    valueName: "IP[,IP...]",
-    help: "cluster DNS servers, IPv4 or IPv6 (default: the namespace's resolv.conf)",
-  },
-  {
-    name: "dns-name",
-    kind: "string",
-    repeat: true,
-    valueName: "NAME",
-    help: `names to ask every server (default ${DEFAULT_DNS_NAMES[0]})`,
-  },
+  NODE_PORT_OPTION,
+  DNS_SERVERS_OPTION,
+  DNS_NAME_OPTION,
   {
     name: "dns-race",
     kind: "integer",
@@ -87,13 +78,7 @@ const options: OptionSpec[] = [
     valueName: "N",
     help: "also race N A/AAAA pairs as glibc sends them (and N from two sockets) against every DNS server",
   },
-  {
-    name: "external",
-    kind: "string",
-    repeat: true,
-    valueName: "IP[,IP...]",
-    help: 'outside addresses to ping, to tell "network up, DNS down" apart',
-  },
+  EXTERNAL_OPTION,
   { name: "mtu", kind: "flag", help: "probe the path MTU to every node: a black hole fails the mtu verdict" },
   {
     name: "expect-mtu",
@@ -123,21 +108,9 @@ const options: OptionSpec[] = [
   },
   { name: "routes-table", kind: "string", valueName: "TABLE", help: `with --routes: ${TABLE_OPTION_HELP}` },
   NETNS_OPTION,
-  { name: "interface", aliases: ["-i"], kind: "string", valueName: "NAME", help: "send from this interface" },
-  {
-    name: "resolv-conf",
-    kind: "string",
-    valueName: "FILE",
-    help: "take the default DNS servers from this file",
-  },
-  {
-    name: "timeout",
-    kind: "integer",
-    min: 1,
-    max: 600000,
-    valueName: "MS",
-    help: "per-probe wait (default: each probe's own)",
-  },
+  INTERFACE_OPTION,
+  RESOLV_CONF_OPTION,
+  PROBE_TIMEOUT_OPTION,
   {
     name: "rate",
     kind: "integer",

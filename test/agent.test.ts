@@ -13,7 +13,7 @@ import t from "tap";
 import type { AgentRound } from "../src/agent/agent";
 import type { Host, Lab } from "../src/lab";
 import type { WireprobeRecord } from "../src/records";
-import { BIN, NOBODY, unprivilegedBin } from "./helpers/cli";
+import { AS_NOBODY, BIN, unprivilegedBin } from "./helpers/cli";
 import { startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
 
@@ -73,10 +73,11 @@ interface RunningAgent {
 /** Starts `wireprobe agent` in `host` with a 127.0.0.1 port (the default 9474 unless `port`). */
 function startAgent(host: Host, args: string[], port?: number, asNobody = false): RunningAgent {
   const listen = port === undefined ? [] : ["--listen", `127.0.0.1:${port}`];
-  const cmd = asNobody ? "setpriv" : process.execPath;
-  const pre = asNobody
-    ? [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, unprivilegedBin()]
-    : [BIN];
+  // as uid 65534: AS_NOBODY clears the test runner's NODE_OPTIONS (its loaders live in the checkout, which
+  // that user cannot read when the clone is in a 0700 directory)
+  const [cmd, ...pre] = asNobody
+    ? [...AS_NOBODY, process.execPath, unprivilegedBin()]
+    : [process.execPath, BIN];
   const child = host.spawn(cmd, [...pre, "agent", ...listen, ...args], {
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -11,6 +11,9 @@ import { buildClusterLab } from "../src/demo/cluster-lab";
 import { BIN } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
+// 300 rounds take about two minutes, more on a loaded machine
+t.setTimeout(10 * 60_000);
+
 const ROUNDS = 300;
 const LISTEN = "198.51.100.11:9474";
 

@@ -17,6 +17,9 @@ import { AS_NOBODY, BIN, unprivilegedBin } from "./helpers/cli";
 import { startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
 
+// several agents, each for a few rounds: over tap's default of two minutes on a loaded machine
+t.setTimeout(5 * 60_000);
+
 const A = "198.51.100.11"; // the agent's node
 const B = "198.51.100.12"; // answers: ARP, nodePort 30000, DNS
 const SILENT = "198.51.100.13"; // nobody

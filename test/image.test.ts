@@ -37,6 +37,9 @@ import { waitUntil } from "../src/lab";
 import { withLab } from "./helpers/lab";
 import { npm, ROOT, run, tail, userEnv } from "./helpers/package";
 
+// a fresh image build (npm pack, mmdebstrap, podman import) alone takes minutes
+t.setTimeout(20 * 60_000);
+
 const REPO = "localhost/wireprobe";
 const PODMAN = ["--runtime", "runc"];
 // within the hard limits podman's conmon has here (nofile 20000, nproc 32768)

@@ -14,6 +14,9 @@ import { buildClusterLab } from "../src/demo/cluster-lab";
 import type { PortRecord, VerdictRecord } from "../src/records";
 import { withLab } from "./helpers/lab";
 
+// three checks of the demo cluster
+t.setTimeout(5 * 60_000);
+
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
 const FIXTURES = join(__dirname, "fixtures", "kube");
 const NODES = join(FIXTURES, "lab-nodes.json");

@@ -16,6 +16,9 @@ import type { HostRecord, PortRecord, SummaryRecord } from "../src/records";
 import { runCli } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
+// five /16 scans
+t.setTimeout(5 * 60_000);
+
 type Rec = PortRecord | HostRecord | SummaryRecord;
 
 const RANGE = "198.18.0.0/16";

@@ -13,62 +13,14 @@ import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "../src/check/verdict
 import type { Host } from "../src/lab";
 import { formatCheckReport } from "../src/output/check-report";
 import { formatJunit } from "../src/output/junit";
-import type {
-  ArpRecord,
-  DnsRecord,
-  PingRecord,
-  PortRecord,
-  SummaryRecord,
-  VerdictRecord,
-} from "../src/records";
+import type { PingRecord, SummaryRecord, VerdictRecord } from "../src/records";
 import { withLab } from "./helpers/lab";
+import { arpRecord, dnsRecord, portRecord } from "./helpers/records";
 
 const BIN = join(__dirname, "..", "bin", "wireprobe.js");
 
-const arpRecord = (target: string, state: ArpRecord["state"] = "reply"): ArpRecord => ({
-  type: "arp",
-  target,
-  interface: "eth0",
-  state,
-  mac: state === "reply" ? "02:00:00:00:00:01" : null,
-  macs: state === "reply" ? ["02:00:00:00:00:01"] : [],
-  conflict: false,
-  rttMs: state === "reply" ? 0.1 : null,
-  source: "198.51.100.11",
-  gateway: null,
-  sent: state === "local" ? 0 : 1,
-  protocol: "arp",
-});
-
-const portRecord = (target: string, port: number, state: PortRecord["state"] = "open"): PortRecord => ({
-  type: "port",
-  target,
-  port,
-  protocol: "tcp",
-  state,
-  reason: state === "open" ? "syn-ack" : state === "closed" ? "reset" : "no-response",
-  ttl: 64,
-  rttMs: 0.1,
-});
-
-const dnsRecord = (server: string, name: string, answer = "198.18.1.1"): DnsRecord => ({
-  type: "dns",
-  server,
-  port: 53,
-  name,
-  qtype: "A",
-  status: "ok",
-  rcode: "NOERROR",
-  answers: [answer],
-  transport: "udp",
-  rttMs: 1,
-  truncated: false,
-  flags: ["qr", "aa", "rd", "ra"],
-  attempts: 1,
-  reason: null,
-  from: null,
-  error: null,
-});
+// One server's answer to one name.
+const answer = (server: string, name: string) => dnsRecord(server, "ok", ["198.18.1.1"], { name });
 
 const N1 = "kubernetes.default.svc.cluster.local";
 const N2 = "redis.db.svc.cluster.local";
@@ -142,19 +94,19 @@ t.test("nodeport: a port not scanned is not probed, never 'no answer'", async (t
   );
 
   // Open on one node, the other not scanned: not "answers only on".
-  const half = nodePortVerdict([30000], [portRecord(nodes[1]!, 30000)], [], nodes);
+  const half = nodePortVerdict([30000], [portRecord(nodes[1]!)], [], nodes);
   t.equal(half.ok, false);
   t.equal(half.complete, false);
   t.same(half.notProbed, ["198.51.100.11"]);
   t.notMatch(half.detail, /answers only on/);
 
   // Several ports: a node with some of them is named per port.
-  const two = nodePortVerdict([30000, 30001], [portRecord(nodes[0]!, 30000)], [], nodes, {});
+  const two = nodePortVerdict([30000, 30001], [portRecord(nodes[0]!)], [], nodes, {});
   t.same(two.notProbed, ["198.51.100.11:30001", "198.51.100.12"]);
   t.match(two.detail, /1 of 4 node:port pair\(s\) probed/);
 
   // A finding made before the interruption is still reported, as a partial one.
-  const found = nodePortVerdict([30000], [portRecord(nodes[0]!, 30000, "filtered")], [], nodes, {
+  const found = nodePortVerdict([30000], [portRecord(nodes[0]!, "filtered")], [], nodes, {
     aborted: true,
   });
   t.match(found.detail, /So far: nodePort 30000 is not open on 198\.51\.100\.11 \(filtered\)\./);
@@ -162,7 +114,7 @@ t.test("nodeport: a port not scanned is not probed, never 'no answer'", async (t
   // A down node counts as probed (its host record covers its ports).
   const down = nodePortVerdict(
     [30000],
-    [portRecord(nodes[1]!, 30000)],
+    [portRecord(nodes[1]!)],
     [{ type: "host", target: nodes[0]!, state: "down", reason: "no-arp-reply" }],
     nodes,
   );
@@ -171,7 +123,7 @@ t.test("nodeport: a port not scanned is not probed, never 'no answer'", async (t
 
   const all = nodePortVerdict(
     [30000],
-    nodes.map((n) => portRecord(n, 30000)),
+    nodes.map((n) => portRecord(n)),
     [],
     nodes,
     { aborted: true },
@@ -181,7 +133,7 @@ t.test("nodeport: a port not scanned is not probed, never 'no answer'", async (t
   t.equal(
     nodePortVerdict(
       [30000],
-      nodes.map((n) => portRecord(n, 30000)),
+      nodes.map((n) => portRecord(n)),
       [],
       nodes,
     ).ok,
@@ -193,7 +145,7 @@ t.test("dns: servers and names not asked, pings not sent, aborted runs", async (
   const servers = ["198.51.100.53", "198.51.100.54"];
   const names = [N1, N2];
   // Only the first server had answered: the old verdict judged 1 of 2 servers and said ok.
-  const one = dnsVerdict([dnsRecord(servers[0]!, N1), dnsRecord(servers[0]!, N2)], [], [], {
+  const one = dnsVerdict([answer(servers[0]!, N1), answer(servers[0]!, N2)], [], [], {
     servers,
     names,
     aborted: true,
@@ -208,7 +160,7 @@ t.test("dns: servers and names not asked, pings not sent, aborted runs", async (
   t.notMatch(one.detail, /All 1 DNS server/);
 
   const partial = dnsVerdict(
-    [dnsRecord(servers[0]!, N1), dnsRecord(servers[0]!, N2), dnsRecord(servers[1]!, N1)],
+    [answer(servers[0]!, N1), answer(servers[0]!, N2), answer(servers[1]!, N1)],
     [],
     [],
     { servers, names },
@@ -228,7 +180,7 @@ t.test("dns: servers and names not asked, pings not sent, aborted runs", async (
     reason: null,
     from: null,
   };
-  const every = servers.flatMap((s) => names.map((n) => dnsRecord(s, n)));
+  const every = servers.flatMap((s) => names.map((n) => answer(s, n)));
   const unpinged = dnsVerdict(every, [], [ping], { servers, names, external: ["198.18.0.100"] });
   t.equal(unpinged.ok, false, "an outside address never pinged");
   t.same(unpinged.notProbed, ["198.18.0.100"]);
@@ -252,8 +204,8 @@ function verdictsOfAnInterruptedRun(): VerdictRecord[] {
   const nodes = ["198.51.100.11", "198.51.100.12", "198.51.100.13"];
   return [
     hostGwVerdict([arpRecord(nodes[0]!, "local"), arpRecord(nodes[1]!)], { nodes, aborted: true }),
-    nodePortVerdict([30000], [portRecord(nodes[1]!, 30000, "closed")], [], nodes),
-    dnsVerdict([dnsRecord("198.51.100.53", N1)], [], [], { servers: ["198.51.100.53"], names: [N1] }),
+    nodePortVerdict([30000], [portRecord(nodes[1]!, "closed")], [], nodes),
+    dnsVerdict([answer("198.51.100.53", N1)], [], [], { servers: ["198.51.100.53"], names: [N1] }),
   ];
 }
 

@@ -11,16 +11,10 @@ import { dnsVerdict, hostGwVerdict, nodePortVerdict } from "../src/check/verdict
 import { buildClusterLab } from "../src/demo/cluster-lab";
 import { labPrefixOf } from "../src/lab/names";
 import { ownerAlive, readOwner } from "../src/lab/owner";
-import type {
-  ArpRecord,
-  DnsRaceRecord,
-  DnsRecord,
-  PortRecord,
-  SummaryRecord,
-  VerdictRecord,
-} from "../src/records";
+import type { DnsRaceRecord, DnsRecord, PortRecord, SummaryRecord, VerdictRecord } from "../src/records";
 import { demoLeftovers } from "./helpers/check6";
 import { withLab } from "./helpers/lab";
+import { arpRecord, dnsRecord, portRecord } from "./helpers/records";
 
 /** The lab of `prefix` has a live owner (a demo still running), null when it has no owner file. */
 function demoOwner(prefix: string): boolean | null {
@@ -46,25 +40,6 @@ function verdict(records: Array<{ type: string }>, check: string): VerdictRecord
 }
 
 t.test("verdicts from hand-made records", async (t) => {
-  const arpRecord = (
-    target: string,
-    state: ArpRecord["state"],
-    extra: Partial<ArpRecord> = {},
-  ): ArpRecord => ({
-    type: "arp",
-    target,
-    interface: "eth0",
-    state,
-    mac: state === "reply" ? "02:00:00:00:00:01" : null,
-    macs: state === "reply" ? ["02:00:00:00:00:01"] : [],
-    conflict: false,
-    rttMs: state === "reply" ? 0.1 : null,
-    source: "198.51.100.11",
-    gateway: null,
-    sent: 1,
-    protocol: "arp",
-    ...extra,
-  });
   t.equal(hostGwVerdict([arpRecord("198.51.100.11", "local"), arpRecord("198.51.100.12", "reply")]).ok, true);
   const bad = hostGwVerdict([
     arpRecord("198.51.100.12", "reply"),
@@ -79,50 +54,35 @@ t.test("verdicts from hand-made records", async (t) => {
     "a silent on-link peer fails too",
   );
 
-  const port = (target: string, state: PortRecord["state"]): PortRecord => ({
-    type: "port",
-    target,
-    port: 30000,
-    protocol: "tcp",
-    state,
-    reason: state === "open" ? "syn-ack" : state === "closed" ? "reset" : "no-response",
-    ttl: null,
-    rttMs: null,
-  });
   const nodes = ["198.51.100.11", "198.51.100.12"];
-  t.equal(nodePortVerdict([30000], [port(nodes[0]!, "open"), port(nodes[1]!, "open")], [], nodes).ok, true);
-  const only = nodePortVerdict([30000], [port(nodes[0]!, "filtered"), port(nodes[1]!, "open")], [], nodes);
+  t.equal(
+    nodePortVerdict([30000], [portRecord(nodes[0]!, "open"), portRecord(nodes[1]!, "open")], [], nodes).ok,
+    true,
+  );
+  const only = nodePortVerdict(
+    [30000],
+    [portRecord(nodes[0]!, "filtered"), portRecord(nodes[1]!, "open")],
+    [],
+    nodes,
+  );
   t.equal(only.ok, false);
   t.match(only.detail, /answers only on 198\.51\.100\.12, not on 198\.51\.100\.11 \(filtered\)/);
-  const none = nodePortVerdict([30000], [port(nodes[0]!, "closed"), port(nodes[1]!, "closed")], [], nodes);
+  const none = nodePortVerdict(
+    [30000],
+    [portRecord(nodes[0]!, "closed"), portRecord(nodes[1]!, "closed")],
+    [],
+    nodes,
+  );
   t.match(none.detail, /answers on no node/);
   const down = nodePortVerdict(
     [30000],
-    [port(nodes[0]!, "open")],
+    [portRecord(nodes[0]!, "open")],
     [{ type: "host", target: nodes[1]!, state: "down", reason: "no-arp-reply" }],
     nodes,
   );
   t.equal(down.ok, false);
   t.match(down.detail, /198\.51\.100\.12 did not answer ARP/);
 
-  const dnsRecord = (server: string, status: DnsRecord["status"], answers: string[] = []): DnsRecord => ({
-    type: "dns",
-    server,
-    port: 53,
-    name: "kubernetes.default.svc.cluster.local",
-    qtype: "A",
-    status,
-    rcode: status === "ok" ? "NOERROR" : null,
-    answers,
-    transport: "udp",
-    rttMs: status === "ok" ? 1 : null,
-    truncated: false,
-    flags: [],
-    attempts: 1,
-    reason: status === "timeout" ? null : status === "ok" ? null : "port-unreach",
-    from: null,
-    error: null,
-  });
   const down2 = dnsVerdict(
     [dnsRecord("198.51.100.53", "timeout"), dnsRecord("198.51.100.54", "timeout")],
     [],

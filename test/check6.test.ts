@@ -11,7 +11,7 @@
 import t from "tap";
 import { groupNodeWords, nodeListSpecs, parseNodePort, parseNodes } from "../src/check/nodes";
 import { hostGwVerdict, nodePortVerdict } from "../src/check/verdicts";
-import type { ArpRecord, PingRecord, PortRecord, SummaryRecord } from "../src/records";
+import type { PingRecord, PortRecord, SummaryRecord } from "../src/records";
 import {
   arpOf,
   cli,
@@ -27,6 +27,7 @@ import {
 } from "./helpers/check6";
 import { startDnsmasq } from "./helpers/dns-lab";
 import { withLab } from "./helpers/lab";
+import { arpRecord } from "./helpers/records";
 
 t.test("node lists and nodePort specs", async (t) => {
   t.same(parseNodes(["198.51.100.11", "2001:DB8:A::11"]), [
@@ -74,20 +75,6 @@ t.test("node lists and nodePort specs", async (t) => {
 });
 
 t.test("verdicts per family from hand-made records", async (t) => {
-  const arp = (target: string, state: ArpRecord["state"], gateway: string | null = null): ArpRecord => ({
-    type: "arp",
-    target,
-    interface: "eth0",
-    state,
-    mac: state === "reply" ? "02:00:00:00:00:02" : null,
-    macs: state === "reply" ? ["02:00:00:00:00:02"] : [],
-    conflict: false,
-    rttMs: state === "reply" ? 0.1 : null,
-    source: null,
-    gateway,
-    sent: 1,
-    protocol: target.includes(":") ? "ndp" : "arp",
-  });
   const cluster = parseNodes([
     "n1=198.51.100.11",
     "n1=2001:db8:a::11",
@@ -96,10 +83,10 @@ t.test("verdicts per family from hand-made records", async (t) => {
   ]);
   const v = hostGwVerdict(
     [
-      arp("198.51.100.11", "local"),
-      arp("2001:db8:a::11", "local"),
-      arp("198.51.100.12", "reply"),
-      arp("2001:db8:b::12", "not-on-link", "2001:db8:a::1"),
+      arpRecord("198.51.100.11", "local"),
+      arpRecord("2001:db8:a::11", "local"),
+      arpRecord("198.51.100.12", "reply"),
+      arpRecord("2001:db8:b::12", "not-on-link", { gateway: "2001:db8:a::1" }),
     ],
     { cluster },
   );
@@ -128,7 +115,7 @@ t.test("verdicts per family from hand-made records", async (t) => {
     },
     "evidence names the family and the node",
   );
-  const v4only = hostGwVerdict([arp("198.51.100.12", "reply")]);
+  const v4only = hostGwVerdict([arpRecord("198.51.100.12", "reply")]);
   t.same(
     v4only.families?.map((f) => f.family),
     ["ipv4"],

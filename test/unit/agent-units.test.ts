@@ -23,7 +23,8 @@ import {
 import { Schedule } from "../../src/agent/schedule";
 import type { CheckResult } from "../../src/check/check";
 import { EnvironmentError, UsageError } from "../../src/errors";
-import type { ArpRecord, DnsRecord, PortRecord, SummaryRecord, VerdictRecord } from "../../src/records";
+import type { SummaryRecord, VerdictRecord } from "../../src/records";
+import { arpRecord, dnsRecord, portRecord } from "../helpers/records";
 
 t.test("durations", async (t) => {
   t.equal(parseDuration("500ms"), 500);
@@ -224,49 +225,6 @@ t.test("error kinds", async (t) => {
 });
 
 // Hand-made check results.
-const arp = (target: string, state: ArpRecord["state"], extra: Partial<ArpRecord> = {}): ArpRecord => ({
-  type: "arp",
-  target,
-  interface: "eth0",
-  state,
-  mac: state === "reply" ? "02:00:00:00:00:01" : null,
-  macs: state === "reply" ? ["02:00:00:00:00:01"] : [],
-  conflict: false,
-  rttMs: state === "reply" ? 0.25 : null,
-  source: "198.51.100.11",
-  gateway: null,
-  sent: 1,
-  protocol: target.includes(":") ? "ndp" : "arp",
-  ...extra,
-});
-const port = (target: string, state: PortRecord["state"], p = 30000): PortRecord => ({
-  type: "port",
-  target,
-  port: p,
-  protocol: "tcp",
-  state,
-  reason: "x",
-  ttl: null,
-  rttMs: null,
-});
-const dnsRec = (server: string, status: DnsRecord["status"], answers: string[] = []): DnsRecord => ({
-  type: "dns",
-  server,
-  port: 53,
-  name: "kubernetes.default.svc.cluster.local",
-  qtype: "A",
-  status,
-  rcode: status === "ok" ? "NOERROR" : null,
-  answers,
-  transport: "udp",
-  rttMs: status === "ok" ? 2 : null,
-  truncated: false,
-  flags: [],
-  attempts: 1,
-  reason: null,
-  from: null,
-  error: null,
-});
 const verdict = (check: VerdictRecord["check"], ok: boolean, complete = true): VerdictRecord => ({
   type: "verdict",
   check,
@@ -309,19 +267,26 @@ function result(): CheckResult {
     dnsNames: ["kubernetes.default.svc.cluster.local"],
     aborted: false,
     arp: [
-      arp("198.51.100.11", "local"),
-      arp("2001:db8::11", "local"),
-      arp("198.51.100.12", "reply"),
-      arp("203.0.113.14", "not-on-link", { gateway: "198.51.100.1" }),
-      arp("198.51.100.13", "no-reply"),
-      arp("198.51.100.15", "reply", { conflict: true, macs: ["02:00:00:00:00:01", "02:00:00:00:00:02"] }),
+      arpRecord("198.51.100.11", "local"),
+      arpRecord("2001:db8::11", "local"),
+      arpRecord("198.51.100.12", "reply"),
+      arpRecord("203.0.113.14", "not-on-link", { gateway: "198.51.100.1" }),
+      arpRecord("198.51.100.13", "no-reply"),
+      arpRecord("198.51.100.15", "reply", {
+        conflict: true,
+        macs: ["02:00:00:00:00:01", "02:00:00:00:00:02"],
+      }),
     ],
-    ports: [port("198.51.100.11", "open"), port("198.51.100.12", "open"), port("203.0.113.14", "closed")],
+    ports: [
+      portRecord("198.51.100.11", "open"),
+      portRecord("198.51.100.12", "open"),
+      portRecord("203.0.113.14", "closed"),
+    ],
     hosts: [{ type: "host", target: "198.51.100.13", state: "down", reason: "no-arp-reply" }],
     dns: [
-      dnsRec("198.51.100.53", "ok", ["198.18.1.1"]),
-      dnsRec("198.51.100.54", "ok", ["198.18.1.2"]),
-      dnsRec("198.51.100.55", "timeout"),
+      dnsRecord("198.51.100.53", "ok", ["198.18.1.1"]),
+      dnsRecord("198.51.100.54", "ok", ["198.18.1.2"]),
+      dnsRecord("198.51.100.55", "timeout"),
     ],
     consistency: [
       {
@@ -464,15 +429,15 @@ t.test("series per agent: a 500-node dual-stack cluster, 1 nodePort, 2 DNS serve
   r.clusterNodes = nodes;
   r.nodes = nodes.flatMap((n) => [n.ipv4, n.ipv6]);
   r.arp = nodes.flatMap((n, i) => [
-    arp(n.ipv4, i === 0 ? "local" : "reply"),
-    arp(n.ipv6, i === 0 ? "local" : "reply"),
+    arpRecord(n.ipv4, i === 0 ? "local" : "reply"),
+    arpRecord(n.ipv6, i === 0 ? "local" : "reply"),
   ]);
-  r.ports = nodes.flatMap((n) => [port(n.ipv4, "open"), port(n.ipv6, "open")]);
+  r.ports = nodes.flatMap((n) => [portRecord(n.ipv4, "open"), portRecord(n.ipv6, "open")]);
   r.hosts = [];
   r.notScanned = [];
   const names = ["kubernetes.default.svc.cluster.local", "redis.db.svc.cluster.local"];
   const servers = ["198.51.100.53", "198.51.100.54"];
-  r.dns = servers.flatMap((s) => names.map((name) => ({ ...dnsRec(s, "ok", ["198.18.1.1"]), name })));
+  r.dns = servers.flatMap((s) => names.map((name) => dnsRecord(s, "ok", ["198.18.1.1"], { name })));
   r.consistency = names.map((name) => ({
     type: "dns-consistency" as const,
     name,

@@ -6,6 +6,7 @@ import { DNS_FIX, dnsRaceOutcome, LOSS_FIX, RACE_FIX } from "../../src/check/ver
 import { dnsVerdict } from "../../src/check/verdicts";
 import { fisherOneSided, RACE_ALPHA, roundP } from "../../src/probes/dns/race-stats";
 import type { DnsRacePairs, DnsRaceRecord, DnsRecord } from "../../src/records";
+import { dnsRecord } from "../helpers/records";
 
 const NAME = "kubernetes.default.svc.cluster.local";
 
@@ -41,24 +42,7 @@ function raceRecord(server: string, same: DnsRacePairs, separate: DnsRacePairs):
 }
 
 function dnsOk(server: string): DnsRecord {
-  return {
-    type: "dns",
-    server,
-    port: 53,
-    name: NAME,
-    qtype: "A",
-    status: "ok",
-    rcode: "NOERROR",
-    answers: ["198.18.0.1"],
-    transport: "udp",
-    rttMs: 0.2,
-    truncated: false,
-    flags: ["qr", "rd", "ra"],
-    attempts: 1,
-    reason: null,
-    from: null,
-    error: null,
-  };
+  return dnsRecord(server, "ok", ["198.18.0.1"], { name: NAME });
 }
 
 t.test("Fisher's exact test, one-sided", async (t) => {

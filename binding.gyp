@@ -9,6 +9,7 @@
         "native/async_send.cc",
         "native/batch_rx.cc",
         "native/batch_tx.cc",
+        "native/capabilities.cc",
         "native/clock.cc",
         "native/errors.cc",
         "native/inet_socket.cc",

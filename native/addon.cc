@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "async_send.h"
+#include "capabilities.h"
 #include "clock.h"
 #include "inet_socket.h"
 #include "links.h"
@@ -21,6 +22,7 @@ Napi::Value MonotonicMsJS(const Napi::CallbackInfo& info) { return Napi::Number:
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace wp;
+  RaiseNetCapabilities();
   KeepReceiveStampingOn();
   PacketSocket::Init(env, exports);
   InetSocket::Init(env, exports);

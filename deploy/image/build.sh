@@ -15,13 +15,16 @@
 # knows (a scanner sees their versions, a rebuild picks up security updates), not a binary copied from the
 # build machine. The prebuilt addon (N-API 8, built against Debian 12's glibc 2.36) loads on 13's glibc 2.41.
 #
-# Why /usr/bin/node carries the file capability cap_net_raw+ep: Kubernetes (containerd, CRI-O) gives the
+# Why /usr/bin/node carries the file capability cap_net_raw+p: Kubernetes (containerd, CRI-O) gives the
 # capabilities a non-root container adds (securityContext.capabilities.add) to its bounding, permitted and
 # effective sets but not to the ambient set, so they are lost at the execve of the entrypoint (kubernetes
-# issue 56374). A file capability on the binary the runtime executes brings NET_RAW back; with
-# allowPrivilegeEscalation: false (no_new_privs) the kernel grants it only because the container's permitted set
-# already holds NET_RAW: a pod without NET_RAW still gets none. The entrypoint therefore executes node itself,
-# not bin/wireprobe.js through `#!/usr/bin/env node` (env's execve would drop the capability first).
+# issue 56374). A file capability on the binary the runtime executes brings NET_RAW back into the permitted set;
+# with allowPrivilegeEscalation: false (no_new_privs) the kernel grants it only because the container's
+# permitted set already holds NET_RAW: a pod without NET_RAW still gets none. Permitted only, no effective bit:
+# wireprobe's addon makes it effective when it loads; with the effective bit the kernel would refuse to execute
+# node at all in a container without NET_RAW, where now the agent starts and reports on /healthz that it cannot
+# probe. The entrypoint executes node itself, not bin/wireprobe.js through `#!/usr/bin/env node` (env's execve
+# would drop the capability first).
 #
 # Variant "essential": Essential packages and nodejs's dependencies only; no apt, no docs, no man pages.
 
@@ -99,7 +102,7 @@ mmdebstrap --mode=root --variant=essential --include=nodejs \
   --customize-hook="echo 'wireprobe:x:$APP_UID:$APP_UID:wireprobe agent:/nonexistent:/usr/sbin/nologin' >>\"\$1/etc/passwd\"" \
   --customize-hook="echo 'wireprobe:x:$APP_UID:' >>\"\$1/etc/group\"" \
   --customize-hook="echo 'wireprobe:!:1::::::' >>\"\$1/etc/shadow\"" \
-  --customize-hook="setcap cap_net_raw+ep \"\$1/usr/bin/node\"" \
+  --customize-hook="setcap cap_net_raw+p \"\$1/usr/bin/node\"" \
   --customize-hook="chroot \"\$1\" /usr/bin/env -i /usr/bin/node $ENTRY --version" \
   --customize-hook="chroot \"\$1\" /usr/bin/env -i /usr/bin/node -e 'console.log(\"addon:\", require(\"/opt/wireprobe/node_modules/wireprobe/dist/native/binding\").addonPath)'" \
   --customize-hook="rm -rf \"\$1/var/cache/apt\" \"\$1/var/lib/apt/lists\" \"\$1/var/log\"/*" \

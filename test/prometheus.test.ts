@@ -395,6 +395,29 @@ t.test(
       `wireprobe check in the repaired lab: every verdict ok (${verdicts.filter((v) => !v.ok).map((v) => v.detail)})`,
     );
     t.equal(r.code, 0, `check exits 0 ${r.stderr}`);
+
+    // ---- an agent dies ----
+    // Its series go stale with it, so only Prometheus's own `up` can tell: WireprobeAgentDown names its node,
+    // and no alert on the agent's metrics (AgentStale, AgentUnhealthy) fires, for want of series.
+    await agents.stop("node5");
+    const down = await settle(
+      "node5's agent reported down",
+      () => prom.alerts(),
+      (alerts) =>
+        alerts.some((a) => a.state === "firing" && a.labels.alertname === "WireprobeAgentDown")
+          ? null
+          : `alerts: ${alerts.map(showAlert).join("; ") || "none"}`,
+      detail,
+    );
+    t.comment("---- node5's agent stopped: /api/v1/alerts ----");
+    for (const a of down) t.comment(`  ${showAlert(a)}`);
+    t.same(
+      down.map((a) => [a.labels.alertname, a.labels.node, a.state]),
+      [["WireprobeAgentDown", "node5", "firing"]],
+      "WireprobeAgentDown names node5, and it is the only alert",
+    );
+    const upNow = await prom.query('up{job="wireprobe"} == 0');
+    t.same(label(upNow, "node"), ["node5"], "up == 0 for node5's target only");
   },
 );
 

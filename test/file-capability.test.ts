@@ -4,12 +4,11 @@
 // starts, and the probe fails with one line and exit 3. With cap_net_raw+ep the kernel would refuse to execute
 // it there at all (the oracle: the same setpriv line with a +ep copy).
 
-import { spawn } from "node:child_process";
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
-import { AS_NOBODY, type CliResult, unprivilegedBin } from "./helpers/cli";
+import { AS_NOBODY, runCommand, unprivilegedBin } from "./helpers/cli";
 import { withLab } from "./helpers/lab";
 
 /** A world-executable copy of this node with `caps` as its file capability (setcap's syntax). */
@@ -17,28 +16,9 @@ function nodeWithCapability(dir: string, name: string, caps: string): Promise<st
   const copy = join(dir, name);
   copyFileSync(process.execPath, copy);
   chmodSync(copy, 0o755);
-  return run(["setcap", caps, copy]).then((r) => {
+  return runCommand(["setcap", caps, copy], 60_000).then((r) => {
     if (r.code !== 0) throw new Error(`setcap ${caps} ${copy}: ${r.stderr.trim()}`);
     return copy;
-  });
-}
-
-function run(argv: readonly string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
   });
 }
 
@@ -61,7 +41,7 @@ t.test(
     const bin = unprivilegedBin();
     const arpArgs = ["arp", "--json", "--timeout", "500", "198.51.100.11"];
     const asNobody = (nodeBin: string, extra: string[] = []) =>
-      run(["ip", "netns", "exec", node.ns, ...AS_NOBODY, ...extra, nodeBin, bin, ...arpArgs]);
+      runCommand(["ip", "netns", "exec", node.ns, ...AS_NOBODY, ...extra, nodeBin, bin, ...arpArgs], 60_000);
 
     const ok = await asNobody(permitted);
     t.equal(ok.code, 0, `exit 0 (${ok.stderr.trim()})`);

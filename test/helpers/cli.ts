@@ -105,8 +105,13 @@ export function runCli(
     user.length > 0 ? unprivilegedBin() : BIN,
     ...args,
   ];
+  return runCommand(["ip", ...argv], options.timeoutMs);
+}
+
+/** Runs `argv` (no shell) and collects its exit code (-1 when killed after `timeoutMs`) and output. */
+export function runCommand(argv: readonly string[], timeoutMs = 300_000): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn("ip", argv, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -115,7 +120,7 @@ export function runCli(
     child.stderr.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code: code ?? -1, stdout, stderr });

@@ -1,5 +1,5 @@
-// The cluster view end to end: the demo's broken cluster with a fifth node, `wireprobe agent` in every node
-// namespace, and a real Prometheus server (Debian's) in the lab scraping them with deploy/prometheus's scrape
+// The cluster view end to end: the demo's broken cluster with a fifth node, dual-stack (every failure shows on
+// both families), `wireprobe agent` in every node namespace, and a real Prometheus server (Debian's) in the lab scraping them with deploy/prometheus's scrape
 // job and evaluating deploy/prometheus/wireprobe-rules.yml (every `for:` set to 0s: a lab cannot wait two
 // minutes). Queries through Prometheus's HTTP API name the seed's three failures by node pair and server, and
 // the alerts fire; after the lab is repaired (node4 moved onto the nodes segment, the nodePort opened
@@ -54,7 +54,7 @@ class Agents {
 
   /** The node's IPv4 address, where its agent listens. */
   address(node: string): string {
-    return this.cluster.namedNodes.find((n) => n.startsWith(`${node}=`))!.split("=")[1]!;
+    return this.cluster.namedNodes.find((n) => n.startsWith(`${node}=`))!.split(/[=,]/)[1]!;
   }
 
   start(node: string): void {
@@ -118,13 +118,16 @@ class Agents {
 
 /** Writes the peers file the way a controller would: atomically (the agents re-read it on change). */
 function writeNodesFile(file: string, cluster: ClusterLab): void {
-  writeFileSync(`${file}.tmp`, `${cluster.namedNodes.join("\n")}\n`);
+  // One node a line, its two addresses apart: NAME=IPv4 IPv6 (check's -iL format).
+  const lines = cluster.namedNodes.map((n) => n.replace(",", " "));
+  writeFileSync(`${file}.tmp`, `${lines.join("\n")}\n`);
   renameSync(`${file}.tmp`, file);
 }
 
 /** The queries shown for each state, in order: each one's answer goes into the test's output. */
 const QUERIES = {
   notAdjacent: "wireprobe_peer_adjacent == 0",
+  notAdjacentByFamily: "count by (family) (wireprobe_peer_adjacent == 0)",
   adjacentCount: "count(wireprobe_peer_adjacent == 1)",
   node4Address: 'count by (peer, address, state) (wireprobe_peer_adjacent{peer="node4"})',
   nodePortByPeer: "max by (peer, port, protocol) (wireprobe_nodeport_open)",
@@ -181,8 +184,8 @@ const started = { prefix: "", pids: [] as number[] };
 t.test(
   "agents on every node of the broken cluster, a real Prometheus: the failures by node pair and server, and clear after the repair",
   async (t) => {
-    const lab = await withLab(t, "prome2e");
-    const cluster = await buildClusterLab("broken", lab, { fifthNode: true });
+    const lab = await withLab(t, { name: "prome2e", ipv6: true });
+    const cluster = await buildClusterLab("broken", lab, { fifthNode: true, dualStack: true });
     const dir = mkdtempSync(join(tmpdir(), "wireprobe-agents-"));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const nodesFile = join(dir, "nodes.txt");
@@ -226,6 +229,8 @@ t.test(
       () => askAll(prom),
       (a) => {
         if (!same(pairs(a.notAdjacent), brokenPairs)) return `not adjacent: ${sorted(pairs(a.notAdjacent))}`;
+        if (a.notAdjacent.length !== 2 * brokenPairs.length)
+          return `not adjacent: ${a.notAdjacent.map(show)}`;
         const open = a.nodePortByPeer.filter((s) => s.value[1] === "1");
         if (!same(label(open, "peer"), ["node2"]) || a.nodePortByPeer.length !== 5)
           return `nodePort by peer: ${a.nodePortByPeer.map(show)}`;
@@ -246,7 +251,8 @@ t.test(
         const firing = (name: string) =>
           alerts.filter((a) => a.state === "firing" && a.labels.alertname === name);
         const adj = firing("WireprobePeerNotAdjacent").map((a) => `${a.labels.node}→${a.labels.peer}`);
-        if (!same(adj, brokenPairs)) return `WireprobePeerNotAdjacent: ${sorted(adj)}`;
+        if (!same(adj, brokenPairs) || adj.length !== 2 * brokenPairs.length)
+          return `WireprobePeerNotAdjacent: ${sorted(adj)}`;
         const ports = firing("WireprobeNodePortPartial").map((a) => a.labels.peer!);
         if (!same(ports, ["node1", "node3", "node4", "node5"]))
           return `WireprobeNodePortPartial: ${sorted(ports)}`;
@@ -278,6 +284,11 @@ t.test(
     t.ok(
       broken.notAdjacent.every((s) => s.metric.state === "not-on-link"),
       "state not-on-link: node4 is behind the router",
+    );
+    t.same(
+      sorted(broken.notAdjacentByFamily.map((s) => `${s.metric.family} ${s.value[1]}`)),
+      ["ipv4 8", "ipv6 8"],
+      "the same 8 pairs on each family (ARP and NDP)",
     );
     t.same(
       sorted(broken.nodePortByPeer.filter((s) => s.value[1] === "1").map((s) => s.metric.peer!)),
@@ -323,8 +334,8 @@ t.test(
       () => askAll(prom),
       (a) => {
         if (a.notAdjacent.length) return `not adjacent: ${a.notAdjacent.map(show)}`;
-        if (a.adjacentCount[0]?.value[1] !== "20") return `adjacent: ${a.adjacentCount.map(show)}`;
-        if (!same(label(a.node4Address, "address"), ["198.51.100.14"]))
+        if (a.adjacentCount[0]?.value[1] !== "40") return `adjacent: ${a.adjacentCount.map(show)}`;
+        if (!same(label(a.node4Address, "address"), ["198.51.100.14", "2001:db8:1::14"]))
           return `node4: ${a.node4Address.map(show)}`;
         if (a.nodePortByPeer.length !== 5 || a.nodePortByPeer.some((s) => s.value[1] !== "1"))
           return `nodePort by peer: ${a.nodePortByPeer.map(show)}`;
@@ -351,10 +362,15 @@ t.test(
     t.comment(`---- repaired lab: /api/v1/alerts: ${repairedAlerts.length} alerts ----`);
 
     t.same(repaired.notAdjacent, [], "every node adjacent to every other");
-    t.equal(repaired.adjacentCount[0]?.value[1], "20", "5 nodes × 4 peers adjacent");
+    t.equal(repaired.adjacentCount[0]?.value[1], "40", "5 nodes × 4 peers × 2 families adjacent");
     t.same(
-      repaired.node4Address.map((s) => [s.metric.address, s.metric.state, s.value[1]]),
-      [["198.51.100.14", "reply", "4"]],
+      repaired.node4Address
+        .map((s) => [s.metric.address, s.metric.state, s.value[1]])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [
+        ["198.51.100.14", "reply", "4"],
+        ["2001:db8:1::14", "reply", "4"],
+      ],
       "the agents read node4's new address from the rewritten nodes file",
     );
     t.ok(

@@ -273,7 +273,11 @@ t.test(
       for (const s of broken[k as QueryName]) t.comment(`  ${show(s)}`);
       if (broken[k as QueryName].length === 0) t.comment("  (empty)");
     }
-    t.comment("---- broken lab: /api/v1/alerts (firing) ----");
+    t.comment("---- broken lab: /api/v1/alerts (firing; one line per summary) ----");
+    const perAlert = new Map<string, number>();
+    for (const a of brokenAlerts)
+      perAlert.set(a.labels.alertname!, (perAlert.get(a.labels.alertname!) ?? 0) + 1);
+    t.comment(`  counts: ${sorted([...perAlert].map(([name, n]) => `${name} ${n}`)).join(", ")}`);
     for (const line of sorted(brokenAlerts.map(showAlert))) t.comment(`  ${line}`);
 
     t.same(
